@@ -1,0 +1,95 @@
+package marketplace
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+)
+
+// Params are the decoded parameters of one SPI call, by name. A name given
+// more than once is refused when the call is read, so each has one value.
+type Params map[string]string
+
+// ErrUnsupportedBody means a POST carried a body that is not form-encoded.
+var ErrUnsupportedBody = errors.New("the body must be application/x-www-form-urlencoded")
+
+// ParamError says which parameter of a call is wrong and why.
+type ParamError struct {
+	Param  string
+	Reason string
+}
+
+func (e *ParamError) Error() string {
+	if e.Param == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("parameter %s: %s", e.Param, e.Reason)
+}
+
+// ReadParams collects the parameters of r from its query string and, for a
+// POST, from its form-encoded body. The caller bounds the body size (for
+// example with http.MaxBytesReader); a read error is returned as it is.
+func ReadParams(r *http.Request) (Params, error) {
+	params := Params{}
+	if err := addEncoded(params, r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	if r.Method != http.MethodPost || r.Body == nil {
+		return params, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if len(body) == 0 {
+		return params, nil
+	}
+	if mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mediaType != "application/x-www-form-urlencoded" {
+		return nil, ErrUnsupportedBody
+	}
+	if err := addEncoded(params, string(body)); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// addEncoded decodes a query string or form body into params. A name that
+// appears twice, in one source or across both, makes the call ambiguous: the
+// marketplace never sends that, so it is refused rather than guessed at.
+func addEncoded(params Params, encoded string) error {
+	values, err := url.ParseQuery(encoded)
+	if err != nil {
+		return &ParamError{Reason: "the parameters are not valid URL encoding"}
+	}
+	for name, list := range values {
+		if _, seen := params[name]; seen || len(list) > 1 {
+			return &ParamError{Param: name, Reason: "given more than once"}
+		}
+		params[name] = list[0]
+	}
+	return nil
+}
+
+// Encode returns params as a URL query string, sorted by name.
+func (p Params) Encode() string {
+	values := make(url.Values, len(p))
+	for name, value := range p {
+		values.Set(name, value)
+	}
+	return values.Encode()
+}
+
+// Signed returns a copy of p with its token set for key, as the marketplace
+// sends it.
+func (p Params) Signed(key string) Params {
+	out := make(Params, len(p)+1)
+	for name, value := range p {
+		out[name] = value
+	}
+	delete(out, TokenParam)
+	out[TokenParam] = Sign(out, key)
+	return out
+}

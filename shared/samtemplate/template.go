@@ -1,0 +1,307 @@
+// Package samtemplate reads the parts of the project's SAM template that the
+// local stack and the tests need: functions with their HTTP API routes and
+// environment, and DynamoDB tables. Reading the template itself, rather than
+// a copy of its facts, is what keeps the local stack from drifting from it.
+package samtemplate
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
+)
+
+// Template is a parsed SAM template.
+type Template struct {
+	Functions []Function
+	Tables    []Table
+	params    map[string]string
+	resources map[string]string // logical id -> type
+}
+
+// Function is an AWS::Serverless::Function.
+type Function struct {
+	LogicalID   string
+	BuildMethod string
+	Timeout     int
+	Environment map[string]string
+	Routes      []Route
+	Schedules   []string // event names of Schedule events
+}
+
+// Route is one HttpApi event of a function.
+type Route struct {
+	Method string // upper case, or ANY
+	Path   string // may hold {name} and {name+}
+}
+
+// Table is an AWS::DynamoDB::Table.
+type Table struct {
+	LogicalID  string
+	Definition *dynamodb.CreateTableInput
+	TTLField   string
+}
+
+type rawTemplate struct {
+	Parameters map[string]struct {
+		Default any `yaml:"Default"`
+	} `yaml:"Parameters"`
+	Globals struct {
+		Function rawFunctionProps `yaml:"Function"`
+	} `yaml:"Globals"`
+	Resources map[string]struct {
+		Type       string    `yaml:"Type"`
+		Metadata   yaml.Node `yaml:"Metadata"`
+		Properties yaml.Node `yaml:"Properties"`
+	} `yaml:"Resources"`
+}
+
+type rawFunctionProps struct {
+	Timeout     int `yaml:"Timeout"`
+	Environment struct {
+		Variables map[string]yaml.Node `yaml:"Variables"`
+	} `yaml:"Environment"`
+	Events map[string]struct {
+		Type       string `yaml:"Type"`
+		Properties struct {
+			Path   string `yaml:"Path"`
+			Method string `yaml:"Method"`
+		} `yaml:"Properties"`
+	} `yaml:"Events"`
+}
+
+type rawTableProps struct {
+	TableName            yaml.Node `yaml:"TableName"`
+	AttributeDefinitions []struct {
+		AttributeName string `yaml:"AttributeName"`
+		AttributeType string `yaml:"AttributeType"`
+	} `yaml:"AttributeDefinitions"`
+	KeySchema              []rawKey `yaml:"KeySchema"`
+	GlobalSecondaryIndexes []struct {
+		IndexName  string   `yaml:"IndexName"`
+		KeySchema  []rawKey `yaml:"KeySchema"`
+		Projection struct {
+			ProjectionType   string   `yaml:"ProjectionType"`
+			NonKeyAttributes []string `yaml:"NonKeyAttributes"`
+		} `yaml:"Projection"`
+	} `yaml:"GlobalSecondaryIndexes"`
+	TimeToLiveSpecification struct {
+		AttributeName string `yaml:"AttributeName"`
+		Enabled       bool   `yaml:"Enabled"`
+	} `yaml:"TimeToLiveSpecification"`
+}
+
+type rawKey struct {
+	AttributeName string `yaml:"AttributeName"`
+	KeyType       string `yaml:"KeyType"`
+}
+
+// Load reads the template at path. overrides replace parameter defaults.
+func Load(path string, overrides map[string]string) (*Template, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	return Parse(raw, overrides)
+}
+
+// Parse reads a template from its YAML text.
+func Parse(text []byte, overrides map[string]string) (*Template, error) {
+	var raw rawTemplate
+	if err := yaml.Unmarshal(text, &raw); err != nil {
+		return nil, fmt.Errorf("parse template: %w", err)
+	}
+	t := &Template{params: map[string]string{}, resources: map[string]string{}}
+	for name, p := range raw.Parameters {
+		if p.Default != nil {
+			t.params[name] = fmt.Sprint(p.Default)
+		} else {
+			t.params[name] = ""
+		}
+	}
+	for name, v := range overrides {
+		t.params[name] = v
+	}
+	for id, r := range raw.Resources {
+		t.resources[id] = r.Type
+	}
+
+	ids := make([]string, 0, len(raw.Resources))
+	for id := range raw.Resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := raw.Resources[id]
+		switch r.Type {
+		case "AWS::Serverless::Function":
+			fn, err := t.function(id, raw.Globals.Function, r.Properties, r.Metadata)
+			if err != nil {
+				return nil, err
+			}
+			t.Functions = append(t.Functions, fn)
+		case "AWS::DynamoDB::Table":
+			table, err := t.table(id, r.Properties)
+			if err != nil {
+				return nil, err
+			}
+			t.Tables = append(t.Tables, table)
+		}
+	}
+	return t, nil
+}
+
+func (t *Template) function(id string, globals rawFunctionProps, propsNode, metaNode yaml.Node) (Function, error) {
+	var props rawFunctionProps
+	if err := propsNode.Decode(&props); err != nil {
+		return Function{}, fmt.Errorf("function %s: %w", id, err)
+	}
+	var meta struct {
+		BuildMethod string `yaml:"BuildMethod"`
+	}
+	if !metaNode.IsZero() {
+		if err := metaNode.Decode(&meta); err != nil {
+			return Function{}, fmt.Errorf("function %s metadata: %w", id, err)
+		}
+	}
+	fn := Function{LogicalID: id, BuildMethod: meta.BuildMethod, Timeout: globals.Timeout, Environment: map[string]string{}}
+	if props.Timeout != 0 {
+		fn.Timeout = props.Timeout
+	}
+	for _, vars := range []map[string]yaml.Node{globals.Environment.Variables, props.Environment.Variables} {
+		for name, node := range vars {
+			v, err := t.resolve(&node)
+			if err != nil {
+				return Function{}, fmt.Errorf("function %s variable %s: %w", id, name, err)
+			}
+			fn.Environment[name] = v
+		}
+	}
+	names := make([]string, 0, len(props.Events))
+	for name := range props.Events {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ev := props.Events[name]
+		switch ev.Type {
+		case "HttpApi":
+			method := strings.ToUpper(ev.Properties.Method)
+			if method == "" {
+				method = "ANY"
+			}
+			fn.Routes = append(fn.Routes, Route{Method: method, Path: ev.Properties.Path})
+		case "Schedule", "ScheduleV2":
+			fn.Schedules = append(fn.Schedules, name)
+		}
+	}
+	return fn, nil
+}
+
+func (t *Template) table(id string, propsNode yaml.Node) (Table, error) {
+	var props rawTableProps
+	if err := propsNode.Decode(&props); err != nil {
+		return Table{}, fmt.Errorf("table %s: %w", id, err)
+	}
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(t.refName(id)),
+		BillingMode: types.BillingModePayPerRequest,
+	}
+	for _, d := range props.AttributeDefinitions {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(d.AttributeName), AttributeType: types.ScalarAttributeType(d.AttributeType),
+		})
+	}
+	in.KeySchema = keySchema(props.KeySchema)
+	for _, g := range props.GlobalSecondaryIndexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName: aws.String(g.IndexName),
+			KeySchema: keySchema(g.KeySchema),
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionType(g.Projection.ProjectionType),
+				NonKeyAttributes: g.Projection.NonKeyAttributes,
+			},
+		})
+	}
+	table := Table{LogicalID: id, Definition: in}
+	if props.TimeToLiveSpecification.Enabled {
+		table.TTLField = props.TimeToLiveSpecification.AttributeName
+	}
+	return table, nil
+}
+
+func keySchema(keys []rawKey) []types.KeySchemaElement {
+	out := make([]types.KeySchemaElement, len(keys))
+	for i, k := range keys {
+		out[i] = types.KeySchemaElement{AttributeName: aws.String(k.AttributeName), KeyType: types.KeyType(k.KeyType)}
+	}
+	return out
+}
+
+// refName is what !Ref of a resource means locally: tables are named by
+// their logical id, since a local stack has no stack name to prefix.
+func (t *Template) refName(id string) string { return id }
+
+var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9_:.]+)\}`)
+
+// resolve evaluates a scalar or the intrinsic functions an environment
+// variable may use locally: !Ref and !Sub. Anything else is an error, so a
+// template change the local stack cannot honour is noticed at once.
+func (t *Template) resolve(n *yaml.Node) (string, error) {
+	switch n.Tag {
+	case "!Ref":
+		return t.ref(n.Value)
+	case "!Sub":
+		var missing error
+		out := subVar.ReplaceAllStringFunc(n.Value, func(m string) string {
+			v, err := t.ref(m[2 : len(m)-1])
+			if err != nil && missing == nil {
+				missing = err
+			}
+			return v
+		})
+		return out, missing
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", fmt.Errorf("unsupported value (tag %s)", n.Tag)
+	}
+	return n.Value, nil
+}
+
+func (t *Template) ref(name string) (string, error) {
+	switch name {
+	case "AWS::Region":
+		return "us-east-1", nil
+	case "AWS::AccountId":
+		return "000000000000", nil
+	case "AWS::StackName":
+		return "local", nil
+	case "AWS::Partition":
+		return "aws", nil
+	case "AWS::URLSuffix":
+		return "amazonaws.com", nil
+	}
+	if v, ok := t.params[name]; ok {
+		return v, nil
+	}
+	if _, ok := t.resources[name]; ok {
+		return t.refName(name), nil
+	}
+	return "", fmt.Errorf("!Ref %s names nothing in the template", name)
+}
+
+// Function returns the function with the logical id.
+func (t *Template) Function(id string) (Function, bool) {
+	for _, f := range t.Functions {
+		if f.LogicalID == id {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
