@@ -1,0 +1,329 @@
+package callback_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/callback"
+	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+const key = "test-isv-key"
+
+type fixture struct {
+	handler *callback.Handler
+	store   *storage.Instances
+	db      *dynamotest.Server
+	logs    *bytes.Buffer
+}
+
+func newFixture(t testing.TB) *fixture {
+	db := dynamotest.Start(t)
+	store := storage.NewInstances(db.Client(), db.Tables["InstancesTable"])
+	logs := &bytes.Buffer{}
+	return &fixture{
+		handler: &callback.Handler{
+			Key:         key,
+			Applier:     activation.NewService(store),
+			FrontEndURL: "https://www.guance.com",
+			Log:         logging.New(&lockedWriter{w: logs}, slog.LevelDebug),
+		},
+		store: store, db: db, logs: logs,
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func createParams() marketplace.Params {
+	return marketplace.Params{
+		"action": "createInstance", "aliUid": "1234567890123456", "orderBizId": "5604018",
+		"orderId": "205060317920890", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay",
+		"trial": "false", "expiredOn": "2099-01-01 00:00:00",
+	}
+}
+
+// call sends a GET with params signed by signKey ("" leaves them unsigned).
+func (f *fixture) call(t testing.TB, params marketplace.Params, signKey string) (int, map[string]any) {
+	t.Helper()
+	if signKey != "" {
+		params = params.Signed(signKey)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+params.Encode(), nil)
+	req.Host = "api.example.com"
+	return f.do(t, req)
+}
+
+func (f *fixture) do(t testing.TB, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q, want JSON", ct)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q is not JSON: %v", rec.Body.String(), err)
+	}
+	return rec.Code, body
+}
+
+func with(p marketplace.Params, kv ...string) marketplace.Params {
+	out := marketplace.Params{}
+	for k, v := range p {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func TestCreateInstanceAnswer(t *testing.T) {
+	f := newFixture(t)
+	status, body := f.call(t, createParams(), key)
+	if status != http.StatusOK {
+		t.Fatalf("status %d body %v", status, body)
+	}
+	want := map[string]any{
+		"instanceId": "5604018",
+		"appInfo":    map[string]any{"frontEndUrl": "https://www.guance.com", "authUrl": "https://api.example.com/aliyun/sso"},
+	}
+	if !jsonEqual(body, want) {
+		t.Fatalf("answer %v, want %v", body, want)
+	}
+	inst, err := f.store.Get(context.Background(), "5604018")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.AliUID != "1234567890123456" || inst.Status != activation.StatusActive || inst.Progress != activation.ProgressPending || inst.LastOrderID != "205060317920890" {
+		t.Fatalf("stored %+v", inst)
+	}
+
+	// A configured public origin wins over the request's.
+	f.handler.PublicBaseURL = "https://activate.example.com/"
+	_, body = f.call(t, createParams(), key)
+	if got := body["appInfo"].(map[string]any)["authUrl"]; got != "https://activate.example.com/aliyun/sso" {
+		t.Fatalf("authUrl %v", got)
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func TestFormPostIsAccepted(t *testing.T) {
+	f := newFixture(t)
+	signed := createParams().Signed(key)
+	req := httptest.NewRequest(http.MethodPost, "/aliyun/spi", strings.NewReader(signed.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, body := f.do(t, req); status != http.StatusOK || body["instanceId"] != "5604018" {
+		t.Fatalf("status %d body %v", status, body)
+	}
+}
+
+// TestConcurrentDuplicateCreates is the marketplace retrying while the
+// first call is still running: 50 identical calls at once make one instance
+// and 50 identical answers.
+func TestConcurrentDuplicateCreates(t *testing.T) {
+	f := newFixture(t)
+	const n = 50
+	answers := make([]string, n)
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+createParams().Signed(key).Encode(), nil)
+			f.handler.ServeHTTP(rec, req)
+			statuses[i], answers[i] = rec.Code, rec.Body.String()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if statuses[i] != http.StatusOK || answers[i] != answers[0] {
+			t.Fatalf("answer %d: %d %s; first was %s", i, statuses[i], answers[i], answers[0])
+		}
+	}
+	inst, err := f.store.Get(context.Background(), "5604018")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inst.History) != 1 {
+		t.Fatalf("history has %d entries, want the one create", len(inst.History))
+	}
+	if got := strings.Count(f.logs.String(), `"outcome":"applied"`); got != 1 {
+		t.Fatalf("%d calls applied, want exactly 1", got)
+	}
+}
+
+func TestLifecycleActions(t *testing.T) {
+	f := newFixture(t)
+	f.call(t, createParams(), key)
+	steps := []struct {
+		name       string
+		params     marketplace.Params
+		wantStatus activation.Status
+		wantExpiry string
+		wantSKU    string
+	}{
+		{"expired freezes", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"resume unfreezes", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"expired again", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"renew restores and extends", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
+		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+	}
+	for _, step := range steps {
+		// Each call twice: the repeat must answer the same and change nothing.
+		for attempt := range 2 {
+			before, _ := f.store.Get(context.Background(), "5604018")
+			f.db.ResetRoundTrips()
+			status, body := f.call(t, step.params, key)
+			if status != http.StatusOK || body["success"] != true {
+				t.Fatalf("%s (attempt %d): %d %v", step.name, attempt, status, body)
+			}
+			if n := f.db.RoundTrips(); n != 1 {
+				t.Errorf("%s (attempt %d): %d round trips, want 1", step.name, attempt, n)
+			}
+			inst, err := f.store.Get(context.Background(), "5604018")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inst.Status != step.wantStatus || marketplace.FormatTime(inst.ExpiredOn) != step.wantExpiry || inst.SKU != step.wantSKU {
+				t.Fatalf("%s (attempt %d): status %s expiry %s sku %s", step.name, attempt, inst.Status, marketplace.FormatTime(inst.ExpiredOn), inst.SKU)
+			}
+			if attempt == 1 && len(inst.History) != len(before.History) {
+				t.Fatalf("%s: the repeat added history", step.name)
+			}
+		}
+	}
+	inst, _ := f.store.Get(context.Background(), "5604018")
+	if inst.BillableItems["Count"] != "9" {
+		t.Errorf("billable items %v", inst.BillableItems)
+	}
+	if _, ok := inst.Applied[activation.RequestKey("469363e82a2847838bfcaeed436da272")]; !ok {
+		t.Errorf("orderPay requestId not recorded: %v", inst.Applied)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	renew := marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891"}
+	tests := []struct {
+		name      string
+		params    marketplace.Params
+		signKey   string
+		status    int
+		code      string
+		parameter string
+	}{
+		{"missing token", createParams(), "", 403, "MissingToken", "token"},
+		{"wrong key", createParams(), "another-key", 403, "InvalidToken", "token"},
+		{"token of other values", with(createParams(), "token", marketplace.Sign(createParams(), key), "aliUid", "1234567890123457"), "", 403, "InvalidToken", "token"},
+		{"unknown action", marketplace.Params{"action": "deleteInstance", "instanceId": "1"}, key, 400, "InvalidAction", "action"},
+		{"missing action", marketplace.Params{"instanceId": "1"}, key, 400, "InvalidAction", "action"},
+		{"missing required parameter", with(createParams(), "orderId", ""), key, 400, "InvalidParameter", "orderId"},
+		{"malformed instance id", with(renew, "instanceId", "56O4018"), key, 400, "InvalidParameter", "instanceId"},
+		{"malformed uid", with(createParams(), "aliUid", "12345"), key, 400, "InvalidParameter", "aliUid"},
+		{"unknown instance", renew, key, 404, "InstanceNotFound", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			status, body := f.call(t, tt.params, tt.signKey)
+			if status != tt.status || body["code"] != tt.code || body["success"] != false || body["message"] == "" {
+				t.Fatalf("got %d %v, want %d %s", status, body, tt.status, tt.code)
+			}
+			if tt.parameter != "" && body["parameter"] != tt.parameter {
+				t.Fatalf("parameter %v, want %s", body["parameter"], tt.parameter)
+			}
+			wantTrips := int64(0)
+			if tt.status == http.StatusNotFound {
+				wantTrips = 1 // the conditional write that found no instance
+			}
+			if n := f.db.RoundTrips(); n != wantTrips {
+				t.Fatalf("a rejected call made %d round trips, want %d", n, wantTrips)
+			}
+			if _, err := f.store.Get(context.Background(), "5604018"); err == nil {
+				t.Fatal("a rejected call wrote an instance")
+			}
+			logs := f.logs.String()
+			if !strings.Contains(logs, `"msg":"spi call rejected"`) || strings.Contains(logs, key) {
+				t.Fatalf("rejection log missing or holding the key: %s", logs)
+			}
+		})
+	}
+}
+
+func TestOversizedBody(t *testing.T) {
+	f := newFixture(t)
+	body := "pad=" + strings.Repeat("a", callback.MaxBodyBytes)
+	req := httptest.NewRequest(http.MethodPost, "/aliyun/spi?"+createParams().Signed(key).Encode(), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, answer := f.do(t, req); status != http.StatusRequestEntityTooLarge || answer["code"] != "BodyTooLarge" {
+		t.Fatalf("got %d %v", status, answer)
+	}
+}
+
+func TestWrongMethodAndBody(t *testing.T) {
+	f := newFixture(t)
+	if status, body := f.do(t, httptest.NewRequest(http.MethodPut, "/aliyun/spi", nil)); status != 405 || body["code"] != "MethodNotAllowed" {
+		t.Fatalf("PUT: %d %v", status, body)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/aliyun/spi", strings.NewReader(`{"action":"createInstance"}`))
+	req.Header.Set("Content-Type", "application/json")
+	if status, body := f.do(t, req); status != 415 || body["code"] != "UnsupportedBody" {
+		t.Fatalf("JSON body: %d %v", status, body)
+	}
+}
+
+func TestDynamoDBFailureIsRetryable(t *testing.T) {
+	f := newFixture(t)
+	f.db.Engine.EmulateFailureForTable(f.db.Tables["InstancesTable"], miniserver.FailureConditionInternalServerError)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/aliyun/spi?"+createParams().Signed(key).Encode(), nil)
+	status, body := f.do(t, req)
+	if status != http.StatusInternalServerError || body["code"] != "InternalError" {
+		t.Fatalf("got %d %v, want 500 InternalError", status, body)
+	}
+	if !strings.Contains(f.logs.String(), `"level":"ERROR"`) {
+		t.Fatalf("a store failure must be logged as an error: %s", f.logs.String())
+	}
+	f.db.Engine.EmulateFailureForTable(f.db.Tables["InstancesTable"], miniserver.FailureConditionNone)
+	if status, _ := f.call(t, createParams(), key); status != http.StatusOK {
+		t.Fatalf("after recovery: %d", status)
+	}
+}

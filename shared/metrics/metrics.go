@@ -1,0 +1,51 @@
+// Package metrics writes CloudWatch Embedded Metric Format lines: metrics
+// that cost no API call, extracted by CloudWatch from the function's log.
+package metrics
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// Recorder writes metrics in one namespace to a log stream.
+type Recorder struct {
+	Namespace string
+	mu        sync.Mutex
+	w         io.Writer
+	now       func() time.Time
+}
+
+// NewRecorder returns a Recorder writing to w (in Lambda, standard output).
+func NewRecorder(w io.Writer, namespace string) *Recorder {
+	return &Recorder{Namespace: namespace, w: w, now: time.Now}
+}
+
+// Count records one occurrence of the named metric, with dimensions.
+func (r *Recorder) Count(name string, dimensions map[string]string) {
+	if r == nil || r.w == nil {
+		return
+	}
+	keys := make([]string, 0, len(dimensions))
+	line := map[string]any{name: 1}
+	for k, v := range dimensions {
+		keys = append(keys, k)
+		line[k] = v
+	}
+	line["_aws"] = map[string]any{
+		"Timestamp": r.now().UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  r.Namespace,
+			"Dimensions": [][]string{keys},
+			"Metrics":    []any{map[string]string{"Name": name, "Unit": "Count"}},
+		}},
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = r.w.Write(append(b, '\n'))
+}
