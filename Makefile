@@ -1,0 +1,79 @@
+# Guance activation for the Alibaba Cloud Marketplace.
+#   make dev    install what is needed and run the whole stack locally
+#   make test   install what is needed and run every test
+# SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set.
+
+SHELL := /bin/bash
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+
+# Lambda runs arm64 (template.yaml); the local stack overrides this with the host's.
+GOARCH ?= arm64
+
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+STATICCHECK_VERSION := v0.8.2
+LOCAL_BIN := $(CURDIR)/.local/bin
+RIE := $(LOCAL_BIN)/aws-lambda-rie
+export AWS_LAMBDA_RIE := $(RIE)
+
+# LogicalId -> folder under functions/
+FUNCTIONS := MarketplaceCallbackFunction
+MarketplaceCallbackFunction_DIR := marketplace-callback
+
+.PHONY: dev test test-short bench lint build invoke tools npm clean $(addprefix build-,$(FUNCTIONS))
+
+# A static, stripped bootstrap; lambda.norpc drops the RPC mode that
+# provided.al2023 never uses.
+define go_build
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w' \
+		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(1)
+endef
+
+$(addprefix build-,$(FUNCTIONS)): build-%:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (SAM sets it; or run make build)"; exit 2; }
+	$(call go_build,$($*_DIR))
+
+## build: every function for Lambda (arm64) into .aws-sam/build/<LogicalId>/bootstrap
+build:
+	@for fn in $(FUNCTIONS); do $(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR=$(CURDIR)/.aws-sam/build/$$fn || exit 1; done
+	@ls -l .aws-sam/build/*/bootstrap
+
+## tools: the Lambda Runtime Interface Emulator, into .local/bin
+tools: $(RIE)
+$(RIE):
+	GOBIN=$(LOCAL_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+## npm: the local SES, pinned by package-lock.json
+npm: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+## dev: the whole stack on 127.0.0.1 until Ctrl-C
+dev: tools npm
+	$(GO) run ./cmd/local dev
+
+## invoke: one function with one event, e.g. make invoke FN=MarketplaceCallbackFunction EVENT=events/create-instance.json
+FN ?= MarketplaceCallbackFunction
+EVENT ?= events/create-instance.json
+invoke: tools
+	$(GO) run ./cmd/local invoke $(FN) -e $(EVENT)
+
+## test: every test, including the real binaries under the emulator
+test: tools
+	$(GO) test -race -count=1 ./...
+
+## bench: Go benchmarks and the figures of docs in README (round trips, size, init)
+bench: tools
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./shared/... ./cmd/...
+	@$(MAKE) --no-print-directory build >/dev/null
+	@for fn in $(FUNCTIONS); do printf 'bootstrap size %s: %s bytes\n' $$fn $$(stat -c %s .aws-sam/build/$$fn/bootstrap); done
+	$(GO) run ./cmd/local invoke MarketplaceCallbackFunction -e events/create-instance.json >/dev/null
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf .aws-sam .local/build

@@ -1,0 +1,228 @@
+// Package localstack starts the pieces of the local stand-in for AWS: the
+// embedded DynamoDB-compatible server with the template's tables, the local
+// SES, and the template's functions built and run under the emulator.
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
+	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+)
+
+// Addresses of the local services (DESIGN.md section 5).
+const (
+	DynamoDBAddr  = "127.0.0.1:8000"
+	SESAddr       = "127.0.0.1:8005"
+	APIAddr       = "127.0.0.1:3000"
+	SimulatorAddr = "127.0.0.1:3001"
+	Region        = "us-east-1"
+)
+
+// DefaultISVKey signs SPI calls locally unless MARKET_ISV_KEY says otherwise.
+const DefaultISVKey = "local-isv-key"
+
+// ISVKey is the key the local stack and the simulator share.
+func ISVKey() string {
+	if k := os.Getenv("MARKET_ISV_KEY"); k != "" {
+		return k
+	}
+	return DefaultISVKey
+}
+
+// Root finds the project root (the folder holding template.yaml) from the
+// working directory up.
+func Root() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "template.yaml")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("template.yaml not found in this folder or above")
+		}
+		dir = parent
+	}
+}
+
+// Listening reports whether something accepts connections at addr.
+func Listening(addr string) bool {
+	conn, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// WaitListening waits until addr accepts connections.
+func WaitListening(ctx context.Context, addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for !Listening(addr) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %s", addr, within)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// DynamoDBClient returns an SDK client for a local endpoint.
+func DynamoDBClient(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:                          Region,
+		BaseEndpoint:                    aws.String(endpoint),
+		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
+		DisableValidateResponseChecksum: true,
+	})
+}
+
+// StartDynamoDB serves the embedded DynamoDB-compatible server on addr
+// ("127.0.0.1:0" picks a port) and creates the template's tables. It
+// returns the endpoint URL and the server, to stop it.
+func StartDynamoDB(ctx context.Context, addr string, tables []samtemplate.Table) (string, *http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("DynamoDB on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: miniserver.NewServer(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	endpoint := "http://" + l.Addr().String()
+	client := DynamoDBClient(endpoint)
+	for _, t := range tables {
+		if _, err := client.CreateTable(ctx, t.Definition); err != nil {
+			srv.Close()
+			return "", nil, fmt.Errorf("create table %s: %w", t.LogicalID, err)
+		}
+	}
+	return endpoint, srv, nil
+}
+
+// StartSES runs the local SES (aws-ses-v2-local from the project's npm
+// packages) on addr until ctx ends.
+func StartSES(ctx context.Context, root, addr string, log io.Writer) (*exec.Cmd, error) {
+	cli := filepath.Join(root, "node_modules", "aws-ses-v2-local", "dist", "cli.js")
+	if _, err := os.Stat(cli); err != nil {
+		return nil, errors.New("local SES is not installed: run `npm ci` (make dev does)")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "node", cli, "--host", host, "--port", port)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start local SES: %w", err)
+	}
+	if err := WaitListening(ctx, addr, 20*time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("local SES: %w", err)
+	}
+	return cmd, nil
+}
+
+// BuildFunction builds fn's bootstrap for this machine with the same
+// Makefile target SAM calls (build-<LogicalId>), into dir/<LogicalId>.
+func BuildFunction(ctx context.Context, root, dir string, fn samtemplate.Function, log io.Writer) (string, error) {
+	if fn.BuildMethod != "makefile" {
+		return "", fmt.Errorf("function %s: only BuildMethod makefile is supported locally", fn.LogicalID)
+	}
+	out, err := filepath.Abs(filepath.Join(dir, fn.LogicalID))
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "build-"+fn.LogicalID,
+		"ARTIFACTS_DIR="+out, "GOARCH="+runtime.GOARCH)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build %s: %w", fn.LogicalID, err)
+	}
+	return filepath.Join(out, "bootstrap"), nil
+}
+
+// Endpoints are the local services a function talks to.
+type Endpoints struct {
+	DynamoDB string
+	SES      string
+}
+
+// FunctionEnv is the environment of fn's emulator: the template's variables
+// (a variable also set in this shell takes the shell's value), the ISV key,
+// and what Lambda itself sets, with static dummy credentials and the local
+// service endpoints that the AWS SDK reads from standard variables.
+func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
+	vars := map[string]string{}
+	for name, value := range fn.Environment {
+		if v, ok := os.LookupEnv(name); ok {
+			value = v
+		}
+		vars[name] = value
+	}
+	vars["MARKET_ISV_KEY"] = ISVKey()
+	timeout := fn.Timeout
+	if timeout == 0 {
+		timeout = 3
+	}
+	for name, value := range map[string]string{
+		"PATH":                        "/usr/local/bin:/usr/bin:/bin",
+		"TZ":                          ":UTC",
+		"AWS_REGION":                  Region,
+		"AWS_DEFAULT_REGION":          Region,
+		"AWS_ACCESS_KEY_ID":           "local",
+		"AWS_SECRET_ACCESS_KEY":       "local",
+		"AWS_ENDPOINT_URL_DYNAMODB":   ep.DynamoDB,
+		"AWS_ENDPOINT_URL_SES":        ep.SES,
+		"AWS_LAMBDA_FUNCTION_NAME":    fn.LogicalID,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": strconv.Itoa(timeout),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		vars[name] = value
+	}
+	env := make([]string, 0, len(vars))
+	for name, value := range vars {
+		env = append(env, name+"="+value)
+	}
+	return env
+}
+
+// NewPool returns an emulator pool for a built function.
+func NewPool(fn samtemplate.Function, bootstrap, rie string, env []string, max int, log io.Writer) *emulator.Pool {
+	timeout := time.Duration(fn.Timeout) * time.Second
+	return emulator.NewPool(emulator.Function{Name: fn.LogicalID, Bootstrap: bootstrap, Env: env, Timeout: timeout}, rie, max, log)
+}
+
+// PoolInvoker adapts an emulator pool to the gateway.
+type PoolInvoker struct{ Pool *emulator.Pool }
+
+// Invoke runs one invocation.
+func (p PoolInvoker) Invoke(ctx context.Context, payload []byte) ([]byte, bool, error) {
+	res, err := p.Pool.Invoke(ctx, payload)
+	return res.Payload, res.FunctionError, err
+}

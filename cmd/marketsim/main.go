@@ -1,0 +1,100 @@
+// Command marketsim plays the Alibaba Cloud Marketplace from the shell:
+//
+//	marketsim call <action> [name=value ...]   send a signed SPI call
+//	marketsim events [-dir events]             rewrite the sample events
+//
+// Without name=value arguments a call carries sample parameters; name=value
+// overrides one, and name= removes it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "call":
+		err = call(os.Args[2:])
+	case "events":
+		err = events(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "marketsim:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage:
+  marketsim call [-spi URL] [-key KEY] [-post] [-instance ID] <action> [name=value ...]
+  marketsim events [-dir events]
+actions:`, marketplace.LifecycleActions)
+	os.Exit(2)
+}
+
+func call(args []string) error {
+	flags := flag.NewFlagSet("call", flag.ExitOnError)
+	spi := flags.String("spi", "http://"+localstack.APIAddr+"/aliyun/spi", "SPI endpoint")
+	key := flags.String("key", localstack.ISVKey(), "ISV key (default: $MARKET_ISV_KEY or the local default)")
+	post := flags.Bool("post", false, "send a form POST instead of a GET")
+	instance := flags.String("instance", simulator.SampleInstanceID, "instance id (orderBizId)")
+	_ = flags.Parse(args)
+	if flags.NArg() < 1 {
+		usage()
+	}
+	params := simulator.SampleParams(marketplace.Action(flags.Arg(0)), *instance, time.Now())
+	if err := simulator.ParseAssignments(params, flags.Args()[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := &simulator.Client{SPIURL: *spi, Key: *key}
+	ex, err := client.Call(ctx, params, *post)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s %s\n", ex.Method, ex.URL)
+	if ex.Body != "" {
+		fmt.Println(ex.Body)
+	}
+	fmt.Printf("=> %d %s\n", ex.Status, ex.Answer)
+	if ex.Status >= 400 {
+		os.Exit(1)
+	}
+	return nil
+}
+
+func events(args []string) error {
+	flags := flag.NewFlagSet("events", flag.ExitOnError)
+	dir := flags.String("dir", "events", "folder to write")
+	_ = flags.Parse(args)
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	for _, s := range simulator.SampleEvents() {
+		out, err := s.Event(localstack.DefaultISVKey)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(*dir, s.File), out, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("wrote %d events to %s (signed with the local default key)\n", len(simulator.SampleEvents()), *dir)
+	return nil
+}
