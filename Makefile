@@ -62,9 +62,11 @@ invoke: tools
 test: tools
 	$(GO) test -race -count=1 ./...
 
-## bench: Go benchmarks and the figures of docs in README (round trips, size, init)
+## bench: token check and handler benchmarks with DynamoDB round trips per call,
+## cold and warm invocations under the emulator, and the stripped bootstrap size
 bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./shared/... ./cmd/...
+	$(GO) test -run '^$$' -bench . -benchtime=500x -count=1 ./shared/...
+	$(GO) test -run '^$$' -bench . -benchtime=30x -count=1 ./cmd/...
 	@$(MAKE) --no-print-directory build >/dev/null
 	@for fn in $(FUNCTIONS); do printf 'bootstrap size %s: %s bytes\n' $$fn $$(stat -c %s .aws-sam/build/$$fn/bootstrap); done
 	$(GO) run ./cmd/local invoke MarketplaceCallbackFunction -e events/create-instance.json >/dev/null

@@ -184,3 +184,28 @@ func FuzzReadAndVerify(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkVerifyToken(b *testing.B) {
+	params := Params{
+		"action": "createInstance", "aliUid": "1234567890123456", "orderBizId": "5604018",
+		"orderId": "205060317920890", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay",
+		"trial": "false", "expiredOn": "2099-01-01 00:00:00",
+	}.Signed("bench-key")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := VerifyToken(params, "bench-key"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadParams(b *testing.B) {
+	query := loadVectors(b)[0].Query
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "/aliyun/spi?"+query, nil)
+		if _, err := ReadParams(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -268,8 +268,8 @@ func (t *Template) resolve(n *yaml.Node) (string, error) {
 		})
 		return out, missing
 	}
-	if n.Kind != yaml.ScalarNode {
-		return "", fmt.Errorf("unsupported value (tag %s)", n.Tag)
+	if n.Kind != yaml.ScalarNode || (strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!")) {
+		return "", fmt.Errorf("%s is not supported locally (only !Ref and !Sub)", n.Tag)
 	}
 	return n.Value, nil
 }

@@ -39,8 +39,8 @@ func TestCreateIsOneWriteAndIdempotent(t *testing.T) {
 	inst := sample()
 
 	stored, created, err := store.Create(ctx, inst)
-	if err != nil || !created {
-		t.Fatalf("first Create = %v, %v", created, err)
+	if err != nil || !created || !reflect.DeepEqual(stored, inst) {
+		t.Fatalf("first Create = %+v, %v, %v", stored, created, err)
 	}
 	if n := db.RoundTrips(); n != 1 {
 		t.Errorf("first create took %d round trips, want 1", n)

@@ -191,14 +191,17 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		timeout = 3
 	}
 	for name, value := range map[string]string{
-		"PATH":                        "/usr/local/bin:/usr/bin:/bin",
-		"TZ":                          ":UTC",
-		"AWS_REGION":                  Region,
-		"AWS_DEFAULT_REGION":          Region,
-		"AWS_ACCESS_KEY_ID":           "local",
-		"AWS_SECRET_ACCESS_KEY":       "local",
-		"AWS_ENDPOINT_URL_DYNAMODB":   ep.DynamoDB,
-		"AWS_ENDPOINT_URL_SES":        ep.SES,
+		"PATH":                      "/usr/local/bin:/usr/bin:/bin",
+		"TZ":                        ":UTC",
+		"AWS_REGION":                Region,
+		"AWS_DEFAULT_REGION":        Region,
+		"AWS_ACCESS_KEY_ID":         "local",
+		"AWS_SECRET_ACCESS_KEY":     "local",
+		"AWS_ENDPOINT_URL_DYNAMODB": ep.DynamoDB,
+		"AWS_ENDPOINT_URL_SES":      ep.SES,
+		// Secrets come from variables locally; a stray Parameter Store
+		// call must fail here instead of leaving the machine.
+		"AWS_ENDPOINT_URL_SSM":        "http://127.0.0.1:1",
 		"AWS_LAMBDA_FUNCTION_NAME":    fn.LogicalID,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": strconv.Itoa(timeout),
 		"AWS_EC2_METADATA_DISABLED":   "true",

@@ -1,0 +1,109 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/callback"
+	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+// TestEventsAreCurrent fails when events/ no longer matches the samples, so
+// the files the emulator tests replay cannot drift from the code.
+func TestEventsAreCurrent(t *testing.T) {
+	for _, s := range SampleEvents() {
+		want, err := s.Event("local-isv-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join("..", "..", "..", "events", s.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("events/%s is stale: run `go run ./cmd/marketsim events`", s.File)
+		}
+	}
+}
+
+func TestSampleParamsDecode(t *testing.T) {
+	for _, action := range marketplace.LifecycleActions {
+		if _, err := marketplace.Decode(SampleParams(action, SampleInstanceID, time.Now())); err != nil {
+			t.Errorf("%s: %v", action, err)
+		}
+	}
+}
+
+func TestParseAssignments(t *testing.T) {
+	p := marketplace.Params{"a": "1", "b": "2"}
+	if err := ParseAssignments(p, []string{"a=3", "b=", "c=x=y"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 2 || p["a"] != "3" || p["c"] != "x=y" {
+		t.Fatalf("got %v", p)
+	}
+	if err := ParseAssignments(p, []string{"novalue"}); err == nil {
+		t.Fatal("want an error for an argument without =")
+	}
+}
+
+// TestClientAndPageAgainstTheEndpoint drives the real SPI handler with the
+// simulator: signed GET and POST calls are accepted, and the page shows them.
+func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
+	db := dynamotest.Start(t)
+	spi := httptest.NewServer(&callback.Handler{
+		Key:     "sim-key",
+		Applier: activation.NewService(storage.NewInstances(db.Client(), db.Tables["InstancesTable"])),
+		Log:     logging.New(io.Discard, slog.LevelInfo),
+	})
+	defer spi.Close()
+	client := &Client{SPIURL: spi.URL + "/aliyun/spi", Key: "sim-key"}
+
+	now := time.Now()
+	for _, post := range []bool{false, true} {
+		ex, err := client.Call(context.Background(), SampleParams(marketplace.ActionCreateInstance, "42", now), post)
+		if err != nil || ex.Status != 200 || !strings.Contains(ex.Answer, `"instanceId":"42"`) {
+			t.Fatalf("post=%v: %v %d %s", post, err, ex.Status, ex.Answer)
+		}
+	}
+	wrongKey := &Client{SPIURL: client.SPIURL, Key: "other"}
+	if ex, _ := wrongKey.Call(context.Background(), SampleParams(marketplace.ActionExpiredInstance, "42", now), false); ex.Status != 403 {
+		t.Fatalf("wrong key: %d", ex.Status)
+	}
+
+	page := httptest.NewServer(&Page{Client: client, Now: time.Now})
+	defer page.Close()
+	resp, err := http.Get(page.URL + "/?action=renewInstance&instance=42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "instanceId=42") || !strings.Contains(string(body), "expiredOn=2100-01-01 00:00:00") {
+		t.Fatalf("page does not prefill renewInstance:\n%s", body)
+	}
+	form := url.Values{"action": {"renewInstance"}, "instance": {"42"}, "params": {"instanceId=42\norderId=299999999999999\nexpiredOn=2100-01-01 00:00:00"}}
+	resp, err = http.PostForm(page.URL+"/send", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "<h3>200 GET</h3>") || !strings.Contains(string(body), "{&#34;success&#34;:true}") {
+		t.Fatalf("page after send:\n%s", body)
+	}
+}

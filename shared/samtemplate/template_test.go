@@ -1,0 +1,96 @@
+package samtemplate
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+func TestProjectTemplate(t *testing.T) {
+	tmpl, err := Load(filepath.Join("..", "..", "template.yaml"), map[string]string{"FrontEndUrl": "https://front.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, ok := tmpl.Function("MarketplaceCallbackFunction")
+	if !ok {
+		t.Fatal("no MarketplaceCallbackFunction")
+	}
+	if fn.BuildMethod != "makefile" || fn.Timeout != 10 {
+		t.Errorf("build %q timeout %d", fn.BuildMethod, fn.Timeout)
+	}
+	wantRoutes := map[Route]bool{{"GET", "/aliyun/spi"}: true, {"POST", "/aliyun/spi"}: true}
+	if len(fn.Routes) != len(wantRoutes) {
+		t.Errorf("routes %v", fn.Routes)
+	}
+	for _, r := range fn.Routes {
+		if !wantRoutes[r] {
+			t.Errorf("unexpected route %v", r)
+		}
+	}
+	for name, want := range map[string]string{
+		"INSTANCES_TABLE":          "InstancesTable",
+		"FRONTEND_URL":             "https://front.example",
+		"MARKET_ISV_KEY_PARAMETER": "/guance-marketplace/dev/isv-key",
+		"STAGE":                    "dev", // from Globals
+	} {
+		if got := fn.Environment[name]; got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if _, ok := fn.Environment["MARKET_ISV_KEY"]; ok {
+		t.Error("the template must not carry the ISV key itself")
+	}
+	if len(tmpl.Tables) != 1 || aws.ToString(tmpl.Tables[0].Definition.TableName) != "InstancesTable" {
+		t.Fatalf("tables %+v", tmpl.Tables)
+	}
+}
+
+func TestIntrinsics(t *testing.T) {
+	text := []byte(`
+Parameters:
+  Name: {Type: String, Default: world}
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      TimeToLiveSpecification: {AttributeName: expiresAt, Enabled: true}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties:
+      Environment:
+        Variables:
+          A: !Ref Name
+          B: !Sub "hello ${Name} in ${AWS::Region} via ${T}"
+          C: plain
+      Events:
+        Tick: {Type: Schedule, Properties: {Schedule: rate(5 minutes)}}
+        Page: {Type: HttpApi, Properties: {Path: "/p/{id}"}}
+`)
+	tmpl, err := Parse(text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, _ := tmpl.Function("F")
+	if fn.Environment["A"] != "world" || fn.Environment["B"] != "hello world in us-east-1 via T" || fn.Environment["C"] != "plain" {
+		t.Errorf("env %v", fn.Environment)
+	}
+	if len(fn.Routes) != 1 || fn.Routes[0] != (Route{"ANY", "/p/{id}"}) || len(fn.Schedules) != 1 {
+		t.Errorf("events %v %v", fn.Routes, fn.Schedules)
+	}
+	if tmpl.Tables[0].TTLField != "expiresAt" {
+		t.Errorf("ttl %q", tmpl.Tables[0].TTLField)
+	}
+
+	bad := []byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          A: !Ref Nothing\n")
+	if _, err := Parse(bad, nil); err == nil {
+		t.Error("a !Ref to nothing must be an error")
+	}
+	getAtt := []byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          A: !GetAtt X.Arn\n")
+	if _, err := Parse(getAtt, nil); err == nil {
+		t.Error("an intrinsic the local stack cannot evaluate must be an error")
+	}
+}
