@@ -50,7 +50,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 ## dev: the whole stack on 127.0.0.1 until Ctrl-C
 dev: tools npm
-	$(GO) run ./cmd/local dev
+	$(GO) build -o $(LOCAL_BIN)/local ./cmd/local
+	$(LOCAL_BIN)/local dev
 
 ## invoke: one function with one event, e.g. make invoke FN=MarketplaceCallbackFunction EVENT=events/create-instance.json
 FN ?= MarketplaceCallbackFunction

@@ -71,9 +71,13 @@ type Exchange struct {
 }
 
 // Call signs params and sends them: as a query string (GET) or, with post,
-// as a form body.
+// as a form body. Params that already hold a token are sent as they are,
+// so a developer can see how a bad token is refused.
 func (c *Client) Call(ctx context.Context, params marketplace.Params, post bool) (Exchange, error) {
-	signed := params.Signed(c.Key)
+	signed := params
+	if _, given := params[marketplace.TokenParam]; !given {
+		signed = params.Signed(c.Key)
+	}
 	ex := Exchange{Method: http.MethodGet, URL: c.SPIURL + "?" + signed.Encode()}
 	var body io.Reader
 	if post {

@@ -84,6 +84,11 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 	if ex, _ := wrongKey.Call(context.Background(), SampleParams(marketplace.ActionExpiredInstance, "42", now), false); ex.Status != 403 {
 		t.Fatalf("wrong key: %d", ex.Status)
 	}
+	badToken := SampleParams(marketplace.ActionExpiredInstance, "42", now)
+	badToken["token"] = "bad"
+	if ex, _ := client.Call(context.Background(), badToken, true); ex.Status != 403 || !strings.Contains(ex.Body, "token=bad") {
+		t.Fatalf("a given token must be sent as it is: %d %s", ex.Status, ex.Body)
+	}
 
 	page := httptest.NewServer(&Page{Client: client, Now: time.Now})
 	defer page.Close()
