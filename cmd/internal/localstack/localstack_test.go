@@ -77,7 +77,9 @@ func startDynamoDBB(t testing.TB) string {
 	return url
 }
 
-func newPool(t *testing.T, dynamoURL string, max int) *emulator.Pool { return newPoolB(t, dynamoURL, max) }
+func newPool(t *testing.T, dynamoURL string, max int) *emulator.Pool {
+	return newPoolB(t, dynamoURL, max)
+}
 
 func newPoolB(t testing.TB, dynamoURL string, max int) *emulator.Pool {
 	env := localstack.FunctionEnv(stack.fn, localstack.Endpoints{DynamoDB: dynamoURL, SES: "http://127.0.0.1:1"})
