@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -213,9 +214,13 @@ func invoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool := localstack.NewPool(fn, bootstrap, rie, localstack.FunctionEnv(fn, endpoints), 1, prefixed("", os.Stderr))
+	// The function's log goes to stderr while it runs; what the runtime
+	// says after the invocation (the emulator being stopped) is noise.
+	logs := &invocationLog{w: os.Stderr}
+	pool := localstack.NewPool(fn, bootstrap, rie, localstack.FunctionEnv(fn, endpoints), 1, logs)
 	defer pool.Close()
 	res, err := pool.Invoke(ctx, event)
+	logs.done.Store(true)
 	if err != nil {
 		return err
 	}
@@ -227,6 +232,20 @@ func invoke(ctx context.Context, args []string) error {
 		return errors.New("the function returned an error")
 	}
 	return nil
+}
+
+// invocationLog passes the function's log lines on until done, leaving out
+// the REPORT line, which invoke prints once at the end.
+type invocationLog struct {
+	w    io.Writer
+	done atomic.Bool
+}
+
+func (l *invocationLog) Write(b []byte) (int, error) {
+	if l.done.Load() || strings.Contains(string(b), "] REPORT RequestId:") {
+		return len(b), nil
+	}
+	return l.w.Write(b)
 }
 
 // prefixed returns a writer that tags each write with a name.
