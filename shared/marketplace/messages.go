@@ -288,3 +288,9 @@ func (d *decoder) rest(known ...string) map[string]string {
 	}
 	return items
 }
+
+// ValidUID reports whether s looks like an Alibaba Cloud account ID.
+func ValidUID(s string) bool { return uidPattern.MatchString(s) }
+
+// ValidID reports whether s looks like a marketplace instance or order id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }

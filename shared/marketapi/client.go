@@ -1,0 +1,232 @@
+// Package marketapi calls the Alibaba Cloud Market OpenAPI (version
+// 2015-11-01) through the official SDK's generic request, which covers the
+// *ForIsv actions that have no typed method.
+package marketapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+)
+
+// Version is the Market OpenAPI version.
+const Version = "2015-11-01"
+
+// DefaultEndpoint is the Market OpenAPI endpoint.
+const DefaultEndpoint = "https://market.aliyuncs.com"
+
+// Config says where and as whom to call.
+type Config struct {
+	// Endpoint is a URL (https://market.aliyuncs.com) or a bare host.
+	Endpoint        string
+	Region          string
+	AccessKeyID     string
+	AccessKeySecret string
+	// Timeout bounds each call, connection included.
+	Timeout time.Duration
+}
+
+// Client calls the Market OpenAPI.
+type Client struct {
+	sdk     *sdk.Client
+	scheme  string
+	host    string
+	timeout time.Duration
+}
+
+// New returns a client for cfg.
+func New(cfg Config) (*Client, error) {
+	if cfg.AccessKeyID == "" || cfg.AccessKeySecret == "" {
+		return nil, errors.New("market openapi: access key id and secret are required")
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "https://" + endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("market openapi: bad endpoint %q", cfg.Endpoint)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	region := cfg.Region
+	if region == "" {
+		region = "cn-hangzhou"
+	}
+	sdkConfig := sdk.NewConfig().WithTimeout(cfg.Timeout).WithAutoRetry(false)
+	client, err := sdk.NewClientWithOptions(region, sdkConfig, credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret))
+	if err != nil {
+		return nil, fmt.Errorf("market openapi: %w", err)
+	}
+	return &Client{sdk: client, scheme: u.Scheme, host: u.Host, timeout: cfg.Timeout}, nil
+}
+
+var (
+	// ErrNotFound means the marketplace knows no such instance or order.
+	ErrNotFound = errors.New("not found on the marketplace")
+	// ErrUnavailable means the call failed without an answer (network,
+	// timeout): worth trying again later.
+	ErrUnavailable = errors.New("market openapi unavailable")
+)
+
+// APIError is an answer of the OpenAPI that refuses the call.
+type APIError struct {
+	Action    string
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("market openapi %s: %d %s: %s (request %s)", e.Action, e.Status, e.Code, e.Message, e.RequestID)
+}
+
+// Is makes errors.Is(err, ErrNotFound) true when the answer says the
+// instance or order does not exist. Other not-found codes (an unknown
+// access key, an unknown action) are configuration faults, not answers
+// about the buyer's purchase.
+func (e *APIError) Is(target error) bool {
+	if target != ErrNotFound {
+		return false
+	}
+	code := strings.ToLower(e.Code)
+	about := strings.Contains(code, "instance") || strings.Contains(code, "order")
+	missing := strings.Contains(code, "notfound") || strings.Contains(code, "not_exist") || strings.Contains(code, "notexist")
+	return about && missing
+}
+
+// call runs one action and decodes its JSON answer into out. Numbers are
+// kept as written (json.Number): UIDs and ids exceed what a float holds.
+func (c *Client) call(ctx context.Context, action string, params map[string]string, out any) error {
+	req := requests.NewCommonRequest()
+	req.Method = http.MethodPost
+	req.Scheme = c.scheme
+	req.Domain = c.host
+	req.Version = Version
+	req.ApiName = action
+	req.Product = "Market"
+	req.QueryParams = params
+	req.SetReadTimeout(c.timeout)
+	req.SetConnectTimeout(c.timeout)
+
+	type result struct {
+		body []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := c.sdk.ProcessCommonRequest(req)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{body: resp.GetHttpContentBytes()}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("market openapi %s: %w: %w", action, ErrUnavailable, ctx.Err())
+	}
+	if res.err != nil {
+		var server *sdkerrors.ServerError
+		if errors.As(res.err, &server) {
+			return &APIError{Action: action, Status: server.HttpStatus(), Code: server.ErrorCode(), Message: server.Message(), RequestID: server.RequestId()}
+		}
+		return fmt.Errorf("market openapi %s: %w: %v", action, ErrUnavailable, res.err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(res.body))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("market openapi %s: decode answer: %w", action, err)
+	}
+	return nil
+}
+
+// Instance is what DescribeInstanceForIsv says of an instance.
+type Instance struct {
+	InstanceID  string
+	OrderID     string
+	ProductCode string
+	SKU         string
+	// Status is OPENING, OPENED, EXPIRED or CLOSED.
+	Status string
+	Trial  bool
+	EndOn  time.Time // zero when not given
+}
+
+// Order is what DescribeOrderForIsv says of an order.
+type Order struct {
+	OrderID     string
+	AliUID      string
+	OrderStatus string
+	ProductCode string
+	SKU         string
+	InstanceIDs []string
+}
+
+// DescribeInstance calls DescribeInstanceForIsv.
+func (c *Client) DescribeInstance(ctx context.Context, instanceID string) (Instance, error) {
+	var out struct {
+		InstanceID     json.Number `json:"InstanceId"`
+		OrderID        json.Number `json:"OrderId"`
+		ProductCode    string      `json:"ProductCode"`
+		ProductSkuCode string      `json:"ProductSkuCode"`
+		Status         string      `json:"Status"`
+		IsTrial        bool        `json:"IsTrial"`
+		EndOn          json.Number `json:"EndOn"`
+	}
+	if err := c.call(ctx, "DescribeInstanceForIsv", map[string]string{"InstanceId": instanceID}, &out); err != nil {
+		return Instance{}, err
+	}
+	if out.InstanceID == "" || out.OrderID == "" {
+		return Instance{}, fmt.Errorf("market openapi DescribeInstanceForIsv %s: answer without instance or order id", instanceID)
+	}
+	inst := Instance{
+		InstanceID: out.InstanceID.String(), OrderID: out.OrderID.String(), ProductCode: out.ProductCode,
+		SKU: out.ProductSkuCode, Status: out.Status, Trial: out.IsTrial,
+	}
+	if ms, err := out.EndOn.Int64(); err == nil && ms > 0 {
+		inst.EndOn = time.UnixMilli(ms).UTC()
+	}
+	return inst, nil
+}
+
+// DescribeOrder calls DescribeOrderForIsv.
+func (c *Client) DescribeOrder(ctx context.Context, orderID string) (Order, error) {
+	var out struct {
+		OrderID        json.Number `json:"OrderId"`
+		AliUID         json.Number `json:"AliUid"`
+		OrderStatus    string      `json:"OrderStatus"`
+		ProductCode    string      `json:"ProductCode"`
+		ProductSkuCode string      `json:"ProductSkuCode"`
+		InstanceIDs    []any       `json:"InstanceIds"`
+	}
+	if err := c.call(ctx, "DescribeOrderForIsv", map[string]string{"OrderId": orderID}, &out); err != nil {
+		return Order{}, err
+	}
+	if out.AliUID == "" {
+		return Order{}, fmt.Errorf("market openapi DescribeOrderForIsv %s: answer without AliUid", orderID)
+	}
+	order := Order{OrderID: out.OrderID.String(), AliUID: out.AliUID.String(), OrderStatus: out.OrderStatus, ProductCode: out.ProductCode, SKU: out.ProductSkuCode}
+	for _, id := range out.InstanceIDs {
+		order.InstanceIDs = append(order.InstanceIDs, fmt.Sprint(id))
+	}
+	return order, nil
+}
