@@ -28,8 +28,21 @@ const (
 // Progress is how far the buyer got in activating the instance.
 type Progress string
 
-// ProgressPending is an instance bought but not yet tied to a workspace.
-const ProgressPending Progress = "pending"
+const (
+	// ProgressPending is an instance bought but not yet tied to a workspace.
+	ProgressPending Progress = "pending"
+	// ProgressActivated is an instance whose UID is linked to a billing
+	// center account and which settles a workspace.
+	ProgressActivated Progress = "activated"
+)
+
+// Workspace is the Guance workspace an activated instance settles.
+type Workspace struct {
+	ID   string `dynamodbav:"id"`
+	Name string `dynamodbav:"name"`
+	// Site is where the workspace lives (see package sites); fixed at creation.
+	Site string `dynamodbav:"site"`
+}
 
 // ErrInstanceNotFound means no instance is recorded under the id.
 var ErrInstanceNotFound = errors.New("instance not found")
@@ -47,6 +60,9 @@ type Instance struct {
 	BillableItems map[string]string `dynamodbav:"billableItems,omitempty"`
 	Status        Status            `dynamodbav:"status"`
 	Progress      Progress          `dynamodbav:"progress"`
+	// Workspace is set when the activation completes, in the same
+	// transaction that links the UID to the billing center account.
+	Workspace *Workspace `dynamodbav:"workspace,omitempty"`
 	// LastOrderID is the newest order applied; older orders arriving late
 	// are stale and change nothing.
 	LastOrderID string `dynamodbav:"lastOrderId"`
@@ -169,4 +185,10 @@ func RequestKey(requestID string) string { return "request:" + requestID }
 func applied(ids map[string]time.Time, id string) bool {
 	_, ok := ids[id]
 	return ok
+}
+
+// Activated reports whether the buyer finished activating: the UID is
+// linked and a workspace is settled through this instance.
+func (i Instance) Activated() bool {
+	return i.Progress == ProgressActivated && i.Workspace != nil
 }

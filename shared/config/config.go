@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -87,4 +88,31 @@ func DynamoDB(cfg aws.Config) *dynamodb.Client {
 // when a secret actually has to be read from Parameter Store.
 func SSM(cfg aws.Config) func() ParameterReader {
 	return func() ParameterReader { return ssm.NewFromConfig(cfg) }
+}
+
+// Duration reads a Go duration ("5m") from name, or fallback when unset.
+func Duration(name string, fallback time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return fallback, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("environment variable %s: %q is not a positive duration", name, v)
+	}
+	return d, nil
+}
+
+// Bool reads "true" or "false" from name, or fallback when unset.
+func Bool(name string, fallback bool) (bool, error) {
+	switch v := os.Getenv(name); v {
+	case "":
+		return fallback, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	default:
+		return false, fmt.Errorf("environment variable %s: %q is not true or false", name, v)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -65,5 +66,34 @@ func TestSecret(t *testing.T) {
 				t.Fatal("SecureString read without decryption")
 			}
 		})
+	}
+}
+
+func TestDurationAndBool(t *testing.T) {
+	t.Setenv("D", "")
+	if d, err := Duration("D", 5*time.Minute); err != nil || d != 5*time.Minute {
+		t.Fatal(d, err)
+	}
+	t.Setenv("D", "90s")
+	if d, err := Duration("D", 0); err != nil || d != 90*time.Second {
+		t.Fatal(d, err)
+	}
+	for _, bad := range []string{"5", "-1m", "soon"} {
+		t.Setenv("D", bad)
+		if _, err := Duration("D", 0); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	t.Setenv("B", "")
+	if b, err := Bool("B", true); err != nil || !b {
+		t.Fatal(b, err)
+	}
+	t.Setenv("B", "false")
+	if b, err := Bool("B", true); err != nil || b {
+		t.Fatal(b, err)
+	}
+	t.Setenv("B", "yes")
+	if _, err := Bool("B", true); err == nil {
+		t.Fatal("yes accepted")
 	}
 }

@@ -41,8 +41,13 @@ func TestProjectTemplate(t *testing.T) {
 	if _, ok := fn.Environment["MARKET_ISV_KEY"]; ok {
 		t.Error("the template must not carry the ISV key itself")
 	}
-	if len(tmpl.Tables) != 1 || aws.ToString(tmpl.Tables[0].Definition.TableName) != "InstancesTable" {
+	if len(tmpl.Tables) != 2 || aws.ToString(tmpl.Tables[0].Definition.TableName) != "InstancesTable" ||
+		tmpl.Tables[1].LogicalID != "SessionsTable" || tmpl.Tables[1].TTLField != "expiresAt" {
 		t.Fatalf("tables %+v", tmpl.Tables)
+	}
+	sso, ok := tmpl.Function("SsoRedirectFunction")
+	if !ok || len(sso.Routes) != 3 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {
+		t.Fatalf("SsoRedirectFunction %+v", sso)
 	}
 }
 

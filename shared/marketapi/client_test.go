@@ -1,0 +1,43 @@
+package marketapi
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestNewValidatesConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"no key":       {AccessKeySecret: "s"},
+		"no secret":    {AccessKeyID: "k"},
+		"bad scheme":   {Endpoint: "ftp://market.example", AccessKeyID: "k", AccessKeySecret: "s"},
+		"bad endpoint": {Endpoint: "http://", AccessKeyID: "k", AccessKeySecret: "s"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c, err := New(Config{AccessKeyID: "k", AccessKeySecret: "s"})
+	if err != nil || c.scheme != "https" || c.host != "market.aliyuncs.com" {
+		t.Fatalf("default endpoint: %+v %v", c, err)
+	}
+	c, _ = New(Config{Endpoint: "127.0.0.1:3002", AccessKeyID: "k", AccessKeySecret: "s"})
+	if c.scheme != "https" || c.host != "127.0.0.1:3002" {
+		t.Fatalf("bare host: %+v", c)
+	}
+}
+
+func TestNotFoundIsAboutThePurchase(t *testing.T) {
+	tests := map[string]bool{
+		"InstanceNotFound":            true,
+		"ORDER_NOT_EXIST":             true,
+		"InvalidInstanceId.NotExist":  true,
+		"InvalidAccessKeyId.NotFound": false,
+		"InvalidAction.NotFound":      false,
+		"Throttling":                  false,
+	}
+	for code, want := range tests {
+		if got := errors.Is(&APIError{Code: code, Status: 404}, ErrNotFound); got != want {
+			t.Errorf("%s: %v, want %v", code, got, want)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+// Package session is the activation session a buyer gets after a verified
+// Login Without Password link: an opaque id in a cookie, and on our side the
+// UID, the instance, the chosen language and a CSRF secret, until it expires.
+package session
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// CookieName is the session cookie.
+const CookieName = "guance_activation"
+
+var (
+	// ErrNotFound means there is no live session under the id.
+	ErrNotFound = errors.New("no live activation session")
+	// ErrLinkUsed means the Login Without Password link was accepted before.
+	ErrLinkUsed = errors.New("the link was already used")
+	// ErrBadCSRF means a form came without the session's CSRF token.
+	ErrBadCSRF = errors.New("the form's CSRF token does not match the session")
+)
+
+// Session is one buyer's activation in progress.
+type Session struct {
+	ID         string    `dynamodbav:"-"`
+	AliUID     string    `dynamodbav:"aliUid"`
+	InstanceID string    `dynamodbav:"instanceId"`
+	Lang       string    `dynamodbav:"lang"`
+	CSRF       string    `dynamodbav:"csrf"`
+	CreatedAt  time.Time `dynamodbav:"createdAt"`
+	ExpiresAt  time.Time `dynamodbav:"-"`
+}
+
+// New opens a session with fresh random id and CSRF secret.
+func New(uid, instanceID, lang string, now time.Time, ttl time.Duration) Session {
+	return Session{
+		ID: randomToken(), AliUID: uid, InstanceID: instanceID, Lang: lang, CSRF: randomToken(),
+		CreatedAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC().Truncate(time.Second),
+	}
+}
+
+// randomToken is 256 bits from the system's CSPRNG, URL-safe.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Live reports whether the session has not expired at now. Stores filter on
+// it because DynamoDB deletes expired items late.
+func (s Session) Live(now time.Time) bool {
+	return now.Before(s.ExpiresAt)
+}
+
+// CheckCSRF compares a form's token with the session's in constant time.
+func (s Session) CheckCSRF(token string) error {
+	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) != 1 {
+		return ErrBadCSRF
+	}
+	return nil
+}
+
+// Cookie is the cookie that carries the session: HttpOnly, SameSite=Lax
+// (the buyer arrives by a top-level navigation from the marketplace), and
+// Secure unless secure is false (plain-http local runs only).
+func (s Session) Cookie(secure bool) *http.Cookie {
+	return &http.Cookie{
+		Name: CookieName, Value: s.ID, Path: "/",
+		Expires: s.ExpiresAt, MaxAge: int(time.Until(s.ExpiresAt).Seconds()),
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// IDFrom returns the session id the request's cookie carries, or "".
+func IDFrom(r *http.Request) string {
+	c, err := r.Cookie(CookieName)
+	if err != nil || len(c.Value) != 43 {
+		return ""
+	}
+	return c.Value
+}
+
+// MaskUID shows an account ID the way the pages do: 1234********3456.
+func MaskUID(uid string) string {
+	if len(uid) < 8 {
+		return "****"
+	}
+	return uid[:4] + "********" + uid[len(uid)-4:]
+}
+
+// Link is an accepted Login Without Password link, remembered until it
+// could no longer pass the time window anyway.
+type Link struct {
+	Token      string
+	InstanceID string
+	ExpiresAt  time.Time
+}

@@ -1,0 +1,168 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/guance/aliyun-marketplace/shared/session"
+)
+
+// SessionsDB is the part of the DynamoDB client the session store uses.
+type SessionsDB interface {
+	DynamoDB
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Sessions keeps short-lived items, each with an expiresAt TTL (epoch
+// seconds): activation sessions ("session#<id>") and the Login Without
+// Password links already accepted ("link#<token>").
+type Sessions struct {
+	db    SessionsDB
+	table string
+}
+
+// NewSessions returns the store for the sessions table.
+func NewSessions(db SessionsDB, table string) *Sessions {
+	return &Sessions{db: db, table: table}
+}
+
+const (
+	sessionKey = "id"
+	expiresAt  = "expiresAt"
+)
+
+func epoch(t time.Time) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
+}
+
+func sessionID(id string) types.AttributeValue { return &types.AttributeValueMemberS{Value: "session#" + id} }
+
+func linkItem(link session.Link, now time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		sessionKey:   &types.AttributeValueMemberS{Value: "link#" + link.Token},
+		"instanceId": &types.AttributeValueMemberS{Value: link.InstanceID},
+		"usedAt":     &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)},
+		expiresAt:    epoch(link.ExpiresAt),
+	}
+}
+
+var notExists = aws.String("attribute_not_exists(" + sessionKey + ")")
+
+// Open accepts link and opens s in one transaction: either the link is
+// marked used and the session exists, or neither (session.ErrLinkUsed when
+// the link was used before).
+func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Session) error {
+	item, err := attributevalue.MarshalMap(sess)
+	if err != nil {
+		return fmt.Errorf("marshal session: %w", err)
+	}
+	item[sessionKey] = sessionID(sess.ID)
+	item[expiresAt] = epoch(sess.ExpiresAt)
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: aws.String(s.table), Item: linkItem(link, sess.CreatedAt), ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: notExists}},
+	}})
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 && aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+		return session.ErrLinkUsed
+	}
+	if err != nil {
+		return fmt.Errorf("open session for instance %s: %w", sess.InstanceID, err)
+	}
+	return nil
+}
+
+// ConsumeLink marks link used without opening a session (the buyer is sent
+// straight on to their workspace).
+func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.Time) error {
+	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: linkItem(link, now), ConditionExpression: notExists})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return session.ErrLinkUsed
+	}
+	if err != nil {
+		return fmt.Errorf("consume link for instance %s: %w", link.InstanceID, err)
+	}
+	return nil
+}
+
+// Get returns the live session id (session.ErrNotFound if there is none or
+// it expired but DynamoDB has not deleted it yet).
+func (s *Sessions) Get(ctx context.Context, id string, now time.Time) (session.Session, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{sessionKey: sessionID(id)}, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return session.Session{}, fmt.Errorf("read session: %w", err)
+	}
+	sess, ok, err := unmarshalSession(id, out.Item)
+	if err != nil {
+		return session.Session{}, err
+	}
+	if !ok || !sess.Live(now) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return sess, nil
+}
+
+func unmarshalSession(id string, item map[string]types.AttributeValue) (session.Session, bool, error) {
+	if len(item) == 0 {
+		return session.Session{}, false, nil
+	}
+	var sess session.Session
+	if err := attributevalue.UnmarshalMap(item, &sess); err != nil {
+		return session.Session{}, false, fmt.Errorf("unmarshal session: %w", err)
+	}
+	sess.ID = id
+	if n, ok := item[expiresAt].(*types.AttributeValueMemberN); ok {
+		secs, _ := strconv.ParseInt(n.Value, 10, 64)
+		sess.ExpiresAt = time.Unix(secs, 0).UTC()
+	}
+	return sess, true, nil
+}
+
+// SetLanguage changes the session's language in one conditional write that
+// also checks the CSRF token and that the session is live.
+func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error {
+	cond := expression.Name(sessionKey).AttributeExists().
+		And(expression.Name("csrf").Equal(expression.Value(csrf))).
+		And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))
+	expr, err := expression.NewBuilder().
+		WithCondition(cond).
+		WithUpdate(expression.Set(expression.Name("lang"), expression.Value(lang))).
+		Build()
+	if err != nil {
+		return fmt.Errorf("build language change: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{sessionKey: sessionID(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		old, ok, uerr := unmarshalSession(id, refused.Item)
+		if uerr != nil {
+			return uerr
+		}
+		if !ok || !old.Live(now) {
+			return session.ErrNotFound
+		}
+		return session.ErrBadCSRF
+	}
+	if err != nil {
+		return fmt.Errorf("set session language: %w", err)
+	}
+	return nil
+}
