@@ -17,10 +17,11 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
+SsoRedirectFunction_DIR := sso-redirect
 
-.PHONY: dev test test-short bench lint build invoke tools npm clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: dev test bench lint build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
 # A static, stripped bootstrap; lambda.norpc drops the RPC mode that
 # provided.al2023 never uses.
@@ -43,6 +44,13 @@ tools: $(RIE)
 $(RIE):
 	GOBIN=$(LOCAL_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
+## browser: headless Chromium for the page tests (Debian's chromium package)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 ## npm: the local SES, pinned by package-lock.json
 npm: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
@@ -59,8 +67,9 @@ EVENT ?= events/create-instance.json
 invoke: tools
 	$(GO) run ./cmd/local invoke $(FN) -e $(EVENT)
 
-## test: every test, including the real binaries under the emulator
-test: tools
+## test: every test, including the real binaries under the emulator and the
+## pages in headless Chromium
+test: tools browser
 	$(GO) test -race -count=1 ./...
 
 ## bench: token check and handler benchmarks with DynamoDB round trips per call,

@@ -13,20 +13,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
-	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
 	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 )
 
@@ -65,77 +60,39 @@ func dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr} {
+	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr, localstack.MarketAPIAddr} {
 		if localstack.Listening(addr) {
 			return fmt.Errorf("%s is taken: is another `make dev` running?", addr)
 		}
 	}
-
-	dynamoURL, dynamo, err := localstack.StartDynamoDB(ctx, localstack.DynamoDBAddr, tmpl.Tables)
+	fmt.Fprintln(os.Stderr, "building the functions and starting the local stack")
+	stack, err := localstack.Start(ctx, localstack.Options{
+		Root: root, Template: tmpl, RIE: rie, BuildDir: localstack.DefaultBuildDir(root),
+		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr,
+		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr,
+		MaxPerFunction: *poolMax, Output: os.Stderr,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
 	if err != nil {
 		return err
 	}
-	defer dynamo.Close()
-
-	sesCtx, stopSES := context.WithCancel(context.Background())
-	defer stopSES()
-	if _, err := localstack.StartSES(sesCtx, root, localstack.SESAddr, prefixed("ses", os.Stderr)); err != nil {
-		return err
-	}
-
-	endpoints := localstack.Endpoints{DynamoDB: dynamoURL, SES: "http://" + localstack.SESAddr}
-	var routes []gateway.Route
-	for _, fn := range tmpl.Functions {
-		if len(fn.Routes) == 0 {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "building %s\n", fn.LogicalID)
-		bootstrap, err := localstack.BuildFunction(ctx, root, filepath.Join(root, ".local", "build"), fn, os.Stderr)
-		if err != nil {
-			return err
-		}
-		pool := localstack.NewPool(fn, bootstrap, rie, localstack.FunctionEnv(fn, endpoints), *poolMax, os.Stderr)
-		defer pool.Close()
-		for _, rt := range fn.Routes {
-			routes = append(routes, gateway.Route{Method: rt.Method, Path: rt.Path, Function: fn.LogicalID, Invoker: localstack.PoolInvoker{Pool: pool}})
-		}
-	}
-
-	api := &http.Server{Addr: localstack.APIAddr, Handler: gateway.New(routes, log), ReadHeaderTimeout: 10 * time.Second}
-	sim := &http.Server{Addr: localstack.SimulatorAddr, ReadHeaderTimeout: 10 * time.Second, Handler: &simulator.Page{
-		Client: &simulator.Client{SPIURL: "http://" + localstack.APIAddr + "/aliyun/spi", Key: localstack.ISVKey()},
-		Now:    time.Now,
-	}}
-	errs := make(chan error, 2)
-	for _, srv := range []*http.Server{api, sim} {
-		l, err := net.Listen("tcp", srv.Addr)
-		if err != nil {
-			return err
-		}
-		go func() { errs <- srv.Serve(l) }()
-	}
+	defer stack.Close()
 
 	fmt.Printf(`
 Local stack is up (Ctrl-C stops it):
-  HTTP API               http://%[1]s
-    SPI callback         http://%[1]s/aliyun/spi
-  Marketplace simulator  http://%[2]s
-  DynamoDB               %[3]s   (tables: %[4]s)
-  SES                    http://%[5]s   (sent mail: http://%[5]s/store)
-  ISV key                %[6]s
-`, localstack.APIAddr, localstack.SimulatorAddr, dynamoURL, tableNames(tmpl), localstack.SESAddr, keyHint())
+  Marketplace simulator  %[1]s   (buy the plan, then Login Without Password)
+    SPI console          %[1]s/console
+    Market OpenAPI       %[2]s
+  HTTP API               %[3]s
+    SPI callback         %[3]s/aliyun/spi
+    authUrl              %[3]s/aliyun/sso
+  DynamoDB               %[4]s   (tables: %[5]s)
+  SES                    %[6]s   (sent mail: %[6]s/store)
+  ISV key                %[7]s
+`, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint())
 
-	select {
-	case <-ctx.Done():
-	case err := <-errs:
-		return err
-	}
+	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\nstopping")
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = api.Shutdown(shutdown)
-	_ = sim.Shutdown(shutdown)
 	return nil
 }
 
@@ -200,7 +157,7 @@ func invoke(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("no function %s in template.yaml", id)
 	}
-	endpoints := localstack.Endpoints{DynamoDB: "http://" + localstack.DynamoDBAddr, SES: "http://" + localstack.SESAddr}
+	endpoints := localstack.Endpoints{DynamoDB: "http://" + localstack.DynamoDBAddr, SES: "http://" + localstack.SESAddr, MarketAPI: "http://" + localstack.MarketAPIAddr}
 	if !localstack.Listening(localstack.DynamoDBAddr) {
 		url, srv, err := localstack.StartDynamoDB(ctx, "127.0.0.1:0", tmpl.Tables)
 		if err != nil {
@@ -210,7 +167,7 @@ func invoke(ctx context.Context, args []string) error {
 		endpoints.DynamoDB = url
 		fmt.Fprintf(os.Stderr, "no DynamoDB on %s (make dev): using an empty one at %s\n", localstack.DynamoDBAddr, url)
 	}
-	bootstrap, err := localstack.BuildFunction(ctx, root, filepath.Join(root, ".local", "build"), fn, os.Stderr)
+	bootstrap, err := localstack.BuildFunction(ctx, root, localstack.DefaultBuildDir(root), fn, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -246,28 +203,4 @@ func (l *invocationLog) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return l.w.Write(b)
-}
-
-// prefixed returns a writer that tags each write with a name.
-func prefixed(name string, w io.Writer) io.Writer {
-	if name == "" {
-		return w
-	}
-	return prefixWriter{name: "[" + name + "] ", w: w}
-}
-
-type prefixWriter struct {
-	name string
-	w    io.Writer
-}
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		if line != "" {
-			if _, err := io.WriteString(p.w, p.name+line); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return len(b), nil
 }

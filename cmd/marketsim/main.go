@@ -2,6 +2,7 @@
 //
 //	marketsim call <action> [name=value ...]   send a signed SPI call
 //	marketsim events [-dir events]             rewrite the sample events
+//	marketsim link [-instance ID]              print a fresh Login Without Password link
 //
 // Without name=value arguments a call carries sample parameters; name=value
 // overrides one, and name= removes it.
@@ -30,6 +31,8 @@ func main() {
 		err = call(os.Args[2:])
 	case "events":
 		err = events(os.Args[2:])
+	case "link":
+		err = link(os.Args[2:])
 	default:
 		usage()
 	}
@@ -43,6 +46,7 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   marketsim call [-spi URL] [-key KEY] [-post] [-instance ID] <action> [name=value ...]
   marketsim events [-dir events]
+  marketsim link [-auth URL] [-key KEY] [-instance ID]   a fresh Login Without Password link
 actions:`, marketplace.LifecycleActions)
 	os.Exit(2)
 }
@@ -96,5 +100,15 @@ func events(args []string) error {
 		}
 	}
 	fmt.Printf("wrote %d events to %s (signed with the local default key)\n", len(simulator.SampleEvents()), *dir)
+	return nil
+}
+
+func link(args []string) error {
+	flags := flag.NewFlagSet("link", flag.ExitOnError)
+	auth := flags.String("auth", "http://"+localstack.APIAddr+"/aliyun/sso", "authUrl")
+	key := flags.String("key", localstack.ISVKey(), "ISV key (default: $MARKET_ISV_KEY or the local default)")
+	instance := flags.String("instance", simulator.SampleInstanceID, "instance id")
+	_ = flags.Parse(args)
+	fmt.Println(*auth + "?" + marketplace.VerifyParams(*instance, time.Now()).Signed(*key).Encode())
 	return nil
 }

@@ -32,11 +32,18 @@ const (
 	SESAddr       = "127.0.0.1:8005"
 	APIAddr       = "127.0.0.1:3000"
 	SimulatorAddr = "127.0.0.1:3001"
+	MarketAPIAddr = "127.0.0.1:3002"
 	Region        = "us-east-1"
 )
 
 // DefaultISVKey signs SPI calls locally unless MARKET_ISV_KEY says otherwise.
 const DefaultISVKey = "local-isv-key"
+
+// The simulator's Market OpenAPI accepts this access key locally.
+const (
+	LocalMarketAccessKeyID     = "local-market-ak"
+	LocalMarketAccessKeySecret = "local-market-secret"
+)
 
 // ISVKey is the key the local stack and the simulator share.
 func ISVKey() string {
@@ -169,23 +176,36 @@ func BuildFunction(ctx context.Context, root, dir string, fn samtemplate.Functio
 
 // Endpoints are the local services a function talks to.
 type Endpoints struct {
-	DynamoDB string
-	SES      string
+	DynamoDB  string
+	SES       string
+	MarketAPI string
 }
 
-// FunctionEnv is the environment of fn's emulator: the template's variables
-// (a variable also set in this shell takes the shell's value), the ISV key,
-// and what Lambda itself sets, with static dummy credentials and the local
-// service endpoints that the AWS SDK reads from standard variables.
+// FunctionEnv is the environment of fn's emulator: the template's
+// variables, then what differs locally (secrets given directly, the
+// simulator's OpenAPI, cookies without Secure over plain http), then any
+// of those variables set in this shell, and what Lambda itself sets, with
+// static dummy credentials and the local service endpoints that the AWS SDK
+// reads from standard variables.
 func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 	vars := map[string]string{}
 	for name, value := range fn.Environment {
-		if v, ok := os.LookupEnv(name); ok {
-			value = v
-		}
 		vars[name] = value
 	}
-	vars["MARKET_ISV_KEY"] = ISVKey()
+	for name, value := range map[string]string{
+		"MARKET_ISV_KEY":           ISVKey(),
+		"MARKET_ACCESS_KEY_ID":     LocalMarketAccessKeyID,
+		"MARKET_ACCESS_KEY_SECRET": LocalMarketAccessKeySecret,
+		"MARKET_ENDPOINT":          ep.MarketAPI,
+		"COOKIE_SECURE":            "false",
+	} {
+		vars[name] = value
+	}
+	for name := range vars {
+		if v, ok := os.LookupEnv(name); ok {
+			vars[name] = v
+		}
+	}
 	timeout := fn.Timeout
 	if timeout == 0 {
 		timeout = 3

@@ -6,15 +6,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
 // SampleEvent is one file of events/: a payload 2.0 event as API Gateway
-// would deliver a marketplace call.
+// would deliver a marketplace call or a buyer's request.
 type SampleEvent struct {
-	File   string
+	File string
+	// Function is the logical id that serves it; empty: the SPI callback.
+	Function string
+	// Path defaults to the SPI endpoint.
+	Path   string
 	Post   bool
 	Params marketplace.Params
 	// Unsigned events carry the token as given in Params (or none).
@@ -47,7 +52,21 @@ func SampleEvents() []SampleEvent {
 		{File: "bad-token.json", Unsigned: true, Params: marketplace.Params{"action": "releaseInstance", "instanceId": id, "token": "00000000000000000000000000000000"}, Status: 403},
 		{File: "unknown-action.json", Params: marketplace.Params{"action": "deleteInstance", "instanceId": id}, Status: 400},
 		{File: "unknown-instance.json", Params: marketplace.Params{"action": "expiredInstance", "instanceId": "9999999"}, Status: 404},
+		// Login Without Password links carry a timeStamp, so a stored sample
+		// is always out of its window: it shows the expired-link page.
+		// `marketsim verify-event` prints a fresh one.
+		{File: "sso-verify-expired.json", Function: "SsoRedirectFunction", Path: "/aliyun/sso",
+			Params: marketplace.VerifyParams(id, time.Date(2026, 1, 1, 4, 0, 0, 0, time.UTC)), Status: 410},
+		{File: "activate-without-session.json", Function: "SsoRedirectFunction", Path: "/activate", Unsigned: true, Status: 401},
 	}
+}
+
+// FunctionID is the logical id of the function that serves the event.
+func (s SampleEvent) FunctionID() string {
+	if s.Function == "" {
+		return "MarketplaceCallbackFunction"
+	}
+	return s.Function
 }
 
 // Event renders a sample as the JSON file content, signed with key. Ids and
@@ -57,20 +76,27 @@ func (s SampleEvent) Event(key string) ([]byte, error) {
 	if !s.Unsigned {
 		params = params.Signed(key)
 	}
+	path := s.Path
+	if path == "" {
+		path = "/aliyun/spi"
+	}
 	var req *http.Request
 	var body []byte
 	if s.Post {
 		body = []byte(params.Encode())
-		req = httptest.NewRequest(http.MethodPost, "/aliyun/spi", strings.NewReader(string(body)))
+		req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	} else {
-		req = httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+params.Encode(), nil)
+		req = httptest.NewRequest(http.MethodGet, path+"?"+params.Encode(), nil)
+		if len(params) == 0 {
+			req.URL.RawQuery = ""
+		}
 	}
 	req.Host = "abcdef1234.execute-api.us-east-1.amazonaws.com"
 	req.RemoteAddr = "198.51.100.7:41234"
 	req.Header.Set("User-Agent", "AlibabaCloud-Marketplace")
 	req.Header.Set("X-Forwarded-Proto", "https")
-	ev := gateway.BuildEvent(req, req.Method+" /aliyun/spi", nil, body)
+	ev := gateway.BuildEvent(req, req.Method+" "+path, nil, body)
 	ev.RequestContext.RequestID = "sample-" + strings.TrimSuffix(s.File, ".json")
 	ev.RequestContext.Time = "26/Nov/2026:03:20:00 +0000"
 	ev.RequestContext.TimeEpoch = 1795576800000

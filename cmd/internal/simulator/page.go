@@ -1,8 +1,10 @@
 package simulator
 
 import (
+	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -10,11 +12,16 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
-// Page is the simulator's web page: pick an action, adjust the parameters,
-// send the signed call, and read the answer.
+// Page is the simulator's web UI:
+//   - /          Purchased Services: buy the plan, and Login Without Password
+//   - /console   send any SPI call, signed, and read the answer
 type Page struct {
 	Client *Client
-	Now    func() time.Time
+	Market *Market
+	// AuthURL is where Login Without Password goes when our createInstance
+	// answer gave none (the callback was lost).
+	AuthURL string
+	Now     func() time.Time
 
 	mu      sync.Mutex
 	history []Exchange
@@ -23,15 +30,106 @@ type Page struct {
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/" && r.Method == http.MethodGet:
-		p.show(w, r)
-	case r.URL.Path == "/send" && r.Method == http.MethodPost:
+		p.purchased(w, r)
+	case r.URL.Path == "/buy" && r.Method == http.MethodPost:
+		p.buy(w, r)
+	case r.URL.Path == "/login" && r.Method == http.MethodGet:
+		p.login(w, r)
+	case r.URL.Path == "/console" && r.Method == http.MethodGet:
+		p.console(w, r)
+	case r.URL.Path == "/console/send" && r.Method == http.MethodPost:
 		p.send(w, r)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-type pageData struct {
+type purchasedData struct {
+	Purchases []Purchase
+	UID       string
+	Error     string
+}
+
+func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
+	render(w, http.StatusOK, purchasedTemplate, purchasedData{Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error")})
+}
+
+// buy is Activate Now on the marketplace: the purchase is recorded, then
+// our SPI gets createInstance, unless the buyer asked to lose that call.
+func (p *Page) buy(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	uid := strings.TrimSpace(r.PostForm.Get("uid"))
+	if !marketplace.ValidUID(uid) {
+		http.Redirect(w, r, "/?error="+url.QueryEscape("The account ID must be 16 digits."), http.StatusSeeOther)
+		return
+	}
+	bought := p.Market.Buy(uid, p.Now())
+	if r.PostForm.Get("lose") == "" {
+		params := marketplace.Params{
+			"action": string(marketplace.ActionCreateInstance), "aliUid": bought.AliUID, "orderBizId": bought.InstanceID,
+			"orderId": bought.OrderID, "productCode": bought.ProductCode, "skuId": bought.SKU, "trial": "false",
+			"expiredOn": marketplace.FormatTime(bought.EndOn),
+		}
+		ex, err := p.Client.Call(r.Context(), params, false)
+		p.remember(ex, err)
+		p.noteAnswer(params, ex)
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// login is Login Without Password: a link signed now, to the authUrl our
+// createInstance answered.
+func (p *Page) login(w http.ResponseWriter, r *http.Request) {
+	bought, ok := p.Market.Instance(r.URL.Query().Get("instance"))
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	target := bought.AuthURL
+	if target == "" {
+		target = p.AuthURL
+	}
+	link := marketplace.VerifyParams(bought.InstanceID, p.Now()).Signed(p.Client.Key)
+	http.Redirect(w, r, target+"?"+link.Encode(), http.StatusFound)
+}
+
+// noteAnswer keeps the market's view in step with the calls we accepted.
+func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
+	if ex.Status != http.StatusOK {
+		return
+	}
+	if marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
+		p.Market.Applied(params)
+		return
+	}
+	p.Market.Record(params, p.Now())
+	var answer struct {
+		InstanceID string `json:"instanceId"`
+		AppInfo    struct {
+			AuthURL string `json:"authUrl"`
+		} `json:"appInfo"`
+	}
+	if json.Unmarshal([]byte(ex.Answer), &answer) == nil && answer.InstanceID == params["orderBizId"] {
+		p.Market.Opened(answer.InstanceID, answer.AppInfo.AuthURL)
+	}
+}
+
+func (p *Page) remember(ex Exchange, err error) {
+	if err != nil {
+		ex.Answer = err.Error()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.history = append([]Exchange{ex}, p.history...)
+	if len(p.history) > 20 {
+		p.history = p.history[:20]
+	}
+}
+
+type consoleData struct {
 	Actions  []marketplace.Action
 	Action   string
 	Instance string
@@ -41,7 +139,7 @@ type pageData struct {
 	Error    string
 }
 
-func (p *Page) show(w http.ResponseWriter, r *http.Request) {
+func (p *Page) console(w http.ResponseWriter, r *http.Request) {
 	action := r.URL.Query().Get("action")
 	if action == "" {
 		action = string(marketplace.ActionCreateInstance)
@@ -57,12 +155,12 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request) {
 			lines = append(lines, name+"="+params[name])
 		}
 	}
-	p.render(w, http.StatusOK, pageData{Action: action, Instance: instance, Params: strings.Join(lines, "\n")})
+	p.renderConsole(w, http.StatusOK, consoleData{Action: action, Instance: instance, Params: strings.Join(lines, "\n")})
 }
 
 func (p *Page) send(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		p.render(w, http.StatusBadRequest, pageData{Error: "the form could not be read"})
+		p.renderConsole(w, http.StatusBadRequest, consoleData{Error: "the form could not be read"})
 		return
 	}
 	action := r.PostForm.Get("action")
@@ -73,60 +171,82 @@ func (p *Page) send(w http.ResponseWriter, r *http.Request) {
 			args = append(args, line)
 		}
 	}
-	data := pageData{Action: action, Instance: r.PostForm.Get("instance"), Params: r.PostForm.Get("params")}
+	data := consoleData{Action: action, Instance: r.PostForm.Get("instance"), Params: r.PostForm.Get("params")}
 	if err := ParseAssignments(params, args); err != nil {
 		data.Error = err.Error()
-		p.render(w, http.StatusBadRequest, data)
+		p.renderConsole(w, http.StatusBadRequest, data)
 		return
 	}
 	ex, err := p.Client.Call(r.Context(), params, r.PostForm.Get("method") == "POST")
-	if err != nil {
-		ex.Answer = err.Error()
-	}
-	p.mu.Lock()
-	p.history = append([]Exchange{ex}, p.history...)
-	if len(p.history) > 20 {
-		p.history = p.history[:20]
-	}
-	p.mu.Unlock()
-	p.render(w, http.StatusOK, data)
+	p.remember(ex, err)
+	p.noteAnswer(params, ex)
+	p.renderConsole(w, http.StatusOK, data)
 }
 
-func (p *Page) render(w http.ResponseWriter, status int, data pageData) {
+func (p *Page) renderConsole(w http.ResponseWriter, status int, data consoleData) {
 	data.Actions = marketplace.LifecycleActions
 	data.SPIURL = p.Client.SPIURL
 	p.mu.Lock()
 	data.History = append([]Exchange(nil), p.history...)
 	p.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, data)
+	render(w, status, consoleTemplate, data)
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Marketplace simulator</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}
+func render(w http.ResponseWriter, status int, t *template.Template, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = t.Execute(w, data)
+}
+
+const style = `<style>
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#222}
+nav a{margin-right:1rem}
 label{display:block;margin:.6rem 0 .2rem;font-weight:600}
-textarea,input,select{font:inherit;width:100%;box-sizing:border-box}
-textarea{font-family:ui-monospace,monospace;height:10rem}
+textarea,input,select{font:inherit;box-sizing:border-box}
+textarea{width:100%;font-family:ui-monospace,monospace;height:10rem}
 pre{background:#f4f4f4;padding:.6rem;white-space:pre-wrap;word-break:break-all}
-.err{color:#b00020}.row{display:flex;gap:1rem}.row>*{flex:1}
-</style></head><body>
-<h1>Alibaba Cloud Marketplace simulator</h1>
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.5rem;text-align:left}
+.err{color:#b00020}.row{display:flex;gap:1rem;align-items:end}.button{background:#ff6a00;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer}
+</style>`
+
+const nav = `<nav><a href="/">Purchased Services</a><a href="/console">SPI console</a></nav>`
+
+var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Purchased Services · Marketplace simulator</title>` + style + `</head><body>
+` + nav + `
+<h1>Alibaba Cloud Marketplace · Purchased Services</h1>
+<form method="post" action="/buy" class="row">
+ <div><label for="uid">Buyer's Alibaba Cloud account ID</label><input id="uid" name="uid" value="{{.UID}}" size="20"></div>
+ <div><label><input type="checkbox" name="lose" value="1"> lose the createInstance callback</label></div>
+ <div><button class="button" id="buy">Activate Now: buy the Guance Commercial Plan</button></div>
+</form>
+{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
+<table>
+<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought</th><th></th></tr></thead>
+<tbody>
+{{range .Purchases}}<tr id="instance-{{.InstanceID}}"><td>{{.InstanceID}}</td><td>{{.AliUID}}</td><td>{{.Status}}</td><td>{{.CreatedOn.Format "2006-01-02 15:04:05"}}</td>
+<td><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></td></tr>
+{{else}}<tr><td colspan="5">Nothing bought yet.</td></tr>{{end}}
+</tbody></table>
+</body></html>`))
+
+var consoleTemplate = template.Must(template.New("console").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SPI console · Marketplace simulator</title>` + style + `</head><body>
+` + nav + `
+<h1>SPI console</h1>
 <p>Sends SPI calls signed with the local ISV key to <code>{{.SPIURL}}</code>.</p>
-<form method="get" action="/" class="row">
+<form method="get" action="/console" class="row">
  <div><label for="a">Action</label><select id="a" name="action">{{range .Actions}}<option{{if eq (print .) $.Action}} selected{{end}}>{{.}}</option>{{end}}</select></div>
  <div><label for="i">Instance id (orderBizId)</label><input id="i" name="instance" value="{{.Instance}}"></div>
- <div><label>&nbsp;</label><button>Fill in sample parameters</button></div>
+ <div><button>Fill in sample parameters</button></div>
 </form>
-<form method="post" action="/send">
+<form method="post" action="/console/send">
  <input type="hidden" name="action" value="{{.Action}}"><input type="hidden" name="instance" value="{{.Instance}}">
- <label for="p">Parameters of <code>{{.Action}}</code> (one name=value a line; the token is added)</label>
+ <label for="p">Parameters of <code>{{.Action}}</code> (one name=value a line; the token is added unless you give one)</label>
  <textarea id="p" name="params">{{.Params}}</textarea>
  {{if .Error}}<p class="err">{{.Error}}</p>{{end}}
- <label><input type="checkbox" name="method" value="POST" style="width:auto"> send as a form POST instead of a GET</label>
- <p><button>Send signed call</button></p>
+ <label><input type="checkbox" name="method" value="POST"> send as a form POST instead of a GET</label>
+ <p><button class="button">Send signed call</button></p>
 </form>
 <h2>Calls sent</h2>
 {{range .History}}<h3>{{.Status}} {{.Method}}</h3><pre>{{.URL}}{{if .Body}}

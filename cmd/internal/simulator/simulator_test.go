@@ -90,9 +90,9 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 		t.Fatalf("a given token must be sent as it is: %d %s", ex.Status, ex.Body)
 	}
 
-	page := httptest.NewServer(&Page{Client: client, Now: time.Now})
+	page := httptest.NewServer(&Page{Client: client, Market: NewMarket(), Now: time.Now})
 	defer page.Close()
-	resp, err := http.Get(page.URL + "/?action=renewInstance&instance=42")
+	resp, err := http.Get(page.URL + "/console?action=renewInstance&instance=42")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 		t.Fatalf("page does not prefill renewInstance:\n%s", body)
 	}
 	form := url.Values{"action": {"renewInstance"}, "instance": {"42"}, "params": {"instanceId=42\norderId=299999999999999\nexpiredOn=2100-01-01 00:00:00"}}
-	resp, err = http.PostForm(page.URL+"/send", form)
+	resp, err = http.PostForm(page.URL+"/console/send", form)
 	if err != nil {
 		t.Fatal(err)
 	}

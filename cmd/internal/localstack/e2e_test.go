@@ -1,0 +1,250 @@
+package localstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
+	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
+	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/session"
+)
+
+var buildDir struct {
+	once sync.Once
+	dir  string
+}
+
+// startStack runs the whole local system on free ports, as make dev does.
+func startStack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	setup(t)
+	buildDir.once.Do(func() { buildDir.dir, _ = os.MkdirTemp("", "stack-build") })
+	stack, err := localstack.Start(context.Background(), localstack.Options{
+		Root: stack.root, Template: stack.tmpl, RIE: stack.rie, BuildDir: buildDir.dir,
+		APIAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", MarketAPIAddr: "127.0.0.1:0", DynamoDBAddr: "127.0.0.1:0",
+		MaxPerFunction: 4, Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stack.Close)
+	return stack
+}
+
+// TestSSOUnderEmulator runs the real SsoRedirectFunction bootstrap with
+// payload 2.0 events: the stored expired link, a fresh link (a session
+// cookie comes back in the response's cookies list), and the activation page
+// with and without that cookie.
+func TestSSOUnderEmulator(t *testing.T) {
+	setup(t)
+	fn, _ := stack.tmpl.Function("SsoRedirectFunction")
+	dynamoURL := startDynamoDB(t)
+	sso := poolOf(t, fn.LogicalID, localstack.Endpoints{DynamoDB: dynamoURL, SES: "http://127.0.0.1:1", MarketAPI: "http://127.0.0.1:1"}, 1)
+	spi := newPool(t, dynamoURL, 1)
+
+	for _, sample := range simulator.SampleEvents() {
+		if sample.FunctionID() != "SsoRedirectFunction" {
+			continue
+		}
+		event, err := os.ReadFile(filepath.Join(stack.root, "events", sample.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := invokeEvent(t, sso, event)
+		if resp.StatusCode != sample.Status || !strings.Contains(resp.Headers["Content-Type"], "text/html") {
+			t.Errorf("%s: %d %v", sample.File, resp.StatusCode, resp.Headers)
+		}
+	}
+
+	create, _ := os.ReadFile(filepath.Join(stack.root, "events", "create-instance.json"))
+	if resp := invokeEvent(t, spi, create); resp.StatusCode != 200 {
+		t.Fatalf("createInstance: %d %s", resp.StatusCode, resp.Body)
+	}
+	verify := freshEvent(t, "/aliyun/sso?"+marketplace.VerifyParams(simulator.SampleInstanceID, time.Now()).Signed(localstack.ISVKey()).Encode(), "", "en")
+	resp := invokeEvent(t, sso, verify)
+	if resp.StatusCode != http.StatusSeeOther || resp.Headers["Location"] != "/activate" || len(resp.Cookies) != 1 {
+		t.Fatalf("verify: %d %v %v", resp.StatusCode, resp.Headers, resp.Cookies)
+	}
+	cookie := resp.Cookies[0]
+	if !strings.HasPrefix(cookie, session.CookieName+"=") || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Lax") {
+		t.Fatalf("cookie %q", cookie)
+	}
+	if resp := invokeEvent(t, sso, verify); resp.StatusCode != http.StatusConflict {
+		t.Fatalf("replayed link: %d", resp.StatusCode)
+	}
+	page := invokeEvent(t, sso, freshEvent(t, "/activate", strings.SplitN(cookie, ";", 2)[0], "en"))
+	if page.StatusCode != 200 || !strings.Contains(page.Body, "Activate the Guance Commercial Plan") || !strings.Contains(page.Body, "1234********3456") {
+		t.Fatalf("activation page: %d %s", page.StatusCode, page.Body)
+	}
+}
+
+// invokeEvent runs one event and decodes the payload 2.0 response.
+func invokeEvent(t *testing.T, pool *emulator.Pool, event []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	res, err := pool.Invoke(context.Background(), event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answerOf(t, res)
+}
+
+// freshEvent is a browser's GET of target as API Gateway would deliver it.
+func freshEvent(t *testing.T, target, cookie, lang string) []byte {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.Host = "abcdef1234.execute-api.us-east-1.amazonaws.com"
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("Accept-Language", lang)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	ev := gateway.BuildEvent(req, "GET "+req.URL.Path, nil, nil)
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// chromium finds the browser that .ci/run installs (Debian's chromium).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found: install Debian's chromium (make test does, with apt-get)")
+	return ""
+}
+
+// browser returns a headless Chromium context sending Accept-Language lang.
+func browser(t *testing.T, lang string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome", AcceptLanguage: lang,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// TestBuyerJourneyInChromium is the buyer's path so far, clicked through in
+// a real browser: buy on the marketplace, click Login Without Password in
+// Purchased Services, land on the activation page in the browser's
+// language, and switch language without losing the session.
+func TestBuyerJourneyInChromium(t *testing.T) {
+	s := startStack(t)
+	for _, tt := range []struct {
+		name, lang, first, second, switchedTo string
+		lose                                  bool
+	}{
+		{"Chinese browser", "zh-CN,zh;q=0.9", "开通观测云商业版", "Activate the Guance Commercial Plan", "en", false},
+		{"English browser, callback lost", "en-US,en;q=0.9", "Activate the Guance Commercial Plan", "开通观测云商业版", "zh-CN", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := browser(t, tt.lang)
+			text := func(sel string) string {
+				v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+				if err != nil {
+					t.Fatalf("text of %s: %v", sel, err)
+				}
+				return strings.TrimSpace(v)
+			}
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(s.SimulatorURL + "/")}
+			if tt.lose {
+				steps = append(steps, chromedp.Click(chromedp.CSS(`input[name="lose"]`)))
+			}
+			steps = append(steps,
+				chromedp.Click(chromedp.CSS("#buy")),
+				chromedp.WaitVisible(chromedp.CSS("a.login")),
+				chromedp.Click(chromedp.CSS("a.login")),
+				chromedp.WaitVisible(chromedp.CSS("#register")),
+			)
+			if err := chromedp.Do(ctx, steps...); err != nil {
+				t.Fatal(err)
+			}
+			heading, instance, uid := text("h1"), text("#instance"), text("#uid")
+			// The switch posts a form and the page comes back in the other
+			// language: wait for that page's root element.
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitReady(chromedp.CSS(`html[lang="`+tt.switchedTo+`"] #bind`))); err != nil {
+				t.Fatal(err)
+			}
+			switched, switchedInstance := text("h1"), text("#instance")
+			bought := s.Market.Purchases()[0]
+			if heading != tt.first || instance != bought.InstanceID || uid != "1234********3456" {
+				t.Fatalf("activation page: %q %q %q (bought %s)", heading, instance, uid, bought.InstanceID)
+			}
+			if switched != tt.second || switchedInstance != bought.InstanceID {
+				t.Fatalf("after the switch: %q %q", switched, switchedInstance)
+			}
+			if url, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasSuffix(url, "/activate") {
+				t.Fatalf("ended on %q (%v): no id or token may stay in the URL", url, err)
+			}
+			if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
+				if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+					_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".png"), png, 0o644)
+				}
+			}
+		})
+	}
+}
+
+// TestReplayedLinkInChromium: going back to the link the browser already
+// used shows the replay page, in the browser's language.
+func TestReplayedLinkInChromium(t *testing.T) {
+	s := startStack(t)
+	bought := s.Market.Buy(simulator.SampleUID, time.Now())
+	link := s.APIURL + "/aliyun/sso?" + marketplace.VerifyParams(bought.InstanceID, time.Now()).Signed(localstack.ISVKey()).Encode()
+	// The marketplace's createInstance never came, so the OpenAPI is asked.
+	ctx := browser(t, "en")
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#register"))); err != nil {
+		t.Fatal(err)
+	}
+	first, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#what"))); err != nil {
+		t.Fatal(err)
+	}
+	again, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#what")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != "Activate the Guance Commercial Plan" || !strings.Contains(again, "already used") {
+		t.Fatalf("first %q, again %q", first, again)
+	}
+}

@@ -1,0 +1,161 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
+	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
+	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+)
+
+// Options say where the stack listens; "127.0.0.1:0" picks a free port,
+// which is how tests run several stacks side by side.
+type Options struct {
+	Root           string
+	Template       *samtemplate.Template
+	RIE            string
+	BuildDir       string
+	APIAddr        string
+	SimulatorAddr  string
+	MarketAPIAddr  string
+	DynamoDBAddr   string
+	SESAddr        string // empty: no local SES
+	MaxPerFunction int
+	// Output receives build output and the functions' logs.
+	Output io.Writer
+	Log    *slog.Logger
+}
+
+// Stack is the whole system running locally.
+type Stack struct {
+	APIURL       string
+	SimulatorURL string
+	MarketAPIURL string
+	DynamoDBURL  string
+	SESURL       string
+	Market       *simulator.Market
+
+	servers []*http.Server
+	pools   []*emulator.Pool
+	ses     *exec.Cmd
+	stopSES context.CancelFunc
+}
+
+// Start brings the stack up: listeners first (so every URL is known), then
+// DynamoDB with the template's tables, the local SES, the functions built
+// and pooled under the emulator behind the gateway, and the simulator.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	s := &Stack{Market: simulator.NewMarket()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	listen := func(addr string) (net.Listener, string, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		return l, "http://" + l.Addr().String(), nil
+	}
+	apiL, apiURL, err := listen(o.APIAddr)
+	if err != nil {
+		return nil, err
+	}
+	simL, simURL, err := listen(o.SimulatorAddr)
+	if err != nil {
+		apiL.Close()
+		return nil, err
+	}
+	marketL, marketURL, err := listen(o.MarketAPIAddr)
+	if err != nil {
+		apiL.Close()
+		simL.Close()
+		return nil, err
+	}
+	s.APIURL, s.SimulatorURL, s.MarketAPIURL = apiURL, simURL, marketURL
+
+	dynamoURL, dynamo, err := StartDynamoDB(ctx, o.DynamoDBAddr, o.Template.Tables)
+	if err != nil {
+		return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+	}
+	s.DynamoDBURL = dynamoURL
+	s.servers = append(s.servers, dynamo)
+
+	if o.SESAddr != "" {
+		sesCtx, stop := context.WithCancel(context.Background())
+		s.stopSES = stop
+		if s.ses, err = StartSES(sesCtx, o.Root, o.SESAddr, o.Output); err != nil {
+			return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+		}
+		s.SESURL = "http://" + o.SESAddr
+	}
+
+	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL}
+	if endpoints.SES == "" {
+		endpoints.SES = "http://127.0.0.1:1" // nothing there: a mail fails fast
+	}
+	var routes []gateway.Route
+	for _, fn := range o.Template.Functions {
+		if len(fn.Routes) == 0 {
+			continue
+		}
+		bootstrap, err := BuildFunction(ctx, o.Root, o.BuildDir, fn, o.Output)
+		if err != nil {
+			return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+		}
+		pool := NewPool(fn, bootstrap, o.RIE, FunctionEnv(fn, endpoints), o.MaxPerFunction, o.Output)
+		s.pools = append(s.pools, pool)
+		for _, rt := range fn.Routes {
+			routes = append(routes, gateway.Route{Method: rt.Method, Path: rt.Path, Function: fn.LogicalID, Invoker: PoolInvoker{Pool: pool}})
+		}
+	}
+
+	page := &simulator.Page{
+		Client:  &simulator.Client{SPIURL: apiURL + "/aliyun/spi", Key: ISVKey()},
+		Market:  s.Market,
+		AuthURL: apiURL + "/aliyun/sso",
+		Now:     time.Now,
+	}
+	openapi := &simulator.OpenAPI{Market: s.Market, AccessKeyID: LocalMarketAccessKeyID, AccessKeySecret: LocalMarketAccessKeySecret}
+	for _, run := range []struct {
+		l net.Listener
+		h http.Handler
+	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}} {
+		srv := &http.Server{Handler: run.h, ReadHeaderTimeout: 10 * time.Second}
+		s.servers = append(s.servers, srv)
+		go func() { _ = srv.Serve(run.l) }()
+	}
+	return s, nil
+}
+
+// Close stops everything the stack started.
+func (s *Stack) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range s.servers {
+		_ = srv.Shutdown(ctx)
+	}
+	for _, p := range s.pools {
+		p.Close()
+	}
+	if s.stopSES != nil {
+		s.stopSES()
+		if s.ses != nil {
+			_ = s.ses.Wait()
+		}
+	}
+}
+
+// DefaultBuildDir is where the local stack keeps bootstraps.
+func DefaultBuildDir(root string) string { return filepath.Join(root, ".local", "build") }
