@@ -86,7 +86,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	f := &fixture{
 		db:        db,
@@ -106,7 +106,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) seed(t *testing.T, mutate func(*activation.Instance)) {
+func (f *fixture) seed(t testing.TB, mutate func(*activation.Instance)) {
 	t.Helper()
 	inst := activation.Instance{
 		ID: "5604018", AliUID: "1234567890123456", ProductCode: "cmgj00053362", SKU: "cmgj00053362-postpay",
@@ -128,7 +128,7 @@ func link(instance string, at time.Time) string {
 	return sso.SSOPath + "?" + marketplace.VerifyParams(instance, at).Signed(key).Encode()
 }
 
-func (f *fixture) get(t *testing.T, target string, header ...string) *httptest.ResponseRecorder {
+func (f *fixture) get(t testing.TB, target string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
 	for i := 0; i < len(header); i += 2 {
@@ -139,7 +139,7 @@ func (f *fixture) get(t *testing.T, target string, header ...string) *httptest.R
 	return rec
 }
 
-func sessionCookie(t *testing.T, rec *httptest.ResponseRecorder) *http.Cookie {
+func sessionCookie(t testing.TB, rec *httptest.ResponseRecorder) *http.Cookie {
 	t.Helper()
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == session.CookieName {
