@@ -45,7 +45,9 @@ func epoch(t time.Time) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
 }
 
-func sessionID(id string) types.AttributeValue { return &types.AttributeValueMemberS{Value: "session#" + id} }
+func sessionID(id string) types.AttributeValue {
+	return &types.AttributeValueMemberS{Value: "session#" + id}
+}
 
 func linkItem(link session.Link, now time.Time) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{

@@ -61,7 +61,7 @@ var messages = map[string]map[Lang]string{
 		ZH: "我们找不到这个商品实例。如果您刚刚购买，开通可能仍在处理中。",
 		EN: "We cannot find this product instance. If you just bought it, the purchase may still be processing.",
 	},
-	"error.unavailable": {ZH: "我们暂时无法完成操作。", EN: "We could not complete this right now."},
+	"error.unavailable":   {ZH: "我们暂时无法完成操作。", EN: "We could not complete this right now."},
 	"error.released.head": {ZH: "服务已关闭", EN: "The service was closed"},
 	"error.released": {
 		ZH: "此商品实例已释放，观测云商业版服务已关闭。相关工作空间已转回费用中心账号结算。",
@@ -73,7 +73,7 @@ var messages = map[string]map[Lang]string{
 		ZH: "此商品实例因欠费已冻结，数据会保留。",
 		EN: "This product instance is frozen because of unpaid bills. Your data is kept.",
 	},
-	"error.frozen.next": {ZH: "请在阿里云费用中心结清欠费，服务将自动恢复。", EN: "Pay the outstanding bill in the Alibaba Cloud billing center; the service resumes by itself."},
+	"error.frozen.next":  {ZH: "请在阿里云费用中心结清欠费，服务将自动恢复。", EN: "Pay the outstanding bill in the Alibaba Cloud billing center; the service resumes by itself."},
 	"error.session.head": {ZH: "会话已结束", EN: "Your session has ended"},
 	"error.session":      {ZH: "您的开通会话已过期或不存在。", EN: "Your activation session expired or does not exist."},
 	"error.csrf":         {ZH: "表单已过期，请刷新页面后重试。", EN: "The form has expired. Reload the page and try again."},
