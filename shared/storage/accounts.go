@@ -1,0 +1,73 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// BillingAccount is a billing center account as the accounts table keeps it.
+type BillingAccount struct {
+	Username string `dynamodbav:"username"`
+	Email    string `dynamodbav:"email"`
+	Phone    string `dynamodbav:"phone,omitempty"`
+	Company  string `dynamodbav:"company,omitempty"`
+}
+
+// ErrAccountExists means the username is taken.
+var ErrAccountExists = errors.New("the username is taken")
+
+// Accounts stores billing center accounts under "billing#<username>"
+// (usernames in lower case).
+type Accounts struct {
+	db    SessionsDB
+	table string
+}
+
+// NewAccounts returns the store for the accounts table.
+func NewAccounts(db SessionsDB, table string) *Accounts {
+	return &Accounts{db: db, table: table}
+}
+
+func billingKey(username string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{sessionKey: str("billing#" + username)}
+}
+
+// CreateBilling records a new account; the username must be free.
+func (s *Accounts) CreateBilling(ctx context.Context, a BillingAccount) error {
+	item, err := attributevalue.MarshalMap(a)
+	if err != nil {
+		return fmt.Errorf("marshal billing account: %w", err)
+	}
+	item[sessionKey] = billingKey(a.Username)[sessionKey]
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item, ConditionExpression: notExists})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return ErrAccountExists
+	}
+	if err != nil {
+		return fmt.Errorf("create billing account %s: %w", a.Username, err)
+	}
+	return nil
+}
+
+// BillingEmail returns the email on file for username (already normalized).
+func (s *Accounts) BillingEmail(ctx context.Context, username string) (string, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: billingKey(username),
+		ProjectionExpression: aws.String("email"),
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("read billing account %s: %w", username, err)
+	}
+	email, ok := out.Item["email"].(*types.AttributeValueMemberS)
+	if !ok {
+		return "", false, nil
+	}
+	return email.Value, true, nil
+}

@@ -1,0 +1,173 @@
+// Package verification proves that a buyer controls an email address: it
+// issues six-digit codes (stored only as keyed hashes, valid ten minutes,
+// five wrong tries at most), rate-limits their sending, and consumes a code
+// atomically when the buyer types it back.
+package verification
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Purpose says what a code is for; a code for one purpose never passes for another.
+type Purpose string
+
+// The purposes of codes.
+const (
+	Register        Purpose = "register"
+	BindBilling     Purpose = "bind-billing"
+	CreateWorkspace Purpose = "create-workspace"
+)
+
+// ParsePurpose accepts the three purposes.
+func ParsePurpose(s string) (Purpose, error) {
+	switch p := Purpose(s); p {
+	case Register, BindBilling, CreateWorkspace:
+		return p, nil
+	}
+	return "", ErrUnknownPurpose
+}
+
+// Rules of codes.
+const (
+	CodeTTL     = 10 * time.Minute
+	MaxAttempts = 5
+	Cooldown    = 60 * time.Second
+)
+
+// Limits caps how many codes are sent. Each counts in a fixed window.
+type Limits struct {
+	PerAddressHour int
+	PerAddressDay  int
+	PerSessionHour int
+	PerClientHour  int
+}
+
+// DefaultLimits are the product's caps.
+var DefaultLimits = Limits{PerAddressHour: 5, PerAddressDay: 20, PerSessionHour: 10, PerClientHour: 30}
+
+var (
+	ErrInvalidAddress = errors.New("not a valid email address")
+	ErrInvalidTarget  = errors.New("not a valid billing center username")
+	ErrUnknownPurpose = errors.New("unknown purpose")
+	// ErrMailFailed means the mail could not be sent; nothing was kept.
+	ErrMailFailed = errors.New("the code could not be sent")
+	// ErrNoCode means there is no code to check: never sent, replaced,
+	// already used, or deleted after expiry.
+	ErrNoCode = errors.New("no code was sent, or it was already used")
+	// ErrCodeExpired means the code is older than CodeTTL.
+	ErrCodeExpired = errors.New("the code has expired")
+	// ErrCodeDead means MaxAttempts wrong codes were tried: ask for a new one.
+	ErrCodeDead = errors.New("too many wrong codes: ask for a new one")
+)
+
+// WrongCodeError is a wrong code; Remaining tries are left.
+type WrongCodeError struct{ Remaining int }
+
+func (e *WrongCodeError) Error() string {
+	return fmt.Sprintf("wrong code (%d tries left)", e.Remaining)
+}
+
+// LimitError says which limit stopped a send and when to try again.
+type LimitError struct {
+	// Limit is "cooldown", "address-hour", "address-day", "session" or "client".
+	Limit      string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("sending limit %s reached: try again in %s", e.Limit, e.RetryAfter.Round(time.Second))
+}
+
+// NormalizeAddress checks an email address and returns it in the form
+// codes are keyed by (trimmed, lower case).
+func NormalizeAddress(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 || strings.ContainsAny(s, " <>\"") {
+		return "", ErrInvalidAddress
+	}
+	parsed, err := mail.ParseAddress(s)
+	if err != nil || parsed.Address != s || parsed.Name != "" {
+		return "", ErrInvalidAddress
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", ErrInvalidAddress
+	}
+	return s, nil
+}
+
+// NormalizeUsername checks a billing center username and returns its key form.
+func NormalizeUsername(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 2 || len(s) > 64 {
+		return "", ErrInvalidTarget
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return "", ErrInvalidTarget
+		}
+	}
+	return s, nil
+}
+
+// MaskAddress shows an address without giving it away: j***@example.com.
+func MaskAddress(addr string) string {
+	local, domain, ok := strings.Cut(addr, "@")
+	if !ok || local == "" {
+		return "***"
+	}
+	return local[:1] + "***@" + domain
+}
+
+// NewCode is six digits from the system's CSPRNG.
+func NewCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", fmt.Errorf("generate code: %w", err)
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// Hasher keys code hashes with a secret, so a leaked table reveals no code
+// (a bare hash of six digits would be undone in a millisecond).
+type Hasher struct{ secret []byte }
+
+// NewHasher returns a hasher for secret, which must be long enough to matter.
+func NewHasher(secret string) (Hasher, error) {
+	if len(secret) < 16 {
+		return Hasher{}, errors.New("the code hashing secret must have at least 16 bytes")
+	}
+	return Hasher{secret: []byte(secret)}, nil
+}
+
+// Hash is the stored form of code for purpose and key.
+func (h Hasher) Hash(purpose Purpose, key, code string) string {
+	mac := hmac.New(sha256.New, h.secret)
+	mac.Write([]byte(string(purpose) + "\x00" + key + "\x00" + code))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Record is an issued code as the store keeps it.
+type Record struct {
+	Purpose Purpose
+	// Key is the normalized address, or for bind-billing the username.
+	Key       string
+	Hash      string
+	SentAt    time.Time
+	ExpiresAt time.Time
+}
+
+// Client is who asks for a code, for the per-session and per-client caps.
+type Client struct {
+	SessionID string
+	IP        string
+}
