@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ses"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 )
 
@@ -115,4 +116,9 @@ func Bool(name string, fallback bool) (bool, error) {
 	default:
 		return false, fmt.Errorf("environment variable %s: %q is not true or false", name, v)
 	}
+}
+
+// SES returns an SES (API v1) client.
+func SES(cfg aws.Config) *ses.Client {
+	return ses.NewFromConfig(cfg)
 }
