@@ -17,9 +17,10 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
+VerificationCodeFunction_DIR := verification-code
 
 .PHONY: dev test bench lint build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
@@ -69,7 +70,7 @@ invoke: tools
 
 ## test: every test, including the real binaries under the emulator and the
 ## pages in headless Chromium
-test: tools browser
+test: tools browser npm
 	$(GO) test -race -count=1 ./...
 
 ## bench: token check and handler benchmarks with DynamoDB round trips per call,

@@ -41,9 +41,18 @@ func TestProjectTemplate(t *testing.T) {
 	if _, ok := fn.Environment["MARKET_ISV_KEY"]; ok {
 		t.Error("the template must not carry the ISV key itself")
 	}
-	if len(tmpl.Tables) != 2 || aws.ToString(tmpl.Tables[0].Definition.TableName) != "InstancesTable" ||
-		tmpl.Tables[1].LogicalID != "SessionsTable" || tmpl.Tables[1].TTLField != "expiresAt" {
-		t.Fatalf("tables %+v", tmpl.Tables)
+	ttl := map[string]string{}
+	for _, table := range tmpl.Tables {
+		ttl[aws.ToString(table.Definition.TableName)] = table.TTLField
+	}
+	want := map[string]string{"AccountsTable": "", "InstancesTable": "", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt"}
+	if len(ttl) != len(want) {
+		t.Fatalf("tables %v", ttl)
+	}
+	for name, field := range want {
+		if got, ok := ttl[name]; !ok || got != field {
+			t.Errorf("table %s: TTL %q, want %q", name, got, field)
+		}
 	}
 	sso, ok := tmpl.Function("SsoRedirectFunction")
 	if !ok || len(sso.Routes) != 3 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {

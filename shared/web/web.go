@@ -58,7 +58,7 @@ var files embed.FS
 var pages = map[string]*template.Template{}
 
 func init() {
-	for _, name := range []string{"activate", "error"} {
+	for _, name := range []string{"activate", "error", "code"} {
 		pages[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 }
@@ -125,3 +125,12 @@ type ErrorView struct {
 	Body  string
 	Next  string
 }
+
+// Message is a text key with its arguments, for a message next to a field.
+type Message struct {
+	Key  string
+	Args []any
+}
+
+// Text renders m in the view's language.
+func (v View) Text(m Message) string { return v.T(m.Key, m.Args...) }

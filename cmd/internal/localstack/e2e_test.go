@@ -32,14 +32,21 @@ var buildDir struct {
 	dir  string
 }
 
-// startStack runs the whole local system on free ports, as make dev does.
+// startStack runs the whole local system on free ports, as make dev does,
+// without a local SES (mail then fails fast).
 func startStack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	return startStackWith(t, "")
+}
+
+// startStackWith also runs the local SES on sesAddr, unless it is empty.
+func startStackWith(t *testing.T, sesAddr string) *localstack.Stack {
 	t.Helper()
 	setup(t)
 	buildDir.once.Do(func() { buildDir.dir, _ = os.MkdirTemp("", "stack-build") })
 	stack, err := localstack.Start(context.Background(), localstack.Options{
 		Root: stack.root, Template: stack.tmpl, RIE: stack.rie, BuildDir: buildDir.dir,
-		APIAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", MarketAPIAddr: "127.0.0.1:0", DynamoDBAddr: "127.0.0.1:0",
+		APIAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", MarketAPIAddr: "127.0.0.1:0", DynamoDBAddr: "127.0.0.1:0", SESAddr: sesAddr,
 		MaxPerFunction: 4, Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

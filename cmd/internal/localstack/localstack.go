@@ -39,6 +39,9 @@ const (
 // DefaultISVKey signs SPI calls locally unless MARKET_ISV_KEY says otherwise.
 const DefaultISVKey = "local-isv-key"
 
+// LocalCodeHashSecret keys verification-code hashes locally.
+const LocalCodeHashSecret = "local-code-hash-secret-not-for-production"
+
 // The simulator's Market OpenAPI accepts this access key locally.
 const (
 	LocalMarketAccessKeyID     = "local-market-ak"
@@ -198,6 +201,7 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		"MARKET_ACCESS_KEY_SECRET": LocalMarketAccessKeySecret,
 		"MARKET_ENDPOINT":          ep.MarketAPI,
 		"COOKIE_SECURE":            "false",
+		"CODE_HASH_SECRET":         LocalCodeHashSecret,
 	} {
 		vars[name] = value
 	}
