@@ -44,7 +44,7 @@ type env struct {
 	clock    *time.Time
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	db := dynamotest.Start(t)
 	codes := storage.NewCodes(db.Client(), db.Tables["VerificationTable"])
 	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
