@@ -5,28 +5,20 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/callback"
 	"github.com/guance/aliyun-marketplace/shared/config"
-	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
-func main() {
-	log := logging.New(os.Stdout, slog.LevelInfo)
-	handler, err := build(context.Background(), log)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	apigateway.Start(handler)
-}
+func main() { apigateway.Main(build) }
 
-func build(ctx context.Context, log *slog.Logger) (*callback.Handler, error) {
+func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
 	table, err := config.Required("INSTANCES_TABLE")
 	if err != nil {
 		return nil, err

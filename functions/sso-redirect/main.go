@@ -6,12 +6,12 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/config"
-	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/sites"
@@ -19,17 +19,9 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
-func main() {
-	log := logging.New(os.Stdout, slog.LevelInfo)
-	handler, err := build(context.Background(), log)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	apigateway.Start(handler.Routes())
-}
+func main() { apigateway.Main(build) }
 
-func build(ctx context.Context, log *slog.Logger) (*sso.Handler, error) {
+func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
 	instancesTable, err := config.Required("INSTANCES_TABLE")
 	if err != nil {
 		return nil, err
@@ -64,7 +56,7 @@ func build(ctx context.Context, log *slog.Logger) (*sso.Handler, error) {
 		return nil, err
 	}
 	db := config.DynamoDB(awsCfg)
-	return &sso.Handler{
+	h := &sso.Handler{
 		Key: key, Window: window, SessionTTL: ttl, CookieSecure: secure,
 		Instances: storage.NewInstances(db, instancesTable),
 		Sessions:  storage.NewSessions(db, sessionsTable),
@@ -87,5 +79,6 @@ func build(ctx context.Context, log *slog.Logger) (*sso.Handler, error) {
 		Log:       log,
 		Metrics:   metrics.NewRecorder(os.Stdout, config.Get("METRICS_NAMESPACE", "GuanceMarketplace")),
 		Now:       time.Now,
-	}, nil
+	}
+	return h.Routes(), nil
 }

@@ -5,12 +5,12 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/config"
-	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/mail"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/sendcode"
@@ -18,17 +18,9 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
 
-func main() {
-	log := logging.New(os.Stdout, slog.LevelInfo)
-	handler, err := build(context.Background(), log)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	apigateway.Start(handler.Routes())
-}
+func main() { apigateway.Main(build) }
 
-func build(ctx context.Context, log *slog.Logger) (*sendcode.Handler, error) {
+func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
 	tables := map[string]string{}
 	for _, name := range []string{"SESSIONS_TABLE", "VERIFICATION_TABLE", "ACCOUNTS_TABLE", "MAIL_FROM"} {
 		v, err := config.Required(name)
@@ -50,7 +42,7 @@ func build(ctx context.Context, log *slog.Logger) (*sendcode.Handler, error) {
 		return nil, err
 	}
 	db := config.DynamoDB(awsCfg)
-	return &sendcode.Handler{
+	h := &sendcode.Handler{
 		Sender: &verification.Sender{
 			Store:    storage.NewCodes(db, tables["VERIFICATION_TABLE"]),
 			Mailer:   &mail.Mailer{Client: config.SES(awsCfg), From: tables["MAIL_FROM"], Timeout: 4 * time.Second},
@@ -64,5 +56,6 @@ func build(ctx context.Context, log *slog.Logger) (*sendcode.Handler, error) {
 		Log:      log,
 		Metrics:  metrics.NewRecorder(os.Stdout, config.Get("METRICS_NAMESPACE", "GuanceMarketplace")),
 		Now:      time.Now,
-	}, nil
+	}
+	return h.Routes(), nil
 }

@@ -5,7 +5,9 @@ package apigateway
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -42,4 +44,18 @@ func withRequestID(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// Main is the whole of a function's main: JSON logs on standard output,
+// build the handler from configuration (at cold start), then serve. A
+// function that cannot be built logs why and exits, and Lambda reports the
+// failed init.
+func Main(build func(ctx context.Context, log *slog.Logger) (http.Handler, error)) {
+	log := logging.New(os.Stdout, slog.LevelInfo)
+	handler, err := build(context.Background(), log)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	Start(handler)
 }
