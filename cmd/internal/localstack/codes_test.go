@@ -199,6 +199,7 @@ func TestSendCodeInChromium(t *testing.T) {
 	if err != nil || !strings.Contains(left, "秒后重新获取") {
 		t.Fatalf("countdown %q %v", left, err)
 	}
+	screenshot(ctx, "send code")
 	if mailTo(t, s.SESURL, "zh-buyer@example.com").Subject != "观测云验证码" {
 		t.Fatal("the mail must be in the page's language")
 	}

@@ -56,10 +56,10 @@ func startStackWith(t *testing.T, sesAddr string) *localstack.Stack {
 	return stack
 }
 
-// TestSSOUnderEmulator runs the real SsoRedirectFunction bootstrap with
-// payload 2.0 events: the stored expired link, a fresh link (a session
-// cookie comes back in the response's cookies list), and the activation page
-// with and without that cookie.
+// TestSSOUnderEmulator runs the real page functions' bootstraps with
+// payload 2.0 events: the stored ones (an expired link, pages without a
+// session), then a fresh link (a session cookie comes back in the
+// response's cookies list) and the activation page with that cookie.
 func TestSSOUnderEmulator(t *testing.T) {
 	setup(t)
 	fn, _ := stack.tmpl.Function("SsoRedirectFunction")
@@ -67,15 +67,21 @@ func TestSSOUnderEmulator(t *testing.T) {
 	sso := poolOf(t, fn.LogicalID, localstack.Endpoints{DynamoDB: dynamoURL, SES: "http://127.0.0.1:1", MarketAPI: "http://127.0.0.1:1"}, 1)
 	spi := newPool(t, dynamoURL, 1)
 
+	pools := map[string]*emulator.Pool{"SsoRedirectFunction": sso}
 	for _, sample := range simulator.SampleEvents() {
-		if sample.FunctionID() != "SsoRedirectFunction" {
-			continue
+		if sample.FunctionID() == fnID {
+			continue // replayed in order by TestEventsUnderEmulator
+		}
+		pool, ok := pools[sample.FunctionID()]
+		if !ok {
+			pool = poolOf(t, sample.FunctionID(), localstack.Endpoints{DynamoDB: dynamoURL, SES: "http://127.0.0.1:1", MarketAPI: "http://127.0.0.1:1"}, 1)
+			pools[sample.FunctionID()] = pool
 		}
 		event, err := os.ReadFile(filepath.Join(stack.root, "events", sample.File))
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp := invokeEvent(t, sso, event)
+		resp := invokeEvent(t, pool, event)
 		if resp.StatusCode != sample.Status || !strings.Contains(resp.Headers["Content-Type"], "text/html") {
 			t.Errorf("%s: %d %v", sample.File, resp.StatusCode, resp.Headers)
 		}
@@ -220,12 +226,18 @@ func TestBuyerJourneyInChromium(t *testing.T) {
 			if url, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.HasSuffix(url, "/activate") {
 				t.Fatalf("ended on %q (%v): no id or token may stay in the URL", url, err)
 			}
-			if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
-				if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-					_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".png"), png, 0o644)
-				}
-			}
+			screenshot(ctx, tt.name)
 		})
+	}
+}
+
+// screenshot saves the page as SCREENSHOT_DIR/<name>.png when that is set,
+// for a person to look at.
+func screenshot(ctx context.Context, name string) {
+	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			_ = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".png"), png, 0o644)
+		}
 	}
 }
 

@@ -58,6 +58,9 @@ func SampleEvents() []SampleEvent {
 		{File: "sso-verify-expired.json", Function: "SsoRedirectFunction", Path: "/aliyun/sso",
 			Params: marketplace.VerifyParams(id, time.Date(2026, 1, 1, 4, 0, 0, 0, time.UTC)), Status: 410},
 		{File: "activate-without-session.json", Function: "SsoRedirectFunction", Path: "/activate", Unsigned: true, Status: 401},
+		// A code can only be asked for inside an activation session.
+		{File: "send-code-without-session.json", Function: "VerificationCodeFunction", Path: "/verification-codes", Post: true, Unsigned: true,
+			Params: marketplace.Params{"address": "buyer@example.com", "purpose": "register", "lang": "en"}, Status: 401},
 	}
 }
 
