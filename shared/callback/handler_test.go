@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/callback"
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
@@ -29,33 +29,22 @@ type fixture struct {
 	handler *callback.Handler
 	store   *storage.Instances
 	db      *dynamotest.Server
-	logs    *bytes.Buffer
+	logs    *logtest.Buffer
 }
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	store := storage.NewInstances(db.Client(), db.Tables["InstancesTable"])
-	logs := &bytes.Buffer{}
+	logs := &logtest.Buffer{}
 	return &fixture{
 		handler: &callback.Handler{
 			Key:         key,
 			Applier:     activation.NewService(store),
 			FrontEndURL: "https://www.guance.com",
-			Log:         logging.New(&lockedWriter{w: logs}, slog.LevelDebug),
+			Log:         logging.New(logs, slog.LevelDebug),
 		},
 		store: store, db: db, logs: logs,
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func createParams() marketplace.Params {

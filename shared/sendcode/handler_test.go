@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,34 +19,13 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
+	"github.com/guance/aliyun-marketplace/shared/verification/verificationtest"
 	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
-type outbox struct {
-	mu    sync.Mutex
-	mails []verification.Mail
-	fail  error
-}
-
-func (o *outbox) SendCode(_ context.Context, m verification.Mail) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.fail != nil {
-		return o.fail
-	}
-	o.mails = append(o.mails, m)
-	return nil
-}
-
-func (o *outbox) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.mails)
-}
-
 type fixture struct {
 	routes http.Handler
-	mail   *outbox
+	mail   *verificationtest.Outbox
 	sess   session.Session
 	db     *dynamotest.Server
 	logs   *strings.Builder
@@ -69,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	hasher, _ := verification.NewHasher("a-test-secret-of-enough-length")
 	clock := now
-	f := &fixture{mail: &outbox{}, sess: sess, db: db, logs: &strings.Builder{}, clock: &clock}
+	f := &fixture{mail: &verificationtest.Outbox{}, sess: sess, db: db, logs: &strings.Builder{}, clock: &clock}
 	clockFn := func() time.Time { return *f.clock }
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
@@ -128,14 +106,14 @@ func TestFormPostSendsAndShowsCountdown(t *testing.T) {
 		!strings.Contains(body, `style="--from:60"`) || !strings.Contains(body, `value="Buyer@Example.com"`) || !strings.Contains(body, `href="/register"`) {
 		t.Fatalf("%d:\n%s", rec.Code, body)
 	}
-	if f.mail.count() != 1 || f.mail.mails[0].To != "buyer@example.com" || f.mail.mails[0].Lang != "en" {
-		t.Fatalf("mails %+v", f.mail.mails)
+	if len(f.mail.Mails()) != 1 || f.mail.Mails()[0].To != "buyer@example.com" || f.mail.Mails()[0].Lang != "en" {
+		t.Fatalf("mails %+v", f.mail.Mails())
 	}
 	// Session read, then one transaction; the mail is the other call.
 	if n := f.db.RoundTrips(); n != 2 {
 		t.Errorf("%d round trips, want 2 (session, code)", n)
 	}
-	if strings.Contains(f.logs.String(), "buyer@example.com") || strings.Contains(f.logs.String(), f.mail.mails[0].Code) {
+	if strings.Contains(f.logs.String(), "buyer@example.com") || strings.Contains(f.logs.String(), f.mail.Mails()[0].Code) {
 		t.Fatal("the address or the code was logged")
 	}
 
@@ -143,7 +121,7 @@ func TestFormPostSendsAndShowsCountdown(t *testing.T) {
 	if again.Code != http.StatusTooManyRequests || again.Header().Get("Retry-After") != "60" || !strings.Contains(again.Body.String(), "Wait 60 seconds") {
 		t.Fatalf("resend at once: %d %v\n%s", again.Code, again.Header(), again.Body.String())
 	}
-	if f.mail.count() != 1 {
+	if len(f.mail.Mails()) != 1 {
 		t.Fatal("a refused resend sent mail")
 	}
 }
@@ -154,7 +132,7 @@ func TestJSON(t *testing.T) {
 	if rec.Code != 200 || out["sent"] != true || out["maskedAddress"] != "a***@example.com" || out["cooldownSeconds"] != 60.0 || out["validSeconds"] != 600.0 {
 		t.Fatalf("%d %v", rec.Code, out)
 	}
-	if f.mail.mails[0].Lang != "en" {
+	if f.mail.Mails()[0].Lang != "en" {
 		t.Fatal("the session's language is the default")
 	}
 	rec, out = f.postJSON(t, map[string]string{"address": "a@example.com", "purpose": "create-workspace"}, f.sess.CSRF)
@@ -174,8 +152,8 @@ func TestBindBillingAnswersAlike(t *testing.T) {
 	if known["sent"] != unknown["sent"] || known["cooldownSeconds"] != unknown["cooldownSeconds"] || known["validSeconds"] != unknown["validSeconds"] {
 		t.Fatalf("the answers differ beyond the masked address: %v vs %v", known, unknown)
 	}
-	if !strings.Contains(unknown["message"].(string), "如果该用户名存在") || f.mail.count() != 1 {
-		t.Fatalf("unknown: %v, %d mails", unknown, f.mail.count())
+	if !strings.Contains(unknown["message"].(string), "如果该用户名存在") || len(f.mail.Mails()) != 1 {
+		t.Fatalf("unknown: %v, %d mails", unknown, len(f.mail.Mails()))
 	}
 }
 
@@ -207,7 +185,7 @@ func TestRefusals(t *testing.T) {
 			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.text) {
 				t.Fatalf("%d, want %d with %q:\n%s", rec.Code, tt.status, tt.text, rec.Body.String())
 			}
-			if f.mail.count() != 0 {
+			if len(f.mail.Mails()) != 0 {
 				t.Fatal("mail sent")
 			}
 		})
@@ -216,12 +194,12 @@ func TestRefusals(t *testing.T) {
 
 func TestMailFailureIs503AndRetryable(t *testing.T) {
 	f := newFixture(t)
-	f.mail.fail = errors.New("MessageRejected")
+	f.mail.SetFail(errors.New("MessageRejected"))
 	rec, out := f.postJSON(t, map[string]string{"address": "a@example.com", "purpose": "register", "csrf": f.sess.CSRF}, "")
 	if e, _ := out["error"].(map[string]any); rec.Code != 503 || e["code"] != "MailFailed" || !strings.Contains(e["message"].(string), "could not send") {
 		t.Fatalf("%d %v", rec.Code, out)
 	}
-	f.mail.fail = nil
+	f.mail.SetFail(nil)
 	if rec, out := f.postJSON(t, map[string]string{"address": "a@example.com", "purpose": "register", "csrf": f.sess.CSRF}, ""); rec.Code != 200 {
 		t.Fatalf("retry: %d %v", rec.Code, out)
 	}

@@ -1,7 +1,6 @@
 package sso_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/session"
@@ -66,24 +66,7 @@ type fixture struct {
 	instances *storage.Instances
 	sessions  *storage.Sessions
 	market    *fakeMarket
-	logs      *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs      *logtest.Buffer
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -93,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 		instances: storage.NewInstances(db.Client(), db.Tables["InstancesTable"]),
 		sessions:  storage.NewSessions(db.Client(), db.Tables["SessionsTable"]),
 		market:    &fakeMarket{instances: map[string]marketapi.Instance{}, orders: map[string]marketapi.Order{}},
-		logs:      &syncBuffer{},
+		logs:      &logtest.Buffer{},
 	}
 	f.handler = &sso.Handler{
 		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, CookieSecure: true,

@@ -35,7 +35,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	codes := e.mail.mails
+	codes := e.mail.Mails()
 	e.db.ResetRoundTrips()
 	*e.clock = e.clock.Add(time.Second)
 	b.ResetTimer()

@@ -5,41 +5,19 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
+	"github.com/guance/aliyun-marketplace/shared/verification/verificationtest"
 )
-
-type outbox struct {
-	mu    sync.Mutex
-	mails []verification.Mail
-	fail  error
-}
-
-func (o *outbox) SendCode(_ context.Context, m verification.Mail) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.fail != nil {
-		return o.fail
-	}
-	o.mails = append(o.mails, m)
-	return nil
-}
-
-func (o *outbox) last() verification.Mail {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.mails[len(o.mails)-1]
-}
 
 type env struct {
 	sender   *verification.Sender
 	verifier *verification.Verifier
-	mail     *outbox
+	mail     *verificationtest.Outbox
 	db       *dynamotest.Server
 	clock    *time.Time
 }
@@ -56,7 +34,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 26, 3, 5, 0, 0, time.UTC)
-	e := &env{mail: &outbox{}, db: db, clock: &clock}
+	e := &env{mail: &verificationtest.Outbox{}, db: db, clock: &clock}
 	now := func() time.Time { return *e.clock }
 	e.sender = &verification.Sender{Store: codes, Mailer: e.mail, Accounts: accounts, Hasher: hasher, Limits: verification.DefaultLimits, Now: now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	e.verifier = &verification.Verifier{Store: codes, Hasher: hasher, Now: now}
@@ -79,7 +57,7 @@ func TestSendThenVerify(t *testing.T) {
 	if n := e.db.RoundTrips(); n != 1 {
 		t.Errorf("send took %d round trips, want 1 (plus the mail)", n)
 	}
-	m := e.mail.last()
+	m := e.mail.Last()
 	if m.To != "buyer@example.com" || len(m.Code) != 6 || m.Lang != "en" || m.Purpose != verification.Register {
 		t.Fatalf("mail %+v", m)
 	}
@@ -102,23 +80,23 @@ func TestBindBillingSameAnswerEitherWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if known.Masked != "b***@acme.example" || e.mail.last().To != "billing@acme.example" {
-		t.Fatalf("known: %+v %+v", known, e.mail.last())
+	if known.Masked != "b***@acme.example" || e.mail.Last().To != "billing@acme.example" {
+		t.Fatalf("known: %+v %+v", known, e.mail.Last())
 	}
-	before := len(e.mail.mails)
+	before := len(e.mail.Mails())
 	unknown, err := e.sender.Send(ctx, verification.Request{Purpose: verification.BindBilling, Target: "nobody", Lang: "zh", Client: asker})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unknown.Masked != "" || unknown.Cooldown != known.Cooldown || len(e.mail.mails) != before {
-		t.Fatalf("unknown username: %+v, %d mails", unknown, len(e.mail.mails)-before)
+	if unknown.Masked != "" || unknown.Cooldown != known.Cooldown || len(e.mail.Mails()) != before {
+		t.Fatalf("unknown username: %+v, %d mails", unknown, len(e.mail.Mails())-before)
 	}
 	// It is counted like a real send: the cooldown applies to it too.
 	var limit *verification.LimitError
 	if _, err := e.sender.Send(ctx, verification.Request{Purpose: verification.BindBilling, Target: "nobody", Client: asker}); !errors.As(err, &limit) || limit.Limit != "cooldown" {
 		t.Fatalf("probing again at once: %v", err)
 	}
-	if err := e.verifier.Verify(ctx, verification.BindBilling, "acme", e.mail.last().Code); err != nil {
+	if err := e.verifier.Verify(ctx, verification.BindBilling, "acme", e.mail.Last().Code); err != nil {
 		t.Fatalf("bind-billing code keyed by username: %v", err)
 	}
 }
@@ -126,12 +104,12 @@ func TestBindBillingSameAnswerEitherWay(t *testing.T) {
 func TestMailFailureLeavesNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.mail.fail = errors.New("MessageRejected")
+	e.mail.SetFail(errors.New("MessageRejected"))
 	_, err := e.sender.Send(ctx, verification.Request{Purpose: verification.Register, Target: "a@example.com", Client: asker})
 	if !errors.Is(err, verification.ErrMailFailed) {
 		t.Fatalf("err = %v", err)
 	}
-	e.mail.fail = nil
+	e.mail.SetFail(nil)
 	// No cooldown and no counter burnt: the next try goes out at once.
 	if _, err := e.sender.Send(ctx, verification.Request{Purpose: verification.Register, Target: "a@example.com", Client: asker}); err != nil {
 		t.Fatalf("retry after a failed mail: %v", err)

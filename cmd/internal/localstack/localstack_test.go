@@ -24,6 +24,7 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
 	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 )
 
@@ -236,7 +237,7 @@ func TestMissingKeyFailsInit(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	pool := emulator.NewPool(emulator.Function{Name: fnID, Bootstrap: stack.bootstrap, Env: env, Timeout: 10 * time.Second}, stack.rie, 1, logs)
 	defer pool.Close()
 	event, _ := os.ReadFile(filepath.Join(stack.root, "events", "create-instance.json"))
@@ -247,21 +248,4 @@ func TestMissingKeyFailsInit(t *testing.T) {
 	if !strings.Contains(logs.String(), "secret MARKET_ISV_KEY: set MARKET_ISV_KEY or MARKET_ISV_KEY_PARAMETER") {
 		t.Fatalf("init failure not explained in the log:\n%s", logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
