@@ -20,6 +20,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/sso"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
@@ -117,6 +118,14 @@ func TestCreateInstanceAnswer(t *testing.T) {
 	_, body = f.call(t, createParams(), key)
 	if got := body["appInfo"].(map[string]any)["authUrl"]; got != "https://activate.example.com/aliyun/sso" {
 		t.Fatalf("authUrl %v", got)
+	}
+}
+
+// TestAuthURLIsTheSSORoute: the authUrl we answer is the route the SSO
+// function serves.
+func TestAuthURLIsTheSSORoute(t *testing.T) {
+	if callback.SSOPath != sso.SSOPath {
+		t.Fatalf("authUrl path %q, SSO route %q", callback.SSOPath, sso.SSOPath)
 	}
 }
 

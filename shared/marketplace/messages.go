@@ -291,6 +291,3 @@ func (d *decoder) rest(known ...string) map[string]string {
 
 // ValidUID reports whether s looks like an Alibaba Cloud account ID.
 func ValidUID(s string) bool { return uidPattern.MatchString(s) }
-
-// ValidID reports whether s looks like a marketplace instance or order id.
-func ValidID(s string) bool { return idPattern.MatchString(s) }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,13 +168,13 @@ func (h *Handler) session(r *http.Request) (session.Session, error) {
 	return h.Sessions.Get(r.Context(), id, h.Now())
 }
 
-// clientIP is the caller's address as API Gateway saw it.
+// clientIP is the caller's address as API Gateway saw it: the adapter puts
+// the bare source IP in RemoteAddr; a plain server adds a port.
 func clientIP(r *http.Request) string {
-	ip := r.RemoteAddr
-	if i := strings.LastIndexByte(ip, ':'); i > 0 && !strings.Contains(ip[i:], "]") && strings.Count(ip, ":") == 1 {
-		ip = ip[:i]
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
 	}
-	return ip
+	return r.RemoteAddr
 }
 
 // localPath keeps a return target only if it is a path on this site.

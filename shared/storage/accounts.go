@@ -25,12 +25,12 @@ var ErrAccountExists = errors.New("the username is taken")
 // Accounts stores billing center accounts under "billing#<username>"
 // (usernames in lower case).
 type Accounts struct {
-	db    SessionsDB
+	db    TableDB
 	table string
 }
 
 // NewAccounts returns the store for the accounts table.
-func NewAccounts(db SessionsDB, table string) *Accounts {
+func NewAccounts(db TableDB, table string) *Accounts {
 	return &Accounts{db: db, table: table}
 }
 

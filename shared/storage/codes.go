@@ -20,12 +20,12 @@ import (
 // an expiresAt TTL. Codes stay a day past their validity so that a late try
 // reads "expired" rather than "no code".
 type Codes struct {
-	db    SessionsDB
+	db    TableDB
 	table string
 }
 
 // NewCodes returns the store for the verification table.
-func NewCodes(db SessionsDB, table string) *Codes {
+func NewCodes(db TableDB, table string) *Codes {
 	return &Codes{db: db, table: table}
 }
 

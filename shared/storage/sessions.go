@@ -16,8 +16,9 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
 
-// SessionsDB is the part of the DynamoDB client the session store uses.
-type SessionsDB interface {
+// TableDB is the part of the DynamoDB client the stores of short-lived
+// items and of accounts use: reads, conditional puts and updates, transactions.
+type TableDB interface {
 	DynamoDB
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
@@ -27,12 +28,12 @@ type SessionsDB interface {
 // seconds): activation sessions ("session#<id>") and the Login Without
 // Password links already accepted ("link#<token>").
 type Sessions struct {
-	db    SessionsDB
+	db    TableDB
 	table string
 }
 
 // NewSessions returns the store for the sessions table.
-func NewSessions(db SessionsDB, table string) *Sessions {
+func NewSessions(db TableDB, table string) *Sessions {
 	return &Sessions{db: db, table: table}
 }
 

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -323,8 +324,13 @@ func (p *process) invoke(ctx context.Context, payload []byte, timeout time.Durat
 	return res, nil
 }
 
-// isFunctionError recognises the emulator's error payload
-// ({"errorMessage": ..., "errorType": ...}).
+// isFunctionError recognises the emulator's error payload, an object with
+// errorMessage and no statusCode: the emulator sets no error header, so the
+// payload is all there is to go by.
 func isFunctionError(body []byte) bool {
-	return bytes.HasPrefix(bytes.TrimSpace(body), []byte(`{"errorMessage"`)) || bytes.Contains(body, []byte(`"errorType"`)) && !bytes.Contains(body, []byte(`"statusCode"`))
+	var payload struct {
+		ErrorMessage *string `json:"errorMessage"`
+		StatusCode   *int    `json:"statusCode"`
+	}
+	return json.Unmarshal(body, &payload) == nil && payload.ErrorMessage != nil && payload.StatusCode == nil
 }
