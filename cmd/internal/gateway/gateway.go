@@ -102,8 +102,14 @@ func writeMessage(w http.ResponseWriter, status int, message string) {
 }
 
 // match finds the route for method and path, with its path parameters.
+// Like API Gateway, the most specific route wins whatever the order of
+// the template: literal segments over {variables} over a greedy {proxy+},
+// and a route's own method over ANY.
 func (g *Gateway) match(method, path string) (*Route, map[string]string, bool) {
 	methodMismatch := false
+	var best *Route
+	var bestParams map[string]string
+	bestScore := -1
 	for i := range g.Routes {
 		rt := &g.Routes[i]
 		params, ok := matchPath(rt.Path, path)
@@ -114,9 +120,39 @@ func (g *Gateway) match(method, path string) (*Route, map[string]string, bool) {
 			methodMismatch = true
 			continue
 		}
-		return rt, params, false
+		if score := specificity(*rt); score > bestScore {
+			best, bestParams, bestScore = rt, params, score
+		}
 	}
-	return nil, nil, methodMismatch
+	if best == nil {
+		return nil, nil, methodMismatch
+	}
+	return best, bestParams, false
+}
+
+// specificity ranks a route: no greedy segment first, then more literal
+// segments, then more segments, then a named method over ANY.
+func specificity(rt Route) int {
+	score := 0
+	segments := strings.Split(strings.Trim(rt.Path, "/"), "/")
+	greedy := false
+	for _, seg := range segments {
+		switch {
+		case strings.HasSuffix(seg, "+}"):
+			greedy = true
+		case strings.HasPrefix(seg, "{"):
+		default:
+			score += 100
+		}
+	}
+	score += len(segments)
+	if !greedy {
+		score += 10000
+	}
+	if rt.Method != "ANY" {
+		score++
+	}
+	return score * 2
 }
 
 func matchPath(pattern, path string) (map[string]string, bool) {

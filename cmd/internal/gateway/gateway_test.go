@@ -126,3 +126,31 @@ func TestGatewayRouting(t *testing.T) {
 		t.Errorf("route key %q", ok.got.RouteKey)
 	}
 }
+
+// TestMostSpecificRouteWins: a catch-all route never shadows a real one,
+// whatever the order, as API Gateway chooses.
+func TestMostSpecificRouteWins(t *testing.T) {
+	g := New([]Route{
+		{Method: "ANY", Path: "/{proxy+}", Function: "catchAll"},
+		{Method: "ANY", Path: "/", Function: "root"},
+		{Method: "GET", Path: "/aliyun/spi", Function: "spiGet"},
+		{Method: "POST", Path: "/aliyun/spi", Function: "spiPost"},
+		{Method: "ANY", Path: "/items/{id}", Function: "item"},
+		{Method: "GET", Path: "/items/new", Function: "newItem"},
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, tt := range []struct{ method, path, want string }{
+		{"GET", "/aliyun/spi", "spiGet"},
+		{"POST", "/aliyun/spi", "spiPost"},
+		{"PUT", "/aliyun/spi", "catchAll"},
+		{"GET", "/items/new", "newItem"},
+		{"GET", "/items/7", "item"},
+		{"GET", "/register", "catchAll"},
+		{"GET", "/a/b/c", "catchAll"},
+		{"GET", "/", "root"},
+	} {
+		rt, _, _ := g.match(tt.method, tt.path)
+		if rt == nil || rt.Function != tt.want {
+			t.Errorf("%s %s went to %v, want %s", tt.method, tt.path, rt, tt.want)
+		}
+	}
+}
