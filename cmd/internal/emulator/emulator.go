@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -181,6 +182,10 @@ type process struct {
 	addr    string
 	reports chan string
 	done    chan struct{}
+	// stopping silences the output once the process is being stopped:
+	// what a runtime says while its emulator dies ("failed to get the
+	// next invoke") is noise, not a failure.
+	stopping atomic.Bool
 }
 
 func freePort() (string, error) {
@@ -242,7 +247,7 @@ func (p *process) copyOutput(out io.Reader, name string, log io.Writer) {
 			default:
 			}
 		}
-		if log != nil {
+		if log != nil && !p.stopping.Load() {
 			fmt.Fprintf(log, "[%s] %s\n", name, line)
 		}
 	}
@@ -278,6 +283,7 @@ func (p *process) alive() bool {
 }
 
 func (p *process) stop() {
+	p.stopping.Store(true)
 	if p.cmd.Process != nil {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
