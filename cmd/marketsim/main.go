@@ -9,9 +9,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,7 +57,7 @@ actions:`, marketplace.LifecycleActions)
 
 func call(args []string) error {
 	flags := flag.NewFlagSet("call", flag.ExitOnError)
-	spi := flags.String("spi", "http://"+localstack.APIAddr+"/aliyun/spi", "SPI endpoint")
+	spi := flags.String("spi", defaultSPI, "SPI endpoint")
 	key := flags.String("key", localstack.ISVKey(), "ISV key (default: $MARKET_ISV_KEY or the local default)")
 	post := flags.Bool("post", false, "send a form POST instead of a GET")
 	instance := flags.String("instance", simulator.SampleInstanceID, "instance id (orderBizId)")
@@ -67,8 +71,16 @@ func call(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := &simulator.Client{SPIURL: *spi, Key: *key}
-	ex, err := client.Call(ctx, params, *post)
+	var ex simulator.Exchange
+	var err error
+	if *spi == defaultSPI && localstack.Listening(localstack.SimulatorAddr) {
+		// make dev runs the simulator: send through it, so Purchased
+		// Services and the console see the call too.
+		ex, err = viaSimulator(ctx, params, *post)
+	} else {
+		client := &simulator.Client{SPIURL: *spi, Key: *key}
+		ex, err = client.Call(ctx, params, *post)
+	}
 	if err != nil {
 		return err
 	}
@@ -81,6 +93,33 @@ func call(args []string) error {
 		os.Exit(1)
 	}
 	return nil
+}
+
+var defaultSPI = "http://" + localstack.APIAddr + "/aliyun/spi"
+
+// viaSimulator sends a call through the running simulator, which signs it
+// with the stack's key.
+func viaSimulator(ctx context.Context, params marketplace.Params, post bool) (simulator.Exchange, error) {
+	body, err := json.Marshal(simulator.APICall{Params: params, Post: post})
+	if err != nil {
+		return simulator.Exchange{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+localstack.SimulatorAddr+simulator.APICallPath, bytes.NewReader(body))
+	if err != nil {
+		return simulator.Exchange{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return simulator.Exchange{}, fmt.Errorf("call through the simulator: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return simulator.Exchange{}, fmt.Errorf("the simulator answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	var ex simulator.Exchange
+	return ex, json.NewDecoder(resp.Body).Decode(&ex)
 }
 
 func events(args []string) error {

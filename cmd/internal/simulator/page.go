@@ -3,6 +3,7 @@ package simulator
 import (
 	"encoding/json"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,6 +40,8 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.console(w, r)
 	case r.URL.Path == "/console/send" && r.Method == http.MethodPost:
 		p.send(w, r)
+	case r.URL.Path == APICallPath && r.Method == http.MethodPost:
+		p.apiCall(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -115,6 +118,36 @@ func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
 	if json.Unmarshal([]byte(ex.Answer), &answer) == nil && answer.InstanceID == params["orderBizId"] {
 		p.Market.Opened(answer.InstanceID, answer.AppInfo.AuthURL)
 	}
+}
+
+// APICallPath is where cmd/marketsim sends its calls when the simulator
+// runs, so that they show in Purchased Services and the console like the
+// page's own.
+const APICallPath = "/api/spi"
+
+// APICall is the body of a call sent through APICallPath.
+type APICall struct {
+	Params marketplace.Params `json:"params"`
+	Post   bool               `json:"post"`
+}
+
+// apiCall signs and sends a call for cmd/marketsim, notes its effect on the
+// market, and answers the exchange as JSON.
+func (p *Page) apiCall(w http.ResponseWriter, r *http.Request) {
+	var call APICall
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&call); err != nil || call.Params["action"] == "" {
+		http.Error(w, "want {\"params\": {...}, \"post\": bool} with an action", http.StatusBadRequest)
+		return
+	}
+	ex, err := p.Client.Call(r.Context(), call.Params, call.Post)
+	p.remember(ex, err)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	p.noteAnswer(call.Params, ex)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ex)
 }
 
 func (p *Page) remember(ex Exchange, err error) {
