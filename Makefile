@@ -17,12 +17,13 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
+OutboxFunction_DIR := outbox
 
-.PHONY: dev test bench lint build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
 # A static, stripped bootstrap; lambda.norpc drops the RPC mode that
 # provided.al2023 never uses.
@@ -45,12 +46,17 @@ tools: $(RIE)
 $(RIE):
 	GOBIN=$(LOCAL_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
-## browser: headless Chromium for the page tests (Debian's chromium package)
+## browser: headless Chromium for the page tests (Debian's chromium package),
+## and a CJK font, without which Chinese pages render as empty boxes
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-		echo "installing Debian's chromium for the browser tests"; \
+	@pkgs=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || pkgs="chromium"; \
+	{ command -v fc-list >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh 2>/dev/null)" ]; } || pkgs="$$pkgs fonts-wqy-microhei"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "installing Debian's$$pkgs for the browser tests"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$pkgs >/dev/null; \
+	fi
 
 ## npm: the local SES, pinned by package-lock.json
 npm: node_modules/.package-lock.json
@@ -74,19 +80,32 @@ test: tools browser npm
 	$(GO) test -race -count=1 ./...
 
 ## bench: token check and handler benchmarks with DynamoDB round trips per call,
-## cold and warm invocations under the emulator, and the stripped bootstrap size
+## invocations under the emulator, and each function's cold start (init and
+## first answer, median of 15, no emulator) and stripped arm64 size against
+## two baselines built in the same run
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime=500x -count=1 ./shared/...
 	$(GO) test -run '^$$' -bench . -benchtime=30x -count=1 ./cmd/...
-	@$(MAKE) --no-print-directory build >/dev/null
-	@for fn in $(FUNCTIONS); do printf 'bootstrap size %s: %s bytes\n' $$fn $$(stat -c %s .aws-sam/build/$$fn/bootstrap); done
-	$(GO) run ./cmd/local invoke MarketplaceCallbackFunction -e events/create-instance.json >/dev/null
+	$(GO) run ./cmd/coldstart -runs 15
 
-## lint: gofmt, go vet and staticcheck
+## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
+	@$(MAKE) --no-print-directory templ-check
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing (pip install cfn-lint)"; exit 1; }
+	cfn-lint --include-checks I -- template.yaml
+
+## templ: generate the Go code of the pages and mails (committed)
+templ:
+	$(GO) tool templ generate
+
+## templ-check: fail when a committed generated file is stale
+templ-check:
+	@$(GO) tool templ generate >/dev/null 2>&1
+	@out=$$(git status --porcelain -- '*_templ.go'); if [ -n "$$out" ]; then echo "generated templ files are stale (run make templ and commit):"; echo "$$out"; exit 1; fi
 
 clean:
 	rm -rf .aws-sam .local/build

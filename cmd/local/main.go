@@ -70,7 +70,7 @@ func dev(ctx context.Context, args []string) error {
 		Root: root, Template: tmpl, RIE: rie, BuildDir: localstack.DefaultBuildDir(root),
 		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr,
 		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr,
-		MaxPerFunction: *poolMax, Output: os.Stderr,
+		MaxPerFunction: *poolMax, RunSchedules: true, Output: os.Stderr,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
@@ -155,7 +155,11 @@ func invoke(ctx context.Context, args []string) error {
 	}
 	fn, ok := tmpl.Function(id)
 	if !ok {
-		return fmt.Errorf("no function %s in template.yaml", id)
+		names := make([]string, len(tmpl.Functions))
+		for i, f := range tmpl.Functions {
+			names[i] = f.LogicalID
+		}
+		return fmt.Errorf("no function %s in template.yaml; the functions are: %s", id, strings.Join(names, ", "))
 	}
 	endpoints := localstack.Endpoints{DynamoDB: "http://" + localstack.DynamoDBAddr, SES: "http://" + localstack.SESAddr, MarketAPI: "http://" + localstack.MarketAPIAddr}
 	if !localstack.Listening(localstack.DynamoDBAddr) {

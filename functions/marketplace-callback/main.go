@@ -4,40 +4,34 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/callback"
-	"github.com/guance/aliyun-marketplace/shared/config"
-	"github.com/guance/aliyun-marketplace/shared/metrics"
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 func main() { apigateway.Main(build) }
 
-func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
-	table, err := config.Required("INSTANCES_TABLE")
+func build(ctx context.Context, env *function.Env) (http.Handler, error) {
+	s := callback.LoadSettings(env.Settings)
+	key, err := env.Secrets.Get(ctx, "MARKET_ISV_KEY")
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.AWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	key, err := config.Secret(ctx, config.SSM(awsCfg), "MARKET_ISV_KEY")
-	if err != nil {
-		return nil, err
-	}
-	store := storage.NewInstances(config.DynamoDB(awsCfg), table)
+	store := storage.NewInstances(storage.NewClient(env.AWS), s.InstancesTable)
+	// The OpenAPI is asked only about a contested freeze or resume.
+	service := activation.NewService(store, marketapi.NewLazy(s.Market, env.Secrets), env.Log)
+	service.StaleHorizon = s.StaleHorizon
 	return &callback.Handler{
 		Key:           key,
-		Applier:       activation.NewService(store),
-		PublicBaseURL: config.Get("PUBLIC_BASE_URL", ""),
-		FrontEndURL:   config.Get("FRONTEND_URL", "https://www.guance.com"),
-		Log:           log,
-		Metrics:       metrics.NewRecorder(os.Stdout, config.Get("METRICS_NAMESPACE", "GuanceMarketplace")),
+		Applier:       service,
+		PublicBaseURL: s.PublicBaseURL,
+		FrontEndURL:   s.FrontEndURL,
+		Log:           env.Log,
+		Metrics:       env.Metrics,
 	}, nil
 }

@@ -4,15 +4,13 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
-	"github.com/guance/aliyun-marketplace/shared/config"
+	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/mail"
-	"github.com/guance/aliyun-marketplace/shared/metrics"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/sendcode"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -20,20 +18,9 @@ import (
 
 func main() { apigateway.Main(build) }
 
-func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
-	tables := map[string]string{}
-	for _, name := range []string{"SESSIONS_TABLE", "VERIFICATION_TABLE", "ACCOUNTS_TABLE", "MAIL_FROM"} {
-		v, err := config.Required(name)
-		if err != nil {
-			return nil, err
-		}
-		tables[name] = v
-	}
-	awsCfg, err := config.AWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := config.Secret(ctx, config.SSM(awsCfg), "CODE_HASH_SECRET")
+func build(ctx context.Context, env *function.Env) (http.Handler, error) {
+	s := sendcode.LoadSettings(env.Settings)
+	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
 	if err != nil {
 		return nil, err
 	}
@@ -41,21 +28,24 @@ func build(ctx context.Context, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := config.DynamoDB(awsCfg)
+	sealer, err := outbox.NewSealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	db := storage.NewClient(env.AWS)
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
-			Store:    storage.NewCodes(db, tables["VERIFICATION_TABLE"]),
-			Mailer:   &mail.Mailer{Client: config.SES(awsCfg), From: tables["MAIL_FROM"], Timeout: 4 * time.Second},
-			Accounts: storage.NewAccounts(db, tables["ACCOUNTS_TABLE"]),
-			Hasher:   hasher,
-			Limits:   verification.DefaultLimits,
-			Now:      time.Now,
-			Log:      log,
+			Store:    storage.NewCodes(db, s.VerificationTable, s.OutboxTable),
+			Mailer:   &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
+			Accounts: storage.NewAccounts(db, s.AccountsTable),
+			Hasher:   hasher, Sealer: sealer,
+			Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log,
 		},
-		Sessions: storage.NewSessions(db, tables["SESSIONS_TABLE"]),
-		Log:      log,
-		Metrics:  metrics.NewRecorder(os.Stdout, config.Get("METRICS_NAMESPACE", "GuanceMarketplace")),
-		Now:      time.Now,
+		Sessions:       storage.NewSessions(db, s.SessionsTable),
+		MarketplaceURL: s.MarketplaceURL,
+		Log:            env.Log,
+		Metrics:        env.Metrics,
+		Now:            time.Now,
 	}
 	return h.Routes(), nil
 }

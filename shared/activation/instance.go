@@ -25,30 +25,30 @@ const (
 	StatusReleased Status = "released"
 )
 
-// Progress is how far the buyer got in activating the instance.
+// Progress is how far the buyer got in activating the instance. It only
+// moves forward.
 type Progress string
 
 const (
-	// ProgressPending is an instance bought but not yet tied to a workspace.
+	// ProgressPending is an instance bought but not yet tied to an account.
 	ProgressPending Progress = "pending"
-	// ProgressActivated is an instance whose UID is linked to a billing
-	// center account and which settles a workspace.
+	// ProgressBillingBound is an instance whose UID is linked to a billing
+	// center account, with no workspace settled through it yet.
+	ProgressBillingBound Progress = "billing-bound"
+	// ProgressActivated is an instance that settles at least one workspace.
 	ProgressActivated Progress = "activated"
 )
-
-// Workspace is the Guance workspace an activated instance settles.
-type Workspace struct {
-	ID   string `dynamodbav:"id"`
-	Name string `dynamodbav:"name"`
-	// Site is where the workspace lives (see package sites); fixed at creation.
-	Site string `dynamodbav:"site"`
-}
 
 // ErrInstanceNotFound means no instance is recorded under the id.
 var ErrInstanceNotFound = errors.New("instance not found")
 
 // Instance is one purchase on the marketplace, keyed by the marketplace's
 // instance id (orderBizId), which we also answer as our own.
+//
+// The item stays bounded whatever the marketplace sends: the last order of
+// each kind instead of every order, the last call of each action instead of
+// a growing history (the full trail is in the logs), and orderPay's
+// idempotency keys as items of their own that expire.
 type Instance struct {
 	ID            string            `dynamodbav:"instanceId"`
 	AliUID        string            `dynamodbav:"aliUid"`
@@ -60,31 +60,46 @@ type Instance struct {
 	BillableItems map[string]string `dynamodbav:"billableItems,omitempty"`
 	Status        Status            `dynamodbav:"status"`
 	Progress      Progress          `dynamodbav:"progress"`
-	// Workspace is set when the activation completes, in the same
-	// transaction that links the UID to the billing center account.
-	Workspace *Workspace `dynamodbav:"workspace,omitempty"`
-	// LastOrderID is the newest order applied; older orders arriving late
-	// are stale and change nothing.
-	LastOrderID string `dynamodbav:"lastOrderId"`
-	// Applied makes repeated calls no-ops: it maps the idempotency key of
-	// every applied call (see OrderKey and RequestKey) to when it was
-	// applied. A map rather than a set, so that a condition can test one
-	// key by its path; never empty, since createInstance applies an order.
-	Applied map[string]time.Time `dynamodbav:"applied"`
-	// History lists every call that changed the instance, oldest first.
-	History   []HistoryEntry `dynamodbav:"history"`
-	CreatedAt time.Time      `dynamodbav:"createdAt"`
-	UpdatedAt time.Time      `dynamodbav:"updatedAt"`
+	// BillingAccount is the billing center account the instance was bound
+	// to (billing-bound and after).
+	BillingAccount string `dynamodbav:"billingAccount,omitempty"`
+	// Workspaces are the workspaces settled through this instance.
+	Workspaces []string `dynamodbav:"workspaces,stringset,omitempty"`
+	// LoginSite is the site of the first workspace settled through the
+	// instance: where Login Without Password sends an activated buyer.
+	LoginSite string `dynamodbav:"loginSite,omitempty"`
+	// Orders is the last order id applied of each kind ("create",
+	// "renew", "upgrade"). Kinds are separate so that an upgrade never
+	// makes a renewal look stale.
+	Orders map[string]string `dynamodbav:"orders"`
+	// FrozenAt and RestoredAt are the last freeze and the last restore
+	// (renewal or resume): the rules for calls without an order id read
+	// them (see StaleHorizon).
+	FrozenAt   time.Time `dynamodbav:"frozenAt,unixtime,omitempty"`
+	RestoredAt time.Time `dynamodbav:"restoredAt,unixtime,omitempty"`
+	// DisputedAction is an expiredInstance or resumeInstance that the
+	// order history contradicted and the Market OpenAPI could not settle at
+	// once (empty: none); the reconciliation settles it.
+	DisputedAction marketplace.Action `dynamodbav:"disputedAction,omitempty"`
+	DisputedAt     time.Time          `dynamodbav:"disputedAt,omitempty"`
+	// LastCalls is the last applied call of each action.
+	LastCalls map[marketplace.Action]Call `dynamodbav:"lastCalls"`
+	CreatedAt time.Time                   `dynamodbav:"createdAt"`
+	UpdatedAt time.Time                   `dynamodbav:"updatedAt"`
 }
 
-// HistoryEntry records one applied call.
-type HistoryEntry struct {
-	Action    marketplace.Action `dynamodbav:"action"`
-	OrderID   string             `dynamodbav:"orderId,omitempty"`
-	RequestID string             `dynamodbav:"requestId,omitempty"`
-	Status    Status             `dynamodbav:"status,omitempty"`
-	At        time.Time          `dynamodbav:"at"`
+// Call records one applied call.
+type Call struct {
+	OrderID string    `dynamodbav:"orderId,omitempty"`
+	At      time.Time `dynamodbav:"at"`
 }
+
+// Order kinds: each kind's ids are compared only with their own.
+const (
+	OrderCreate  = "create"
+	OrderRenew   = "renew"
+	OrderUpgrade = "upgrade"
+)
 
 // OrderNewer reports whether order id a was placed after b. Order ids are
 // decimal numbers kept as strings, so a longer id is the larger one.
@@ -107,37 +122,54 @@ func OrderSortKey(id string) string {
 	return strings.Repeat("0", width-len(id)) + id
 }
 
+// Guard makes a change that carries no order id wait for the marketplace's
+// word when the instance moved the other way recently: a retried
+// expiredInstance sent before a renewal must not freeze the paid-up
+// instance, and a late resumeInstance must not restore one in arrears.
+type Guard struct {
+	// After is "restoredAt" (for a freeze) or "frozenAt" (for a resume).
+	After string
+	// Since is the edge: the change goes ahead alone only if the opposite
+	// move is older than this (or never happened).
+	Since time.Time
+}
+
 // Change is what one lifecycle call does to an instance. The store applies
 // it in one conditional write; when the condition fails, Explain tells why.
 type Change struct {
 	Action marketplace.Action
-	// OrderID, when set, makes the change apply once and only if the order
-	// is newer than the last applied one; it then becomes the last order.
-	OrderID string
-	// RequestID, when set, makes the change apply once.
-	RequestID string
+	// OrderKind and OrderID, when set, make the change apply once and only
+	// if the order is newer than the last applied order of its kind.
+	OrderKind string
+	OrderID   string
 	// From lists the statuses the instance must be in.
 	From []Status
 	// To is the new status; empty keeps it.
 	To Status
-	// ExpiredOn is the new expiry; zero keeps it. Without an order or
-	// request key, a change that sets it applies only if it differs, so a
-	// repeat changes nothing.
+	// Guard, when set, refuses the change (Contested) if the instance moved
+	// the other way after Guard.Since.
+	Guard *Guard
+	// ExpiredOn is the new expiry; zero keeps it. Without an order, a
+	// change that sets it applies only if it differs, so a repeat changes
+	// nothing.
 	ExpiredOn     time.Time
 	SKU           string
 	BillableItems map[string]string
-	// Note is an order id to keep in the history without gating on it.
+	// Dispute records the call for the reconciliation instead of applying
+	// it.
+	Dispute bool
+	// Note is an order id to keep with the call without gating on it.
 	Note string
 	At   time.Time
 }
 
-// Entry is the history entry the change appends.
-func (c Change) Entry(status Status) HistoryEntry {
+// Call is the record the change leaves in LastCalls.
+func (c Change) Call() Call {
 	order := c.OrderID
 	if order == "" {
 		order = c.Note
 	}
-	return HistoryEntry{Action: c.Action, OrderID: order, RequestID: c.RequestID, Status: status, At: c.At}
+	return Call{OrderID: order, At: c.At}
 }
 
 // Outcome says what a call did.
@@ -151,6 +183,11 @@ const (
 	// Superseded: the call is out of date (an older order after a newer one,
 	// or any change after release) and was acknowledged without effect.
 	Superseded Outcome = "superseded"
+	// Contested: the call's guard refused it; only the marketplace can say
+	// whether it stands (see Guard).
+	Contested Outcome = "contested"
+	// Disputed: the call was recorded for the reconciliation to settle.
+	Disputed Outcome = "disputed"
 )
 
 // Explain tells why a change's condition failed, given the instance as it
@@ -160,35 +197,37 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 	switch {
 	case old == nil:
 		return "", ErrInstanceNotFound
-	case c.RequestID != "" && applied(old.Applied, RequestKey(c.RequestID)):
+	case c.OrderID != "" && old.Orders[c.OrderKind] == c.OrderID:
 		return AlreadyApplied, nil
-	case c.OrderID != "" && applied(old.Applied, OrderKey(c.OrderID)):
-		return AlreadyApplied, nil
-	case c.OrderID != "" && !OrderNewer(c.OrderID, old.LastOrderID):
+	case c.OrderID != "" && !OrderNewer(c.OrderID, old.Orders[c.OrderKind]):
 		return Superseded, nil
 	case c.To != "" && old.Status == c.To:
 		return AlreadyApplied, nil
 	case !slices.Contains(c.From, old.Status):
 		return Superseded, nil
-	case c.OrderID == "" && c.RequestID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
+	case c.Dispute && old.DisputedAction == c.Action:
+		return Disputed, nil
+	case c.Guard != nil && old.movedAfter(c.Guard.After, c.Guard.Since):
+		return Contested, nil
+	case c.OrderID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
 		return AlreadyApplied, nil
 	}
 	return "", errors.New("conditional write refused for no known reason")
 }
 
-// OrderKey is the idempotency key of a call that carries an order id.
-func OrderKey(orderID string) string { return "order:" + orderID }
-
-// RequestKey is the idempotency key of a message carrying a requestId.
-func RequestKey(requestID string) string { return "request:" + requestID }
-
-func applied(ids map[string]time.Time, id string) bool {
-	_, ok := ids[id]
-	return ok
+func (i *Instance) movedAfter(attr string, since time.Time) bool {
+	var at time.Time
+	switch attr {
+	case "restoredAt":
+		at = i.RestoredAt
+	case "frozenAt":
+		at = i.FrozenAt
+	}
+	return !at.IsZero() && !at.Before(since)
 }
 
-// Activated reports whether the buyer finished activating: the UID is
-// linked and a workspace is settled through this instance.
+// Activated reports whether the buyer finished activating: a workspace is
+// settled through this instance.
 func (i Instance) Activated() bool {
-	return i.Progress == ProgressActivated && i.Workspace != nil
+	return i.Progress == ProgressActivated && len(i.Workspaces) > 0
 }

@@ -3,6 +3,8 @@ package activation
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -35,14 +37,19 @@ func TestOrderNewer(t *testing.T) {
 func TestExplain(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	inst := &Instance{
-		Status: StatusActive, LastOrderID: "20", ExpiredOn: t0,
-		Applied: map[string]time.Time{OrderKey("20"): t0, RequestKey("r1"): t0},
+		Status: StatusActive, ExpiredOn: t0,
+		Orders:     map[string]string{OrderCreate: "10", OrderRenew: "20", OrderUpgrade: "30"},
+		RestoredAt: t0.Add(-time.Hour),
 	}
 	frozen := *inst
 	frozen.Status = StatusFrozen
+	frozen.FrozenAt = t0.Add(-time.Minute)
 	released := *inst
 	released.Status = StatusReleased
-	live := []Status{StatusActive, StatusFrozen}
+	disputed := *inst
+	disputed.DisputedAction, disputed.DisputedAt = marketplace.ActionExpiredInstance, t0
+	freeze := Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen}
+	resume := Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive}
 	tests := []struct {
 		name    string
 		old     *Instance
@@ -50,15 +57,19 @@ func TestExplain(t *testing.T) {
 		want    Outcome
 		wantErr error
 	}{
-		{"no instance", nil, Change{From: live}, "", ErrInstanceNotFound},
-		{"same request", inst, Change{RequestID: "r1", From: live}, AlreadyApplied, nil},
-		{"same order", inst, Change{OrderID: "20", From: live}, AlreadyApplied, nil},
-		{"older order", inst, Change{OrderID: "19", From: live}, Superseded, nil},
-		{"already frozen", &frozen, Change{From: []Status{StatusActive}, To: StatusFrozen}, AlreadyApplied, nil},
-		{"already released", &released, Change{From: live, To: StatusReleased}, AlreadyApplied, nil},
-		{"freeze after release", &released, Change{From: []Status{StatusActive}, To: StatusFrozen}, Superseded, nil},
-		{"resume an active one", inst, Change{From: []Status{StatusFrozen}, To: StatusActive}, AlreadyApplied, nil},
-		{"same expiry again", inst, Change{From: live, ExpiredOn: t0}, AlreadyApplied, nil},
+		{"no instance", nil, Change{From: Live}, "", ErrInstanceNotFound},
+		{"same renewal", inst, Change{OrderKind: OrderRenew, OrderID: "20", From: Live}, AlreadyApplied, nil},
+		{"older renewal", inst, Change{OrderKind: OrderRenew, OrderID: "19", From: Live}, Superseded, nil},
+		// The kinds are apart: a renewal is not older than an upgrade.
+		{"renewal refused for another reason", inst, Change{OrderKind: OrderRenew, OrderID: "25", From: []Status{StatusFrozen}}, Superseded, nil},
+		{"already frozen", &frozen, freeze, AlreadyApplied, nil},
+		{"already released", &released, Change{From: Live, To: StatusReleased}, AlreadyApplied, nil},
+		{"freeze after release", &released, freeze, Superseded, nil},
+		{"resume an active one", inst, resume, AlreadyApplied, nil},
+		{"same expiry again", inst, Change{From: Live, ExpiredOn: t0}, AlreadyApplied, nil},
+		{"freeze soon after a restore", inst, withGuard(freeze, "restoredAt", t0.Add(-24*time.Hour)), Contested, nil},
+		{"resume soon after a freeze", &frozen, withGuard(resume, "frozenAt", t0.Add(-24*time.Hour)), Contested, nil},
+		{"dispute recorded before", &disputed, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, Dispute: true}, Disputed, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,68 +80,145 @@ func TestExplain(t *testing.T) {
 		})
 	}
 	// A refusal that none of the rules explains is an error, not a guess.
-	if _, err := Explain(inst, Change{OrderID: "21", From: live}); err == nil {
+	if _, err := Explain(inst, Change{OrderKind: OrderRenew, OrderID: "21", From: Live}); err == nil {
 		t.Fatal("an unexplained refusal must be an error")
 	}
 }
 
-type recordingStore struct {
-	created *Instance
-	id      string
-	change  Change
+func withGuard(c Change, after string, since time.Time) Change {
+	c.Guard = &Guard{After: after, Since: since}
+	return c
+}
+
+// fakeStore applies changes to one in-memory instance with the same rules
+// as the DynamoDB store: the condition is Explain's reading.
+type fakeStore struct {
+	inst    Instance
+	changes []Change
 	err     error
 }
 
-func (s *recordingStore) Create(_ context.Context, inst Instance) (Instance, bool, error) {
-	s.created = &inst
+func (s *fakeStore) Create(_ context.Context, inst Instance) (Instance, bool, error) {
+	s.inst = inst
 	return inst, true, s.err
 }
 
-func (s *recordingStore) Apply(_ context.Context, id string, c Change) (Outcome, error) {
-	s.id, s.change = id, c
+func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	s.changes = append(s.changes, c)
+	if c.Guard != nil && s.inst.movedAfter(c.Guard.After, c.Guard.Since) {
+		return Contested, nil
+	}
+	if c.Dispute {
+		s.inst.DisputedAction, s.inst.DisputedAt = c.Action, c.At
+		return Disputed, nil
+	}
+	if c.To != "" {
+		s.inst.Status = c.To
+	}
+	return Applied, nil
+}
+
+func (s *fakeStore) RecordPayment(context.Context, string, string, Call) (Outcome, error) {
 	return Applied, s.err
 }
 
-func TestServiceMapsMessages(t *testing.T) {
+type fakeMarket struct {
+	status MarketStatus
+	err    error
+	asked  int
+}
+
+func (m *fakeMarket) InstanceStatus(context.Context, string) (MarketStatus, error) {
+	m.asked++
+	return m.status, m.err
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestChangeForMapsMessages(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	edge := now.Add(-24 * time.Hour)
 	exp := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-	live := []Status{StatusActive, StatusFrozen}
 	tests := []struct {
-		msg  any
-		id   string
+		msg  marketplace.Message
 		want Change
 	}{
-		{&marketplace.RenewInstance{InstanceID: "1", OrderID: "9", ExpiredOn: exp}, "1", Change{Action: "renewInstance", OrderID: "9", From: live, To: StatusActive, ExpiredOn: exp, At: now}},
-		{&marketplace.UpgradeInstance{InstanceID: "1", OrderID: "9", SKU: "s"}, "1", Change{Action: "upgradeInstance", OrderID: "9", From: live, SKU: "s", At: now}},
-		{&marketplace.ExpiredInstance{InstanceID: "1"}, "1", Change{Action: "expiredInstance", From: []Status{StatusActive}, To: StatusFrozen, At: now}},
-		{&marketplace.ReleaseInstance{InstanceID: "1", OrderID: "7"}, "1", Change{Action: "releaseInstance", From: live, To: StatusReleased, Note: "7", At: now}},
-		{&marketplace.RefundRenewInstance{InstanceID: "1", ExpiredOn: exp}, "1", Change{Action: "refundRenewInstance", From: live, ExpiredOn: exp, At: now}},
-		{&marketplace.ResumeInstance{InstanceID: "1"}, "1", Change{Action: "resumeInstance", From: []Status{StatusFrozen}, To: StatusActive, At: now}},
-		{&marketplace.OrderPay{InstanceID: "2", RequestID: "r", OrderID: "8"}, "2", Change{Action: "orderPay", RequestID: "r", Note: "8", From: []Status{StatusActive, StatusFrozen, StatusReleased}, At: now}},
+		{&marketplace.RenewInstance{InstanceID: "1", OrderID: "9", ExpiredOn: exp}, Change{Action: "renewInstance", OrderKind: OrderRenew, OrderID: "9", From: Live, To: StatusActive, ExpiredOn: exp, At: now}},
+		{&marketplace.UpgradeInstance{InstanceID: "1", OrderID: "9", SKU: "s"}, Change{Action: "upgradeInstance", OrderKind: OrderUpgrade, OrderID: "9", From: Live, SKU: "s", At: now}},
+		{&marketplace.ExpiredInstance{InstanceID: "1"}, Change{Action: "expiredInstance", From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}},
+		{&marketplace.ReleaseInstance{InstanceID: "1", OrderID: "7"}, Change{Action: "releaseInstance", From: Live, To: StatusReleased, Note: "7", At: now}},
+		{&marketplace.RefundRenewInstance{InstanceID: "1", ExpiredOn: exp}, Change{Action: "refundRenewInstance", From: Live, ExpiredOn: exp, At: now}},
+		{&marketplace.ResumeInstance{InstanceID: "1"}, Change{Action: "resumeInstance", From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}},
 	}
 	for _, tt := range tests {
-		store := &recordingStore{}
-		svc := &Service{Store: store, Now: func() time.Time { return now }}
-		if _, err := svc.Handle(context.Background(), tt.msg); err != nil {
-			t.Fatal(err)
-		}
-		if store.id != tt.id || !equalChange(store.change, tt.want) {
-			t.Errorf("%T: got %s %+v, want %s %+v", tt.msg, store.id, store.change, tt.id, tt.want)
+		id, got, err := ChangeFor(tt.msg, now, 24*time.Hour)
+		if err != nil || id != "1" || !equalChange(got, tt.want) {
+			t.Errorf("%T: got %s %+v, %v\nwant %+v", tt.msg, id, got, err, tt.want)
 		}
 	}
+}
 
-	store := &recordingStore{}
-	svc := &Service{Store: store, Now: func() time.Time { return now }}
+// TestContestedCalls: an expiredInstance or resumeInstance that the order
+// history contradicts is settled by the marketplace's word, and recorded
+// for the reconciliation when the marketplace cannot be asked.
+func TestContestedCalls(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		msg        marketplace.Message
+		start      Instance
+		market     *fakeMarket
+		want       Outcome
+		wantStatus Status
+		wantAsked  int
+	}{
+		{"late expire, marketplace says opened", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketOpened}, Superseded, StatusActive, 1},
+		{"expire after a restore, marketplace says expired", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketExpired}, Applied, StatusFrozen, 1},
+		{"expire long after the last restore: no question", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-48 * time.Hour)}, &fakeMarket{}, Applied, StatusFrozen, 0},
+		{"late resume, marketplace says expired", &marketplace.ResumeInstance{InstanceID: "1"},
+			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketExpired}, Superseded, StatusFrozen, 1},
+		{"resume, marketplace says opened", &marketplace.ResumeInstance{InstanceID: "1"},
+			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketOpened}, Applied, StatusActive, 1},
+		{"marketplace unreachable: recorded", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{err: ErrMarketUnavailable}, Disputed, StatusActive, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{inst: tt.start}
+			svc := &Service{Store: store, Market: tt.market, Now: func() time.Time { return now }, Log: quiet}
+			res, err := svc.Handle(context.Background(), tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tt.want || store.inst.Status != tt.wantStatus || tt.market.asked != tt.wantAsked {
+				t.Fatalf("outcome %s status %s asked %d; want %s %s %d", res.Outcome, store.inst.Status, tt.market.asked, tt.want, tt.wantStatus, tt.wantAsked)
+			}
+			if tt.want == Disputed && store.inst.DisputedAction != marketplace.ActionExpiredInstance {
+				t.Fatalf("dispute not recorded: %q", store.inst.DisputedAction)
+			}
+		})
+	}
+}
+
+func TestServiceCreateAndErrors(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	store := &fakeStore{}
+	svc := &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
 	res, err := svc.Handle(context.Background(), &marketplace.CreateInstance{InstanceID: "5", AliUID: "1234567890123456", OrderID: "3"})
 	if err != nil || res.Outcome != Applied || res.Instance == nil {
 		t.Fatalf("create: %+v %v", res, err)
 	}
-	if c := store.created; c.Status != StatusActive || c.Progress != ProgressPending || c.LastOrderID != "3" || len(c.History) != 1 || c.Applied[OrderKey("3")] != now {
+	if c := store.inst; c.Status != StatusActive || c.Progress != ProgressPending || c.Orders[OrderCreate] != "3" || c.LastCalls[marketplace.ActionCreateInstance].At != now {
 		t.Fatalf("created %+v", c)
 	}
-
 	store.err = errors.New("throttled")
-	if _, err := svc.Handle(context.Background(), &marketplace.ExpiredInstance{InstanceID: "1"}); err == nil || !errors.Is(err, store.err) {
+	if _, err := svc.Handle(context.Background(), &marketplace.RenewInstance{InstanceID: "1", OrderID: "4"}); err == nil || !errors.Is(err, store.err) {
 		t.Fatalf("store error not passed on: %v", err)
 	}
 }
@@ -144,7 +232,9 @@ func equalChange(a, b Change) bool {
 			return false
 		}
 	}
-	a.From, b.From = nil, nil
-	return a.Action == b.Action && a.OrderID == b.OrderID && a.RequestID == b.RequestID && a.To == b.To &&
+	if (a.Guard == nil) != (b.Guard == nil) || a.Guard != nil && (a.Guard.After != b.Guard.After || !a.Guard.Since.Equal(b.Guard.Since)) {
+		return false
+	}
+	return a.Action == b.Action && a.OrderKind == b.OrderKind && a.OrderID == b.OrderID && a.To == b.To &&
 		a.ExpiredOn.Equal(b.ExpiredOn) && a.SKU == b.SKU && a.Note == b.Note && a.At.Equal(b.At) && len(a.BillableItems) == len(b.BillableItems)
 }

@@ -1,9 +1,29 @@
 package activation
 
 import (
+	"errors"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+)
+
+// MarketStatus is an instance's status as the Market OpenAPI tells it.
+type MarketStatus string
+
+// The statuses of DescribeInstanceForIsv.
+const (
+	MarketOpening MarketStatus = "OPENING"
+	MarketOpened  MarketStatus = "OPENED"
+	MarketExpired MarketStatus = "EXPIRED"
+	MarketClosed  MarketStatus = "CLOSED"
+)
+
+var (
+	// ErrUnknownToMarket means the marketplace knows no such instance or order.
+	ErrUnknownToMarket = errors.New("unknown to the marketplace")
+	// ErrMarketUnavailable means the Market OpenAPI gave no usable answer:
+	// worth asking again later.
+	ErrMarketUnavailable = errors.New("market openapi unavailable")
 )
 
 // MarketRecord is what the Market OpenAPI says of an instance and its
@@ -14,10 +34,9 @@ type MarketRecord struct {
 	AliUID      string
 	ProductCode string
 	SKU         string
-	// Status is the OpenAPI's: OPENING, OPENED, EXPIRED or CLOSED.
-	Status string
-	Trial  bool
-	EndOn  time.Time
+	Status      MarketStatus
+	Trial       bool
+	EndOn       time.Time
 }
 
 // Recovered is the instance createInstance would have recorded, rebuilt
@@ -25,19 +44,26 @@ type MarketRecord struct {
 func Recovered(r MarketRecord, now time.Time) Instance {
 	status := StatusActive
 	switch r.Status {
-	case "EXPIRED":
+	case MarketExpired:
 		status = StatusFrozen
-	case "CLOSED":
+	case MarketClosed:
 		status = StatusReleased
 	}
 	now = now.UTC()
-	return Instance{
+	inst := Instance{
 		ID: r.InstanceID, AliUID: r.AliUID, ProductCode: r.ProductCode, SKU: r.SKU, Trial: r.Trial,
 		ExpiredOn: r.EndOn.UTC(), Status: status, Progress: ProgressPending,
-		LastOrderID: r.OrderID,
-		Applied:     map[string]time.Time{OrderKey(r.OrderID): now},
-		// The history says where the record came from: no SPI call made it.
-		History:   []HistoryEntry{{Action: marketplace.Action("recoveredFromOpenAPI"), OrderID: r.OrderID, Status: status, At: now}},
+		Orders: map[string]string{OrderCreate: r.OrderID},
+		// The record says where it came from: no SPI call made it.
+		LastCalls: map[marketplace.Action]Call{ActionRecovered: {OrderID: r.OrderID, At: now}},
 		CreatedAt: now, UpdatedAt: now,
 	}
+	if status == StatusFrozen {
+		inst.FrozenAt = now.Truncate(time.Second)
+	}
+	return inst
 }
+
+// ActionRecovered names, among the calls, the recovery of a lost
+// createInstance from the Market OpenAPI.
+const ActionRecovered marketplace.Action = "recoveredFromOpenAPI"

@@ -2,31 +2,54 @@ package activation
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
-// Store keeps instances. Create and Apply are each one conditional write,
-// which is what makes every call idempotent under retries and races.
+// Store keeps instances. Each method is one conditional write (or one
+// transaction), which is what makes every call idempotent under retries
+// and races.
 type Store interface {
 	// Create records inst unless an instance with its id exists, and returns
 	// the instance as stored (the existing one when it was not created).
 	Create(ctx context.Context, inst Instance) (stored Instance, created bool, err error)
 	// Apply makes change to the instance id in one conditional write.
 	Apply(ctx context.Context, id string, change Change) (Outcome, error)
+	// RecordPayment records an orderPay message once per request id, for
+	// an instance that exists.
+	RecordPayment(ctx context.Context, id, requestID string, call Call) (Outcome, error)
 }
+
+// Market tells what the marketplace itself says of an instance now.
+type Market interface {
+	InstanceStatus(ctx context.Context, id string) (MarketStatus, error)
+}
+
+// DefaultStaleHorizon is how long after a renewal or a resume a freeze (and
+// after a freeze, a resume) is taken as possibly a stale retry of a call
+// sent before it. The marketplace retries a call many times over hours; a
+// day covers that with room to spare.
+const DefaultStaleHorizon = 24 * time.Hour
 
 // Service applies marketplace calls to instances.
 type Service struct {
 	Store Store
-	Now   func() time.Time
+	// Market settles calls without an order id that contradict the order
+	// history; nil records them as disputed at once.
+	Market Market
+	// StaleHorizon: see DefaultStaleHorizon.
+	StaleHorizon time.Duration
+	Now          func() time.Time
+	Log          *slog.Logger
 }
 
 // NewService returns a Service on store with the real clock.
-func NewService(store Store) *Service {
-	return &Service{Store: store, Now: time.Now}
+func NewService(store Store, market Market, log *slog.Logger) *Service {
+	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, Now: time.Now, Log: log}
 }
 
 // Result is what a call did: Instance is set for createInstance.
@@ -36,12 +59,19 @@ type Result struct {
 }
 
 // Handle applies one decoded SPI message (see marketplace.Decode).
-func (s *Service) Handle(ctx context.Context, msg any) (Result, error) {
+func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, error) {
 	now := s.Now().UTC()
-	if create, ok := msg.(*marketplace.CreateInstance); ok {
-		return s.create(ctx, create, now)
+	switch m := msg.(type) {
+	case *marketplace.CreateInstance:
+		return s.create(ctx, m, now)
+	case *marketplace.OrderPay:
+		outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, m.RequestID, Call{OrderID: m.OrderID, At: now})
+		if err != nil {
+			return Result{}, fmt.Errorf("orderPay of instance %s: %w", m.InstanceID, err)
+		}
+		return Result{Outcome: outcome}, nil
 	}
-	id, change, err := changeFor(msg, now)
+	id, change, err := ChangeFor(msg, now, s.horizon())
 	if err != nil {
 		return Result{}, err
 	}
@@ -49,7 +79,58 @@ func (s *Service) Handle(ctx context.Context, msg any) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
 	}
+	if outcome == Contested {
+		outcome, err = s.settle(ctx, id, change)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
+		}
+	}
 	return Result{Outcome: outcome}, nil
+}
+
+func (s *Service) horizon() time.Duration {
+	if s.StaleHorizon > 0 {
+		return s.StaleHorizon
+	}
+	return DefaultStaleHorizon
+}
+
+// settle asks the marketplace about a contested freeze or resume: it
+// applies the call if the marketplace's status agrees, drops it if not,
+// and records it as disputed when the marketplace cannot say now.
+func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome, error) {
+	var status MarketStatus
+	err := ErrMarketUnavailable
+	if s.Market != nil {
+		status, err = s.Market.InstanceStatus(ctx, id)
+	}
+	want := MarketExpired
+	if change.To == StatusActive {
+		want = MarketOpened
+	}
+	switch {
+	case err == nil && status == want:
+		change.Guard = nil
+		return s.Store.Apply(ctx, id, change)
+	case err == nil:
+		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", status)
+		return Superseded, nil
+	}
+	s.Log.WarnContext(ctx, "contested call recorded for reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
+	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
+	return s.Store.Apply(ctx, id, dispute)
+}
+
+// errorKind names an error without its text, which for a network failure
+// can hold a signed URL.
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, ErrMarketUnavailable):
+		return "MarketUnavailable"
+	case errors.Is(err, ErrUnknownToMarket):
+		return "UnknownToMarket"
+	}
+	return "Error"
 }
 
 func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now time.Time) (Result, error) {
@@ -64,9 +145,8 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 		BillableItems: m.BillableItems,
 		Status:        StatusActive,
 		Progress:      ProgressPending,
-		LastOrderID:   m.OrderID,
-		Applied:       map[string]time.Time{OrderKey(m.OrderID): now},
-		History:       []HistoryEntry{{Action: marketplace.ActionCreateInstance, OrderID: m.OrderID, Status: StatusActive, At: now}},
+		Orders:        map[string]string{OrderCreate: m.OrderID},
+		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
@@ -81,29 +161,27 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 	return Result{Outcome: outcome, Instance: &stored}, nil
 }
 
-// live is every status but released: nothing brings a released instance back.
-var live = []Status{StatusActive, StatusFrozen}
+// Live is every status but released: nothing brings a released instance back.
+var Live = []Status{StatusActive, StatusFrozen}
 
-// changeFor maps a lifecycle message to the change it makes.
-func changeFor(msg any, now time.Time) (string, Change, error) {
+// ChangeFor maps a lifecycle message to the change it makes, with guards
+// that reach back horizon from now.
+func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (string, Change, error) {
+	edge := now.Add(-horizon).Truncate(time.Second)
 	switch m := msg.(type) {
 	case *marketplace.RenewInstance:
 		// For pay-as-you-go a renewal means the arrears were paid: restore.
-		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderID: m.OrderID, From: live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
+		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderKind: OrderRenew, OrderID: m.OrderID, From: Live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
 	case *marketplace.UpgradeInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionUpgradeInstance, OrderID: m.OrderID, From: live, SKU: m.SKU, BillableItems: m.BillableItems, At: now}, nil
+		return m.InstanceID, Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live, SKU: m.SKU, BillableItems: m.BillableItems, At: now}, nil
 	case *marketplace.ExpiredInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, At: now}, nil
-	case *marketplace.ReleaseInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionReleaseInstance, From: live, To: StatusReleased, Note: m.OrderID, At: now}, nil
-	case *marketplace.RefundRenewInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionRefundRenewInstance, From: live, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
+		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}, nil
 	case *marketplace.ResumeInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive, At: now}, nil
-	case *marketplace.OrderPay:
-		// A paid order is recorded whatever the status; the payment itself
-		// changes nothing the buyer sees.
-		return m.InstanceID, Change{Action: marketplace.ActionOrderPay, RequestID: m.RequestID, Note: m.OrderID, From: []Status{StatusActive, StatusFrozen, StatusReleased}, At: now}, nil
+		return m.InstanceID, Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}, nil
+	case *marketplace.ReleaseInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionReleaseInstance, From: Live, To: StatusReleased, Note: m.OrderID, At: now}, nil
+	case *marketplace.RefundRenewInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionRefundRenewInstance, From: Live, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
 	}
 	return "", Change{}, fmt.Errorf("no lifecycle change for %T", msg)
 }

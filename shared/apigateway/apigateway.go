@@ -5,15 +5,14 @@ package apigateway
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 )
 
@@ -28,34 +27,24 @@ func Start(h http.Handler) {
 	lambda.Start(Handler(h))
 }
 
+// withRequestID puts both request ids in the request's context: Lambda's,
+// which the platform's own log lines carry, and API Gateway's, which the
+// access log carries.
 func withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := ""
-		if lc, ok := core.GetRuntimeContextFromContextV2(r.Context()); ok && lc != nil {
-			id = lc.AwsRequestID
+		ctx := r.Context()
+		if lc, ok := core.GetRuntimeContextFromContextV2(ctx); ok && lc != nil && lc.AwsRequestID != "" {
+			ctx = logging.WithRequestID(ctx, lc.AwsRequestID)
 		}
-		if id == "" {
-			if gw, ok := core.GetAPIGatewayV2ContextFromContext(r.Context()); ok {
-				id = gw.RequestID
-			}
+		if gw, ok := core.GetAPIGatewayV2ContextFromContext(ctx); ok && gw.RequestID != "" {
+			ctx = logging.WithAPIRequestID(ctx, gw.RequestID)
 		}
-		if id != "" {
-			r = r.WithContext(logging.WithRequestID(r.Context(), id))
-		}
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// Main is the whole of a function's main: JSON logs on standard output,
-// build the handler from configuration (at cold start), then serve. A
-// function that cannot be built logs why and exits, and Lambda reports the
-// failed init.
-func Main(build func(ctx context.Context, log *slog.Logger) (http.Handler, error)) {
-	log := logging.New(os.Stdout, slog.LevelInfo)
-	handler, err := build(context.Background(), log)
-	if err != nil {
-		log.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	Start(handler)
+// Main is the whole of an HTTP function's main: build the handler (see
+// function.Make) and serve it behind the payload 2.0 adapter.
+func Main(build function.Build[http.Handler]) {
+	Start(function.Make(build))
 }

@@ -12,9 +12,10 @@ import (
 )
 
 func TestHandlerAdaptsPayload2(t *testing.T) {
-	var gotID, gotQuery, gotCookie, gotHost string
+	var gotID, gotAPIID, gotQuery, gotCookie, gotHost string
 	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotID = logging.RequestID(r.Context())
+		gotAPIID = logging.APIRequestID(r.Context())
 		gotQuery = r.URL.Query().Get("a")
 		gotHost = r.Host
 		if c, err := r.Cookie("s"); err == nil {
@@ -29,6 +30,7 @@ func TestHandlerAdaptsPayload2(t *testing.T) {
 		RawPath: "/x", RawQueryString: "a=1", Cookies: []string{"s=1"},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			DomainName: "api.example.com",
+			RequestID:  "api-req",
 			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: "/x"},
 		},
 	})
@@ -38,7 +40,7 @@ func TestHandlerAdaptsPayload2(t *testing.T) {
 	if resp.StatusCode != http.StatusTeapot || resp.Body != "ok" {
 		t.Fatalf("response %+v", resp)
 	}
-	if gotID != "lambda-req" || gotQuery != "1" || gotCookie != "1" || gotHost != "api.example.com" {
+	if gotID != "lambda-req" || gotAPIID != "api-req" || gotQuery != "1" || gotCookie != "1" || gotHost != "api.example.com" {
 		t.Fatalf("request seen as id=%q query=%q cookie=%q host=%q", gotID, gotQuery, gotCookie, gotHost)
 	}
 	if len(resp.Cookies) != 1 || resp.Cookies[0] != "s=2; HttpOnly" {

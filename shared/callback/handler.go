@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 )
@@ -21,7 +22,7 @@ const MaxBodyBytes = 64 << 10
 
 // Applier applies a decoded SPI message.
 type Applier interface {
-	Handle(ctx context.Context, msg any) (activation.Result, error)
+	Handle(ctx context.Context, msg marketplace.Message) (activation.Result, error)
 }
 
 // Handler serves the SPI endpoint.
@@ -137,7 +138,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, action string, 
 		level = slog.LevelError
 	}
 	h.Log.Log(r.Context(), level, "spi call rejected",
-		"action", action, "status", status, "code", body.Code, "error", err.Error(), "remoteAddr", r.RemoteAddr)
+		"action", action, "status", status, "code", body.Code, logging.Err(err), "remoteAddr", r.RemoteAddr)
 	h.Metrics.Count("SpiCallsRejected", map[string]string{"Code": body.Code})
 	writeJSON(w, status, body)
 }

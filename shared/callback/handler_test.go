@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -31,20 +32,44 @@ type fixture struct {
 	store   *storage.Instances
 	db      *dynamotest.Server
 	logs    *logtest.Buffer
+	market  *market
+}
+
+// market is the Market OpenAPI as a test sets it.
+type market struct {
+	mu     sync.Mutex
+	status activation.MarketStatus
+	err    error
+	asked  int
+}
+
+func (m *market) InstanceStatus(context.Context, string) (activation.MarketStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.asked++
+	return m.status, m.err
+}
+
+func (m *market) set(status activation.MarketStatus, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.status, m.err = status, err
 }
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	store := storage.NewInstances(db.Client(), db.Tables["InstancesTable"])
 	logs := &logtest.Buffer{}
+	log := logging.New(logs, slog.LevelDebug)
+	m := &market{}
 	return &fixture{
 		handler: &callback.Handler{
 			Key:         key,
-			Applier:     activation.NewService(store),
+			Applier:     activation.NewService(store, m, log),
 			FrontEndURL: "https://www.guance.com",
-			Log:         logging.New(logs, slog.LevelDebug),
+			Log:         log,
 		},
-		store: store, db: db, logs: logs,
+		store: store, db: db, logs: logs, market: m,
 	}
 }
 
@@ -109,7 +134,7 @@ func TestCreateInstanceAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.AliUID != "1234567890123456" || inst.Status != activation.StatusActive || inst.Progress != activation.ProgressPending || inst.LastOrderID != "205060317920890" {
+	if inst.AliUID != "1234567890123456" || inst.Status != activation.StatusActive || inst.Progress != activation.ProgressPending || inst.Orders[activation.OrderCreate] != "205060317920890" {
 		t.Fatalf("stored %+v", inst)
 	}
 
@@ -171,41 +196,43 @@ func TestConcurrentDuplicateCreates(t *testing.T) {
 			t.Fatalf("answer %d: %d %s; first was %s", i, statuses[i], answers[i], answers[0])
 		}
 	}
-	inst, err := f.store.Get(context.Background(), "5604018")
-	if err != nil {
+	if _, err := f.store.Get(context.Background(), "5604018"); err != nil {
 		t.Fatal(err)
-	}
-	if len(inst.History) != 1 {
-		t.Fatalf("history has %d entries, want the one create", len(inst.History))
 	}
 	if got := strings.Count(f.logs.String(), `"outcome":"applied"`); got != 1 {
 		t.Fatalf("%d calls applied, want exactly 1", got)
 	}
 }
 
+// TestLifecycleActions plays every action twice (the repeat answers the
+// same and changes nothing). A freeze soon after a restore, and a resume
+// soon after a freeze, are contested: the Market OpenAPI decides.
 func TestLifecycleActions(t *testing.T) {
 	f := newFixture(t)
 	f.call(t, createParams(), key)
 	steps := []struct {
 		name       string
 		params     marketplace.Params
+		market     activation.MarketStatus // what the OpenAPI says, when asked
+		trips      int64                   // first attempt's round trips
 		wantStatus activation.Status
 		wantExpiry string
 		wantSKU    string
 	}{
-		{"expired freezes", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"resume unfreezes", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"expired again", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"renew restores and extends", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
-		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
-		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
-		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
-		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"expired freezes", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, "", 1, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"resume soon after: the marketplace says opened", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.MarketOpened, 2, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, 1, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 2, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"renew restores and extends", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
+		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, "", 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, "", 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, "", 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, "", 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
 	}
 	for _, step := range steps {
-		// Each call twice: the repeat must answer the same and change nothing.
+		f.market.set(step.market, nil)
 		for attempt := range 2 {
 			before, _ := f.store.Get(context.Background(), "5604018")
 			f.db.ResetRoundTrips()
@@ -213,8 +240,8 @@ func TestLifecycleActions(t *testing.T) {
 			if status != http.StatusOK || body["success"] != true {
 				t.Fatalf("%s (attempt %d): %d %v", step.name, attempt, status, body)
 			}
-			if n := f.db.RoundTrips(); n != 1 {
-				t.Errorf("%s (attempt %d): %d round trips, want 1", step.name, attempt, n)
+			if n := f.db.RoundTrips(); attempt == 0 && n != step.trips || attempt == 1 && n > step.trips {
+				t.Errorf("%s (attempt %d): %d round trips, want %d", step.name, attempt, n, step.trips)
 			}
 			inst, err := f.store.Get(context.Background(), "5604018")
 			if err != nil {
@@ -223,8 +250,8 @@ func TestLifecycleActions(t *testing.T) {
 			if inst.Status != step.wantStatus || marketplace.FormatTime(inst.ExpiredOn) != step.wantExpiry || inst.SKU != step.wantSKU {
 				t.Fatalf("%s (attempt %d): status %s expiry %s sku %s", step.name, attempt, inst.Status, marketplace.FormatTime(inst.ExpiredOn), inst.SKU)
 			}
-			if attempt == 1 && len(inst.History) != len(before.History) {
-				t.Fatalf("%s: the repeat added history", step.name)
+			if attempt == 1 && !inst.UpdatedAt.Equal(before.UpdatedAt) {
+				t.Fatalf("%s: the repeat changed the instance", step.name)
 			}
 		}
 	}
@@ -232,8 +259,29 @@ func TestLifecycleActions(t *testing.T) {
 	if inst.BillableItems["Count"] != "9" {
 		t.Errorf("billable items %v", inst.BillableItems)
 	}
-	if _, ok := inst.Applied[activation.RequestKey("469363e82a2847838bfcaeed436da272")]; !ok {
-		t.Errorf("orderPay requestId not recorded: %v", inst.Applied)
+	if inst.LastCalls[marketplace.ActionOrderPay].OrderID != "205060317920893" {
+		t.Errorf("orderPay not recorded: %v", inst.LastCalls)
+	}
+}
+
+// TestContestedCallWhileTheMarketIsDown: a freeze that the order history
+// contradicts, while the OpenAPI cannot be asked, is recorded for the
+// reconciliation and acknowledged; the instance stays as it was.
+func TestContestedCallWhileTheMarketIsDown(t *testing.T) {
+	f := newFixture(t)
+	f.call(t, createParams(), key)
+	f.call(t, marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891"}, key)
+	f.market.set("", fmt.Errorf("market openapi DescribeInstanceForIsv: %w (timeout)", activation.ErrMarketUnavailable))
+	status, body := f.call(t, marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, key)
+	if status != http.StatusOK || body["success"] != true {
+		t.Fatalf("%d %v", status, body)
+	}
+	inst, _ := f.store.Get(context.Background(), "5604018")
+	if inst.Status != activation.StatusActive || inst.DisputedAction != marketplace.ActionExpiredInstance {
+		t.Fatalf("status %s dispute %q", inst.Status, inst.DisputedAction)
+	}
+	if strings.Contains(f.logs.String(), "timeout)") && !strings.Contains(f.logs.String(), `"error":"MarketUnavailable"`) {
+		t.Fatalf("log: %s", f.logs.String())
 	}
 }
 

@@ -6,94 +6,74 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 )
 
-type fakeSSM struct {
+type fakeStore struct {
 	calls int
-	in    *ssm.GetParameterInput
+	name  string
 	value string
 	err   error
 }
 
-func (f *fakeSSM) GetParameter(_ context.Context, in *ssm.GetParameterInput, _ ...func(*ssm.Options)) (*ssm.GetParameterOutput, error) {
+func (f *fakeStore) SecureString(_ context.Context, name string) (string, error) {
 	f.calls++
-	f.in = in
-	if f.err != nil {
-		return nil, f.err
-	}
-	return &ssm.GetParameterOutput{Parameter: &types.Parameter{Value: aws.String(f.value)}}, nil
+	f.name = name
+	return f.value, f.err
 }
 
-func TestSecret(t *testing.T) {
+func TestSecrets(t *testing.T) {
 	tests := []struct {
 		name      string
-		direct    string
-		parameter string
-		ssm       *fakeSSM
+		env       map[string]string
+		store     *fakeStore
 		want      string
 		wantErr   string
 		wantCalls int
 	}{
-		{name: "variable wins, no SSM call", direct: "k1", parameter: "/p", ssm: &fakeSSM{value: "k2"}, want: "k1"},
-		{name: "from Parameter Store", parameter: "/app/isv-key", ssm: &fakeSSM{value: "k2"}, want: "k2", wantCalls: 1},
-		{name: "neither set", ssm: &fakeSSM{}, wantErr: "set TEST_SECRET or TEST_SECRET_PARAMETER"},
-		{name: "SSM fails", parameter: "/p", ssm: &fakeSSM{err: errors.New("AccessDenied")}, wantErr: "read parameter /p: AccessDenied", wantCalls: 1},
-		{name: "empty parameter", parameter: "/p", ssm: &fakeSSM{value: ""}, wantErr: "parameter /p is empty", wantCalls: 1},
+		{name: "variable wins, no Parameter Store call", env: map[string]string{"K": "k1", "K_PARAMETER": "/p"}, store: &fakeStore{value: "k2"}, want: "k1"},
+		{name: "from Parameter Store", env: map[string]string{"K_PARAMETER": "/app/isv-key"}, store: &fakeStore{value: "k2"}, want: "k2", wantCalls: 1},
+		{name: "neither set", env: map[string]string{}, store: &fakeStore{}, wantErr: "set K or K_PARAMETER"},
+		{name: "Parameter Store fails", env: map[string]string{"K_PARAMETER": "/p"}, store: &fakeStore{err: errors.New("AccessDeniedException")}, wantErr: "read parameter /p: AccessDeniedException", wantCalls: 1},
+		{name: "empty parameter", env: map[string]string{"K_PARAMETER": "/p"}, store: &fakeStore{}, wantErr: "parameter /p is empty", wantCalls: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("TEST_SECRET", tt.direct)
-			t.Setenv("TEST_SECRET_PARAMETER", tt.parameter)
-			got, err := Secret(context.Background(), func() ParameterReader { return tt.ssm }, "TEST_SECRET")
+			s := &Secrets{lookup: func(n string) (string, bool) { v, ok := tt.env[n]; return v, ok }, store: tt.store}
+			got, err := s.Get(context.Background(), "K")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
-				if strings.Contains(err.Error(), "k2") {
-					t.Fatal("error shows the secret")
-				}
 			} else if err != nil || got != tt.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
 			}
-			if tt.ssm.calls != tt.wantCalls {
-				t.Fatalf("%d SSM calls, want %d", tt.ssm.calls, tt.wantCalls)
-			}
-			if tt.ssm.in != nil && !aws.ToBool(tt.ssm.in.WithDecryption) {
-				t.Fatal("SecureString read without decryption")
+			if tt.store.calls != tt.wantCalls {
+				t.Fatalf("%d Parameter Store calls, want %d", tt.store.calls, tt.wantCalls)
 			}
 		})
 	}
 }
 
-func TestDurationAndBool(t *testing.T) {
-	t.Setenv("D", "")
-	if d, err := Duration("D", 5*time.Minute); err != nil || d != 5*time.Minute {
-		t.Fatal(d, err)
+func TestEnv(t *testing.T) {
+	env := FromMap(map[string]string{"D": "90s", "B": "false", "N": "7", "S": "x", "BAD_D": "soon", "BAD_B": "yes", "BAD_N": "-1"})
+	if env.Duration("D", 0) != 90*time.Second || env.Duration("UNSET", 5*time.Minute) != 5*time.Minute {
+		t.Fatal("durations")
 	}
-	t.Setenv("D", "90s")
-	if d, err := Duration("D", 0); err != nil || d != 90*time.Second {
-		t.Fatal(d, err)
+	if env.Bool("B", true) || !env.Bool("UNSET", true) || env.Int("N", 1) != 7 || env.Get("S", "") != "x" || env.Required("S") != "x" {
+		t.Fatal("values")
 	}
-	for _, bad := range []string{"5", "-1m", "soon"} {
-		t.Setenv("D", bad)
-		if _, err := Duration("D", 0); err == nil {
-			t.Errorf("%q accepted", bad)
+	if err := env.Err(); err != nil {
+		t.Fatalf("no problem yet: %v", err)
+	}
+	env.Duration("BAD_D", 0)
+	env.Bool("BAD_B", false)
+	env.Int("BAD_N", 1)
+	env.Required("MISSING_TABLE")
+	err := env.Err()
+	// Every problem is named at once, so one failed init says it all.
+	for _, want := range []string{"BAD_D", "BAD_B", "BAD_N", "MISSING_TABLE is not set"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
 		}
-	}
-	t.Setenv("B", "")
-	if b, err := Bool("B", true); err != nil || !b {
-		t.Fatal(b, err)
-	}
-	t.Setenv("B", "false")
-	if b, err := Bool("B", true); err != nil || b {
-		t.Fatal(b, err)
-	}
-	t.Setenv("B", "yes")
-	if _, err := Bool("B", true); err == nil {
-		t.Fatal("yes accepted")
 	}
 }

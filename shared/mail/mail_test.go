@@ -30,7 +30,7 @@ func TestCodeMailInBothLanguages(t *testing.T) {
 		"fr": {"观测云验证码"}, // unknown language: Chinese
 	} {
 		c := &captured{}
-		m := &Mailer{Client: c, From: "no-reply@example.com"}
+		m := &Sender{Client: c, From: "no-reply@example.com"}
 		if err := m.SendCode(context.Background(), verification.Mail{To: "a@example.com", Code: "042042", Purpose: verification.BindBilling, Lang: lang, Validity: 10 * time.Minute}); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestSESFailures(t *testing.T) {
 
 	for name, url := range map[string]string{"refused": refuse.URL, "hanging": hang.URL} {
 		client := ses.New(ses.Options{Region: "us-east-1", BaseEndpoint: aws.String(url), Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")})
-		m := &Mailer{Client: client, From: "no-reply@example.com", Timeout: 300 * time.Millisecond}
+		m := &Sender{Client: client, From: "no-reply@example.com", Timeout: 300 * time.Millisecond}
 		start := time.Now()
 		err := m.SendCode(context.Background(), verification.Mail{To: "a@example.com", Code: "1", Purpose: verification.Register, Lang: "en", Validity: time.Minute})
 		if err == nil || time.Since(start) > 3*time.Second {

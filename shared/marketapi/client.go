@@ -18,6 +18,9 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/logging"
 )
 
 // Version is the Market OpenAPI version.
@@ -76,13 +79,17 @@ func New(cfg Config) (*Client, error) {
 	return &Client{sdk: client, scheme: u.Scheme, host: u.Host, timeout: cfg.Timeout}, nil
 }
 
-var (
-	// ErrNotFound means the marketplace knows no such instance or order.
-	ErrNotFound = errors.New("not found on the marketplace")
-	// ErrUnavailable means the call failed without an answer (network,
-	// timeout): worth trying again later.
-	ErrUnavailable = errors.New("market openapi unavailable")
-)
+// ErrNotFound means the marketplace knows no such instance or order. It is
+// activation.ErrUnknownToMarket, so the domain can test for it without
+// knowing this package.
+var ErrNotFound = activation.ErrUnknownToMarket
+
+// ErrUnavailable means the call failed without an answer (network,
+// timeout): worth trying again later. It is activation.ErrMarketUnavailable.
+var ErrUnavailable = activation.ErrMarketUnavailable
+
+// CodeFlowControl is the OpenAPI's throttling error code: back off.
+const CodeFlowControl = "Service.Flow.Control"
 
 // APIError is an answer of the OpenAPI that refuses the call.
 type APIError struct {
@@ -149,7 +156,7 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		if errors.As(res.err, &server) {
 			return &APIError{Action: action, Status: server.HttpStatus(), Code: server.ErrorCode(), Message: server.Message(), RequestID: server.RequestId()}
 		}
-		return fmt.Errorf("market openapi %s: %w: %v", action, ErrUnavailable, res.err)
+		return fmt.Errorf("market openapi %s: %w (%s)", action, ErrUnavailable, transportKind(res.err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(res.body))
 	dec.UseNumber()
@@ -157,6 +164,20 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		return fmt.Errorf("market openapi %s: decode answer: %w", action, err)
 	}
 	return nil
+}
+
+// transportKind names a failure that got no answer, without its text: the
+// SDK's message quotes the request URL, which carries the AccessKeyId and
+// the signature.
+func transportKind(err error) string {
+	var client *sdkerrors.ClientError
+	if errors.As(err, &client) {
+		if origin := client.OriginError(); origin != nil {
+			return client.ErrorCode() + ": " + logging.NetworkKind(origin)
+		}
+		return client.ErrorCode()
+	}
+	return logging.NetworkKind(err)
 }
 
 // Instance is what DescribeInstanceForIsv says of an instance.
@@ -229,4 +250,33 @@ func (c *Client) DescribeOrder(ctx context.Context, orderID string) (Order, erro
 		order.InstanceIDs = append(order.InstanceIDs, fmt.Sprint(id))
 	}
 	return order, nil
+}
+
+// InstanceStatus is the instance's status now (DescribeInstanceForIsv).
+func (c *Client) InstanceStatus(ctx context.Context, instanceID string) (activation.MarketStatus, error) {
+	inst, err := c.DescribeInstance(ctx, instanceID)
+	if err != nil {
+		return "", err
+	}
+	return activation.MarketStatus(inst.Status), nil
+}
+
+// Record rebuilds what createInstance would have told us of the instance,
+// from DescribeInstanceForIsv and DescribeOrderForIsv (for the UID).
+func (c *Client) Record(ctx context.Context, instanceID string) (activation.MarketRecord, error) {
+	inst, err := c.DescribeInstance(ctx, instanceID)
+	if err != nil {
+		return activation.MarketRecord{}, err
+	}
+	order, err := c.DescribeOrder(ctx, inst.OrderID)
+	if err != nil {
+		return activation.MarketRecord{}, err
+	}
+	if inst.InstanceID != instanceID || len(order.AliUID) != 16 || strings.Trim(order.AliUID, "0123456789") != "" {
+		return activation.MarketRecord{}, fmt.Errorf("market openapi: an unusable record of instance %s: %w", instanceID, ErrUnavailable)
+	}
+	return activation.MarketRecord{
+		InstanceID: instanceID, OrderID: inst.OrderID, AliUID: order.AliUID, ProductCode: inst.ProductCode,
+		SKU: inst.SKU, Status: activation.MarketStatus(inst.Status), Trial: inst.Trial, EndOn: inst.EndOn,
+	}, nil
 }

@@ -3,11 +3,14 @@ package marketapi
 import (
 	"context"
 	"sync"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
 )
 
-// Lazy builds its Client on first use. The OpenAPI is needed only when a
-// createInstance callback was lost, so a cold start should not pay for
-// reading its credentials. A failed build is retried on the next call.
+// Lazy builds its Client on first use. The OpenAPI is needed only on rare
+// paths (a lost createInstance, a contested lifecycle call), so a cold
+// start should not pay for reading its credentials. A failed build is
+// retried on the next call.
 type Lazy struct {
 	Build func(ctx context.Context) (*Client, error)
 
@@ -28,20 +31,20 @@ func (l *Lazy) get(ctx context.Context) (*Client, error) {
 	return l.client, nil
 }
 
-// DescribeInstance calls DescribeInstanceForIsv.
-func (l *Lazy) DescribeInstance(ctx context.Context, id string) (Instance, error) {
+// InstanceStatus calls DescribeInstanceForIsv.
+func (l *Lazy) InstanceStatus(ctx context.Context, id string) (activation.MarketStatus, error) {
 	c, err := l.get(ctx)
 	if err != nil {
-		return Instance{}, err
+		return "", err
 	}
-	return c.DescribeInstance(ctx, id)
+	return c.InstanceStatus(ctx, id)
 }
 
-// DescribeOrder calls DescribeOrderForIsv.
-func (l *Lazy) DescribeOrder(ctx context.Context, id string) (Order, error) {
+// Record calls DescribeInstanceForIsv and DescribeOrderForIsv.
+func (l *Lazy) Record(ctx context.Context, id string) (activation.MarketRecord, error) {
 	c, err := l.get(ctx)
 	if err != nil {
-		return Order{}, err
+		return activation.MarketRecord{}, err
 	}
-	return c.DescribeOrder(ctx, id)
+	return c.Record(ctx, id)
 }

@@ -114,3 +114,31 @@ func TestTimeRoundTrip(t *testing.T) {
 		t.Fatalf("FormatTime = %s", got)
 	}
 }
+
+func TestPatterns(t *testing.T) {
+	tests := []struct {
+		p    pattern
+		s    string
+		want bool
+	}{
+		{uidPattern, "1234567890123456", true},
+		{uidPattern, "123456789012345", false},
+		{uidPattern, "123456789012345a", false},
+		{idPattern, "0", true},
+		{idPattern, "", false},
+		{idPattern, strings.Repeat("9", 33), false},
+		{idPattern, "12 3", false},
+		{codePattern, "cmgj00053362-postpay", true},
+		{codePattern, "a.b_c-D", true},
+		{codePattern, "a b", false},
+		{codePattern, "名", false},
+		{codePattern, strings.Repeat("x", 65), false},
+		{tokenPattern, "469363e8_2a28-47", true},
+		{tokenPattern, "a.b", false},
+	}
+	for _, tt := range tests {
+		if got := tt.p.MatchString(tt.s); got != tt.want {
+			t.Errorf("%+v.MatchString(%q) = %v", tt.p, tt.s, got)
+		}
+	}
+}

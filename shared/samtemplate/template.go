@@ -5,11 +5,14 @@
 package samtemplate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -32,7 +35,28 @@ type Function struct {
 	Timeout     int
 	Environment map[string]string
 	Routes      []Route
-	Schedules   []string // event names of Schedule events
+	Schedules   []Schedule
+	Streams     []Stream
+}
+
+// Schedule is a Schedule event of a function.
+type Schedule struct {
+	Name string
+	// Expression is as written: rate(15 minutes) or cron(...).
+	Expression string
+	// Every is the period of a rate expression; zero for cron.
+	Every time.Duration
+}
+
+// Stream is a DynamoDB stream event of a function.
+type Stream struct {
+	Name string
+	// Table is the logical id of the table whose stream it reads.
+	Table     string
+	BatchSize int
+	// EventNames are the eventName values its filter lets through; empty
+	// when it has no filter.
+	EventNames []string
 }
 
 // Route is one HttpApi event of a function.
@@ -70,8 +94,16 @@ type rawFunctionProps struct {
 	Events map[string]struct {
 		Type       string `yaml:"Type"`
 		Properties struct {
-			Path   string `yaml:"Path"`
-			Method string `yaml:"Method"`
+			Path           string    `yaml:"Path"`
+			Method         string    `yaml:"Method"`
+			Schedule       yaml.Node `yaml:"Schedule"`
+			Stream         yaml.Node `yaml:"Stream"`
+			BatchSize      int       `yaml:"BatchSize"`
+			FilterCriteria struct {
+				Filters []struct {
+					Pattern string `yaml:"Pattern"`
+				} `yaml:"Filters"`
+			} `yaml:"FilterCriteria"`
 		} `yaml:"Properties"`
 	} `yaml:"Events"`
 }
@@ -198,10 +230,65 @@ func (t *Template) function(id string, globals rawFunctionProps, propsNode, meta
 			}
 			fn.Routes = append(fn.Routes, Route{Method: method, Path: ev.Properties.Path})
 		case "Schedule", "ScheduleV2":
-			fn.Schedules = append(fn.Schedules, name)
+			expr, err := t.resolve(&ev.Properties.Schedule)
+			if err != nil {
+				return Function{}, fmt.Errorf("function %s event %s: %w", id, name, err)
+			}
+			every, err := RateOf(expr)
+			if err != nil {
+				return Function{}, fmt.Errorf("function %s event %s: %w", id, name, err)
+			}
+			fn.Schedules = append(fn.Schedules, Schedule{Name: name, Expression: expr, Every: every})
+		case "DynamoDB":
+			st, err := t.stream(name, ev.Properties.Stream, ev.Properties.BatchSize, ev.Properties.FilterCriteria.Filters)
+			if err != nil {
+				return Function{}, fmt.Errorf("function %s event %s: %w", id, name, err)
+			}
+			fn.Streams = append(fn.Streams, st)
 		}
 	}
 	return fn, nil
+}
+
+// stream reads a DynamoDB event: its table (Stream: !GetAtt T.StreamArn),
+// batch size and the eventName values of its filter.
+func (t *Template) stream(name string, arn yaml.Node, batch int, filters []struct {
+	Pattern string `yaml:"Pattern"`
+}) (Stream, error) {
+	table, attr, ok := strings.Cut(arn.Value, ".")
+	if arn.Tag != "!GetAtt" || !ok || attr != "StreamArn" || t.resources[table] != "AWS::DynamoDB::Table" {
+		return Stream{}, fmt.Errorf("the stream must be !GetAtt <Table>.StreamArn, not %s %q", arn.Tag, arn.Value)
+	}
+	if batch == 0 {
+		batch = 100 // Lambda's default for DynamoDB streams
+	}
+	st := Stream{Name: name, Table: table, BatchSize: batch}
+	for _, f := range filters {
+		var pattern struct {
+			EventName []string `json:"eventName"`
+		}
+		if err := json.Unmarshal([]byte(f.Pattern), &pattern); err != nil {
+			return Stream{}, fmt.Errorf("filter %q: %w", f.Pattern, err)
+		}
+		st.EventNames = append(st.EventNames, pattern.EventName...)
+	}
+	return st, nil
+}
+
+var rateExpr = regexp.MustCompile(`^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$`)
+
+// RateOf is the period of a rate(...) expression; zero for cron(...).
+func RateOf(expr string) (time.Duration, error) {
+	if strings.HasPrefix(expr, "cron(") {
+		return 0, nil
+	}
+	m := rateExpr.FindStringSubmatch(expr)
+	if m == nil {
+		return 0, fmt.Errorf("schedule %q is neither rate(N unit) nor cron(...)", expr)
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[strings.TrimSuffix(m[2], "s")]
+	return time.Duration(n) * unit, nil
 }
 
 func (t *Template) table(id string, propsNode yaml.Node) (Table, error) {
@@ -304,4 +391,14 @@ func (t *Template) Function(id string) (Function, bool) {
 		}
 	}
 	return Function{}, false
+}
+
+// Table returns the table with the logical id.
+func (t *Template) Table(id string) (Table, bool) {
+	for _, tb := range t.Tables {
+		if tb.LogicalID == id {
+			return tb, true
+		}
+	}
+	return Table{}, false
 }

@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -45,7 +46,7 @@ func TestProjectTemplate(t *testing.T) {
 	for _, table := range tmpl.Tables {
 		ttl[aws.ToString(table.Definition.TableName)] = table.TTLField
 	}
-	want := map[string]string{"AccountsTable": "", "InstancesTable": "", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt"}
+	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt"}
 	if len(ttl) != len(want) {
 		t.Fatalf("tables %v", ttl)
 	}
@@ -54,8 +55,14 @@ func TestProjectTemplate(t *testing.T) {
 			t.Errorf("table %s: TTL %q, want %q", name, got, field)
 		}
 	}
+	outbox, ok := tmpl.Function("OutboxFunction")
+	if !ok || len(outbox.Streams) != 1 || outbox.Streams[0].Table != "OutboxTable" || outbox.Streams[0].BatchSize != 10 ||
+		len(outbox.Streams[0].EventNames) != 1 || outbox.Streams[0].EventNames[0] != "INSERT" ||
+		len(outbox.Schedules) != 1 || outbox.Schedules[0].Every != time.Minute {
+		t.Fatalf("OutboxFunction events: %+v %+v", outbox.Streams, outbox.Schedules)
+	}
 	sso, ok := tmpl.Function("SsoRedirectFunction")
-	if !ok || len(sso.Routes) != 3 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {
+	if !ok || len(sso.Routes) != 5 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {
 		t.Fatalf("SsoRedirectFunction %+v", sso)
 	}
 }
@@ -92,7 +99,7 @@ Resources:
 	if fn.Environment["A"] != "world" || fn.Environment["B"] != "hello world in us-east-1 via T" || fn.Environment["C"] != "plain" {
 		t.Errorf("env %v", fn.Environment)
 	}
-	if len(fn.Routes) != 1 || fn.Routes[0] != (Route{"ANY", "/p/{id}"}) || len(fn.Schedules) != 1 {
+	if len(fn.Routes) != 1 || fn.Routes[0] != (Route{"ANY", "/p/{id}"}) || len(fn.Schedules) != 1 || fn.Schedules[0].Every != 5*time.Minute {
 		t.Errorf("events %v %v", fn.Routes, fn.Schedules)
 	}
 	if tmpl.Tables[0].TTLField != "expiresAt" {
@@ -106,5 +113,21 @@ Resources:
 	getAtt := []byte("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          A: !GetAtt X.Arn\n")
 	if _, err := Parse(getAtt, nil); err == nil {
 		t.Error("an intrinsic the local stack cannot evaluate must be an error")
+	}
+}
+
+func TestRateOf(t *testing.T) {
+	for expr, want := range map[string]time.Duration{
+		"rate(1 minute)": time.Minute, "rate(15 minutes)": 15 * time.Minute, "rate(2 hours)": 2 * time.Hour,
+		"rate(1 day)": 24 * time.Hour, "cron(0 12 * * ? *)": 0,
+	} {
+		if got, err := RateOf(expr); err != nil || got != want {
+			t.Errorf("RateOf(%q) = %v, %v; want %v", expr, got, err, want)
+		}
+	}
+	for _, bad := range []string{"rate(minute)", "every 5 minutes", "rate(5 weeks)"} {
+		if _, err := RateOf(bad); err == nil {
+			t.Errorf("RateOf(%q) accepted", bad)
+		}
 	}
 }

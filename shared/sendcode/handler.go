@@ -1,7 +1,8 @@
 // Package sendcode is the endpoint that sends verification codes: a form
-// post from a page (which comes back as the page, with the result next to
-// the field) or a JSON call, always inside a live activation session and
-// with its CSRF token, so it can never serve as an open mail relay.
+// post from a page (answered with a redirect back to the page, which shows
+// the code on its way) or a JSON call, always inside a live activation
+// session and with its CSRF token, so it can never serve as an open mail
+// relay.
 package sendcode
 
 import (
@@ -12,10 +13,12 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/guance/aliyun-marketplace/shared/i18n"
+	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -25,9 +28,10 @@ import (
 // Path is the endpoint.
 const Path = "/verification-codes"
 
-// Sender issues and mails codes.
+// Sender issues and mails codes, and tells what a session waits for.
 type Sender interface {
 	Send(ctx context.Context, req verification.Request) (verification.Sent, error)
+	Pending(ctx context.Context, purpose verification.Purpose, sessionID string) (verification.Pending, time.Duration, bool, error)
 }
 
 // Sessions reads activation sessions.
@@ -39,17 +43,21 @@ type Sessions interface {
 type Handler struct {
 	Sender   Sender
 	Sessions Sessions
-	Log      *slog.Logger
-	Metrics  *metrics.Recorder
-	Now      func() time.Time
+	// MarketplaceURL is where a buyer without a session gets a new link.
+	MarketplaceURL string
+	Log            *slog.Logger
+	Metrics        *metrics.Recorder
+	Now            func() time.Time
 }
 
-// Routes returns the handler's routes.
+// Routes returns the handler's routes, behind the cross-origin guard.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+Path, h.page)
 	mux.HandleFunc("POST "+Path, h.send)
-	return mux
+	return web.Guard(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.refuse(w, r, isJSON(r), web.Lang(r), web.ErrCrossOrigin)
+	}))
 }
 
 // request is a send request, from a form or JSON.
@@ -62,44 +70,50 @@ type request struct {
 	Return   string `json:"-"`
 }
 
-// pageData is what the code page shows.
-type pageData struct {
-	Purpose  string
-	Username bool
-	Target   string
-	Return   string
-	Sent     *web.Message
-	Wait     int
-	Error    *web.Message
+func (req request) target() string {
+	if req.Purpose == string(verification.BindBilling) {
+		return req.Username
+	}
+	return req.Address
 }
 
 const maxBody = 16 << 10
 
+// defaultReturn is where Back goes when the page was opened on its own.
+const defaultReturn = "/activate"
+
+// page shows the form and, if the session is waiting for a code of the
+// purpose, where it went and how long until another may be sent.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	lang := web.Negotiate(r.Header.Get("Accept-Language"))
 	sess, err := h.session(r)
 	if err != nil {
-		h.errorPage(w, r, lang, err)
+		h.refuse(w, r, false, web.Lang(r), err)
 		return
 	}
-	lang, _ = web.ParseLang(sess.Lang)
+	lang := i18n.Or(sess.Lang, web.Lang(r))
 	purpose, err := verification.ParsePurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
 		purpose = verification.Register
 	}
-	web.Render(w, http.StatusOK, "code", web.View{Lang: lang, CSRF: sess.CSRF, Data: pageData{
-		Purpose: string(purpose), Username: purpose == verification.BindBilling, Return: localPath(r.URL.Query().Get("return")),
-	}})
+	view := web.CodeView{Purpose: string(purpose), Username: purpose == verification.BindBilling, Return: returnPath(r.URL.Query().Get("return"))}
+	pending, wait, ok, err := h.Sender.Pending(r.Context(), purpose, sess.ID)
+	if err != nil {
+		h.refuse(w, r, false, lang, err)
+		return
+	}
+	if ok {
+		view.Target = pending.Target
+		view.Sent = sentMessage(purpose, pending.Target)
+		view.Wait = int(wait.Seconds())
+	}
+	h.render(w, r, http.StatusOK, lang, sess, view)
 }
 
 func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	asJSON := isJSON(r)
 	req, err := readRequest(w, r, asJSON)
-	// Until the session is known, the form's language, else the browser's.
-	lang, ok := web.ParseLang(req.Lang)
-	if !ok {
-		lang = web.Negotiate(r.Header.Get("Accept-Language"))
-	}
+	// Until the session is known: the form's language, else the browser's.
+	lang := i18n.Or(req.Lang, web.Lang(r))
 	var sess session.Session
 	if err == nil {
 		sess, err = h.session(r)
@@ -108,36 +122,57 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 		err = sess.CheckCSRF(req.CSRF)
 	}
 	if err != nil {
-		h.answer(w, r, asJSON, lang, sess, req, verification.Sent{}, err)
+		h.refuse(w, r, asJSON, lang, err)
 		return
 	}
-	if !ok {
-		lang, _ = web.ParseLang(sess.Lang)
+	if _, ok := i18n.ParseLang(req.Lang); !ok {
+		lang = i18n.Or(sess.Lang, lang)
 	}
 	purpose, err := verification.ParsePurpose(req.Purpose)
+	if err == nil {
+		_, err = h.Sender.Send(r.Context(), verification.Request{
+			Purpose: purpose, Target: req.target(), Lang: string(lang), SessionID: sess.ID,
+			Client: verification.Client{IP: clientIP(r)},
+		})
+	}
 	if err != nil {
-		h.answer(w, r, asJSON, lang, sess, req, verification.Sent{}, err)
+		h.answerError(w, r, asJSON, lang, sess, req, err)
 		return
 	}
-	target := req.Address
-	if purpose == verification.BindBilling {
-		target = req.Username
+	h.Log.InfoContext(r.Context(), "verification code issued", "purpose", purpose, "instanceId", sess.InstanceID)
+	h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(purpose)})
+	if asJSON {
+		// The same bytes whatever the target: for bind-billing, whether
+		// the username exists must not show.
+		writeJSON(w, http.StatusOK, map[string]any{
+			"sent": true, "message": sentMessage(purpose, "").In(lang),
+			"cooldownSeconds": int(verification.Cooldown.Seconds()), "validSeconds": int(verification.CodeTTL.Seconds()),
+		})
+		return
 	}
-	sent, err := h.Sender.Send(r.Context(), verification.Request{
-		Purpose: purpose, Target: target, Lang: string(lang),
-		Client: verification.Client{SessionID: sess.ID, IP: clientIP(r)},
-	})
-	if err == nil {
-		h.Log.InfoContext(r.Context(), "verification code sent", "purpose", purpose, "instanceId", sess.InstanceID)
-		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(purpose)})
+	// Back to the page by GET, which reads what was sent: a reload then
+	// shows the page instead of sending again.
+	q := url.Values{"purpose": {string(purpose)}, "return": {returnPath(req.Return)}}
+	web.SecurityHeaders(w, "")
+	http.Redirect(w, r, Path+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+// sentMessage says where a code went: the address the buyer typed, or for
+// bind-billing the same words whatever the username.
+func sentMessage(purpose verification.Purpose, target string) i18n.Message {
+	minutes := int(verification.CodeTTL.Minutes())
+	if purpose == verification.BindBilling || target == "" {
+		return i18n.M("code.sent.billing", minutes)
 	}
-	h.answer(w, r, asJSON, lang, sess, req, sent, err)
+	return i18n.M("code.sent", target, minutes)
 }
 
 func isJSON(r *http.Request) bool {
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mediaType == "application/json"
 }
+
+var errBadRequest = errors.New("the request could not be read")
 
 func readRequest(w http.ResponseWriter, r *http.Request, asJSON bool) (request, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -155,10 +190,8 @@ func readRequest(w http.ResponseWriter, r *http.Request, asJSON bool) (request, 
 		return req, errBadRequest
 	}
 	f := r.PostForm
-	return request{Address: f.Get("address"), Username: f.Get("username"), Purpose: f.Get("purpose"), Lang: f.Get("lang"), CSRF: f.Get("csrf"), Return: localPath(f.Get("return"))}, nil
+	return request{Address: f.Get("address"), Username: f.Get("username"), Purpose: f.Get("purpose"), Lang: f.Get("lang"), CSRF: f.Get("csrf"), Return: f.Get("return")}, nil
 }
-
-var errBadRequest = errors.New("the request could not be read")
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
 	id := session.IDFrom(r)
@@ -177,70 +210,96 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// localPath keeps a return target only if it is a path on this site.
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
-		return ""
+// returnPath keeps a return target only if it is a path on this site.
+func returnPath(p string) string {
+	if p = web.LocalPath(p); p != "" {
+		return p
 	}
-	return p
+	return defaultReturn
 }
 
-// answer writes the result as JSON or as the page.
-func (h *Handler) answer(w http.ResponseWriter, r *http.Request, asJSON bool, lang web.Lang, sess session.Session, req request, sent verification.Sent, err error) {
-	out := outcomeFor(err, sent)
-	if err != nil {
-		level := slog.LevelWarn
-		if out.status >= 500 {
-			level = slog.LevelError
-		}
-		// Never the address, the username or the code.
-		h.Log.Log(r.Context(), level, "verification code refused", "status", out.status, "code", out.code, "error", err.Error())
-		h.Metrics.Count("VerificationCodesRefused", map[string]string{"Code": out.code})
-	}
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, lang i18n.Lang, sess session.Session, view web.CodeView) {
+	c := web.Chrome{Lang: lang, Title: "code.head", CSRF: sess.CSRF, Style: web.WaitStyle(view.Wait),
+		Return: Path + "?" + url.Values{"purpose": {view.Purpose}, "return": {view.Return}}.Encode()}
+	web.Render(w, r, h.Log, status, lang, web.CodePage(c, view))
+}
+
+// answerError answers a refused send inside a live session: the JSON
+// error, or the page with the message where it belongs (next to the field
+// when the field is wrong), keeping what was typed.
+func (h *Handler) answerError(w http.ResponseWriter, r *http.Request, asJSON bool, lang i18n.Lang, sess session.Session, req request, err error) {
+	out := outcomeFor(err)
+	h.logRefusal(r, out, err)
 	if out.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(out.retryAfter))
 	}
-	view := web.View{Lang: lang}
 	if asJSON {
-		web.SecurityHeaders(w)
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(out.status)
-		body := map[string]any{}
-		if err != nil {
-			e := map[string]any{"code": out.code, "message": view.Text(out.message)}
-			if out.field != "" {
-				e["field"] = out.field
-			}
-			if out.retryAfter > 0 {
-				e["retryAfterSeconds"] = out.retryAfter
-			}
-			body["error"] = e
-		} else {
-			body = map[string]any{"sent": true, "message": view.Text(out.message), "cooldownSeconds": int(sent.Cooldown.Seconds()), "validSeconds": int(sent.Validity.Seconds())}
-			if sent.Masked != "" {
-				body["maskedAddress"] = sent.Masked
-			}
+		e := map[string]any{"code": out.code, "message": out.message.In(lang)}
+		if out.field != "" {
+			e["field"] = out.field
 		}
-		_ = json.NewEncoder(w).Encode(body)
+		if out.retryAfter > 0 {
+			e["retryAfterSeconds"] = out.retryAfter
+		}
+		writeJSON(w, out.status, map[string]any{"error": e})
 		return
 	}
-	if out.page != nil {
-		web.Render(w, out.status, "error", web.View{Lang: lang, Data: *out.page})
-		return
+	purpose, perr := verification.ParsePurpose(req.Purpose)
+	if perr != nil {
+		purpose = verification.Register
 	}
-	purpose := req.Purpose
-	data := pageData{Purpose: purpose, Username: purpose == string(verification.BindBilling), Return: req.Return}
-	data.Target = req.Address
-	if data.Username {
-		data.Target = req.Username
-	}
-	if err != nil {
-		data.Error = &out.message
-		if out.code == "Cooldown" {
-			data.Wait = out.retryAfter
-		}
+	view := web.CodeView{Purpose: string(purpose), Username: purpose == verification.BindBilling, Target: req.target(), Return: returnPath(req.Return)}
+	if out.field != "" {
+		view.FieldError = out.message
 	} else {
-		data.Sent, data.Wait = &out.message, int(sent.Cooldown.Seconds())
+		view.Error = out.message
 	}
-	web.Render(w, out.status, "code", web.View{Lang: lang, CSRF: sess.CSRF, Data: data})
+	if out.code == "Cooldown" {
+		view.Wait = out.retryAfter
+	}
+	h.render(w, r, out.status, lang, sess, view)
+}
+
+// refuse answers a request that has no session to show a form in.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, asJSON bool, lang i18n.Lang, err error) {
+	next := web.Next{Marketplace: h.MarketplaceURL}
+	if !errors.Is(err, session.ErrNotFound) && session.IDFrom(r) != "" {
+		next.Back = defaultReturn
+	}
+	p, ok := web.CommonProblem(err, next)
+	if errors.Is(err, errBadRequest) {
+		p, ok = web.CommonProblem(web.ErrBadForm, next)
+	}
+	if !ok {
+		p = web.Unavailable(next)
+	}
+	level := slog.LevelWarn
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	h.Log.Log(r.Context(), level, "verification code request refused", "status", p.Status, "code", p.Code, logging.Err(err))
+	h.Metrics.Count("VerificationCodesRefused", map[string]string{"Code": p.Code})
+	if asJSON {
+		writeJSON(w, p.Status, map[string]any{"error": map[string]any{"code": p.Code, "message": i18n.T(lang, p.Page.Body)}})
+		return
+	}
+	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(web.Chrome{Lang: lang, Title: p.Page.Head}, p.Page))
+}
+
+// logRefusal logs a refused send: never the address, the username or the
+// code, only what kind of refusal it was.
+func (h *Handler) logRefusal(r *http.Request, out outcome, err error) {
+	level := slog.LevelWarn
+	if out.status >= 500 {
+		level = slog.LevelError
+	}
+	h.Log.Log(r.Context(), level, "verification code refused", "status", out.status, "code", out.code, "kind", verification.ErrorKind(err), logging.Err(err))
+	h.Metrics.Count("VerificationCodesRefused", map[string]string{"Code": out.code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	web.SecurityHeaders(w, "")
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -66,11 +66,12 @@ func (s Session) CheckCSRF(token string) error {
 
 // Cookie is the cookie that carries the session: HttpOnly, SameSite=Lax
 // (the buyer arrives by a top-level navigation from the marketplace), and
-// Secure unless secure is false (plain-http local runs only).
-func (s Session) Cookie(secure bool) *http.Cookie {
+// Secure unless secure is false (plain-http local runs only). now is the
+// handler's clock, so the cookie's life matches the session's.
+func (s Session) Cookie(secure bool, now time.Time) *http.Cookie {
 	return &http.Cookie{
 		Name: CookieName, Value: s.ID, Path: "/",
-		Expires: s.ExpiresAt, MaxAge: int(time.Until(s.ExpiresAt).Seconds()),
+		Expires: s.ExpiresAt, MaxAge: max(int(s.ExpiresAt.Sub(now).Seconds()), 1),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	}
 }
@@ -82,14 +83,6 @@ func IDFrom(r *http.Request) string {
 		return ""
 	}
 	return c.Value
-}
-
-// MaskUID shows an account ID the way the pages do: 1234********3456.
-func MaskUID(uid string) string {
-	if len(uid) < 8 {
-		return "****"
-	}
-	return uid[:4] + "********" + uid[len(uid)-4:]
 }
 
 // Link is an accepted Login Without Password link, remembered until it

@@ -9,26 +9,17 @@ import (
 	"strings"
 )
 
-// Site is one Guance site.
+// Site is one Guance site. Its location and provider, as the pages show
+// them, are texts of the catalogue ("site.<code>").
 type Site struct {
-	Code     string
-	Location string // in English
-	LocZH    string // in Chinese
-	Provider string
+	Code string
 }
 
 // All is every site, in the order the pages list them.
-var All = []Site{
-	{"cn1", "Hangzhou", "杭州", "Alibaba Cloud"},
-	{"cn2", "Ningxia", "宁夏", "AWS China"},
-	{"cn4", "Guangzhou", "广州", "Huawei Cloud"},
-	{"cn6", "Hong Kong", "香港", "Alibaba Cloud International"},
-	{"us1", "Oregon", "俄勒冈", "AWS"},
-	{"eu1", "Frankfurt", "法兰克福", "AWS"},
-	{"ap1", "Singapore", "新加坡", "AWS"},
-	{"za1", "South Africa", "南非", "Huawei Cloud"},
-	{"id1", "Jakarta", "雅加达", "Tencent Cloud"},
-}
+var All = []Site{{"cn1"}, {"cn2"}, {"cn4"}, {"cn6"}, {"us1"}, {"eu1"}, {"ap1"}, {"za1"}, {"id1"}}
+
+// Default is the site a new workspace is on unless the buyer picks another.
+const Default = "cn1"
 
 // Known reports whether code names a site.
 func Known(code string) bool {

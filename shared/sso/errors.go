@@ -2,7 +2,6 @@ package sso
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
@@ -11,11 +10,13 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
-var (
-	errReleased   = errors.New("the instance was released")
-	errFrozen     = errors.New("the instance is frozen (arrears)")
-	errNoSuchPage = errors.New("no such page")
-)
+var errFrozen = errors.New("the instance is frozen (arrears)")
+
+// releasedError is a released instance; settled says whether workspaces
+// were settled through it (and so went back to the billing center).
+type releasedError struct{ settled bool }
+
+func (e *releasedError) Error() string { return "the instance was released" }
 
 // marketError is a failure of the Market OpenAPI, told apart from our own
 // store's failures because the buyer's next step is the same but the
@@ -25,58 +26,53 @@ type marketError struct{ err error }
 func (e *marketError) Error() string { return "market openapi: " + e.err.Error() }
 func (e *marketError) Unwrap() error { return e.err }
 
-// failure is how one kind of error is answered.
-type failure struct {
-	status int
-	code   string // for logs and metrics
-	page   web.ErrorView
+// needsSession reports whether err's page should look for the browser's
+// session (for its language and the way back): a replayed link, a form
+// problem, a missing page. The link's own failures never read anything.
+func needsSession(err error) bool {
+	return errors.Is(err, session.ErrLinkUsed) || errors.Is(err, session.ErrBadCSRF) ||
+		errors.Is(err, web.ErrBadForm) || errors.Is(err, web.ErrNoSuchPage) || errors.Is(err, web.ErrCrossOrigin)
 }
 
-// failureFor is the one place that maps an error to its status and page.
-func failureFor(err error) failure {
-	again := func(body string) web.ErrorView {
-		return web.ErrorView{Title: "error.head.again", Body: body, Next: "error.next.again"}
+// problemFor is the one place that maps an error to its status and page.
+func problemFor(err error, next web.Next) web.Problem {
+	market := web.Link{Label: "action.marketplace", Href: next.Marketplace}
+	again := func(code string, status int, head, body string) web.Problem {
+		return web.Problem{Status: status, Code: code, Page: web.ErrorView{Head: head, Body: body, Next: "next.marketplace", Action: market}}
 	}
 	var param *marketplace.ParamError
-	var market *marketError
+	var released *releasedError
+	var mkt *marketError
 	switch {
 	case errors.Is(err, marketplace.ErrMissingToken), errors.Is(err, marketplace.ErrTokenMismatch):
-		return failure{http.StatusForbidden, "InvalidToken", again("error.token")}
+		return again("InvalidToken", http.StatusForbidden, "err.token.head", "err.token.body")
 	case errors.As(err, &param):
-		return failure{http.StatusBadRequest, "InvalidParameter", again("error.params")}
+		return again("InvalidParameter", http.StatusBadRequest, "err.link.head", "err.link.body")
 	case errors.Is(err, marketplace.ErrLinkExpired):
-		return failure{http.StatusGone, "LinkExpired", again("error.expired")}
+		return again("LinkExpired", http.StatusGone, "err.expired.head", "err.expired.body")
 	case errors.Is(err, marketplace.ErrLinkFromFuture):
-		return failure{http.StatusForbidden, "LinkFromFuture", again("error.future")}
+		return again("LinkFromFuture", http.StatusForbidden, "err.future.head", "err.future.body")
 	case errors.Is(err, session.ErrLinkUsed):
-		return failure{http.StatusConflict, "LinkReplayed", again("error.replayed")}
+		p := again("LinkReplayed", http.StatusConflict, "err.replayed.head", "err.replayed.body")
+		if next.Back != "" {
+			p.Page.Action = web.Link{Label: "action.activate", Href: next.Back}
+		}
+		return p
 	case errors.Is(err, activation.ErrInstanceNotFound):
-		return failure{http.StatusNotFound, "InstanceNotFound", web.ErrorView{Title: "error.head.again", Body: "error.unknown", Next: "error.next.retry"}}
-	case errors.As(err, &market):
-		return failure{http.StatusBadGateway, "MarketUnavailable", web.ErrorView{Title: "error.head.again", Body: "error.unavailable", Next: "error.next.retry"}}
-	case errors.Is(err, errReleased):
-		return failure{http.StatusGone, "InstanceReleased", web.ErrorView{Title: "error.released.head", Body: "error.released", Next: "error.released.next"}}
+		return web.Problem{Status: http.StatusNotFound, Code: "InstanceNotFound", Page: web.ErrorView{Head: "err.unknown.head", Body: "err.unknown.body", Next: "next.retry", Action: market}}
+	case errors.As(err, &mkt):
+		return web.Problem{Status: http.StatusBadGateway, Code: "MarketUnavailable", Page: web.ErrorView{Head: "err.market.head", Body: "err.market.body", Next: "next.retry", Action: market}}
+	case errors.As(err, &released):
+		body := "err.released.body"
+		if released.settled {
+			body = "err.released.settled.body"
+		}
+		return web.Problem{Status: http.StatusGone, Code: "InstanceReleased", Page: web.ErrorView{Head: "err.released.head", Body: body, Next: "err.released.next", Action: market}}
 	case errors.Is(err, errFrozen):
-		return failure{http.StatusForbidden, "InstanceFrozen", web.ErrorView{Title: "error.frozen.head", Body: "error.frozen", Next: "error.frozen.next"}}
-	case errors.Is(err, session.ErrNotFound):
-		return failure{http.StatusUnauthorized, "NoSession", web.ErrorView{Title: "error.session.head", Body: "error.session", Next: "error.next.again"}}
-	case errors.Is(err, session.ErrBadCSRF):
-		return failure{http.StatusForbidden, "BadCSRF", web.ErrorView{Title: "error.head.again", Body: "error.csrf", Next: "error.csrf.next"}}
-	case errors.Is(err, errNoSuchPage):
-		return failure{http.StatusNotFound, "NoSuchPage", web.ErrorView{Title: "error.head.again", Body: "error.notfound", Next: "error.next.again"}}
+		return web.Problem{Status: http.StatusForbidden, Code: "InstanceFrozen", Page: web.ErrorView{Head: "err.frozen.head", Body: "err.frozen.body", Next: "err.frozen.next", Action: market}}
 	}
-	return failure{http.StatusServiceUnavailable, "Unavailable", web.ErrorView{Title: "error.head.again", Body: "error.unavailable", Next: "error.next.retry"}}
-}
-
-// fail answers err with its page in lang and logs it, without the token,
-// the key or any secret.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, lang web.Lang, err error) {
-	f := failureFor(err)
-	level := slog.LevelWarn
-	if f.status >= 500 {
-		level = slog.LevelError
+	if p, ok := web.CommonProblem(err, next); ok {
+		return p
 	}
-	h.Log.Log(r.Context(), level, "activation request refused", "path", r.URL.Path, "status", f.status, "code", f.code, "error", err.Error())
-	h.Metrics.Count("ActivationRequestsRefused", map[string]string{"Code": f.code})
-	web.Render(w, f.status, "error", web.View{Lang: lang, Data: f.page})
+	return web.Unavailable(next)
 }

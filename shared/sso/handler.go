@@ -1,6 +1,8 @@
 // Package sso is where the buyer's browser lands from the marketplace's
 // Login Without Password button (our authUrl): it verifies the link, opens
-// an activation session, and routes the buyer on.
+// an activation session, and routes the buyer on. It also serves the
+// activation page, the language switch of every page, and the branded
+// not-found page for any path no function serves.
 package sso
 
 import (
@@ -13,7 +15,8 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/i18n"
+	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/session"
@@ -35,11 +38,10 @@ type Sessions interface {
 	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
 }
 
-// Market asks the marketplace about an instance whose createInstance never
-// reached us.
+// Market rebuilds an instance whose createInstance never reached us from
+// the marketplace's own record.
 type Market interface {
-	DescribeInstance(ctx context.Context, id string) (marketapi.Instance, error)
-	DescribeOrder(ctx context.Context, id string) (marketapi.Order, error)
+	Record(ctx context.Context, id string) (activation.MarketRecord, error)
 }
 
 // Handler serves the authUrl and the activation page.
@@ -52,28 +54,33 @@ type Handler struct {
 	Sessions     Sessions
 	Market       Market
 	LoginURLs    sites.LoginURLs
-	Log          *slog.Logger
-	Metrics      *metrics.Recorder
-	Now          func() time.Time
+	// MarketplaceURL is the marketplace's Purchased Services page, where
+	// the buyer gets a new link.
+	MarketplaceURL string
+	Log            *slog.Logger
+	Metrics        *metrics.Recorder
+	Now            func() time.Time
 }
 
 // Paths of the flow.
 const (
 	SSOPath      = "/aliyun/sso"
 	ActivatePath = "/activate"
-	LanguagePath = "/activate/language"
+	LanguagePath = web.LanguagePath
+	RegisterPath = "/register"
+	BindPath     = "/bind/billing"
 )
 
-// Routes returns the handler's routes.
+// Routes returns the handler's routes, behind the cross-origin guard.
 func (h *Handler) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+SSOPath, h.verify)
 	mux.HandleFunc("GET "+ActivatePath, h.activatePage)
 	mux.HandleFunc("POST "+LanguagePath, h.setLanguage)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, web.Negotiate(r.Header.Get("Accept-Language")), errNoSuchPage)
-	})
-	return mux
+	mux.HandleFunc("/", h.notFound)
+	return web.Guard(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, web.Lang(r), web.ErrCrossOrigin)
+	}))
 }
 
 // verify checks a Login Without Password link and routes the buyer:
@@ -81,7 +88,7 @@ func (h *Handler) Routes() http.Handler {
 // otherwise to the activation page with a new session.
 func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	lang := web.Negotiate(r.Header.Get("Accept-Language"))
+	lang := web.Lang(r)
 	now := h.Now()
 
 	link, err := h.checkLink(r, now)
@@ -96,7 +103,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	switch inst.Status {
 	case activation.StatusReleased:
-		h.fail(w, r, lang, errReleased)
+		h.fail(w, r, lang, &releasedError{settled: len(inst.Workspaces) > 0})
 		return
 	case activation.StatusFrozen:
 		h.fail(w, r, lang, errFrozen)
@@ -104,18 +111,18 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if inst.Activated() {
-		loginURL, ok := h.LoginURLs[inst.Workspace.Site]
+		loginURL, ok := h.LoginURLs[inst.LoginSite]
 		if !ok {
-			h.fail(w, r, lang, fmt.Errorf("no login URL configured for site %q", inst.Workspace.Site))
+			h.fail(w, r, lang, fmt.Errorf("no login URL configured for site %q", inst.LoginSite))
 			return
 		}
 		if err := h.Sessions.ConsumeLink(ctx, link, now); err != nil {
 			h.fail(w, r, lang, err)
 			return
 		}
-		h.Log.InfoContext(ctx, "sso link accepted: to workspace", "instanceId", inst.ID, "site", inst.Workspace.Site)
+		h.Log.InfoContext(ctx, "sso link accepted: to workspace", "instanceId", inst.ID, "site", inst.LoginSite)
 		h.Metrics.Count("SsoToWorkspace", nil)
-		web.SecurityHeaders(w)
+		web.SecurityHeaders(w, "")
 		http.Redirect(w, r, loginURL, http.StatusSeeOther)
 		return
 	}
@@ -127,8 +134,8 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Log.InfoContext(ctx, "sso link accepted: activation session opened", "instanceId", inst.ID)
 	h.Metrics.Count("ActivationSessionsOpened", nil)
-	web.SecurityHeaders(w)
-	http.SetCookie(w, sess.Cookie(h.CookieSecure))
+	web.SecurityHeaders(w, "")
+	http.SetCookie(w, sess.Cookie(h.CookieSecure, now))
 	// A redirect, so that reloading the page does not replay the link.
 	http.Redirect(w, r, ActivatePath, http.StatusSeeOther)
 }
@@ -166,25 +173,14 @@ func (h *Handler) instance(ctx context.Context, id string, now time.Time) (activ
 	if !errors.Is(err, activation.ErrInstanceNotFound) {
 		return inst, err
 	}
-	described, err := h.Market.DescribeInstance(ctx, id)
-	if errors.Is(err, marketapi.ErrNotFound) {
+	record, err := h.Market.Record(ctx, id)
+	if errors.Is(err, activation.ErrUnknownToMarket) {
 		return activation.Instance{}, fmt.Errorf("instance %s: %w", id, activation.ErrInstanceNotFound)
 	}
 	if err != nil {
 		return activation.Instance{}, &marketError{err}
 	}
-	order, err := h.Market.DescribeOrder(ctx, described.OrderID)
-	if err != nil {
-		return activation.Instance{}, &marketError{err}
-	}
-	if !marketplace.ValidUID(order.AliUID) || described.InstanceID != id {
-		return activation.Instance{}, &marketError{fmt.Errorf("instance %s: the OpenAPI answered an unusable record (uid %q, instance %q)", id, order.AliUID, described.InstanceID)}
-	}
-	recovered := activation.Recovered(activation.MarketRecord{
-		InstanceID: id, OrderID: described.OrderID, AliUID: order.AliUID, ProductCode: described.ProductCode,
-		SKU: described.SKU, Status: described.Status, Trial: described.Trial, EndOn: described.EndOn,
-	}, now)
-	stored, created, err := h.Instances.Create(ctx, recovered)
+	stored, created, err := h.Instances.Create(ctx, activation.Recovered(record, now))
 	if err != nil {
 		return activation.Instance{}, err
 	}
@@ -193,25 +189,20 @@ func (h *Handler) instance(ctx context.Context, id string, now time.Time) (activ
 	return stored, nil
 }
 
-type activateData struct {
-	MaskedUID  string
-	InstanceID string
-	ExpiresAt  string
-}
-
 // activatePage shows the two ways on: register, or bind an existing
 // billing center account.
 func (h *Handler) activatePage(w http.ResponseWriter, r *http.Request) {
-	lang := web.Negotiate(r.Header.Get("Accept-Language"))
 	sess, err := h.session(r)
 	if err != nil {
-		h.fail(w, r, lang, err)
+		h.fail(w, r, web.Lang(r), err)
 		return
 	}
-	lang, _ = web.ParseLang(sess.Lang)
-	web.Render(w, http.StatusOK, "activate", web.View{Lang: lang, CSRF: sess.CSRF, Data: activateData{
-		MaskedUID: session.MaskUID(sess.AliUID), InstanceID: sess.InstanceID, ExpiresAt: marketplace.FormatTime(sess.ExpiresAt),
-	}})
+	lang := i18n.Or(sess.Lang, web.Lang(r))
+	c := web.Chrome{Lang: lang, Title: "activate.head", CSRF: sess.CSRF, Return: ActivatePath}
+	web.Render(w, r, h.Log, http.StatusOK, lang, web.ActivatePage(c, web.ActivateView{
+		MaskedUID: web.MaskUID(sess.AliUID), InstanceID: sess.InstanceID, ExpiresAt: marketplace.FormatTime(sess.ExpiresAt),
+		Register: RegisterPath, Bind: BindPath,
+	}))
 }
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
@@ -225,17 +216,22 @@ func (h *Handler) session(r *http.Request) (session.Session, error) {
 // maxFormBytes bounds the small forms of these pages.
 const maxFormBytes = 16 << 10
 
-// setLanguage switches the session's language and goes back to the page.
+// setLanguage switches the session's language and goes back to the page
+// the switch was on.
 func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
-	lang := web.Negotiate(r.Header.Get("Accept-Language"))
+	lang := web.Lang(r)
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, lang, &marketplace.ParamError{Reason: "the form could not be read"})
+		h.fail(w, r, lang, web.ErrBadForm)
 		return
 	}
-	chosen, ok := web.ParseLang(r.PostForm.Get("lang"))
+	back := web.LocalPath(r.PostForm.Get("return"))
+	if back == "" {
+		back = ActivatePath
+	}
+	chosen, ok := i18n.ParseLang(r.PostForm.Get("lang"))
 	if !ok {
-		h.fail(w, r, lang, &marketplace.ParamError{Param: "lang", Reason: `must be "zh" or "en"`})
+		h.fail(w, r, lang, web.ErrBadForm)
 		return
 	}
 	id := session.IDFrom(r)
@@ -244,8 +240,36 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.Sessions.SetLanguage(r.Context(), id, r.PostForm.Get("csrf"), string(chosen), h.Now()); err != nil {
-		h.fail(w, r, chosen, err)
+		h.fail(w, r, lang, err)
 		return
 	}
-	http.Redirect(w, r, ActivatePath, http.StatusSeeOther)
+	web.SecurityHeaders(w, "")
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// notFound is every path no function serves, in the buyer's language.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, web.Lang(r), web.ErrNoSuchPage)
+}
+
+// fail answers err with its page and logs it, without the token, the key
+// or any secret. The page is in the session's language when the browser
+// has a live session, and offers the way back into it.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
+	next := web.Next{Marketplace: h.MarketplaceURL}
+	if needsSession(err) {
+		if sess, serr := h.session(r); serr == nil {
+			lang = i18n.Or(sess.Lang, lang)
+			next.Back = ActivatePath
+		}
+	}
+	p := problemFor(err, next)
+	level := slog.LevelWarn
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	h.Log.Log(r.Context(), level, "activation request refused", "path", r.URL.Path, "status", p.Status, "code", p.Code, logging.Err(err))
+	h.Metrics.Count("ActivationRequestsRefused", map[string]string{"Code": p.Code})
+	c := web.Chrome{Lang: lang, Title: p.Page.Head}
+	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(c, p.Page))
 }

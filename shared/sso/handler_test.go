@@ -2,7 +2,7 @@ package sso_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,31 +32,21 @@ const key = "sso-test-key"
 var now = time.Date(2026, 11, 26, 3, 20, 0, 0, time.UTC) // 11:20 in Beijing
 
 type fakeMarket struct {
-	instances map[string]marketapi.Instance
-	orders    map[string]marketapi.Order
-	err       error
-	calls     int
+	records map[string]activation.MarketRecord
+	err     error
+	calls   int
 }
 
-func (m *fakeMarket) DescribeInstance(_ context.Context, id string) (marketapi.Instance, error) {
+func (m *fakeMarket) Record(_ context.Context, id string) (activation.MarketRecord, error) {
 	m.calls++
 	if m.err != nil {
-		return marketapi.Instance{}, m.err
+		return activation.MarketRecord{}, m.err
 	}
-	inst, ok := m.instances[id]
+	r, ok := m.records[id]
 	if !ok {
-		return marketapi.Instance{}, &marketapi.APIError{Action: "DescribeInstanceForIsv", Status: 404, Code: "InstanceNotFound"}
+		return activation.MarketRecord{}, &marketapi.APIError{Action: "DescribeInstanceForIsv", Status: 404, Code: "InstanceNotFound"}
 	}
-	return inst, nil
-}
-
-func (m *fakeMarket) DescribeOrder(_ context.Context, id string) (marketapi.Order, error) {
-	m.calls++
-	order, ok := m.orders[id]
-	if !ok {
-		return marketapi.Order{}, &marketapi.APIError{Action: "DescribeOrderForIsv", Status: 404, Code: "OrderNotFound"}
-	}
-	return order, nil
+	return r, nil
 }
 
 type fixture struct {
@@ -75,15 +65,16 @@ func newFixture(t testing.TB) *fixture {
 		db:        db,
 		instances: storage.NewInstances(db.Client(), db.Tables["InstancesTable"]),
 		sessions:  storage.NewSessions(db.Client(), db.Tables["SessionsTable"]),
-		market:    &fakeMarket{instances: map[string]marketapi.Instance{}, orders: map[string]marketapi.Order{}},
+		market:    &fakeMarket{records: map[string]activation.MarketRecord{}},
 		logs:      &logtest.Buffer{},
 	}
 	f.handler = &sso.Handler{
 		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, CookieSecure: true,
 		Instances: f.instances, Sessions: f.sessions, Market: f.market,
-		LoginURLs: sites.LoginURLs{"cn1": "https://console.example.com/login"},
-		Log:       logging.New(f.logs, slog.LevelDebug),
-		Now:       func() time.Time { return now },
+		LoginURLs:      sites.LoginURLs{"cn1": "https://console.example.com/login"},
+		MarketplaceURL: "https://market.example/purchased",
+		Log:            logging.New(f.logs, slog.LevelDebug),
+		Now:            func() time.Time { return now },
 	}
 	f.routes = f.handler.Routes()
 	return f
@@ -93,8 +84,9 @@ func (f *fixture) seed(t testing.TB, mutate func(*activation.Instance)) {
 	t.Helper()
 	inst := activation.Instance{
 		ID: "5604018", AliUID: "1234567890123456", ProductCode: "cmgj00053362", SKU: "cmgj00053362-postpay",
-		Status: activation.StatusActive, Progress: activation.ProgressPending, LastOrderID: "205060317920890",
-		Applied: map[string]time.Time{"order:205060317920890": now}, History: []activation.HistoryEntry{{Action: "createInstance", At: now}},
+		Status: activation.StatusActive, Progress: activation.ProgressPending,
+		Orders:    map[string]string{activation.OrderCreate: "205060317920890"},
+		LastCalls: map[marketplace.Action]activation.Call{marketplace.ActionCreateInstance: {OrderID: "205060317920890", At: now}},
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if mutate != nil {
@@ -154,10 +146,13 @@ func TestVerifyOpensSessionAndShowsActivationPage(t *testing.T) {
 	page := f.get(t, sso.ActivatePath, "Cookie", c.Name+"="+c.Value)
 	body := page.Body.String()
 	if page.Code != 200 || !strings.Contains(body, "Activate the Guance Commercial Plan") || !strings.Contains(body, "1234********3456") ||
-		!strings.Contains(body, `href="/register"`) || !strings.Contains(body, `href="/bind"`) || strings.Contains(body, "1234567890123456") {
+		!strings.Contains(body, `href="/register"`) || !strings.Contains(body, `href="/bind/billing"`) || strings.Contains(body, "1234567890123456") {
 		t.Fatalf("activation page %d:\n%s", page.Code, body)
 	}
 	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || page.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("page headers %v", page.Header())
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || rec.Header().Get("Referrer-Policy") != "no-referrer" {
 		t.Fatalf("page headers %v", page.Header())
 	}
 	if strings.Contains(f.logs.String(), key) {
@@ -197,6 +192,12 @@ func TestLanguageSwitchKeepsTheSession(t *testing.T) {
 	if rec := post(url.Values{"lang": {"en"}, "csrf": {sess.CSRF}}, c.Value); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != sso.ActivatePath {
 		t.Fatalf("switch: %d", rec.Code)
 	}
+	// The switch goes back to the page it was on (a local path only).
+	for back, want := range map[string]string{"/verification-codes?purpose=register": "/verification-codes?purpose=register", "//evil.example/": sso.ActivatePath, "https://evil.example/": sso.ActivatePath} {
+		if rec := post(url.Values{"lang": {"en"}, "csrf": {sess.CSRF}, "return": {back}}, c.Value); rec.Header().Get("Location") != want {
+			t.Fatalf("return %q went to %q", back, rec.Header().Get("Location"))
+		}
+	}
 	page := f.get(t, sso.ActivatePath, "Cookie", session.CookieName+"="+c.Value, "Accept-Language", "zh-CN")
 	if !strings.Contains(page.Body.String(), "Activate the Guance Commercial Plan") {
 		t.Fatal("the session's language must win over Accept-Language after a switch")
@@ -208,11 +209,13 @@ func TestLanguageSwitchKeepsTheSession(t *testing.T) {
 		status int
 		text   string
 	}{
-		"forged CSRF":   {url.Values{"lang": {"en"}, "csrf": {"forged"}}, c.Value, 403, "The form has expired"},
-		"missing CSRF":  {url.Values{"lang": {"zh"}}, c.Value, 403, "表单已过期"},
-		"no session":    {url.Values{"lang": {"en"}, "csrf": {sess.CSRF}}, "", 401, "Your session has ended"},
-		"bad language":  {url.Values{"lang": {"fr"}, "csrf": {sess.CSRF}}, c.Value, 400, "incomplete or malformed"},
-		"stale session": {url.Values{"lang": {"en"}, "csrf": {sess.CSRF}}, strings.Repeat("x", 43), 401, "Your session has ended"},
+		// The refusal is in the session's language (English now), not the
+		// browser's, and offers the way back.
+		"forged CSRF":   {url.Values{"lang": {"zh"}, "csrf": {"forged"}}, c.Value, 403, `This form has expired`},
+		"missing CSRF":  {url.Values{"lang": {"zh"}}, c.Value, 403, `href="/activate"`},
+		"no session":    {url.Values{"lang": {"en"}, "csrf": {sess.CSRF}}, "", 401, "Your activation session has ended"},
+		"bad language":  {url.Values{"lang": {"fr"}, "csrf": {sess.CSRF}}, c.Value, 400, "We could not read this form"},
+		"stale session": {url.Values{"lang": {"en"}, "csrf": {sess.CSRF}}, strings.Repeat("x", 43), 401, "Your activation session has ended"},
 	} {
 		rec := post(tt.form, tt.cookie)
 		if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.text) {
@@ -236,18 +239,18 @@ func TestRefusedLinks(t *testing.T) {
 		{"missing token", sso.SSOPath + "?" + good.Encode(), 403, "signature is not valid"},
 		{"wrong key", sso.SSOPath + "?" + good.Signed("other-key").Encode(), 403, "signature is not valid"},
 		{"tampered instance", strings.Replace(link("5604018", now), "5604018", "5604019", 1), 403, "signature is not valid"},
-		{"not a verify link", signed(marketplace.Params{"action": "createInstance", "instanceId": "5604018", "timeStamp": marketplace.FormatTime(now)}), 400, "incomplete or malformed"},
-		{"malformed instance", signed(marketplace.Params{"action": "verify", "instanceId": "56x", "timeStamp": marketplace.FormatTime(now)}), 400, "incomplete or malformed"},
-		{"malformed timeStamp", signed(marketplace.Params{"action": "verify", "instanceId": "5604018", "timeStamp": "yesterday"}), 400, "incomplete or malformed"},
+		{"not a verify link", signed(marketplace.Params{"action": "createInstance", "instanceId": "5604018", "timeStamp": marketplace.FormatTime(now)}), 400, "missing information or is malformed"},
+		{"malformed instance", signed(marketplace.Params{"action": "verify", "instanceId": "56x", "timeStamp": marketplace.FormatTime(now)}), 400, "missing information or is malformed"},
+		{"malformed timeStamp", signed(marketplace.Params{"action": "verify", "instanceId": "5604018", "timeStamp": "yesterday"}), 400, "missing information or is malformed"},
 		{"stale", link("5604018", now.Add(-6*time.Minute)), 410, "has expired"},
-		{"from the future", link("5604018", now.Add(6*time.Minute)), 403, "dated later than our clock"},
+		{"from the future", link("5604018", now.Add(6*time.Minute)), 403, "Wait a minute and try again"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.seed(t, nil)
 			rec := f.get(t, tt.target, "Accept-Language", "en")
-			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.text) || !strings.Contains(rec.Body.String(), "Purchased Services") {
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.text) || !strings.Contains(rec.Body.String(), `href="https://market.example/purchased"`) {
 				t.Fatalf("%d, want %d with %q:\n%s", rec.Code, tt.status, tt.text, rec.Body.String())
 			}
 			if sessionCookie(t, rec) != nil {
@@ -276,6 +279,13 @@ func TestReplayedLink(t *testing.T) {
 		if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "already used") || sessionCookie(t, rec) != nil {
 			t.Fatalf("replay: %d %s", rec.Code, rec.Body.String())
 		}
+	}
+	// A browser that has the session from the first click is offered the
+	// way back into it.
+	first := f.get(t, link("5604018", now.Add(time.Second)), "Accept-Language", "en")
+	rec := f.get(t, link("5604018", now.Add(time.Second)), "Cookie", session.CookieName+"="+sessionCookie(t, first).Value, "Accept-Language", "zh")
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `href="/activate"`) || !strings.Contains(rec.Body.String(), "Continue activating") {
+		t.Fatalf("replay with a session: %d %s", rec.Code, rec.Body.String())
 	}
 }
 
@@ -320,15 +330,16 @@ func TestInstanceStates(t *testing.T) {
 		text   string
 		to     string
 	}{
-		{"released", func(i *activation.Instance) { i.Status = activation.StatusReleased }, 410, "service was closed", ""},
+		{"released before activation", func(i *activation.Instance) { i.Status = activation.StatusReleased }, 410, "its Guance Commercial Plan service is closed.</p>", ""},
+		{"released after activation", func(i *activation.Instance) {
+			i.Status, i.Progress, i.Workspaces = activation.StatusReleased, activation.ProgressActivated, []string{"wksp_1"}
+		}, 410, "went back to billing center settlement", ""},
 		{"frozen", func(i *activation.Instance) { i.Status = activation.StatusFrozen }, 403, "frozen because of unpaid bills", ""},
 		{"activated goes to the workspace's site", func(i *activation.Instance) {
-			i.Progress = activation.ProgressActivated
-			i.Workspace = &activation.Workspace{ID: "wksp_1", Name: "prod", Site: "cn1"}
+			i.Progress, i.Workspaces, i.LoginSite = activation.ProgressActivated, []string{"wksp_1"}, "cn1"
 		}, 303, "", "https://console.example.com/login"},
 		{"activated on a site without a login URL", func(i *activation.Instance) {
-			i.Progress = activation.ProgressActivated
-			i.Workspace = &activation.Workspace{ID: "wksp_1", Name: "prod", Site: "us1"}
+			i.Progress, i.Workspaces, i.LoginSite = activation.ProgressActivated, []string{"wksp_1"}, "us1"
 		}, 503, "could not complete this", ""},
 	}
 	for _, tt := range tests {
@@ -356,8 +367,7 @@ func TestInstanceStates(t *testing.T) {
 
 func TestLostCallbackIsRecoveredFromTheOpenAPI(t *testing.T) {
 	f := newFixture(t)
-	f.market.instances["5700001"] = marketapi.Instance{InstanceID: "5700001", OrderID: "205060317920777", ProductCode: "cmgj00053362", SKU: "cmgj00053362-postpay", Status: "OPENED"}
-	f.market.orders["205060317920777"] = marketapi.Order{OrderID: "205060317920777", AliUID: "1234567890123457"}
+	f.market.records["5700001"] = activation.MarketRecord{InstanceID: "5700001", OrderID: "205060317920777", AliUID: "1234567890123457", ProductCode: "cmgj00053362", SKU: "cmgj00053362-postpay", Status: activation.MarketOpened}
 
 	rec := f.get(t, link("5700001", now))
 	if rec.Code != http.StatusSeeOther || sessionCookie(t, rec) == nil {
@@ -381,24 +391,17 @@ func TestLostCallbackIsRecoveredFromTheOpenAPI(t *testing.T) {
 func TestUnknownInstanceAndMarketFailures(t *testing.T) {
 	f := newFixture(t)
 	rec := f.get(t, link("9999999", now), "Accept-Language", "en")
-	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "cannot find this product instance") {
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "We cannot find this purchase") {
 		t.Fatalf("unknown: %d %s", rec.Code, rec.Body.String())
 	}
 
-	f.market.err = errors.Join(marketapi.ErrUnavailable, errors.New("dial tcp: timeout"))
+	f.market.err = fmt.Errorf("market openapi DescribeInstanceForIsv: %w (SDK.ServerUnreachable: timeout)", marketapi.ErrUnavailable)
 	rec = f.get(t, link("9999999", now.Add(time.Second)), "Accept-Language", "en")
-	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), "could not complete this") {
+	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), "The marketplace is not answering") {
 		t.Fatalf("market down: %d %s", rec.Code, rec.Body.String())
 	}
 	if !strings.Contains(f.logs.String(), `"code":"MarketUnavailable"`) {
 		t.Fatal("market failure not logged")
-	}
-
-	f.market.err = nil
-	f.market.instances["9999999"] = marketapi.Instance{InstanceID: "9999999", OrderID: "1"}
-	f.market.orders["1"] = marketapi.Order{OrderID: "1", AliUID: "not-a-uid"}
-	if rec := f.get(t, link("9999999", now.Add(2*time.Second))); rec.Code != http.StatusBadGateway {
-		t.Fatalf("unusable OpenAPI record: %d", rec.Code)
 	}
 }
 
@@ -406,12 +409,57 @@ func TestActivationPageWithoutSession(t *testing.T) {
 	f := newFixture(t)
 	for _, cookie := range []string{"", session.CookieName + "=short", session.CookieName + "=" + strings.Repeat("a", 43)} {
 		rec := f.get(t, sso.ActivatePath, "Cookie", cookie, "Accept-Language", "en")
-		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Your session has ended") {
+		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Your activation session has ended") {
 			t.Fatalf("cookie %q: %d", cookie, rec.Code)
 		}
 	}
-	if rec := f.get(t, "/nowhere", "Accept-Language", "en"); rec.Code != http.StatusNotFound {
-		t.Fatalf("unknown path: %d", rec.Code)
+}
+
+// TestNotFound: any path no function serves is a branded page in the
+// buyer's language, with the way back into a live session.
+func TestNotFound(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	for _, path := range []string{"/nowhere", "/register", "/bind/billing", "/"} {
+		rec := f.get(t, path, "Accept-Language", "fr-FR,en;q=0.5")
+		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "Page not found") || !strings.Contains(rec.Body.String(), "https://market.example/purchased") {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+	c := sessionCookie(t, f.get(t, link("5604018", now), "Accept-Language", "zh-CN"))
+	rec := f.get(t, "/register", "Cookie", session.CookieName+"="+c.Value, "Accept-Language", "en")
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "页面不存在") || !strings.Contains(rec.Body.String(), `href="/activate"`) {
+		t.Fatalf("with a session: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestCrossOriginPostRefused: the language switch posted from another site
+// is refused before it is read.
+func TestCrossOriginPostRefused(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodPost, sso.LanguagePath, strings.NewReader("lang=en&csrf=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Accept-Language", "en")
+	rec := httptest.NewRecorder()
+	f.routes.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "sent from another site") {
+		t.Fatalf("%d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestAllAcceptLanguageValues: the Lambda adapter splits the header at its
+// commas; the page still sees every range.
+func TestAllAcceptLanguageValues(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest(http.MethodGet, "/nowhere", nil)
+	for _, v := range []string{"fr-FR", "en;q=0.5", "zh;q=0.4"} {
+		req.Header.Add("Accept-Language", v)
+	}
+	rec := httptest.NewRecorder()
+	f.routes.ServeHTTP(rec, req)
+	if rec.Header().Get("Content-Language") != "en" {
+		t.Fatalf("language %q from %v", rec.Header().Get("Content-Language"), req.Header.Values("Accept-Language"))
 	}
 }
 

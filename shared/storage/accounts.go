@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -35,7 +36,7 @@ func NewAccounts(db TableDB, table string) *Accounts {
 }
 
 func billingKey(username string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{sessionKey: str("billing#" + username)}
+	return idKey("billing#" + username)
 }
 
 // CreateBilling records a new account; the username must be free.
@@ -44,30 +45,35 @@ func (s *Accounts) CreateBilling(ctx context.Context, a BillingAccount) error {
 	if err != nil {
 		return fmt.Errorf("marshal billing account: %w", err)
 	}
-	item[sessionKey] = billingKey(a.Username)[sessionKey]
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item, ConditionExpression: notExists})
+	item[idAttr] = billingKey(a.Username)[idAttr]
+	fresh, err := notExists()
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: item, ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()})
 	var refused *types.ConditionalCheckFailedException
 	if errors.As(err, &refused) {
 		return ErrAccountExists
 	}
 	if err != nil {
-		return fmt.Errorf("create billing account %s: %w", a.Username, err)
+		return fmt.Errorf("create billing account: %w", err)
 	}
 	return nil
 }
 
 // BillingEmail returns the email on file for username (already normalized).
 func (s *Accounts) BillingEmail(ctx context.Context, username string) (string, bool, error) {
+	proj, err := expression.NewBuilder().WithProjection(expression.NamesList(expression.Name("email"))).Build()
+	if err != nil {
+		return "", false, err
+	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table), Key: billingKey(username),
-		ProjectionExpression: aws.String("email"),
+		ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(),
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("read billing account %s: %w", username, err)
+		return "", false, fmt.Errorf("read billing account: %w", err)
 	}
-	email, ok := out.Item["email"].(*types.AttributeValueMemberS)
-	if !ok {
-		return "", false, nil
-	}
-	return email.Value, true, nil
+	email := stringOf(out.Item["email"])
+	return email, email != "", nil
 }

@@ -15,103 +15,117 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
 
-// Codes keeps verification codes ("code#<purpose>#<key>") and the counters
-// of the sending limits ("rate#<scope>#<value>#<window start>"), each with
-// an expiresAt TTL. Codes stay a day past their validity so that a late try
-// reads "expired" rather than "no code".
+// Codes keeps verification codes ("code#<purpose>#<session key>", one per
+// purpose and session, holding the target and the keyed hash) and the
+// counters of the sending limits ("rate#<scope>#<value>#<window start>"),
+// each with an expiresAt TTL. Codes stay a day past their validity so that
+// a late try reads "expired" rather than "no code". A bind-billing code's
+// mail goes into the outbox table in the same transaction.
 type Codes struct {
-	db    TableDB
-	table string
+	db          DynamoDB
+	table       string
+	outboxTable string
 }
 
-// NewCodes returns the store for the verification table.
-func NewCodes(db TableDB, table string) *Codes {
-	return &Codes{db: db, table: table}
+// NewCodes returns the store for the verification table; outboxTable
+// receives the mails that must not be sent while the asker waits.
+func NewCodes(db DynamoDB, table, outboxTable string) *Codes {
+	return &Codes{db: db, table: table, outboxTable: outboxTable}
 }
 
-func codeID(purpose verification.Purpose, key string) string {
-	return "code#" + string(purpose) + "#" + key
+func codeID(purpose verification.Purpose, session string) string {
+	return "code#" + string(purpose) + "#" + session
 }
-
-func num(n int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
-}
-
-func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 // counter is one limit's count in its current fixed window.
 type counter struct {
-	limit string // as in verification.LimitError
+	limit string // a verification.Limit* name
 	id    string
 	max   int
 	end   time.Time
 }
 
-func counters(rec verification.Record, client verification.Client, limits verification.Limits, now time.Time) []counter {
+func counters(in verification.Issue) []counter {
+	rec, now := in.Record, in.Now
 	hour := now.Truncate(time.Hour)
 	day := now.Truncate(24 * time.Hour)
 	window := func(scope, value string, start time.Time) string {
 		return "rate#" + scope + "#" + value + "#" + strconv.FormatInt(start.Unix(), 10)
 	}
+	l := in.Limits
 	cs := []counter{
-		{"address-hour", window("address", rec.Key, hour), limits.PerAddressHour, hour.Add(time.Hour)},
-		{"address-day", window("address-day", rec.Key, day), limits.PerAddressDay, day.Add(24 * time.Hour)},
+		{verification.LimitTargetHour, window("target", rec.Session+"#"+rec.Target, hour), l.PerTargetHour, hour.Add(time.Hour)},
+		{verification.LimitAddressHour, window("address", rec.Target, hour), l.PerAddressHour, hour.Add(time.Hour)},
+		{verification.LimitAddressDay, window("address-day", rec.Target, day), l.PerAddressDay, day.Add(24 * time.Hour)},
+		{verification.LimitSession, window("session", rec.Session, hour), l.PerSessionHour, hour.Add(time.Hour)},
 	}
-	if client.SessionID != "" {
-		cs = append(cs, counter{"session", window("session", client.SessionID, hour), limits.PerSessionHour, hour.Add(time.Hour)})
-	}
-	if client.IP != "" {
-		cs = append(cs, counter{"client", window("client", client.IP, hour), limits.PerClientHour, hour.Add(time.Hour)})
+	if in.Client.IP != "" {
+		cs = append(cs, counter{verification.LimitClient, window("client", in.Client.IP, hour), l.PerClientHour, hour.Add(time.Hour)})
 	}
 	return cs
 }
 
 // Issue writes the code and counts it against every limit in one
 // TransactWriteItems: the cooldown and each cap are conditions of the same
-// write, so concurrent sends cannot slip past them.
-func (s *Codes) Issue(ctx context.Context, rec verification.Record, client verification.Client, limits verification.Limits, now time.Time) error {
+// write, so concurrent sends cannot slip past them. The cooldown holds for
+// the same target only: a buyer who mistyped the address may send to the
+// right one at once.
+func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
+	rec := in.Record
+	name, value := expression.Name, expression.Value
+	cooldown, err := expression.NewBuilder().WithCondition(expression.Or(
+		name(idAttr).AttributeNotExists(),
+		name("target").NotEqual(value(rec.Target)),
+		name("sentAt").LessThanEqual(value(in.Now.Add(-verification.Cooldown).Unix())),
+	)).Build()
+	if err != nil {
+		return err
+	}
 	items := []types.TransactWriteItem{{Put: &types.Put{
 		TableName: aws.String(s.table),
 		Item: map[string]types.AttributeValue{
-			sessionKey:   str(codeID(rec.Purpose, rec.Key)),
+			idAttr:       str(codeID(rec.Purpose, rec.Session)),
+			"target":     str(rec.Target),
 			"hash":       str(rec.Hash),
-			"sentAt":     num(rec.SentAt.Unix()),
-			"validUntil": num(rec.ExpiresAt.Unix()),
+			"sentAt":     epoch(rec.SentAt),
+			"validUntil": epoch(rec.ExpiresAt),
 			"attempts":   num(0),
 			expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
 		},
-		ConditionExpression:                 aws.String("attribute_not_exists(id) OR sentAt <= :edge"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":edge": num(now.Add(-verification.Cooldown).Unix())},
+		ConditionExpression: cooldown.Condition(), ExpressionAttributeNames: cooldown.Names(), ExpressionAttributeValues: cooldown.Values(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}}}
-	cs := counters(rec, client, limits, now)
+	cs := counters(in)
 	for _, c := range cs {
+		count, err := expression.NewBuilder().
+			WithCondition(expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))).
+			WithUpdate(expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))).
+			Build()
+		if err != nil {
+			return err
+		}
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                 aws.String(s.table),
-			Key:                       map[string]types.AttributeValue{sessionKey: str(c.id)},
-			UpdateExpression:          aws.String("SET expiresAt = if_not_exists(expiresAt, :ttl) ADD #count :one"),
-			ConditionExpression:       aws.String("attribute_not_exists(#count) OR #count < :max"),
-			ExpressionAttributeNames:  map[string]string{"#count": "count"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":ttl": epoch(c.end.Add(time.Hour)), ":one": num(1), ":max": num(int64(c.max))},
+			TableName: aws.String(s.table), Key: idKey(c.id),
+			UpdateExpression: count.Update(), ConditionExpression: count.Condition(),
+			ExpressionAttributeNames: count.Names(), ExpressionAttributeValues: count.Values(),
 		}})
 	}
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var canceled *types.TransactionCanceledException
-	if !errors.As(err, &canceled) {
+	if in.Mail != nil {
+		put, err := OutboxPut(s.outboxTable, *in.Mail)
 		if err != nil {
-			return fmt.Errorf("issue %s code: %w", rec.Purpose, err)
+			return err
 		}
-		return nil
+		items = append(items, put)
 	}
-	for i, reason := range canceled.CancellationReasons {
-		if aws.ToString(reason.Code) != "ConditionalCheckFailed" {
-			continue
-		}
-		if i == 0 {
-			return &verification.LimitError{Limit: "cooldown", RetryAfter: retryAfter(s.sentAt(ctx, rec, reason.Item, now).Add(verification.Cooldown), now)}
-		}
-		c := cs[i-1]
-		return &verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, now)}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch i := canceledAt(err); {
+	case err == nil:
+		return nil
+	case i == 0:
+		sent := time.Unix(s.sentAt(ctx, rec, reasonItem(err, 0), in.Now), 0)
+		return &verification.LimitError{Limit: verification.LimitCooldown, RetryAfter: retryAfter(sent.Add(verification.Cooldown), in.Now)}
+	case i > 0 && i <= len(cs):
+		return &verification.LimitError{Limit: cs[i-1].limit, RetryAfter: retryAfter(cs[i-1].end, in.Now)}
 	}
 	return fmt.Errorf("issue %s code: %w", rec.Purpose, err)
 }
@@ -119,119 +133,142 @@ func (s *Codes) Issue(ctx context.Context, rec verification.Record, client verif
 // sentAt is when the code still in its cooldown was sent: from the refused
 // write's old item, which DynamoDB returns; a server that returns none
 // (the local one) costs a read on this refusal path only.
-func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[string]types.AttributeValue, now time.Time) time.Time {
+func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[string]types.AttributeValue, now time.Time) int64 {
 	if len(old) == 0 {
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(s.table), Key: map[string]types.AttributeValue{sessionKey: str(codeID(rec.Purpose, rec.Key))}, ConsistentRead: aws.Bool(true),
-		})
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: idKey(codeID(rec.Purpose, rec.Session)), ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return now
+			return now.Unix()
 		}
 		old = out.Item
 	}
 	if secs := numberOf(old["sentAt"]); secs > 0 {
-		return time.Unix(secs, 0)
+		return secs
 	}
-	return now
+	return now.Unix()
 }
 
 // retryAfter is the wait until t, in whole seconds, at least one.
 func retryAfter(t, now time.Time) time.Duration {
-	d := t.Sub(now).Round(time.Second)
-	if d < time.Second {
-		d = time.Second
-	}
-	return d
+	return max(t.Sub(now).Round(time.Second), time.Second)
 }
 
 // Revoke deletes the code (if it is still this one) and gives back its
 // counts, in one transaction.
-func (s *Codes) Revoke(ctx context.Context, rec verification.Record, client verification.Client, now time.Time) error {
+func (s *Codes) Revoke(ctx context.Context, in verification.Issue) error {
+	name, value := expression.Name, expression.Value
+	same, err := expression.NewBuilder().WithCondition(expression.Or(name(idAttr).AttributeNotExists(), name("hash").Equal(value(in.Record.Hash)))).Build()
+	if err != nil {
+		return err
+	}
 	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName:                 aws.String(s.table),
-		Key:                       map[string]types.AttributeValue{sessionKey: str(codeID(rec.Purpose, rec.Key))},
-		ConditionExpression:       aws.String("attribute_not_exists(id) OR #hash = :hash"),
-		ExpressionAttributeNames:  map[string]string{"#hash": "hash"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":hash": str(rec.Hash)},
+		TableName: aws.String(s.table), Key: idKey(codeID(in.Record.Purpose, in.Record.Session)),
+		ConditionExpression: same.Condition(), ExpressionAttributeNames: same.Names(), ExpressionAttributeValues: same.Values(),
 	}}}
-	for _, c := range counters(rec, client, verification.Limits{}, now) {
+	giveBack, err := expression.NewBuilder().
+		WithCondition(name("count").GreaterThan(value(0))).
+		WithUpdate(expression.Add(name("count"), value(-1))).
+		Build()
+	if err != nil {
+		return err
+	}
+	for _, c := range counters(in) {
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                 aws.String(s.table),
-			Key:                       map[string]types.AttributeValue{sessionKey: str(c.id)},
-			UpdateExpression:          aws.String("ADD #count :minus"),
-			ConditionExpression:       aws.String("#count > :zero"),
-			ExpressionAttributeNames:  map[string]string{"#count": "count"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":minus": num(-1), ":zero": num(0)},
+			TableName: aws.String(s.table), Key: idKey(c.id),
+			UpdateExpression: giveBack.Update(), ConditionExpression: giveBack.Condition(),
+			ExpressionAttributeNames: giveBack.Names(), ExpressionAttributeValues: giveBack.Values(),
 		}})
 	}
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-		return fmt.Errorf("revoke %s code: %w", rec.Purpose, err)
+		return fmt.Errorf("revoke %s code: %w", in.Record.Purpose, err)
 	}
 	return nil
 }
 
-// Consume accepts the code in one conditional write when it matches, is
-// unused, valid and not dead. Otherwise the refusal's old item says why, and
-// a wrong code costs one of the tries (a second, conditional write).
-func (s *Codes) Consume(ctx context.Context, purpose verification.Purpose, key, hash string, now time.Time) error {
-	id := map[string]types.AttributeValue{sessionKey: str(codeID(purpose, key))}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 id,
-		UpdateExpression:                    aws.String("SET consumedAt = :now"),
-		ConditionExpression:                 aws.String("attribute_exists(id) AND attribute_not_exists(consumedAt) AND validUntil > :now AND attempts < :max AND #hash = :hash"),
-		ExpressionAttributeNames:            map[string]string{"#hash": "hash"},
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(now.Unix()), ":max": num(verification.MaxAttempts), ":hash": str(hash)},
+// Charge counts one try in one conditional write, before anything is
+// compared: the code must be the session's for this target, unused, valid
+// and not dead. On success the stored hash comes back (ALL_NEW) for the
+// caller to compare; on refusal the old item says why.
+func (s *Codes) Charge(ctx context.Context, purpose verification.Purpose, session, target string, now time.Time) (verification.Charged, error) {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name(idAttr).AttributeExists().
+			And(name("target").Equal(value(target))).
+			And(name("consumedAt").AttributeNotExists()).
+			And(name("validUntil").GreaterThan(value(now.Unix()))).
+			And(name("attempts").LessThan(value(verification.MaxAttempts)))).
+		WithUpdate(expression.Add(name("attempts"), value(1))).
+		Build()
+	if err != nil {
+		return verification.Charged{}, err
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var refused *types.ConditionalCheckFailedException
-	if err == nil {
-		return nil
-	}
-	if !errors.As(err, &refused) {
-		return fmt.Errorf("check %s code: %w", purpose, err)
+	switch {
+	case err == nil:
+		return verification.Charged{Hash: stringOf(out.Attributes["hash"]), Attempts: int(numberOf(out.Attributes["attempts"]))}, nil
+	case !errors.As(err, &refused):
+		return verification.Charged{}, fmt.Errorf("charge %s code: %w", purpose, err)
 	}
 	old := refused.Item
 	switch {
-	case len(old) == 0 || old["consumedAt"] != nil:
-		return verification.ErrNoCode
+	case len(old) == 0 || old["consumedAt"] != nil || stringOf(old["target"]) != target:
+		return verification.Charged{}, verification.ErrNoCode
 	case numberOf(old["validUntil"]) <= now.Unix():
-		return verification.ErrCodeExpired
-	case numberOf(old["attempts"]) >= verification.MaxAttempts:
-		return verification.ErrCodeDead
+		return verification.Charged{}, verification.ErrCodeExpired
 	}
-	return s.countWrongTry(ctx, purpose, id)
+	return verification.Charged{}, verification.ErrCodeDead
 }
 
-func (s *Codes) countWrongTry(ctx context.Context, purpose verification.Purpose, id map[string]types.AttributeValue) error {
-	cond := expression.Name("attempts").LessThan(expression.Value(verification.MaxAttempts)).
-		And(expression.Name("consumedAt").AttributeNotExists())
-	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(expression.Add(expression.Name("attempts"), expression.Value(1))).Build()
+// Consume marks the code used if it still holds hash and is unused.
+func (s *Codes) Consume(ctx context.Context, purpose verification.Purpose, session, target, hash string, now time.Time) error {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name("hash").Equal(value(hash)).
+			And(name("target").Equal(value(target))).
+			And(name("consumedAt").AttributeNotExists())).
+		WithUpdate(expression.Set(name("consumedAt"), value(now.Unix()))).
+		Build()
 	if err != nil {
 		return err
 	}
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: id,
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues: types.ReturnValueUpdatedNew,
 	})
 	var refused *types.ConditionalCheckFailedException
 	if errors.As(err, &refused) {
-		// Another wrong try, or the right one, got there first.
-		return verification.ErrCodeDead
+		// The right code twice at once: the other try used it.
+		return verification.ErrNoCode
 	}
 	if err != nil {
-		return fmt.Errorf("count wrong %s code: %w", purpose, err)
+		return fmt.Errorf("consume %s code: %w", purpose, err)
 	}
-	return &verification.WrongCodeError{Remaining: verification.MaxAttempts - int(numberOf(out.Attributes["attempts"]))}
+	return nil
 }
 
-func numberOf(av types.AttributeValue) int64 {
-	n, ok := av.(*types.AttributeValueMemberN)
-	if !ok {
-		return 0
+// Pending reads the session's code for purpose, if it is unused and valid.
+func (s *Codes) Pending(ctx context.Context, purpose verification.Purpose, session string, now time.Time) (verification.Pending, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return verification.Pending{}, false, fmt.Errorf("read %s code: %w", purpose, err)
 	}
-	v, _ := strconv.ParseInt(n.Value, 10, 64)
-	return v
+	item := out.Item
+	if len(item) == 0 || item["consumedAt"] != nil || numberOf(item["validUntil"]) <= now.Unix() {
+		return verification.Pending{}, false, nil
+	}
+	return verification.Pending{Target: stringOf(item["target"]), SentAt: time.Unix(numberOf(item["sentAt"]), 0).UTC()}, true, nil
 }
+
+// dueShard is the partition of the outbox's sparse "due" index: pending
+// mails carry it, delivered ones drop it. One partition is plenty for the
+// mail volume of activations.
+const dueShard = "pending"

@@ -1,6 +1,7 @@
 // Package storage keeps the product's records in DynamoDB. Each method is
 // the fewest round trips its step needs; uniqueness and idempotency come from
-// conditional writes, never from a read followed by a write.
+// conditional writes, never from a read followed by a write. Expressions are
+// built with the SDK's expression builder throughout.
 package storage
 
 import (
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -16,24 +19,33 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
 // DynamoDB is the part of the DynamoDB client the stores use.
 type DynamoDB interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
-// Attribute names the store owns beyond the fields of activation.Instance.
+// Attribute names the instances store owns beyond the fields of
+// activation.Instance.
 const (
 	instanceKey = "instanceId"
-	// lastOrderSeq is the last order id padded to a fixed width, so that a
-	// condition can compare order ids as numbers while they stay strings.
-	lastOrderSeq = "lastOrderSeq"
+	// orderSeq maps an order kind to its last order id padded to a fixed
+	// width, so that a condition compares order ids as numbers while they
+	// stay strings.
+	orderSeq = "orderSeq"
 )
 
+// paymentTTL is how long an orderPay request id is remembered: far longer
+// than the marketplace goes on retrying a message.
+const paymentTTL = 30 * 24 * time.Hour
+
 // Instances stores activation.Instance items, one per marketplace instance,
-// keyed by instanceId.
+// keyed by instanceId. The same table holds the orderPay idempotency keys
+// ("payment#<instance>#<requestId>"), which expire by TTL.
 type Instances struct {
 	db    DynamoDB
 	table string
@@ -45,7 +57,7 @@ func NewInstances(db DynamoDB, table string) *Instances {
 }
 
 func (s *Instances) key(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{instanceKey: &types.AttributeValueMemberS{Value: id}}
+	return map[string]types.AttributeValue{instanceKey: str(id)}
 }
 
 func marshalInstance(inst activation.Instance) (map[string]types.AttributeValue, error) {
@@ -68,7 +80,11 @@ func (s *Instances) Create(ctx context.Context, inst activation.Instance) (activ
 		return activation.Instance{}, false, fmt.Errorf("marshal instance %s: %w", inst.ID, err)
 	}
 	delete(item, instanceKey)
-	item[lastOrderSeq] = &types.AttributeValueMemberS{Value: activation.OrderSortKey(inst.LastOrderID)}
+	seqs := map[string]types.AttributeValue{}
+	for kind, id := range inst.Orders {
+		seqs[kind] = str(activation.OrderSortKey(id))
+	}
+	item[orderSeq] = &types.AttributeValueMemberM{Value: seqs}
 
 	names := make([]string, 0, len(item))
 	for name := range item {
@@ -149,6 +165,8 @@ func (s *Instances) Apply(ctx context.Context, id string, change activation.Chan
 	})
 	var refused *types.ConditionalCheckFailedException
 	switch {
+	case err == nil && change.Dispute:
+		return activation.Disputed, nil
 	case err == nil:
 		return activation.Applied, nil
 	case errors.As(err, &refused):
@@ -166,21 +184,42 @@ func (s *Instances) Apply(ctx context.Context, id string, change activation.Chan
 	}
 }
 
+func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
 // changeExpression turns a change into its update and the condition under
 // which it applies; activation.Explain is the reading of the same rules.
 func changeExpression(c activation.Change) (expression.Expression, error) {
 	name := expression.Name
-	entry, err := attributevalue.MarshalWithOptions([]activation.HistoryEntry{c.Entry(c.To)}, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+	cond := name(instanceKey).AttributeExists().And(statusIn(c.From))
+	update := expression.Set(name("updatedAt"), expression.Value(c.At))
+
+	if c.Dispute {
+		// The call is kept for the reconciliation, not applied.
+		cond = cond.And(expression.Or(name("disputedAction").AttributeNotExists(), name("disputedAction").NotEqual(expression.Value(c.Action))))
+		update = update.Set(name("disputedAction"), expression.Value(c.Action)).Set(name("disputedAt"), expression.Value(c.At))
+		return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+	}
+
+	call, err := attributevalue.MarshalWithOptions(c.Call(), func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
 	if err != nil {
 		return expression.Expression{}, err
 	}
-	update := expression.
-		Set(name("updatedAt"), expression.Value(c.At)).
-		Set(name("history"), expression.ListAppend(name("history"), expression.Value(entry)))
-
-	cond := name(instanceKey).AttributeExists().And(statusIn(c.From))
+	update = update.Set(name("lastCalls."+string(c.Action)), expression.Value(call))
 	if c.To != "" {
-		update = update.Set(name("status"), expression.Value(c.To))
+		// An authoritative move settles any dispute. (Cleared by an empty
+		// value rather than REMOVE: the local DynamoDB ignores REMOVE of a
+		// top-level attribute, and this must behave the same there.)
+		update = update.Set(name("status"), expression.Value(c.To)).Set(name("disputedAction"), expression.Value(""))
+		switch c.To {
+		case activation.StatusFrozen:
+			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
+		case activation.StatusActive:
+			update = update.Set(name("restoredAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
+		}
+	}
+	if c.Guard != nil {
+		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
+			name(c.Guard.After).LessThan(expression.Value(&types.AttributeValueMemberN{Value: unix(c.Guard.Since)}))))
 	}
 	if !c.ExpiredOn.IsZero() {
 		update = update.Set(name("expiredOn"), expression.Value(c.ExpiredOn))
@@ -193,19 +232,13 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	}
 	if c.OrderID != "" {
 		seq := activation.OrderSortKey(c.OrderID)
-		cond = cond.
-			And(name("appliedOrders." + c.OrderID).AttributeNotExists()).
-			And(expression.Or(name(lastOrderSeq).AttributeNotExists(), name(lastOrderSeq).LessThan(expression.Value(seq))))
+		path := orderSeq + "." + c.OrderKind
+		cond = cond.And(expression.Or(name(path).AttributeNotExists(), name(path).LessThan(expression.Value(seq))))
 		update = update.
-			Set(name("lastOrderId"), expression.Value(c.OrderID)).
-			Set(name(lastOrderSeq), expression.Value(seq)).
-			Set(name("applied."+activation.OrderKey(c.OrderID)), expression.Value(c.At))
+			Set(name("orders."+c.OrderKind), expression.Value(c.OrderID)).
+			Set(name(path), expression.Value(seq))
 	}
-	if c.RequestID != "" {
-		cond = cond.And(name("applied." + activation.RequestKey(c.RequestID)).AttributeNotExists())
-		update = update.Set(name("applied."+activation.RequestKey(c.RequestID)), expression.Value(c.At))
-	}
-	if c.OrderID == "" && c.RequestID == "" && !c.ExpiredOn.IsZero() {
+	if c.OrderID == "" && !c.ExpiredOn.IsZero() {
 		// Nothing else makes a repeat a no-op: require that it changes the expiry.
 		cond = cond.And(name("expiredOn").NotEqual(expression.Value(c.ExpiredOn)))
 	}
@@ -221,4 +254,52 @@ func statusIn(statuses []activation.Status) expression.ConditionBuilder {
 		return conds[0]
 	}
 	return expression.Or(conds[0], conds[1], conds[2:]...)
+}
+
+// RecordPayment records an orderPay message in one transaction: the
+// instance must exist (its last orderPay is noted) and the request id must
+// be new (its key item, which expires, is written).
+func (s *Instances) RecordPayment(ctx context.Context, id, requestID string, call activation.Call) (activation.Outcome, error) {
+	name := expression.Name
+	callValue, err := attributevalue.Marshal(call)
+	if err != nil {
+		return "", err
+	}
+	noted, err := expression.NewBuilder().
+		WithCondition(name(instanceKey).AttributeExists()).
+		WithUpdate(expression.Set(name("lastCalls."+string(marketplace.ActionOrderPay)), expression.Value(callValue)).Set(name("updatedAt"), expression.Value(call.At))).
+		Build()
+	if err != nil {
+		return "", err
+	}
+	once, err := expression.NewBuilder().WithCondition(name(instanceKey).AttributeNotExists()).Build()
+	if err != nil {
+		return "", err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: aws.String(s.table), Key: s.key(id),
+			UpdateExpression: noted.Update(), ConditionExpression: noted.Condition(),
+			ExpressionAttributeNames: noted.Names(), ExpressionAttributeValues: noted.Values(),
+		}},
+		{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				instanceKey: str("payment#" + id + "#" + requestID),
+				"orderId":   str(call.OrderID),
+				"at":        str(call.At.UTC().Format(time.RFC3339)),
+				expiresAt:   epoch(call.At.Add(paymentTTL)),
+			},
+			ConditionExpression: once.Condition(), ExpressionAttributeNames: once.Names(),
+		}},
+	}})
+	switch failed := canceledAt(err); {
+	case err == nil:
+		return activation.Applied, nil
+	case failed == 0:
+		return "", fmt.Errorf("orderPay of instance %s: %w", id, activation.ErrInstanceNotFound)
+	case failed == 1:
+		return activation.AlreadyApplied, nil
+	}
+	return "", fmt.Errorf("record orderPay of instance %s: %w", id, err)
 }

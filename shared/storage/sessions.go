@@ -21,7 +21,6 @@ import (
 type TableDB interface {
 	DynamoDB
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Sessions keeps short-lived items, each with an expiresAt TTL (epoch
@@ -37,29 +36,23 @@ func NewSessions(db TableDB, table string) *Sessions {
 	return &Sessions{db: db, table: table}
 }
 
-const (
-	sessionKey = "id"
-	expiresAt  = "expiresAt"
-)
-
-func epoch(t time.Time) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
-}
-
 func sessionID(id string) types.AttributeValue {
-	return &types.AttributeValueMemberS{Value: "session#" + id}
+	return str("session#" + id)
 }
 
 func linkItem(link session.Link, now time.Time) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		sessionKey:   &types.AttributeValueMemberS{Value: "link#" + link.Token},
-		"instanceId": &types.AttributeValueMemberS{Value: link.InstanceID},
-		"usedAt":     &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339)},
+		idAttr:       str("link#" + link.Token),
+		"instanceId": str(link.InstanceID),
+		"usedAt":     str(now.UTC().Format(time.RFC3339)),
 		expiresAt:    epoch(link.ExpiresAt),
 	}
 }
 
-var notExists = aws.String("attribute_not_exists(" + sessionKey + ")")
+// notExists is the condition of a put that must create its item.
+func notExists() (expression.Expression, error) {
+	return expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(idAttr))).Build()
+}
 
 // Open accepts link and opens s in one transaction: either the link is
 // marked used and the session exists, or neither (session.ErrLinkUsed when
@@ -69,14 +62,19 @@ func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Ses
 	if err != nil {
 		return fmt.Errorf("marshal session: %w", err)
 	}
-	item[sessionKey] = sessionID(sess.ID)
+	item[idAttr] = sessionID(sess.ID)
 	item[expiresAt] = epoch(sess.ExpiresAt)
+	fresh, err := notExists()
+	if err != nil {
+		return err
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.table), Item: linkItem(link, sess.CreatedAt), ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: linkItem(link, sess.CreatedAt), ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()}},
+		{Put: &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()}},
 	}})
-	var canceled *types.TransactionCanceledException
-	if errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 && aws.ToString(canceled.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+	// Two clicks of one link at once: the twin transaction either found
+	// the link used or collided with it; both mean a replay.
+	if canceledAt(err) == 0 || conflicted(err) {
 		return session.ErrLinkUsed
 	}
 	if err != nil {
@@ -88,7 +86,11 @@ func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Ses
 // ConsumeLink marks link used without opening a session (the buyer is sent
 // straight on to their workspace).
 func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.Time) error {
-	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: linkItem(link, now), ConditionExpression: notExists})
+	fresh, err := notExists()
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: linkItem(link, now), ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()})
 	var refused *types.ConditionalCheckFailedException
 	if errors.As(err, &refused) {
 		return session.ErrLinkUsed
@@ -103,7 +105,7 @@ func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.
 // it expired but DynamoDB has not deleted it yet).
 func (s *Sessions) Get(ctx context.Context, id string, now time.Time) (session.Session, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{sessionKey: sessionID(id)}, ConsistentRead: aws.Bool(true),
+		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)}, ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return session.Session{}, fmt.Errorf("read session: %w", err)
@@ -137,7 +139,7 @@ func unmarshalSession(id string, item map[string]types.AttributeValue) (session.
 // SetLanguage changes the session's language in one conditional write that
 // also checks the CSRF token and that the session is live.
 func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error {
-	cond := expression.Name(sessionKey).AttributeExists().
+	cond := expression.Name(idAttr).AttributeExists().
 		And(expression.Name("csrf").Equal(expression.Value(csrf))).
 		And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))
 	expr, err := expression.NewBuilder().
@@ -148,7 +150,7 @@ func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now t
 		return fmt.Errorf("build language change: %w", err)
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{sessionKey: sessionID(id)},
+		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,

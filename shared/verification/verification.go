@@ -8,6 +8,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,16 +44,20 @@ const (
 	Cooldown    = 60 * time.Second
 )
 
-// Limits caps how many codes are sent. Each counts in a fixed window.
+// Limits caps how many codes are sent. Each counts in a fixed window. The
+// cooldown and the tightest caps are per (session, address): one buyer's
+// session cannot spend another buyer's allowance. A higher cap per address
+// across sessions stops a flood to one inbox from many sessions.
 type Limits struct {
-	PerAddressHour int
+	PerTargetHour  int // one session, one address
+	PerAddressHour int // every session, one address
 	PerAddressDay  int
-	PerSessionHour int
-	PerClientHour  int
+	PerSessionHour int // one session, any address
+	PerClientHour  int // one client IP
 }
 
 // DefaultLimits are the product's caps.
-var DefaultLimits = Limits{PerAddressHour: 5, PerAddressDay: 20, PerSessionHour: 10, PerClientHour: 30}
+var DefaultLimits = Limits{PerTargetHour: 5, PerAddressHour: 20, PerAddressDay: 50, PerSessionHour: 10, PerClientHour: 30}
 
 var (
 	ErrInvalidAddress = errors.New("not a valid email address")
@@ -67,6 +72,8 @@ var (
 	ErrCodeExpired = errors.New("the code has expired")
 	// ErrCodeDead means MaxAttempts wrong codes were tried: ask for a new one.
 	ErrCodeDead = errors.New("too many wrong codes: ask for a new one")
+	// ErrCodeFormat means what was typed is not six digits; it costs no try.
+	ErrCodeFormat = errors.New("a code is six digits")
 )
 
 // WrongCodeError is a wrong code; Remaining tries are left.
@@ -76,9 +83,19 @@ func (e *WrongCodeError) Error() string {
 	return fmt.Sprintf("wrong code (%d tries left)", e.Remaining)
 }
 
+// The limits a LimitError names.
+const (
+	LimitCooldown    = "cooldown"
+	LimitTargetHour  = "target-hour"
+	LimitAddressHour = "address-hour"
+	LimitAddressDay  = "address-day"
+	LimitSession     = "session"
+	LimitClient      = "client"
+)
+
 // LimitError says which limit stopped a send and when to try again.
 type LimitError struct {
-	// Limit is "cooldown", "address-hour", "address-day", "session" or "client".
+	// Limit is one of the Limit constants.
 	Limit      string
 	RetryAfter time.Duration
 }
@@ -119,15 +136,6 @@ func NormalizeUsername(s string) (string, error) {
 	return s, nil
 }
 
-// MaskAddress shows an address without giving it away: j***@example.com.
-func MaskAddress(addr string) string {
-	local, domain, ok := strings.Cut(addr, "@")
-	if !ok || local == "" {
-		return "***"
-	}
-	return local[:1] + "***@" + domain
-}
-
 // NewCode is six digits from the system's CSPRNG.
 func NewCode() (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -156,18 +164,37 @@ func (h Hasher) Hash(purpose Purpose, key, code string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// Record is an issued code as the store keeps it.
+// CheckCodeFormat accepts six digits (spaces around them are forgiven).
+func CheckCodeFormat(code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+		return "", ErrCodeFormat
+	}
+	return code, nil
+}
+
+// SessionKey is how codes name the session that asked for them: a hash of
+// the session id, so the verification table never holds a live cookie.
+func SessionKey(sessionID string) string {
+	sum := sha256.Sum256([]byte("session\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Record is an issued code as the store keeps it: one per purpose and
+// session, replaced by the next send.
 type Record struct {
 	Purpose Purpose
-	// Key is the normalized address, or for bind-billing the username.
-	Key       string
+	// Session is the SessionKey of the session that asked: only it may
+	// try or consume the code.
+	Session string
+	// Target is the normalized address, or for bind-billing the username.
+	Target    string
 	Hash      string
 	SentAt    time.Time
 	ExpiresAt time.Time
 }
 
-// Client is who asks for a code, for the per-session and per-client caps.
+// Client is who asks for a code, for the per-client cap.
 type Client struct {
-	SessionID string
-	IP        string
+	IP string
 }

@@ -1,136 +1,126 @@
-// Package web renders the buyer's pages: server-side html/template, embedded
-// in the binary, in Chinese and English, usable without JavaScript.
+// Package web renders the buyer's pages: server-side templ components, in
+// Chinese and English, usable without JavaScript, under a strict Content
+// Security Policy (no script at all; the one stylesheet carries a nonce).
 package web
 
 import (
 	"bytes"
-	"embed"
-	"fmt"
-	"html/template"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/a-h/templ"
+
+	"github.com/guance/aliyun-marketplace/shared/i18n"
 )
 
-// Lang is a page language.
-type Lang string
+// Stylesheet is the one stylesheet of every page, inlined in each (a page is
+// one request: no asset route, no external font or script).
+//
+//go:embed site.css
+var Stylesheet string
 
-// The languages of pages and mails.
-const (
-	ZH Lang = "zh"
-	EN Lang = "en"
-)
-
-// ParseLang accepts "zh" or "en".
-func ParseLang(s string) (Lang, bool) {
-	switch Lang(s) {
-	case ZH, EN:
-		return Lang(s), true
-	}
-	return "", false
+// Lang negotiates the page language from every Accept-Language value of r
+// (see i18n.Negotiate for why every value).
+func Lang(r *http.Request) i18n.Lang {
+	return i18n.Negotiate(r.Header.Values("Accept-Language")...)
 }
 
-// Negotiate picks the language from an Accept-Language header: the first
-// of the buyer's preferences we have, by weight; Chinese when none matches,
-// since the marketplace's buyers mostly read it.
-func Negotiate(header string) Lang {
-	best, bestQ := ZH, -1.0
-	for _, part := range strings.Split(header, ",") {
-		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if _, err := fmt.Sscanf(v, "%g", &q); err != nil {
-				continue
-			}
-		}
-		primary, _, _ := strings.Cut(strings.ToLower(tag), "-")
-		lang, ok := ParseLang(primary)
-		if ok && q > bestQ && q > 0 {
-			best, bestQ = lang, q
-		}
-	}
-	return best
+// Link is a next step on a page: a label (a message key) and where it goes.
+type Link struct {
+	Label string
+	Href  string
 }
 
-//go:embed templates/*.html
-var files embed.FS
-
-var pages = map[string]*template.Template{}
-
-func init() {
-	for _, name := range []string{"activate", "error", "code"} {
-		pages[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
-	}
-}
-
-// View is what a page template sees.
-type View struct {
-	Lang Lang
-	// CSRF is the session's token for the page's forms; empty without a session.
+// Chrome is what the frame of every page needs.
+type Chrome struct {
+	Lang i18n.Lang
+	// Title is the message key of the page title.
+	Title string
+	// CSRF is the session's token for the page's forms; empty without a
+	// session, which also hides the language switch.
 	CSRF string
-	Data any
+	// Return is the local path the language switch comes back to.
+	Return string
+	// Tools is shown in the header beside the language switch (the site
+	// selector of the binding page).
+	Tools templ.Component
+	// Style is page-specific CSS built from trusted values (a countdown's
+	// seconds), added to the stylesheet.
+	Style string
 }
 
-// T returns the message key in the view's language, formatted with args.
-func (v View) T(key string, args ...any) string {
-	msg, ok := messages[key][v.Lang]
-	if !ok {
-		return key
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(msg, args...)
-	}
-	return msg
-}
+// T is the text of key in the page's language.
+func (c Chrome) T(key string, args ...any) string { return i18n.T(c.Lang, key, args...) }
 
-// Other is the language the switcher offers.
-func (v View) Other() Lang {
-	if v.Lang == ZH {
-		return EN
-	}
-	return ZH
-}
+// Text renders m in the page's language.
+func (c Chrome) Text(m i18n.Message) string { return m.In(c.Lang) }
 
-// Render writes page with status. The page is rendered into a buffer first,
-// so a template failure becomes a clean 500 rather than half a page.
-func Render(w http.ResponseWriter, status int, page string, view View) {
+// LanguagePath is where the language switch posts (served by the function
+// that owns activation sessions).
+const LanguagePath = "/activate/language"
+
+// Render writes page with status. The page is rendered into a buffer
+// first, so a failure becomes a clean 500 rather than half a page; the
+// response carries a fresh style nonce and the security headers.
+func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, lang i18n.Lang, page templ.Component) {
+	nonce := newNonce()
+	ctx := templ.WithNonce(r.Context(), nonce)
 	var buf bytes.Buffer
-	if err := pages[page].ExecuteTemplate(&buf, "layout", view); err != nil {
-		slog.Error("render page", "page", page, "error", err.Error())
+	if err := page.Render(ctx, &buf); err != nil {
+		log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "error", err.Error())
+		SecurityHeaders(w, "")
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
-	SecurityHeaders(w)
+	SecurityHeaders(w, nonce)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Language", string(view.Lang))
+	w.Header().Set("Content-Language", string(lang))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
-// SecurityHeaders are sent with every page: no scripts at all, no framing,
+// SecurityHeaders are sent with every page and redirect: no script at all,
+// styles only with the page's nonce, forms only to this origin, no framing,
 // no referrer (the marketplace's link carried a token), never cached.
-func SecurityHeaders(w http.ResponseWriter) {
+func SecurityHeaders(w http.ResponseWriter, styleNonce string) {
+	style := "'none'"
+	if styleNonce != "" {
+		style = "'nonce-" + styleNonce + "'"
+	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+style+"; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 }
 
-// ErrorView is an error page's content: a title, what happened and what to
-// do next, each a message key.
-type ErrorView struct {
-	Title string
-	Body  string
-	Next  string
+func newNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
+	return base64.RawStdEncoding.EncodeToString(b)
 }
 
-// Message is a text key with its arguments, for a message next to a field.
-type Message struct {
-	Key  string
-	Args []any
+// styleTag writes the stylesheet and the page's own rules in one style
+// element carrying the response's nonce.
+func styleTag(extra string) templ.Component {
+	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, `<style nonce="`+templ.EscapeString(templ.GetNonce(ctx))+`">`+Stylesheet+strings.ReplaceAll(extra, "<", "")+`</style>`)
+		return err
+	})
 }
 
-// Text renders m in the view's language.
-func (v View) Text(m Message) string { return v.T(m.Key, m.Args...) }
+// LocalPath keeps p only if it is a path on this site, so that a return
+// target can never send the buyer elsewhere.
+func LocalPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n\t") {
+		return ""
+	}
+	return p
+}

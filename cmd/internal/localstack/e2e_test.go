@@ -3,6 +3,7 @@ package localstack_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,8 +70,8 @@ func TestSSOUnderEmulator(t *testing.T) {
 
 	pools := map[string]*emulator.Pool{"SsoRedirectFunction": sso}
 	for _, sample := range simulator.SampleEvents() {
-		if sample.FunctionID() == fnID {
-			continue // replayed in order by TestEventsUnderEmulator
+		if sample.FunctionID() == fnID || sample.Trigger != "" {
+			continue // replayed by TestEventsUnderEmulator and TestOutboxEventsUnderEmulator
 		}
 		pool, ok := pools[sample.FunctionID()]
 		if !ok {
@@ -263,7 +264,88 @@ func TestReplayedLinkInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first != "Activate the Guance Commercial Plan" || !strings.Contains(again, "already used") {
+	if first != "Activate the Guance Commercial Plan" || !strings.Contains(again, "works once") {
 		t.Fatalf("first %q, again %q", first, again)
+	}
+}
+
+// TestPhoneWidths: on a 360 and a 390 px phone, in both languages, the
+// pages do not scroll sideways (the masked account ID stays in its card,
+// the language switch does not wrap).
+func TestPhoneWidths(t *testing.T) {
+	s := startStack(t)
+	for _, lang := range []string{"en", "zh-CN"} {
+		for _, width := range []int64{360, 390} {
+			t.Run(fmt.Sprintf("%s %dpx", lang, width), func(t *testing.T) {
+				ctx := browser(t, lang)
+				bought := s.Market.Buy(simulator.SampleUID, time.Now())
+				link := s.APIURL + "/aliyun/sso?" + marketplace.VerifyParams(bought.InstanceID, time.Now()).Signed(localstack.ISVKey()).Encode()
+				for _, page := range []struct{ url, ready string }{
+					{link, "#register"},
+					{s.APIURL + "/verification-codes?purpose=register", "#f-address"},
+					{s.APIURL + "/nowhere", "#head"},
+				} {
+					err := chromedp.Do(ctx,
+						chromedp.EmulateViewport(width, 800),
+						chromedp.Navigate(page.url), chromedp.WaitVisible(chromedp.CSS(page.ready)),
+					)
+					if err != nil {
+						t.Fatal(err)
+					}
+					scroll, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+					if err != nil {
+						t.Fatal(err)
+					}
+					inner, _ := chromedp.Run(ctx, chromedp.Evaluate[int64](`window.innerWidth`))
+					switchHeight, _ := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => { const b = document.querySelector('#language button'); return b ? b.getBoundingClientRect().height : 0 })()`))
+					if scroll > inner {
+						t.Errorf("%s scrolls sideways: %d px wide in a %d px window", page.url, scroll, inner)
+					}
+					if switchHeight > 50 {
+						t.Errorf("%s: the language switch wraps (%.0f px high)", page.url, switchHeight)
+					}
+					screenshot(ctx, fmt.Sprintf("phone %s %d %s", lang, width, strings.Trim(page.ready, "#")))
+				}
+			})
+		}
+	}
+}
+
+// TestLanguageThroughTheGateway: a browser preferring French, then
+// English, gets English through the local gateway and the Lambda adapter
+// (which splits the header at its commas), not only from the handler.
+func TestLanguageThroughTheGateway(t *testing.T) {
+	s := startStack(t)
+	req, _ := http.NewRequest(http.MethodGet, s.APIURL+"/nowhere", nil)
+	req.Header.Set("Accept-Language", "fr-FR,en;q=0.5,zh;q=0.4")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Language") != "en" || !strings.Contains(string(body), "Page not found") {
+		t.Fatalf("%d %s:\n%s", resp.StatusCode, resp.Header.Get("Content-Language"), body)
+	}
+}
+
+// TestOutboxEventsUnderEmulator runs the real OutboxFunction with its
+// stored events: the retry schedule (nothing due) and a stream batch that
+// names a mail no longer there (skipped, not failed).
+func TestOutboxEventsUnderEmulator(t *testing.T) {
+	setup(t)
+	pool := poolOf(t, "OutboxFunction", localstack.Endpoints{DynamoDB: startDynamoDB(t), SES: "http://127.0.0.1:1"}, 1)
+	for file, want := range map[string]string{
+		"outbox-retry.json":  `{"Sent":0,"Failed":0,"Dead":0,"Skipped":0}`,
+		"outbox-stream.json": `{"batchItemFailures":null}`,
+	} {
+		event, err := os.ReadFile(filepath.Join(stack.root, "events", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := pool.Invoke(context.Background(), event)
+		if err != nil || res.FunctionError || strings.TrimSpace(string(res.Payload)) != want {
+			t.Fatalf("%s: %s %v, want %s", file, res.Payload, err, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -182,6 +183,8 @@ type Endpoints struct {
 	DynamoDB  string
 	SES       string
 	MarketAPI string
+	// Marketplace is the simulator's Purchased Services page.
+	Marketplace string
 }
 
 // FunctionEnv is the environment of fn's emulator: the template's
@@ -195,15 +198,21 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 	for name, value := range fn.Environment {
 		vars[name] = value
 	}
-	for name, value := range map[string]string{
+	local := map[string]string{
 		"MARKET_ISV_KEY":           ISVKey(),
 		"MARKET_ACCESS_KEY_ID":     LocalMarketAccessKeyID,
 		"MARKET_ACCESS_KEY_SECRET": LocalMarketAccessKeySecret,
 		"MARKET_ENDPOINT":          ep.MarketAPI,
 		"COOKIE_SECURE":            "false",
 		"CODE_HASH_SECRET":         LocalCodeHashSecret,
-	} {
-		vars[name] = value
+	}
+	if ep.Marketplace != "" {
+		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
+	}
+	for name, value := range local {
+		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
+			vars[name] = value
+		}
 	}
 	for name := range vars {
 		if v, ok := os.LookupEnv(name); ok {

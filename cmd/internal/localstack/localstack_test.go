@@ -197,8 +197,8 @@ func TestGatewayConcurrency(t *testing.T) {
 	if err != nil || len(out.Item) == 0 {
 		t.Fatalf("instance not stored: %v", err)
 	}
-	if history := out.Item["history"].(*types.AttributeValueMemberL); len(history.Value) != 1 {
-		t.Fatalf("history has %d entries, want 1", len(history.Value))
+	if orders, ok := out.Item["orders"].(*types.AttributeValueMemberM); !ok || len(orders.Value) != 1 {
+		t.Fatalf("orders %v, want the one create", out.Item["orders"])
 	}
 }
 

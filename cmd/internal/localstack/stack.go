@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
@@ -31,6 +33,11 @@ type Options struct {
 	DynamoDBAddr   string
 	SESAddr        string // empty: no local SES
 	MaxPerFunction int
+	// RunSchedules fires each schedule of the template on its rate (make
+	// dev); tests fire them on demand with FireSchedule.
+	RunSchedules bool
+	// StreamPoll is how often the stream emulation polls (default 200ms).
+	StreamPoll time.Duration
 	// Output receives build output and the functions' logs.
 	Output io.Writer
 	Log    *slog.Logger
@@ -45,17 +52,20 @@ type Stack struct {
 	SESURL       string
 	Market       *simulator.Market
 
-	servers []*http.Server
-	pools   []*emulator.Pool
-	ses     *exec.Cmd
-	stopSES context.CancelFunc
+	servers    []*http.Server
+	pools      map[string]*emulator.Pool
+	schedulers map[string]*Scheduler
+	stop       context.CancelFunc
+	background sync.WaitGroup
+	ses        *exec.Cmd
+	stopSES    context.CancelFunc
 }
 
 // Start brings the stack up: listeners first (so every URL is known), then
 // DynamoDB with the template's tables, the local SES, the functions built
 // and pooled under the emulator behind the gateway, and the simulator.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	s := &Stack{Market: simulator.NewMarket()}
+	s := &Stack{Market: simulator.NewMarket(), pools: map[string]*emulator.Pool{}, schedulers: map[string]*Scheduler{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -101,23 +111,42 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.SESURL = "http://" + o.SESAddr
 	}
 
-	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL}
+	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL}
 	if endpoints.SES == "" {
 		endpoints.SES = "http://127.0.0.1:1" // nothing there: a mail fails fast
 	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	dynamoClient := DynamoDBClient(dynamoURL)
 	var routes []gateway.Route
 	for _, fn := range o.Template.Functions {
-		if len(fn.Routes) == 0 {
-			continue
-		}
 		bootstrap, err := BuildFunction(ctx, o.Root, o.BuildDir, fn, o.Output)
 		if err != nil {
 			return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
 		}
 		pool := NewPool(fn, bootstrap, o.RIE, FunctionEnv(fn, endpoints), o.MaxPerFunction, o.Output)
-		s.pools = append(s.pools, pool)
+		s.pools[fn.LogicalID] = pool
 		for _, rt := range fn.Routes {
 			routes = append(routes, gateway.Route{Method: rt.Method, Path: rt.Path, Function: fn.LogicalID, Invoker: PoolInvoker{Pool: pool}})
+		}
+		for _, st := range fn.Streams {
+			table, ok := o.Template.Table(st.Table)
+			if !ok {
+				return nil, errors.Join(fmt.Errorf("function %s: no table %s", fn.LogicalID, st.Table), apiL.Close(), simL.Close(), marketL.Close())
+			}
+			every := o.StreamPoll
+			if every <= 0 {
+				every = 200 * time.Millisecond
+			}
+			poller := &StreamPoller{Client: dynamoClient, Table: table, Stream: st, Function: fn.LogicalID, Pool: pool, Every: every, Log: o.Log}
+			s.background.Go(func() { poller.Run(bg) })
+		}
+		for _, sc := range fn.Schedules {
+			scheduler := &Scheduler{Function: fn.LogicalID, Schedule: sc, Pool: pool, Log: o.Log}
+			s.schedulers[fn.LogicalID+"/"+sc.Name] = scheduler
+			if o.RunSchedules {
+				s.background.Go(func() { scheduler.Run(bg) })
+			}
 		}
 	}
 
@@ -139,8 +168,34 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	return s, nil
 }
 
+// FireSchedule runs a function's schedule once now, as EventBridge would.
+func (s *Stack) FireSchedule(ctx context.Context, fn, schedule string) ([]byte, error) {
+	sc, ok := s.schedulers[fn+"/"+schedule]
+	if !ok {
+		return nil, fmt.Errorf("no schedule %s of %s in the template", schedule, fn)
+	}
+	return sc.Fire(ctx)
+}
+
+// Schedules lists the template's schedules as "Function/Name".
+func (s *Stack) Schedules() []string {
+	var out []string
+	for k := range s.schedulers {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Pool is the emulator pool of a function (tests invoke it directly).
+func (s *Stack) Pool(fn string) *emulator.Pool { return s.pools[fn] }
+
 // Close stops everything the stack started.
 func (s *Stack) Close() {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.background.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, srv := range s.servers {

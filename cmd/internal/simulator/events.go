@@ -3,12 +3,14 @@ package simulator
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
+	"github.com/guance/aliyun-marketplace/cmd/internal/lambdaevent"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
@@ -26,6 +28,11 @@ type SampleEvent struct {
 	Unsigned bool
 	// Status is what the SPI answers when the events are replayed in order.
 	Status int
+	// Trigger is how the event comes: "" is an HTTP request through API
+	// Gateway; "schedule" an EventBridge schedule (Schedule names it);
+	// "stream" a DynamoDB stream batch of the ids in Params["ids"].
+	Trigger  string
+	Schedule string
 }
 
 // SampleEvents is the lifecycle of one instance, in the order the
@@ -61,6 +68,10 @@ func SampleEvents() []SampleEvent {
 		// A code can only be asked for inside an activation session.
 		{File: "send-code-without-session.json", Function: "VerificationCodeFunction", Path: "/verification-codes", Post: true, Unsigned: true,
 			Params: marketplace.Params{"address": "buyer@example.com", "purpose": "register", "lang": "en"}, Status: 401},
+		// The outbox: its retry schedule, and a stream batch naming a mail
+		// that is not (or no longer) there, which is skipped.
+		{File: "outbox-retry.json", Function: "OutboxFunction", Trigger: "schedule", Schedule: "Retry"},
+		{File: "outbox-stream.json", Function: "OutboxFunction", Trigger: "stream", Params: marketplace.Params{"ids": "mail#sample-that-is-gone"}},
 	}
 }
 
@@ -72,9 +83,23 @@ func (s SampleEvent) FunctionID() string {
 	return s.Function
 }
 
+// sampleTime is the fixed time of every sample, so the files change only
+// when the samples do.
+var sampleTime = time.Date(2026, 11, 26, 3, 20, 0, 0, time.UTC)
+
 // Event renders a sample as the JSON file content, signed with key. Ids and
 // times are fixed, so the files change only when the samples do.
 func (s SampleEvent) Event(key string) ([]byte, error) {
+	switch s.Trigger {
+	case "schedule":
+		return indent(lambdaevent.Scheduled(s.FunctionID(), s.Schedule, "sample-"+strings.TrimSuffix(s.File, ".json"), sampleTime))
+	case "stream":
+		var inserts []lambdaevent.StreamInsert
+		for i, id := range strings.Split(s.Params["ids"], ",") {
+			inserts = append(inserts, lambdaevent.StreamInsert{EventID: fmt.Sprintf("sample-%d", i+1), Sequence: lambdaevent.Sequence(int64(i + 1)), Keys: lambdaevent.IDKey(id)})
+		}
+		return indent(lambdaevent.Stream("OutboxTable", sampleTime, inserts...))
+	}
 	params := s.Params
 	if !s.Unsigned {
 		params = params.Signed(key)
@@ -105,10 +130,16 @@ func (s SampleEvent) Event(key string) ([]byte, error) {
 	ev.RequestContext.TimeEpoch = 1795576800000
 	ev.RequestContext.APIID = "abcdef1234"
 	ev.RequestContext.HTTP.Protocol = "HTTP/1.1"
+	return indent(ev)
+}
+
+// indent writes an event the way the files keep it: two-space indent, no
+// HTML escaping (query strings keep their &).
+func indent(v any) ([]byte, error) {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	err := enc.Encode(ev)
+	err := enc.Encode(v)
 	return out.Bytes(), err
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -67,7 +68,7 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 	db := dynamotest.Start(t)
 	spi := httptest.NewServer(&callback.Handler{
 		Key:     "sim-key",
-		Applier: activation.NewService(storage.NewInstances(db.Client(), db.Tables["InstancesTable"])),
+		Applier: activation.NewService(storage.NewInstances(db.Client(), db.Tables["InstancesTable"]), nil, logging.New(io.Discard, slog.LevelInfo)),
 		Log:     logging.New(io.Discard, slog.LevelInfo),
 	})
 	defer spi.Close()
@@ -110,5 +111,22 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "<h3>200 GET</h3>") || !strings.Contains(string(body), "{&#34;success&#34;:true}") {
 		t.Fatalf("page after send:\n%s", body)
+	}
+
+	// What cmd/marketsim sends through the simulator shows in Purchased
+	// Services like the page's own calls.
+	market := NewMarket()
+	api := httptest.NewServer(&Page{Client: client, Market: market, Now: time.Now})
+	defer api.Close()
+	for _, p := range []marketplace.Params{SampleParams(marketplace.ActionCreateInstance, "77", now), SampleParams(marketplace.ActionExpiredInstance, "77", now)} {
+		raw, _ := json.Marshal(APICall{Params: p})
+		resp, err := http.Post(api.URL+APICallPath, "application/json", bytes.NewReader(raw))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("api call: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	if bought, ok := market.Instance("77"); !ok || bought.Status != "EXPIRED" {
+		t.Fatalf("the market did not follow the calls: %+v %v", bought, ok)
 	}
 }

@@ -1,0 +1,41 @@
+// Command outbox is the OutboxFunction: it sends the outbox's mails as the
+// table's stream reports them, and on a schedule retries the ones whose
+// attempt failed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/mail"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+type handler = func(ctx context.Context, event json.RawMessage) (any, error)
+
+func main() { function.Main(build) }
+
+func build(ctx context.Context, env *function.Env) (handler, error) {
+	table := env.Settings.Required("OUTBOX_TABLE")
+	from := env.Settings.Required("MAIL_FROM")
+	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := outbox.NewSealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	invocation := &outbox.Invocation{
+		Deliverer: &outbox.Deliverer{
+			Store:  storage.NewOutbox(storage.NewClient(env.AWS), table),
+			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: 10 * time.Second},
+			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
+		},
+		SweepLimit: 200,
+	}
+	return invocation.Handle, nil
+}

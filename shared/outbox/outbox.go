@@ -1,0 +1,159 @@
+// Package outbox holds the mails that must arrive, or whose sending must not
+// show in a response: each is an item written in the same transaction as the
+// change it reports, and delivered off the request path (in AWS by a function
+// on the table's stream; the scheduled reconciliation retries what is stuck,
+// with backoff, and gives up on a mail after MaxAttempts).
+package outbox
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind says which mail an item is.
+type Kind string
+
+// The kinds of mail that go through the outbox.
+const (
+	// KindCode is a verification code mailed to an address the asker may
+	// not see (a billing center account's email).
+	KindCode Kind = "code"
+	// KindWelcome greets a buyer who registered.
+	KindWelcome Kind = "welcome"
+	// KindReleased tells a billing center account that an instance it was
+	// bound to was released and its workspaces went back to billing center
+	// settlement.
+	KindReleased Kind = "released"
+)
+
+// State is where an item's delivery stands.
+type State string
+
+// The states of an item.
+const (
+	StatePending State = "pending"
+	StateSent    State = "sent"
+	// StateDead is an item that failed MaxAttempts times; an alarm counts it.
+	StateDead State = "dead"
+)
+
+// Delivery rules.
+const (
+	MaxAttempts = 8
+	// Lease is how long a claim keeps other deliverers off an item: longer
+	// than a send takes, short enough that a crash does not strand it.
+	Lease = 2 * time.Minute
+	// Keep is how long a sent or dead item stays for inspection (TTL).
+	Keep = 14 * 24 * time.Hour
+)
+
+// Item is one mail waiting in, or gone from, the outbox.
+type Item struct {
+	ID   string `dynamodbav:"id"`
+	Kind Kind   `dynamodbav:"kind"`
+	// To is the recipient; the item is the only place it is written
+	// outside the account it belongs to, and it expires with the item.
+	To   string `dynamodbav:"to"`
+	Lang string `dynamodbav:"lang"`
+	// Fields are the kind's values (a purpose, a workspace name).
+	Fields map[string]string `dynamodbav:"fields,omitempty"`
+	// Sealed is a secret the mail carries (a verification code), sealed so
+	// that the table never holds it in clear; removed once sent.
+	Sealed    string    `dynamodbav:"sealed,omitempty"`
+	State     State     `dynamodbav:"state"`
+	Attempts  int       `dynamodbav:"attempts"`
+	LastError string    `dynamodbav:"lastError,omitempty"`
+	CreatedAt time.Time `dynamodbav:"createdAt"`
+	// DueAt is when the next attempt may start (pending items only).
+	DueAt time.Time `dynamodbav:"dueAt,unixtime,omitempty"`
+	// Claim is the token of the deliverer holding the item; the claim
+	// lasts until ClaimedUntil.
+	Claim        string    `dynamodbav:"claim,omitempty"`
+	ClaimedUntil time.Time `dynamodbav:"claimedUntil,unixtime,omitempty"`
+	SentAt       time.Time `dynamodbav:"sentAt,unixtime,omitempty"`
+	// ExpiresAt is the item's TTL: how long a secret it seals may live
+	// (a code's validity), or Keep after it is sent.
+	ExpiresAt time.Time `dynamodbav:"expiresAt,unixtime"`
+}
+
+// New is a pending item with a fresh random id, due at once.
+func New(kind Kind, to, lang string, fields map[string]string, now time.Time, ttl time.Duration) Item {
+	return Item{
+		ID: "mail#" + randomID(), Kind: kind, To: to, Lang: lang, Fields: fields,
+		State: StatePending, CreatedAt: now.UTC(), DueAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC(),
+	}
+}
+
+// NewClaim is a fresh claim token.
+func NewClaim() string { return randomID() }
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Backoff is how long to wait before attempt n+1 after n failed ones:
+// 30 s doubling, at most an hour.
+func Backoff(attempts int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < attempts && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// Sealer seals the secrets items carry with AES-256-GCM, keyed by a key
+// derived from the product's code-hashing secret, and bound to the item's
+// id (so a sealed value cannot be moved to another item).
+type Sealer struct{ aead cipher.AEAD }
+
+// NewSealer derives the sealing key from secret.
+func NewSealer(secret string) (Sealer, error) {
+	if len(secret) < 16 {
+		return Sealer{}, errors.New("outbox: the sealing secret must have at least 16 bytes")
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("guance-marketplace outbox seal v1"))
+	block, err := aes.NewCipher(mac.Sum(nil))
+	if err != nil {
+		return Sealer{}, fmt.Errorf("outbox: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return Sealer{}, fmt.Errorf("outbox: %w", err)
+	}
+	return Sealer{aead: aead}, nil
+}
+
+// Seal seals secret for the item id.
+func (s Sealer) Seal(id, secret string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawStdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(secret), []byte(id)))
+}
+
+// ErrSealBroken means a sealed value does not open: another key, another
+// item, or tampering.
+var ErrSealBroken = errors.New("outbox: sealed value does not open")
+
+// Open returns the secret sealed for the item id.
+func (s Sealer) Open(id, sealed string) (string, error) {
+	raw, err := base64.RawStdEncoding.DecodeString(sealed)
+	n := s.aead.NonceSize()
+	if err != nil || len(raw) < n {
+		return "", ErrSealBroken
+	}
+	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(id))
+	if err != nil {
+		return "", ErrSealBroken
+	}
+	return string(plain), nil
+}

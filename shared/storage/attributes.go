@@ -1,0 +1,90 @@
+package storage
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+// Attribute names shared by the tables whose key is a generic id.
+const (
+	// idAttr is the partition key of the sessions, verification,
+	// accounts and outbox tables.
+	idAttr = "id"
+	// expiresAt is the TTL attribute (epoch seconds) of short-lived items.
+	expiresAt = "expiresAt"
+)
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func epoch(t time.Time) types.AttributeValue { return num(t.Unix()) }
+
+func idKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{idAttr: str(id)}
+}
+
+func numberOf(av types.AttributeValue) int64 {
+	n, ok := av.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
+	}
+	v, _ := strconv.ParseInt(n.Value, 10, 64)
+	return v
+}
+
+func stringOf(av types.AttributeValue) string {
+	s, ok := av.(*types.AttributeValueMemberS)
+	if !ok {
+		return ""
+	}
+	return s.Value
+}
+
+// canceledAt is the index of the first item whose condition refused a
+// canceled transaction, or -1 (no cancellation, or none for a condition).
+func canceledAt(err error) int {
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		return -1
+	}
+	for i, reason := range canceled.CancellationReasons {
+		if aws.ToString(reason.Code) == "ConditionalCheckFailed" {
+			return i
+		}
+	}
+	return -1
+}
+
+// reasonItem is the old item DynamoDB returned with the refusal of item i
+// of a canceled transaction (ReturnValuesOnConditionCheckFailure), if any.
+func reasonItem(err error, i int) map[string]types.AttributeValue {
+	var canceled *types.TransactionCanceledException
+	if !errors.As(err, &canceled) || i < 0 || i >= len(canceled.CancellationReasons) {
+		return nil
+	}
+	return canceled.CancellationReasons[i].Item
+}
+
+// conflicted reports whether a transaction lost a race with another one
+// writing the same item at the same moment (TransactionConflict), which
+// means a concurrent twin of this very request got there first.
+func conflicted(err error) bool {
+	var canceled *types.TransactionCanceledException
+	if errors.As(err, &canceled) {
+		for _, reason := range canceled.CancellationReasons {
+			if aws.ToString(reason.Code) == "TransactionConflict" {
+				return true
+			}
+		}
+	}
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "TransactionConflictException"
+}
