@@ -17,11 +17,12 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
 OutboxFunction_DIR := outbox
+RegistrationFunction_DIR := registration
 
 .PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 

@@ -231,3 +231,27 @@ func (i *Instance) movedAfter(attr string, since time.Time) bool {
 func (i Instance) Activated() bool {
 	return i.Progress == ProgressActivated && len(i.Workspaces) > 0
 }
+
+// Why an instance cannot be activated now.
+var (
+	// ErrNotYours: the instance was bought by another Alibaba Cloud account.
+	ErrNotYours = errors.New("the instance was bought by another account")
+	// ErrNotPending: the instance was bound or activated already.
+	ErrNotPending = errors.New("the instance was bound or activated already")
+	// ErrNotLive: the instance is released, or frozen for arrears.
+	ErrNotLive = errors.New("the instance is released or frozen")
+)
+
+// CheckActivatable says whether the buyer with uid may activate the
+// instance now: bought by uid, still pending, and active.
+func (i Instance) CheckActivatable(uid string) error {
+	switch {
+	case i.AliUID != uid:
+		return ErrNotYours
+	case i.Status != StatusActive:
+		return ErrNotLive
+	case i.Progress != ProgressPending:
+		return ErrNotPending
+	}
+	return nil
+}

@@ -93,6 +93,32 @@ func Code(c verification.Mail) (Message, error) {
 	return Message{To: c.To, Subject: subject, Text: text, HTML: html.String()}, nil
 }
 
+// Welcome renders the mail to a buyer who registered: the account, the
+// workspace and its site, where to sign in. No password, ever.
+func Welcome(to, langName string, f map[string]string) (Message, error) {
+	lang := i18n.Or(langName, i18n.ZH)
+	subject := i18n.T(lang, "mail.welcome.subject")
+	site := i18n.T(lang, "site."+f["site"])
+	paragraphs := []string{
+		i18n.T(lang, "mail.welcome.body", f["username"], f["workspace"], site),
+		i18n.T(lang, "mail.welcome.billing"),
+	}
+	return paragraphsMail(to, lang, subject, paragraphs, f["loginUrl"])
+}
+
+// paragraphsMail is a mail of plain paragraphs and an optional link.
+func paragraphsMail(to string, lang i18n.Lang, subject string, paragraphs []string, link string) (Message, error) {
+	var html bytes.Buffer
+	if err := paragraphsHTML(lang, subject, paragraphs, link).Render(context.Background(), &html); err != nil {
+		return Message{}, fmt.Errorf("render mail: %w", err)
+	}
+	text := paragraphs
+	if link != "" {
+		text = append(append([]string(nil), paragraphs...), i18n.T(lang, "mail.welcome.login", link))
+	}
+	return Message{To: to, Subject: subject, Text: textMail(lang, text...), HTML: html.String()}, nil
+}
+
 // textMail is the text part: the greeting, paragraphs, the signature.
 func textMail(lang i18n.Lang, paragraphs ...string) string {
 	parts := append([]string{i18n.T(lang, "mail.greeting")}, paragraphs...)
@@ -118,6 +144,8 @@ func ForOutbox(item outbox.Item, secret string) (Message, error) {
 	switch item.Kind {
 	case outbox.KindCode:
 		return Code(verification.Mail{To: item.To, Code: secret, Purpose: verification.Purpose(item.Fields["purpose"]), Lang: item.Lang, Validity: verification.CodeTTL})
+	case outbox.KindWelcome:
+		return Welcome(item.To, item.Lang, item.Fields)
 	}
 	return Message{}, fmt.Errorf("%w %q", ErrUnknownKind, item.Kind)
 }

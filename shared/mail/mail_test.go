@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ses"
 
+	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
 
@@ -85,5 +86,30 @@ func TestSESFailures(t *testing.T) {
 		if name == "hanging" && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("hanging: %v, want a deadline error", err)
 		}
+	}
+}
+
+func TestWelcomeMail(t *testing.T) {
+	for lang, want := range map[string][]string{
+		"en": {"Welcome to Guance", "Your Guance account alice is ready", `"prod"`, "Hangzhou (cn1)", "Sign in at: https://console.example/login"},
+		"zh": {"欢迎使用观测云", "观测云账号 alice 已创建", "杭州（cn1）", "登录地址：https://console.example/login"},
+	} {
+		m, err := ForOutbox(outbox.Item{Kind: outbox.KindWelcome, To: "a@example.com", Lang: lang, Fields: map[string]string{
+			"username": "alice", "workspace": "prod", "site": "cn1", "loginUrl": "https://console.example/login",
+		}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != want[0] || m.To != "a@example.com" || !strings.Contains(m.HTML, `href="https://console.example/login"`) {
+			t.Fatalf("%s: %+v", lang, m)
+		}
+		for _, w := range want[1:] {
+			if !strings.Contains(m.Text, w) {
+				t.Errorf("%s: text lacks %q:\n%s", lang, w, m.Text)
+			}
+		}
+	}
+	if _, err := ForOutbox(outbox.Item{Kind: "nonsense"}, ""); err == nil {
+		t.Fatal("an unknown kind must be an error")
 	}
 }

@@ -46,7 +46,7 @@ func TestProjectTemplate(t *testing.T) {
 	for _, table := range tmpl.Tables {
 		ttl[aws.ToString(table.Definition.TableName)] = table.TTLField
 	}
-	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt"}
+	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt", "WorkspacesTable": ""}
 	if len(ttl) != len(want) {
 		t.Fatalf("tables %v", ttl)
 	}

@@ -33,7 +33,14 @@ type Session struct {
 	CSRF       string    `dynamodbav:"csrf"`
 	CreatedAt  time.Time `dynamodbav:"createdAt"`
 	ExpiresAt  time.Time `dynamodbav:"-"`
+	// Drafts keep each flow's progress (its own JSON, by flow name), so
+	// that what a buyer typed lives on our side, never in hidden fields a
+	// browser could tamper with.
+	Drafts map[string]string `dynamodbav:"-"`
 }
+
+// Draft returns the flow's draft, or "".
+func (s Session) Draft(flow string) string { return s.Drafts[flow] }
 
 // New opens a session with fresh random id and CSRF secret.
 func New(uid, instanceID, lang string, now time.Time, ttl time.Duration) Session {
@@ -91,4 +98,12 @@ type Link struct {
 	Token      string
 	InstanceID string
 	ExpiresAt  time.Time
+}
+
+// Step is what a flow writes into the session with the change it makes,
+// in one transaction: its draft, with the step done.
+type Step struct {
+	SessionID string
+	Flow      string
+	Draft     string
 }

@@ -396,3 +396,7 @@ func TestStoreFailuresAreErrors(t *testing.T) {
 		t.Fatalf("Apply err = %v, want a store failure", err)
 	}
 }
+
+func releaseInstance(id string) *marketplace.ReleaseInstance {
+	return &marketplace.ReleaseInstance{InstanceID: id}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,7 +134,73 @@ func unmarshalSession(id string, item map[string]types.AttributeValue) (session.
 		secs, _ := strconv.ParseInt(n.Value, 10, 64)
 		sess.ExpiresAt = time.Unix(secs, 0).UTC()
 	}
+	for name, v := range item {
+		if flow, ok := strings.CutPrefix(name, draftPrefix); ok {
+			if sess.Drafts == nil {
+				sess.Drafts = map[string]string{}
+			}
+			sess.Drafts[flow] = stringOf(v)
+		}
+	}
 	return sess, true, nil
+}
+
+// draftPrefix names the attributes that hold the flows' drafts: one
+// top-level attribute each, so that saving one never touches another.
+const draftPrefix = "draft_"
+
+// DraftUpdate is the update of a flow's draft in a session, for a
+// transaction that writes it beside the change the flow makes; the
+// session must be live.
+func DraftUpdate(table, id, flow, draft string, now time.Time) (types.TransactWriteItem, error) {
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name(idAttr).AttributeExists().And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))).
+		WithUpdate(expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))).
+		Build()
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}, nil
+}
+
+// SaveDraft keeps a flow's draft in one conditional write that also checks
+// the form's CSRF token and that the session is live.
+func (s *Sessions) SaveDraft(ctx context.Context, id, csrf, flow, draft string, now time.Time) error {
+	cond := expression.Name(idAttr).AttributeExists().
+		And(expression.Name("csrf").Equal(expression.Value(csrf))).
+		And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))
+	expr, err := expression.NewBuilder().
+		WithCondition(cond).
+		WithUpdate(expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))).
+		Build()
+	if err != nil {
+		return fmt.Errorf("build draft save: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		old, ok, uerr := unmarshalSession(id, refused.Item)
+		if uerr != nil {
+			return uerr
+		}
+		if !ok || !old.Live(now) {
+			return session.ErrNotFound
+		}
+		return session.ErrBadCSRF
+	}
+	if err != nil {
+		return fmt.Errorf("save %s draft: %w", flow, err)
+	}
+	return nil
 }
 
 // SetLanguage changes the session's language in one conditional write that

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestOpenSessionOncePerLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != first {
+	if !reflect.DeepEqual(got, first) {
 		t.Fatalf("Get = %+v, want %+v", got, first)
 	}
 
@@ -96,5 +97,37 @@ func TestSetLanguage(t *testing.T) {
 	}
 	if got, _ := store.Get(ctx, s.ID, t0); got.Lang != "en" {
 		t.Fatalf("a refused change changed the language to %q", got.Lang)
+	}
+}
+
+func TestSaveDraft(t *testing.T) {
+	store, db := newSessions(t)
+	ctx := context.Background()
+	s := session.New("1234567890123456", "5604018", "en", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "l1", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, s); err != nil {
+		t.Fatal(err)
+	}
+	db.ResetRoundTrips()
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{"step":1}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.RoundTrips(); n != 1 {
+		t.Errorf("%d round trips", n)
+	}
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "bind", `{"x":1}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Get(ctx, s.ID, t0.Add(time.Minute))
+	if err != nil || got.Draft("register") != `{"step":1}` || got.Draft("bind") != `{"x":1}` {
+		t.Fatalf("drafts %v %v", got.Drafts, err)
+	}
+	if err := store.SaveDraft(ctx, s.ID, "forged", "register", `{}`, t0.Add(time.Minute)); !errors.Is(err, session.ErrBadCSRF) {
+		t.Fatalf("forged CSRF: %v", err)
+	}
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{}`, t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if got, _ := store.Get(ctx, s.ID, t0.Add(time.Minute)); got.Draft("register") != `{"step":1}` {
+		t.Fatal("a refused save changed the draft")
 	}
 }

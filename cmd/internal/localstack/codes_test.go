@@ -128,6 +128,37 @@ func mailTo(t *testing.T, sesURL, addr string) storedMail {
 	}
 }
 
+// mailWith waits for a mail to addr whose text contains want.
+func mailWith(t *testing.T, sesURL, addr, want string) storedMail {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, m := range allMail(t, sesURL) {
+			if len(m.Destination.To) == 1 && m.Destination.To[0] == addr && strings.Contains(m.Body.Text, want) {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail to %s with %q in the local SES", addr, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func allMail(t *testing.T, sesURL string) []storedMail {
+	t.Helper()
+	resp, err := http.Get(sesURL + "/store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var store struct{ Emails []storedMail }
+	if err := json.NewDecoder(resp.Body).Decode(&store); err != nil {
+		t.Fatal(err)
+	}
+	return store.Emails
+}
+
 func findMail(t *testing.T, sesURL, addr string) (storedMail, bool) {
 	t.Helper()
 	resp, err := http.Get(sesURL + "/store")

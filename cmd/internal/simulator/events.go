@@ -68,6 +68,8 @@ func SampleEvents() []SampleEvent {
 		// A code can only be asked for inside an activation session.
 		{File: "send-code-without-session.json", Function: "VerificationCodeFunction", Path: "/verification-codes", Post: true, Unsigned: true,
 			Params: marketplace.Params{"address": "buyer@example.com", "purpose": "register", "lang": "en"}, Status: 401},
+		// Registration's pages need an activation session.
+		{File: "register-without-session.json", Function: "RegistrationFunction", Path: "/register/basic", Unsigned: true, Status: 401},
 		// The outbox: its retry schedule, and a stream batch naming a mail
 		// that is not (or no longer) there, which is skipped.
 		{File: "outbox-retry.json", Function: "OutboxFunction", Trigger: "schedule", Schedule: "Retry"},

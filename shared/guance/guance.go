@@ -1,0 +1,123 @@
+// Package guance holds the records activation keeps for Guance's two
+// platforms, and their rules: Guance accounts (which sign in to
+// workspaces), billing center accounts (which settle their bills), the
+// link of an Alibaba Cloud account (UID) to a billing center account, and
+// workspaces with their settlement. The stores behind these records are
+// small interfaces, so that an integration with Guance's own services
+// replaces a store, not a flow.
+package guance
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// Account is a Guance account. Usernames are unique in lower case, emails
+// are unique and proven by a code.
+type Account struct {
+	Username     string    `dynamodbav:"username"`
+	Email        string    `dynamodbav:"email"`
+	PasswordHash string    `dynamodbav:"passwordHash"`
+	Phone        string    `dynamodbav:"phone,omitempty"`
+	Lang         string    `dynamodbav:"lang"`
+	CreatedAt    time.Time `dynamodbav:"createdAt"`
+}
+
+// Company is a billing center account's company profile.
+type Company struct {
+	Name        string `dynamodbav:"name" json:"name"`
+	Industry    string `dynamodbav:"industry,omitempty" json:"industry,omitempty"`
+	Region      string `dynamodbav:"region,omitempty" json:"region,omitempty"`
+	Description string `dynamodbav:"description,omitempty" json:"description,omitempty"`
+}
+
+// BillingAccount is a billing center account: its own account system,
+// created by registration with the Guance account's username and password
+// hash and independent afterwards.
+type BillingAccount struct {
+	Username     string    `dynamodbav:"username"`
+	Email        string    `dynamodbav:"email"`
+	PasswordHash string    `dynamodbav:"passwordHash"`
+	Phone        string    `dynamodbav:"phone,omitempty"`
+	Company      Company   `dynamodbav:"company"`
+	CreatedAt    time.Time `dynamodbav:"createdAt"`
+}
+
+// Cloud names a settlement's cloud; only Alibaba Cloud today.
+const CloudAliyun = "aliyun"
+
+// CloudLink ties an Alibaba Cloud account (UID) to one billing center
+// account. Instances lists the marketplace instances bound through it; the
+// link goes when the last of them is released.
+type CloudLink struct {
+	Cloud          string    `dynamodbav:"cloud"`
+	UID            string    `dynamodbav:"uid"`
+	BillingAccount string    `dynamodbav:"billingAccount"`
+	Instances      []string  `dynamodbav:"instances,stringset"`
+	LinkedAt       time.Time `dynamodbav:"linkedAt"`
+}
+
+// Settlement says who pays a workspace's bills.
+type Settlement struct {
+	// Type is SettledByBillingCenter or SettledByCloud.
+	Type string `dynamodbav:"type"`
+	// Cloud, UID and Instance are set when a cloud account settles it.
+	Cloud    string `dynamodbav:"cloud,omitempty"`
+	UID      string `dynamodbav:"uid,omitempty"`
+	Instance string `dynamodbav:"instance,omitempty"`
+}
+
+// Settlement types.
+const (
+	SettledByBillingCenter = "billing-center"
+	SettledByCloud         = "cloud"
+)
+
+// ByInstance is the settlement of a workspace through a marketplace
+// instance of the Alibaba Cloud account uid.
+func ByInstance(uid, instance string) Settlement {
+	return Settlement{Type: SettledByCloud, Cloud: CloudAliyun, UID: uid, Instance: instance}
+}
+
+// Workspace is a Guance workspace. Its site is fixed at creation.
+type Workspace struct {
+	ID             string     `dynamodbav:"id"`
+	Name           string     `dynamodbav:"name"`
+	Lang           string     `dynamodbav:"lang"`
+	Site           string     `dynamodbav:"site"`
+	Owner          string     `dynamodbav:"owner"`
+	BillingAccount string     `dynamodbav:"billingAccount"`
+	Settlement     Settlement `dynamodbav:"settlement"`
+	CreatedAt      time.Time  `dynamodbav:"createdAt"`
+}
+
+// NewWorkspaceID is a fresh workspace id: wksp_ and 32 hex digits.
+func NewWorkspaceID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
+	return "wksp_" + hex.EncodeToString(b)
+}
+
+// Errors of the records' invariants: each is what a conditional write
+// refusal means.
+var (
+	ErrUsernameTaken = errors.New("the username is taken")
+	ErrEmailTaken    = errors.New("the email belongs to another account")
+	ErrUIDLinked     = errors.New("the Alibaba Cloud account is linked to another billing center account")
+)
+
+// Registration is what a new buyer's activation creates, in one step: a
+// Guance account, a billing center account with the same username and
+// password hash, a workspace settled through the marketplace instance, and
+// the link of the buyer's Alibaba Cloud account to the billing center
+// account.
+type Registration struct {
+	Account   Account
+	Billing   BillingAccount
+	Workspace Workspace
+	UID       string
+	Instance  string
+	At        time.Time
+}

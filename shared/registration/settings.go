@@ -1,0 +1,39 @@
+package registration
+
+import (
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/config"
+	"github.com/guance/aliyun-marketplace/shared/sites"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+// Settings are the RegistrationFunction's configuration, under the
+// template's variable names. The code-hashing secret is read apart.
+type Settings struct {
+	Tables            storage.Tables  // INSTANCES_TABLE, SESSIONS_TABLE, ACCOUNTS_TABLE, WORKSPACES_TABLE, OUTBOX_TABLE
+	VerificationTable string          // VERIFICATION_TABLE
+	LoginURLs         sites.LoginURLs // SITE_LOGIN_URLS
+	MailFrom          string          // MAIL_FROM
+	MailTimeout       time.Duration   // MAIL_TIMEOUT
+	TermsURL          string          // TERMS_URL
+	MarketplaceURL    string          // MARKETPLACE_URL
+}
+
+// LoadSettings reads the settings; env reports what is missing or wrong.
+func LoadSettings(env *config.Env) Settings {
+	urls, err := sites.ParseLoginURLs(env.Required("SITE_LOGIN_URLS"))
+	env.Check(err)
+	return Settings{
+		Tables: storage.Tables{
+			Instances: env.Required("INSTANCES_TABLE"), Sessions: env.Required("SESSIONS_TABLE"),
+			Accounts: env.Required("ACCOUNTS_TABLE"), Workspaces: env.Required("WORKSPACES_TABLE"), Outbox: env.Required("OUTBOX_TABLE"),
+		},
+		VerificationTable: env.Required("VERIFICATION_TABLE"),
+		LoginURLs:         urls,
+		MailFrom:          env.Required("MAIL_FROM"),
+		MailTimeout:       env.Duration("MAIL_TIMEOUT", 4*time.Second),
+		TermsURL:          env.Required("TERMS_URL"),
+		MarketplaceURL:    env.Get("MARKETPLACE_URL", "https://market.console.aliyun.com/"),
+	}
+}

@@ -1,0 +1,502 @@
+package registration
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/i18n"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
+	"github.com/guance/aliyun-marketplace/shared/sendcode"
+	"github.com/guance/aliyun-marketplace/shared/session"
+	"github.com/guance/aliyun-marketplace/shared/sites"
+	"github.com/guance/aliyun-marketplace/shared/verification"
+	"github.com/guance/aliyun-marketplace/shared/web"
+)
+
+// problems collects the fields at fault.
+type problems map[string]i18n.Message
+
+func (p problems) add(err *guance.FieldError) {
+	if err != nil {
+		p[err.Field] = i18n.M(err.Key)
+	}
+}
+
+// --- Step 1: basic information -------------------------------------------
+
+func (d draft) basicForm() web.Form {
+	site := d.Site
+	if site == "" {
+		site = sites.Default
+	}
+	return web.Form{Values: map[string]string{"site": site, "username": d.Username, "email": d.Email, "phone": d.Phone}}
+}
+
+func (h *Handler) showBasic(v *visit) {
+	if !gate(v, 0) {
+		return
+	}
+	h.renderBasic(v, http.StatusOK, v.draft.basicForm(), web.RegisterBasicView{})
+}
+
+// renderBasic shows step 1 with the session's code on its way, if any.
+func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.RegisterBasicView) {
+	view.Form = form
+	view.PasswordKept = v.draft.PasswordHash != "" && v.draft.PasswordFor == form.Value("username")
+	view.Verified = v.draft.Verified
+	if view.CodeSent.IsZero() && view.CodeError.IsZero() && v.draft.CodeTo != "" {
+		since := h.Now().Sub(v.draft.CodeSentAt)
+		if since < verification.CodeTTL {
+			view.CodeSent = i18n.M("code.sent", v.draft.CodeTo, int(verification.CodeTTL.Minutes()))
+			view.Wait = max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
+		}
+	}
+	c := v.chrome("reg.title", web.RegisterBasicPath, web.WaitStyle(view.Wait))
+	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterBasicPage(c, view))
+}
+
+// readBasic takes step 1's fields into the draft (never the password,
+// which is checked and hashed apart) and returns what is wrong with them.
+func (v *visit) readBasic() (web.Form, problems) {
+	f := v.r.PostForm
+	form := web.Form{Values: map[string]string{"site": f.Get("site"), "username": f.Get("username"), "email": f.Get("email"), "phone": f.Get("phone")}}
+	bad := problems{}
+	if !sites.Known(f.Get("site")) {
+		bad["site"] = i18n.M("field.site")
+	} else {
+		v.draft.Site = f.Get("site")
+	}
+	username, err := guance.Username(f.Get("username"))
+	bad.add(err)
+	v.draft.Username = f.Get("username")
+	if err == nil {
+		v.draft.Username = username
+		form.Values["username"] = username
+	}
+	email, eerr := verification.NormalizeAddress(f.Get("email"))
+	v.draft.Email = f.Get("email")
+	if eerr != nil {
+		bad["email"] = i18n.M("field.email")
+	} else {
+		v.draft.Email = email
+		form.Values["email"] = email
+	}
+	phone, err := guance.Phone(f.Get("phone"))
+	bad.add(err)
+	v.draft.Phone = f.Get("phone")
+	if err == nil {
+		v.draft.Phone = phone
+	}
+	return form, bad
+}
+
+// readPassword checks the two password fields against the username. A
+// password chosen before for the same username may stay (empty fields).
+func (h *Handler) readPassword(v *visit, bad problems) {
+	pw, confirm := v.r.PostForm.Get("password"), v.r.PostForm.Get("confirm")
+	if pw == "" && confirm == "" && v.draft.PasswordHash != "" && v.draft.PasswordFor == v.draft.Username {
+		return
+	}
+	if pw == "" {
+		bad["password"] = i18n.M("field.password.required")
+		return
+	}
+	if err := guance.Password(pw, confirm, v.draft.Username); err != nil {
+		bad.add(err)
+		return
+	}
+	if _, at := bad["username"]; at {
+		return // checked again once the username is right
+	}
+	hash, err := h.HashPassword(pw)
+	if err != nil {
+		bad["password"] = i18n.M("err.unavailable.body")
+		return
+	}
+	v.draft.PasswordHash, v.draft.PasswordFor = hash, v.draft.Username
+}
+
+func (h *Handler) postBasic(v *visit) {
+	if !gate(v, 0) {
+		return
+	}
+	form, bad := v.readBasic()
+	if v.r.PostForm.Get("action") == "send-code" {
+		h.sendCode(v, form, bad)
+		return
+	}
+	if v.draft.Verified != v.draft.Email || v.draft.Email == "" {
+		if _, at := bad["email"]; !at && v.r.PostForm.Get("code") == "" {
+			bad["code"] = i18n.M("field.code")
+		}
+	}
+	form.Errors = bad
+	if len(bad) > 0 {
+		if h.save(v) {
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	if v.draft.Verified != v.draft.Email {
+		err := h.Verifier.Verify(v.r.Context(), verification.Register, v.sess.ID, v.draft.Email, v.r.PostForm.Get("code"))
+		if err != nil && !isCodeRefusal(err) {
+			h.fail(v.w, v.r, v.lang, err)
+			return
+		}
+		if err != nil {
+			bad["code"] = sendcode.VerifyMessage(err)
+			h.Log.InfoContext(v.r.Context(), "registration code refused", "kind", verification.ErrorKind(err))
+			if h.save(v) {
+				h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+			}
+			return
+		}
+		v.draft.Verified = v.draft.Email
+	}
+	// The password last: it costs a tenth of a second to hash.
+	h.readPassword(v, bad)
+	if len(bad) > 0 {
+		if h.save(v) {
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	v.draft.Step = max(v.draft.Step, 1)
+	if h.save(v) {
+		redirect(v.w, v.r, web.RegisterCompanyPath)
+	}
+}
+
+// isCodeRefusal tells a refused code (shown next to the field) from a
+// failure of our side.
+func isCodeRefusal(err error) bool {
+	var wrong *verification.WrongCodeError
+	return errors.As(err, &wrong) || errors.Is(err, verification.ErrNoCode) || errors.Is(err, verification.ErrCodeExpired) ||
+		errors.Is(err, verification.ErrCodeDead) || errors.Is(err, verification.ErrCodeFormat) || errors.Is(err, verification.ErrInvalidAddress)
+}
+
+// sendCode keeps what was typed, then sends a register code to the
+// address: the same domain call, limits and mail as POST
+// /verification-codes.
+func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
+	if _, at := bad["email"]; at {
+		if h.save(v) {
+			form.Errors = problems{"email": bad["email"]}
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	// Keep a password typed before the send, so it need not be typed
+	// again; a wrong one is simply not kept (and not shown).
+	if v.r.PostForm.Get("password") != "" {
+		pwBad := problems{}
+		if _, at := bad["username"]; !at {
+			h.readPassword(v, pwBad)
+		}
+	}
+	// The draft says where the code went, for the page to show; it is
+	// saved before the send (so what was typed is kept either way) and
+	// again only if the send fails.
+	last, lastAt := v.draft.CodeTo, v.draft.CodeSentAt
+	v.draft.CodeTo, v.draft.CodeSentAt = v.draft.Email, h.Now().UTC()
+	if !h.save(v) {
+		return
+	}
+	_, err := h.Codes.Send(v.r.Context(), verification.Request{
+		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.lang), SessionID: v.sess.ID,
+		Client: verification.Client{IP: clientIP(v.r)},
+	})
+	if err == nil {
+		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})
+		redirect(v.w, v.r, web.RegisterBasicPath)
+		return
+	}
+	v.draft.CodeTo, v.draft.CodeSentAt = last, lastAt
+	if !h.save(v) {
+		return
+	}
+	status, msg, wait := sendRefusal(err)
+	if status >= 500 && !errors.Is(err, verification.ErrMailFailed) {
+		h.fail(v.w, v.r, v.lang, err)
+		return
+	}
+	h.Log.WarnContext(v.r.Context(), "registration code not sent", "kind", verification.ErrorKind(err))
+	h.renderBasic(v, status, form, web.RegisterBasicView{CodeError: msg, Wait: wait})
+}
+
+// sendRefusal is how a refused send shows next to the Send code button.
+func sendRefusal(err error) (int, i18n.Message, int) {
+	var limit *verification.LimitError
+	switch {
+	case errors.As(err, &limit):
+		secs := int(math.Ceil(limit.RetryAfter.Seconds()))
+		mins := int(math.Ceil(limit.RetryAfter.Minutes()))
+		switch limit.Limit {
+		case verification.LimitCooldown:
+			return http.StatusTooManyRequests, i18n.M("code.error.cooldown", secs), secs
+		case verification.LimitSession:
+			return http.StatusTooManyRequests, i18n.M("code.error.session-cap", mins), 0
+		case verification.LimitClient:
+			return http.StatusTooManyRequests, i18n.M("code.error.client-cap", mins), 0
+		}
+		return http.StatusTooManyRequests, i18n.M("code.error.address-cap", mins), 0
+	case errors.Is(err, verification.ErrMailFailed):
+		return http.StatusServiceUnavailable, i18n.M("code.error.mail"), 0
+	}
+	return http.StatusServiceUnavailable, i18n.M("err.unavailable.body"), 0
+}
+
+// --- Step 2: company ------------------------------------------------------
+
+func (d draft) companyForm() web.Form {
+	agree := ""
+	if d.Agreed {
+		agree = "yes"
+	}
+	return web.Form{Values: map[string]string{"company": d.Company.Name, "agree": agree, "industry": d.Company.Industry, "region": d.Company.Region, "description": d.Company.Description}}
+}
+
+func (h *Handler) showCompany(v *visit) {
+	if gate(v, 1) {
+		h.renderCompany(v, http.StatusOK, v.draft.companyForm())
+	}
+}
+
+func (h *Handler) renderCompany(v *visit, status int, form web.Form) {
+	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterCompanyPage(v.chrome("reg.title", web.RegisterCompanyPath, ""), web.RegisterCompanyView{Form: form, TermsURL: h.TermsURL}))
+}
+
+func (h *Handler) postCompany(v *visit) {
+	if !gate(v, 1) {
+		return
+	}
+	f := v.r.PostForm
+	bad := problems{}
+	name, err := guance.CompanyName(f.Get("company"))
+	bad.add(err)
+	industry, err := guance.Text("industry", f.Get("industry"), 50, false)
+	bad.add(err)
+	region, err := guance.Text("region", f.Get("region"), 50, false)
+	bad.add(err)
+	description, err := guance.Description(f.Get("description"))
+	bad.add(err)
+	agreed := f.Get("agree") == "yes"
+	if !agreed {
+		bad["agree"] = i18n.M("field.agree")
+	}
+	v.draft.Company = guance.Company{Name: pick(name, f.Get("company")), Industry: pick(industry, f.Get("industry")), Region: pick(region, f.Get("region")), Description: pick(description, f.Get("description"))}
+	v.draft.Agreed = agreed
+	if f.Get("action") == "back" {
+		if h.save(v) {
+			redirect(v.w, v.r, web.RegisterBasicPath)
+		}
+		return
+	}
+	if len(bad) > 0 {
+		if h.save(v) {
+			form := v.draft.companyForm()
+			form.Errors = bad
+			h.renderCompany(v, http.StatusBadRequest, form)
+		}
+		return
+	}
+	v.draft.Step = max(v.draft.Step, 2)
+	if h.save(v) {
+		redirect(v.w, v.r, web.RegisterActivatePath)
+	}
+}
+
+// pick is the checked value, or what was typed when it did not pass (to
+// show it back).
+func pick(checked, typed string) string {
+	if checked != "" {
+		return checked
+	}
+	return typed
+}
+
+// --- Step 3: activation ---------------------------------------------------
+
+func (v *visit) activateForm() web.Form {
+	d := v.draft
+	lang, uid, instance := d.WorkspaceLang, d.UID, d.Instance
+	if lang == "" {
+		lang = string(v.lang)
+	}
+	if uid == "" {
+		uid = v.sess.AliUID
+	}
+	if instance == "" {
+		instance = v.sess.InstanceID
+	}
+	return web.Form{Values: map[string]string{"workspace": d.Workspace, "wslang": lang, "uid": uid, "instance": instance}}
+}
+
+func (h *Handler) showActivate(v *visit) {
+	if gate(v, 2) {
+		h.renderActivate(v, http.StatusOK, v.activateForm(), web.RegisterActivateView{})
+	}
+}
+
+func (h *Handler) renderActivate(v *visit, status int, form web.Form, view web.RegisterActivateView) {
+	view.Form = form
+	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterActivatePage(v.chrome("reg.title", web.RegisterActivatePath, ""), view))
+}
+
+func (h *Handler) postActivate(v *visit) {
+	if !gate(v, 2) {
+		return
+	}
+	f := v.r.PostForm
+	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
+	if f.Get("action") == "back" {
+		if h.save(v) {
+			redirect(v.w, v.r, web.RegisterCompanyPath)
+		}
+		return
+	}
+	bad := problems{}
+	name, err := guance.WorkspaceName(f.Get("workspace"))
+	bad.add(err)
+	if _, ok := i18n.ParseLang(f.Get("wslang")); !ok {
+		bad["wslang"] = i18n.M("field.wslang")
+	}
+	// The purchase that settles the workspace: the session's, or another
+	// pending one of the same account. A refusal says which field is wrong
+	// and nothing about other buyers' instances.
+	uid, instance := noSpaces(f.Get("uid")), noSpaces(f.Get("instance"))
+	if uid != v.sess.AliUID {
+		bad["uid"] = i18n.M("field.uid")
+	} else if instance != v.sess.InstanceID {
+		if err := h.otherInstance(v, instance); err != nil {
+			if !isInstanceRefusal(err) {
+				h.fail(v.w, v.r, v.lang, err)
+				return
+			}
+			bad["instance"] = i18n.M("field.instance")
+		}
+	}
+	if len(bad) > 0 {
+		if h.save(v) {
+			form := v.activateForm()
+			form.Errors = bad
+			h.renderActivate(v, http.StatusBadRequest, form, web.RegisterActivateView{})
+		}
+		return
+	}
+	h.activate(v, name, instance)
+}
+
+// noSpaces drops the spaces a buyer may copy with an id.
+func noSpaces(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+// otherInstance checks an instance id the buyer typed instead of the
+// session's: it must be the same account's, pending and active.
+func (h *Handler) otherInstance(v *visit, id string) error {
+	if id == "" || len(id) > 32 || !isDigits(id) {
+		return activation.ErrInstanceNotFound
+	}
+	inst, err := h.Instances.Get(v.r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return inst.CheckActivatable(v.sess.AliUID)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isInstanceRefusal(err error) bool {
+	return errors.Is(err, activation.ErrInstanceNotFound) || errors.Is(err, activation.ErrNotYours) ||
+		errors.Is(err, activation.ErrNotPending) || errors.Is(err, activation.ErrNotLive)
+}
+
+// activate writes the registration in one transaction and shows the
+// success page, or why it was refused.
+func (h *Handler) activate(v *visit, name, instance string) {
+	d, now := v.draft, h.Now().UTC()
+	if d.PasswordHash == "" || d.Verified == "" || d.PasswordFor != d.Username {
+		redirect(v.w, v.r, web.RegisterBasicPath)
+		return
+	}
+	loginURL := h.LoginURLs[d.Site]
+	ws := guance.Workspace{
+		ID: guance.NewWorkspaceID(), Name: name, Lang: d.WorkspaceLang, Site: d.Site,
+		Owner: d.Username, BillingAccount: d.Username,
+		Settlement: guance.ByInstance(v.sess.AliUID, instance), CreatedAt: now,
+	}
+	reg := guance.Registration{
+		Account:   guance.Account{Username: d.Username, Email: d.Verified, PasswordHash: d.PasswordHash, Phone: d.Phone, Lang: string(v.lang), CreatedAt: now},
+		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.PasswordHash, Phone: d.Phone, Company: d.Company, CreatedAt: now},
+		Workspace: ws, UID: v.sess.AliUID, Instance: instance, At: now,
+	}
+	d.Workspace, d.Instance = name, instance
+	d.Done = &done{Username: d.Username, WorkspaceID: ws.ID, Workspace: name, Site: d.Site, UID: v.sess.AliUID, Instance: instance}
+	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.lang), map[string]string{
+		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
+	}, now, outbox.Keep)
+	err := h.Records.Register(v.r.Context(), reg, session.Step{SessionID: v.sess.ID, Flow: flow, Draft: d.encode()}, &welcome)
+	if err != nil {
+		h.refused(v, err)
+		return
+	}
+	h.Log.InfoContext(v.r.Context(), "registration activated the instance", "instanceId", instance, "site", d.Site, "workspaceId", ws.ID)
+	h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "register"})
+	redirect(v.w, v.r, web.RegisterDonePath)
+}
+
+// refused shows why Activate was refused, with where to put it right.
+func (h *Handler) refused(v *visit, err error) {
+	view := web.RegisterActivateView{}
+	code := ""
+	switch {
+	case errors.Is(err, guance.ErrUsernameTaken):
+		code, view.Notice, view.NoticeLink = "UsernameTaken", i18n.M("reg.taken.username"), web.Link{Label: "reg.step.basic", Href: web.RegisterBasicPath}
+	case errors.Is(err, guance.ErrEmailTaken):
+		code, view.Notice, view.NoticeLink = "EmailTaken", i18n.M("reg.taken.email"), web.Link{Label: "reg.step.basic", Href: web.RegisterBasicPath}
+	case errors.Is(err, guance.ErrUIDLinked):
+		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+	case errors.Is(err, activation.ErrNotPending):
+		code, view.Notice = "InstanceNotPending", i18n.M("reg.instance.done")
+	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
+		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+	default:
+		h.fail(v.w, v.r, v.lang, err)
+		return
+	}
+	h.Log.InfoContext(v.r.Context(), "registration refused", "code", code)
+	h.Metrics.Count("RegistrationsRefused", map[string]string{"Code": code})
+	h.renderActivate(v, http.StatusConflict, v.activateForm(), view)
+}
+
+// --- Done -----------------------------------------------------------------
+
+func (h *Handler) showDone(v *visit) {
+	d := v.draft.Done
+	if d == nil {
+		redirect(v.w, v.r, nextPath(v.draft))
+		return
+	}
+	web.Render(v.w, v.r, h.Log, http.StatusOK, v.lang, web.RegisterDonePage(v.chrome("reg.done.title", web.RegisterDonePath, ""), web.RegisterDoneView{
+		Username: d.Username, Workspace: d.Workspace, Site: d.Site, MaskedUID: web.MaskUID(d.UID), Instance: d.Instance,
+		LoginURL: h.LoginURLs[d.Site],
+	}))
+}
