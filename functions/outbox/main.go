@@ -34,6 +34,8 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 			Store:  storage.NewOutbox(storage.NewClient(env.AWS), table),
 			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: 10 * time.Second},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
+			// A send's own deadline and its record, with room to spare.
+			Margin: 15 * time.Second,
 		},
 		SweepLimit: 200,
 	}

@@ -77,6 +77,10 @@ type Instance struct {
 	// them (see StaleHorizon).
 	FrozenAt   time.Time `dynamodbav:"frozenAt,unixtime,omitempty"`
 	RestoredAt time.Time `dynamodbav:"restoredAt,unixtime,omitempty"`
+	// Freezes and Restores count the moves, so that a write can require
+	// that no move happened since a read (times can tie within a second).
+	Freezes  int `dynamodbav:"freezes,omitempty"`
+	Restores int `dynamodbav:"restores,omitempty"`
 	// DisputedAction is an expiredInstance or resumeInstance that the
 	// order history contradicted and the Market OpenAPI could not settle at
 	// once (empty: none); the reconciliation settles it.
@@ -132,6 +136,20 @@ type Guard struct {
 	// Since is the edge: the change goes ahead alone only if the opposite
 	// move is older than this (or never happened).
 	Since time.Time
+	// Settled, once the marketplace agreed, replaces Since: the change
+	// applies only if no opposite move happened since the marketplace was
+	// asked (the count of them is still Seen), so a renewal landing
+	// meanwhile wins.
+	Settled bool
+	Seen    int
+}
+
+// Counter is the attribute counting the moves Guard.After times.
+func (g Guard) Counter() string {
+	if g.After == "frozenAt" {
+		return "freezes"
+	}
+	return "restores"
 }
 
 // Change is what one lifecycle call does to an instance. The store applies
@@ -207,7 +225,9 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return Superseded, nil
 	case c.Dispute && old.DisputedAction == c.Action:
 		return Disputed, nil
-	case c.Guard != nil && old.movedAfter(c.Guard.After, c.Guard.Since):
+	case c.Guard != nil && c.Guard.Settled && old.moves(c.Guard.Counter()) != c.Guard.Seen:
+		return Superseded, nil
+	case c.Guard != nil && !c.Guard.Settled && old.movedAfter(c.Guard.After, c.Guard.Since):
 		return Contested, nil
 	case c.OrderID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
 		return AlreadyApplied, nil
@@ -215,12 +235,18 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 	return "", errors.New("conditional write refused for no known reason")
 }
 
+// moves is how many freezes ("freezes") or restores ("restores") the
+// instance had.
+func (i *Instance) moves(counter string) int {
+	if counter == "freezes" {
+		return i.Freezes
+	}
+	return i.Restores
+}
+
 func (i *Instance) movedAfter(attr string, since time.Time) bool {
-	var at time.Time
-	switch attr {
-	case "restoredAt":
-		at = i.RestoredAt
-	case "frozenAt":
+	at := i.RestoredAt
+	if attr == "frozenAt" {
 		at = i.FrozenAt
 	}
 	return !at.IsZero() && !at.Before(since)

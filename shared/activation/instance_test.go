@@ -108,7 +108,10 @@ func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error
 		return "", s.err
 	}
 	s.changes = append(s.changes, c)
-	if c.Guard != nil && s.inst.movedAfter(c.Guard.After, c.Guard.Since) {
+	if c.Guard != nil && c.Guard.Settled && s.inst.moves(c.Guard.Counter()) != c.Guard.Seen {
+		return Superseded, nil
+	}
+	if c.Guard != nil && !c.Guard.Settled && s.inst.movedAfter(c.Guard.After, c.Guard.Since) {
 		return Contested, nil
 	}
 	if c.Dispute {
@@ -124,6 +127,8 @@ func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error
 func (s *fakeStore) RecordPayment(context.Context, string, string, Call) (Outcome, error) {
 	return Applied, s.err
 }
+
+func (s *fakeStore) Get(context.Context, string) (Instance, error) { return s.inst, s.err }
 
 type fakeMarket struct {
 	status MarketStatus

@@ -22,6 +22,8 @@ type Store interface {
 	// RecordPayment records an orderPay message once per request id, for
 	// an instance that exists.
 	RecordPayment(ctx context.Context, id, requestID string, call Call) (Outcome, error)
+	// Get reads the instance (consistently).
+	Get(ctx context.Context, id string) (Instance, error)
 }
 
 // Market tells what the marketplace itself says of an instance now.
@@ -99,8 +101,16 @@ func (s *Service) horizon() time.Duration {
 // applies the call if the marketplace's status agrees, drops it if not,
 // and records it as disputed when the marketplace cannot say now.
 func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome, error) {
+	// What the opposite move was before the marketplace is asked: the
+	// change applies only if it is still that one (a renewal landing while
+	// we ask must not be undone).
+	inst, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	seen := inst.moves(change.Guard.Counter())
 	var status MarketStatus
-	err := ErrMarketUnavailable
+	err = ErrMarketUnavailable
 	if s.Market != nil {
 		status, err = s.Market.InstanceStatus(ctx, id)
 	}
@@ -110,13 +120,13 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 	}
 	switch {
 	case err == nil && status == want:
-		change.Guard = nil
+		change.Guard = &Guard{After: change.Guard.After, Settled: true, Seen: seen}
 		return s.Store.Apply(ctx, id, change)
 	case err == nil:
 		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", status)
 		return Superseded, nil
 	}
-	s.Log.WarnContext(ctx, "contested call recorded for reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
+	s.Log.WarnContext(ctx, "contested call recorded for the reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
 	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
 	return s.Store.Apply(ctx, id, dispute)
 }

@@ -74,6 +74,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.InfoContext(r.Context(), "spi call applied", "action", action, "outcome", result.Outcome, "instanceId", instanceOf(params))
+	if result.Outcome == activation.Disputed {
+		// Acknowledged, but not applied: the reconciliation settles it.
+		h.Metrics.Count("SpiCallsDisputed", map[string]string{"Action": action})
+	}
 
 	if result.Instance == nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"success": true})

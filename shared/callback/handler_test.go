@@ -41,13 +41,19 @@ type market struct {
 	status activation.MarketStatus
 	err    error
 	asked  int
+	// onAsk runs while the marketplace is being asked (a call racing it).
+	onAsk func()
 }
 
 func (m *market) InstanceStatus(context.Context, string) (activation.MarketStatus, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.asked++
-	return m.status, m.err
+	status, err, onAsk := m.status, m.err, m.onAsk
+	m.mu.Unlock()
+	if onAsk != nil {
+		onAsk()
+	}
+	return status, err
 }
 
 func (m *market) set(status activation.MarketStatus, err error) {
@@ -214,15 +220,15 @@ func TestLifecycleActions(t *testing.T) {
 		name       string
 		params     marketplace.Params
 		market     activation.MarketStatus // what the OpenAPI says, when asked
-		trips      int64                   // first attempt's round trips
+		trips      int64                   // first attempt's round trips (contested: refused, read, settled)
 		wantStatus activation.Status
 		wantExpiry string
 		wantSKU    string
 	}{
 		{"expired freezes", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, "", 1, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"resume soon after: the marketplace says opened", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.MarketOpened, 2, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, 1, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 2, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"resume soon after: the marketplace says opened", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.MarketOpened, 3, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, 2, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 3, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"renew restores and extends", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
@@ -261,6 +267,27 @@ func TestLifecycleActions(t *testing.T) {
 	}
 	if inst.LastCalls[marketplace.ActionOrderPay].OrderID != "205060317920893" {
 		t.Errorf("orderPay not recorded: %v", inst.LastCalls)
+	}
+}
+
+// TestContestedFreezeDoesNotUndoARenewal: while the marketplace is asked
+// about a contested freeze (and says EXPIRED), a renewal lands; the freeze
+// must not undo it.
+func TestContestedFreezeDoesNotUndoARenewal(t *testing.T) {
+	f := newFixture(t)
+	f.call(t, createParams(), key)
+	f.call(t, marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891"}, key)
+	f.market.set(activation.MarketExpired, nil)
+	f.market.onAsk = func() {
+		// In the same second: only a count of the moves tells them apart.
+		f.call(t, marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920892"}, key)
+	}
+	if status, body := f.call(t, marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, key); status != http.StatusOK {
+		t.Fatalf("%d %v", status, body)
+	}
+	inst, _ := f.store.Get(context.Background(), "5604018")
+	if inst.Status != activation.StatusActive || inst.Orders[activation.OrderRenew] != "205060317920892" {
+		t.Fatalf("the freeze undid the renewal: status %s, renewal %s", inst.Status, inst.Orders[activation.OrderRenew])
 	}
 }
 

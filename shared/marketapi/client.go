@@ -100,8 +100,11 @@ type APIError struct {
 	RequestID string
 }
 
+// Error names the action, status, code and request id, not the message:
+// the OpenAPI's messages can quote the string it signed, AccessKeyId
+// included (SignatureDoesNotMatch), and errors end up in logs.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("market openapi %s: %d %s: %s (request %s)", e.Action, e.Status, e.Code, e.Message, e.RequestID)
+	return fmt.Sprintf("market openapi %s: %d %s (request %s)", e.Action, e.Status, e.Code, e.RequestID)
 }
 
 // Is makes errors.Is(err, ErrNotFound) true when the answer says the

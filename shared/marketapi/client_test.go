@@ -2,6 +2,7 @@ package marketapi
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +40,13 @@ func TestNotFoundIsAboutThePurchase(t *testing.T) {
 		if got := errors.Is(&APIError{Code: code, Status: 404}, ErrNotFound); got != want {
 			t.Errorf("%s: %v, want %v", code, got, want)
 		}
+	}
+}
+
+func TestAPIErrorKeepsTheMessageOut(t *testing.T) {
+	err := &APIError{Action: "DescribeInstanceForIsv", Status: 400, Code: "SignatureDoesNotMatch", RequestID: "R1",
+		Message: "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3DLTAI5tEXAMPLE"}
+	if got := err.Error(); strings.Contains(got, "LTAI5tEXAMPLE") || !strings.Contains(got, "SignatureDoesNotMatch") || !strings.Contains(got, "R1") {
+		t.Fatalf("%q", got)
 	}
 }

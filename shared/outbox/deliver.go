@@ -47,6 +47,10 @@ type Deliverer struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	Metrics *metrics.Recorder
+	// Margin is how much of an invocation's time a sweep leaves unused:
+	// enough for one more send and its record (a send cut short by the
+	// deadline is neither marked sent nor failed, and would go twice).
+	Margin time.Duration
 }
 
 // Result counts what a delivery run did.
@@ -72,18 +76,35 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("claim outbox item: %w", err)
 	}
+	if item.Kind == KindVoid {
+		// Nothing to send: settle it like a sent mail, quietly.
+		if err := d.Store.Sent(ctx, item, now); err != nil {
+			return Result{}, fmt.Errorf("settle void outbox item: %w", err)
+		}
+		return Result{Skipped: 1}, nil
+	}
+	if !item.ExpiresAt.IsZero() && !now.Before(item.ExpiresAt) {
+		// What it carries no longer works (a code past its validity);
+		// sending it would only confuse. It is dead, and counted.
+		return d.fail(ctx, item, "Expired", now, true)
+	}
 	secret := ""
 	if item.Sealed != "" {
 		if secret, err = d.Sealer.Open(item.ID, item.Sealed); err != nil {
-			return d.fail(ctx, item, "SealBroken", now)
+			return d.fail(ctx, item, "SealBroken", now, false)
 		}
 	}
-	if err := d.Mailer.SendOutbox(ctx, item, secret); err != nil {
+	sendErr := d.Mailer.SendOutbox(ctx, item, secret)
+	// The outcome is recorded even if the invocation's deadline passed
+	// during the send: a mail that left must not be sent again.
+	record, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if sendErr != nil {
 		// The reason kept on the item and logged names the failure, not
 		// its text, which can hold the recipient.
-		return d.fail(ctx, item, logging.Describe(err), now)
+		return d.fail(record, item, logging.Describe(sendErr), now, false)
 	}
-	if err := d.Store.Sent(ctx, item, d.Now().UTC()); err != nil {
+	if err := d.Store.Sent(record, item, d.Now().UTC()); err != nil {
 		// The mail left; if the mark is lost, the claim expires and the
 		// mail may go twice, which beats never.
 		return Result{Sent: 1}, fmt.Errorf("mark outbox item sent: %w", err)
@@ -93,7 +114,10 @@ func (d *Deliverer) Deliver(ctx context.Context, id string) (Result, error) {
 	return Result{Sent: 1}, nil
 }
 
-func (d *Deliverer) fail(ctx context.Context, item Item, reason string, now time.Time) (Result, error) {
+func (d *Deliverer) fail(ctx context.Context, item Item, reason string, now time.Time, final bool) (Result, error) {
+	if final {
+		item.Attempts = max(item.Attempts, MaxAttempts)
+	}
 	dead, err := d.Store.Failed(ctx, item, reason, now)
 	if err != nil {
 		return Result{}, fmt.Errorf("record failed outbox item: %w", err)
@@ -117,7 +141,7 @@ func (d *Deliverer) Sweep(ctx context.Context, limit int) (Result, error) {
 	}
 	var total Result
 	for _, id := range ids {
-		if ctx.Err() != nil {
+		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(deadline) < d.Margin {
 			break
 		}
 		r, err := d.Deliver(ctx, id)

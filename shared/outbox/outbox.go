@@ -31,6 +31,10 @@ const (
 	// bound to was released and its workspaces went back to billing center
 	// settlement.
 	KindReleased Kind = "released"
+	// KindVoid is a mail that is never sent: written where a real one
+	// would be (a bind-billing code for a username that does not exist),
+	// so that the write, and its time, look the same either way.
+	KindVoid Kind = "void"
 )
 
 // State is where an item's delivery stands.

@@ -172,3 +172,66 @@ func TestHandleStream(t *testing.T) {
 		t.Fatalf("a store failure must be reported for a retry: %+v", resp)
 	}
 }
+
+// TestVoidAndExpiredItems: a void item is settled without a mail; an item
+// past its validity (a code that no longer works) is dead, not sent.
+func TestVoidAndExpiredItems(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	sealer, _ := NewSealer("a-test-secret-of-enough-length")
+	void := New(KindVoid, "", "en", nil, now, 10*time.Minute)
+	late := New(KindCode, "a@example.com", "en", nil, now.Add(-11*time.Minute), 10*time.Minute)
+	store := &memStore{items: map[string]Item{void.ID: void, late.ID: late}}
+	m := &mailer{}
+	d := &Deliverer{Store: store, Mailer: m, Sealer: sealer, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if r, err := d.Deliver(context.Background(), void.ID); err != nil || r.Skipped != 1 || store.items[void.ID].State != StateSent {
+		t.Fatalf("void: %+v %v %s", r, err, store.items[void.ID].State)
+	}
+	if r, err := d.Deliver(context.Background(), late.ID); err != nil || r.Dead != 1 || store.items[late.ID].LastError != "Expired" {
+		t.Fatalf("expired: %+v %v %+v", r, err, store.items[late.ID])
+	}
+	if len(m.sent) != 0 {
+		t.Fatalf("mails sent: %v", m.sent)
+	}
+}
+
+// slowMailer takes its time, and honours the context like SES's client.
+type slowMailer struct{ sent int }
+
+func (m *slowMailer) SendOutbox(ctx context.Context, _ Item, _ string) error {
+	time.Sleep(30 * time.Millisecond)
+	m.sent++
+	return nil
+}
+
+// TestSweepStopsBeforeTheDeadline: a sweep leaves Margin of the
+// invocation unused, and a mail that left is recorded even when the
+// deadline passed meanwhile.
+func TestSweepStopsBeforeTheDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	store := &memStore{items: map[string]Item{}}
+	for range 10 {
+		it := New(KindWelcome, "a@example.com", "en", nil, now, time.Hour)
+		store.items[it.ID] = it
+	}
+	m := &slowMailer{}
+	sealer, _ := NewSealer("a-test-secret-of-enough-length")
+	d := &Deliverer{Store: store, Mailer: m, Sealer: sealer, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Margin: 50 * time.Millisecond}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
+	defer cancel()
+	r, err := d.Sweep(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sent != m.sent || m.sent == 0 || m.sent >= 10 {
+		t.Fatalf("sent %d, recorded %d: the sweep must stop early and record every mail it sent", m.sent, r.Sent)
+	}
+	sent := 0
+	for _, it := range store.items {
+		if it.State == StateSent {
+			sent++
+		}
+	}
+	if sent != m.sent {
+		t.Fatalf("%d mails left, %d marked sent", m.sent, sent)
+	}
+}

@@ -12,8 +12,14 @@ import (
 	"time"
 )
 
-// CookieName is the session cookie.
-const CookieName = "guance_activation"
+// CookieName is the session cookie over plain http (local runs);
+// SecureCookieName over https: the __Host- prefix makes browsers refuse
+// one set without Secure, with a Domain, or for a narrower path, so no
+// other host under the domain can plant or shadow it.
+const (
+	CookieName       = "guance_activation"
+	SecureCookieName = "__Host-" + CookieName
+)
 
 var (
 	// ErrNotFound means there is no live session under the id.
@@ -76,8 +82,12 @@ func (s Session) CheckCSRF(token string) error {
 // Secure unless secure is false (plain-http local runs only). now is the
 // handler's clock, so the cookie's life matches the session's.
 func (s Session) Cookie(secure bool, now time.Time) *http.Cookie {
+	name := CookieName
+	if secure {
+		name = SecureCookieName
+	}
 	return &http.Cookie{
-		Name: CookieName, Value: s.ID, Path: "/",
+		Name: name, Value: s.ID, Path: "/",
 		Expires: s.ExpiresAt, MaxAge: max(int(s.ExpiresAt.Sub(now).Seconds()), 1),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
 	}
@@ -85,11 +95,12 @@ func (s Session) Cookie(secure bool, now time.Time) *http.Cookie {
 
 // IDFrom returns the session id the request's cookie carries, or "".
 func IDFrom(r *http.Request) string {
-	c, err := r.Cookie(CookieName)
-	if err != nil || len(c.Value) != 43 {
-		return ""
+	for _, name := range []string{SecureCookieName, CookieName} {
+		if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
+			return c.Value
+		}
 	}
-	return c.Value
+	return ""
 }
 
 // Link is an accepted Login Without Password link, remembered until it

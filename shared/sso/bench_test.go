@@ -31,7 +31,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkActivationPage(b *testing.B) {
 	f := newFixture(b)
 	f.seed(b, nil)
-	cookie := session.CookieName + "=" + sessionCookie(b, f.get(b, link("5604018", now))).Value
+	cookie := session.SecureCookieName + "=" + sessionCookie(b, f.get(b, link("5604018", now))).Value
 	f.db.ResetRoundTrips()
 	for b.Loop() {
 		if page := f.get(b, sso.ActivatePath, "Cookie", cookie); page.Code != http.StatusOK {

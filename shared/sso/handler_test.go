@@ -117,7 +117,7 @@ func (f *fixture) get(t testing.TB, target string, header ...string) *httptest.R
 func sessionCookie(t testing.TB, rec *httptest.ResponseRecorder) *http.Cookie {
 	t.Helper()
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == session.CookieName {
+		if c.Name == session.SecureCookieName {
 			return c
 		}
 	}
@@ -136,7 +136,7 @@ func TestVerifyOpensSessionAndShowsActivationPage(t *testing.T) {
 		t.Errorf("verify took %d round trips, want 2 (read the instance, write link+session)", n)
 	}
 	c := sessionCookie(t, rec)
-	if c == nil || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+	if c == nil || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Name != "__Host-guance_activation" {
 		t.Fatalf("session cookie %+v", c)
 	}
 	if loc := rec.Header().Get("Location"); strings.Contains(loc, "5604018") || strings.Contains(loc, "token") {
@@ -164,7 +164,7 @@ func TestChineseByDefault(t *testing.T) {
 	f := newFixture(t)
 	f.seed(t, nil)
 	rec := f.get(t, link("5604018", now))
-	page := f.get(t, sso.ActivatePath, "Cookie", session.CookieName+"="+sessionCookie(t, rec).Value)
+	page := f.get(t, sso.ActivatePath, "Cookie", session.SecureCookieName+"="+sessionCookie(t, rec).Value)
 	if !strings.Contains(page.Body.String(), "开通观测云商业版") || page.Header().Get("Content-Language") != "zh" {
 		t.Fatalf("want the Chinese page:\n%s", page.Body.String())
 	}
@@ -183,7 +183,7 @@ func TestLanguageSwitchKeepsTheSession(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept-Language", "en")
 		if cookie != "" {
-			req.Header.Set("Cookie", session.CookieName+"="+cookie)
+			req.Header.Set("Cookie", session.SecureCookieName+"="+cookie)
 		}
 		rec := httptest.NewRecorder()
 		f.routes.ServeHTTP(rec, req)
@@ -198,7 +198,7 @@ func TestLanguageSwitchKeepsTheSession(t *testing.T) {
 			t.Fatalf("return %q went to %q", back, rec.Header().Get("Location"))
 		}
 	}
-	page := f.get(t, sso.ActivatePath, "Cookie", session.CookieName+"="+c.Value, "Accept-Language", "zh-CN")
+	page := f.get(t, sso.ActivatePath, "Cookie", session.SecureCookieName+"="+c.Value, "Accept-Language", "zh-CN")
 	if !strings.Contains(page.Body.String(), "Activate the Guance Commercial Plan") {
 		t.Fatal("the session's language must win over Accept-Language after a switch")
 	}
@@ -283,7 +283,7 @@ func TestReplayedLink(t *testing.T) {
 	// A browser that has the session from the first click is offered the
 	// way back into it.
 	first := f.get(t, link("5604018", now.Add(time.Second)), "Accept-Language", "en")
-	rec := f.get(t, link("5604018", now.Add(time.Second)), "Cookie", session.CookieName+"="+sessionCookie(t, first).Value, "Accept-Language", "zh")
+	rec := f.get(t, link("5604018", now.Add(time.Second)), "Cookie", session.SecureCookieName+"="+sessionCookie(t, first).Value, "Accept-Language", "zh")
 	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `href="/activate"`) || !strings.Contains(rec.Body.String(), "Continue activating") {
 		t.Fatalf("replay with a session: %d %s", rec.Code, rec.Body.String())
 	}
@@ -407,7 +407,7 @@ func TestUnknownInstanceAndMarketFailures(t *testing.T) {
 
 func TestActivationPageWithoutSession(t *testing.T) {
 	f := newFixture(t)
-	for _, cookie := range []string{"", session.CookieName + "=short", session.CookieName + "=" + strings.Repeat("a", 43)} {
+	for _, cookie := range []string{"", session.SecureCookieName + "=short", session.SecureCookieName + "=" + strings.Repeat("a", 43)} {
 		rec := f.get(t, sso.ActivatePath, "Cookie", cookie, "Accept-Language", "en")
 		if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Your activation session has ended") {
 			t.Fatalf("cookie %q: %d", cookie, rec.Code)
@@ -427,7 +427,7 @@ func TestNotFound(t *testing.T) {
 		}
 	}
 	c := sessionCookie(t, f.get(t, link("5604018", now), "Accept-Language", "zh-CN"))
-	rec := f.get(t, "/register", "Cookie", session.CookieName+"="+c.Value, "Accept-Language", "en")
+	rec := f.get(t, "/register", "Cookie", session.SecureCookieName+"="+c.Value, "Accept-Language", "en")
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "页面不存在") || !strings.Contains(rec.Body.String(), `href="/activate"`) {
 		t.Fatalf("with a session: %d %s", rec.Code, rec.Body.String())
 	}

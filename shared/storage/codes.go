@@ -16,9 +16,10 @@ import (
 )
 
 // Codes keeps verification codes ("code#<purpose>#<session key>", one per
-// purpose and session, holding the target and the keyed hash) and the
-// counters of the sending limits ("rate#<scope>#<value>#<window start>"),
-// each with an expiresAt TTL. Codes stay a day past their validity so that
+// purpose and session, holding the target and the keyed hash), the
+// cooldowns ("cool#<session key>#<kind>#<target>") and the counters of the
+// sending limits ("rate#<scope>#<value>#<window start>"), each with an
+// expiresAt TTL. Codes stay a day past their validity so that
 // a late try reads "expired" rather than "no code". A bind-billing code's
 // mail goes into the outbox table in the same transaction.
 type Codes struct {
@@ -45,6 +46,16 @@ type counter struct {
 	end   time.Time
 }
 
+// targetKind keeps addresses and usernames apart in the counters: a
+// username may look like an address, and sends to it must not spend the
+// allowance of the address.
+func targetKind(p verification.Purpose) string {
+	if p == verification.BindBilling {
+		return "username"
+	}
+	return "address"
+}
+
 func counters(in verification.Issue) []counter {
 	rec, now := in.Record, in.Now
 	hour := now.Truncate(time.Hour)
@@ -53,10 +64,11 @@ func counters(in verification.Issue) []counter {
 		return "rate#" + scope + "#" + value + "#" + strconv.FormatInt(start.Unix(), 10)
 	}
 	l := in.Limits
+	kind := targetKind(rec.Purpose)
 	cs := []counter{
-		{verification.LimitTargetHour, window("target", rec.Session+"#"+rec.Target, hour), l.PerTargetHour, hour.Add(time.Hour)},
-		{verification.LimitAddressHour, window("address", rec.Target, hour), l.PerAddressHour, hour.Add(time.Hour)},
-		{verification.LimitAddressDay, window("address-day", rec.Target, day), l.PerAddressDay, day.Add(24 * time.Hour)},
+		{verification.LimitTargetHour, window("target-"+kind, rec.Session+"#"+rec.Target, hour), l.PerTargetHour, hour.Add(time.Hour)},
+		{verification.LimitAddressHour, window(kind, rec.Target, hour), l.PerAddressHour, hour.Add(time.Hour)},
+		{verification.LimitAddressDay, window(kind+"-day", rec.Target, day), l.PerAddressDay, day.Add(24 * time.Hour)},
 		{verification.LimitSession, window("session", rec.Session, hour), l.PerSessionHour, hour.Add(time.Hour)},
 	}
 	if in.Client.IP != "" {
@@ -65,36 +77,52 @@ func counters(in verification.Issue) []counter {
 	return cs
 }
 
+// cooldownID is the item that times the cooldown of one session's sends
+// to one target: its own item, so that sending to another address in
+// between does not reset it.
+func cooldownID(rec verification.Record) string {
+	return "cool#" + rec.Session + "#" + targetKind(rec.Purpose) + "#" + rec.Target
+}
+
 // Issue writes the code and counts it against every limit in one
 // TransactWriteItems: the cooldown and each cap are conditions of the same
-// write, so concurrent sends cannot slip past them. The cooldown holds for
-// the same target only: a buyer who mistyped the address may send to the
-// right one at once.
+// write, so concurrent sends cannot slip past them. The cooldown holds per
+// target: a buyer who mistyped the address may send to the right one at
+// once, but alternating addresses does not get around it.
 func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 	rec := in.Record
 	name, value := expression.Name, expression.Value
 	cooldown, err := expression.NewBuilder().WithCondition(expression.Or(
 		name(idAttr).AttributeNotExists(),
-		name("target").NotEqual(value(rec.Target)),
 		name("sentAt").LessThanEqual(value(in.Now.Add(-verification.Cooldown).Unix())),
 	)).Build()
 	if err != nil {
 		return err
 	}
-	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: aws.String(s.table),
-		Item: map[string]types.AttributeValue{
-			idAttr:       str(codeID(rec.Purpose, rec.Session)),
-			"target":     str(rec.Target),
-			"hash":       str(rec.Hash),
-			"sentAt":     epoch(rec.SentAt),
-			"validUntil": epoch(rec.ExpiresAt),
-			"attempts":   num(0),
-			expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
-		},
-		ConditionExpression: cooldown.Condition(), ExpressionAttributeNames: cooldown.Names(), ExpressionAttributeValues: cooldown.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				idAttr:    str(cooldownID(rec)),
+				"sentAt":  epoch(rec.SentAt),
+				expiresAt: epoch(rec.SentAt.Add(verification.Cooldown + time.Hour)),
+			},
+			ConditionExpression: cooldown.Condition(), ExpressionAttributeNames: cooldown.Names(), ExpressionAttributeValues: cooldown.Values(),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				idAttr:       str(codeID(rec.Purpose, rec.Session)),
+				"target":     str(rec.Target),
+				"hash":       str(rec.Hash),
+				"sentAt":     epoch(rec.SentAt),
+				"validUntil": epoch(rec.ExpiresAt),
+				"attempts":   num(0),
+				expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
+			},
+		}},
+	}
 	cs := counters(in)
 	for _, c := range cs {
 		count, err := expression.NewBuilder().
@@ -124,8 +152,8 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 	case i == 0:
 		sent := time.Unix(s.sentAt(ctx, rec, reasonItem(err, 0), in.Now), 0)
 		return &verification.LimitError{Limit: verification.LimitCooldown, RetryAfter: retryAfter(sent.Add(verification.Cooldown), in.Now)}
-	case i > 0 && i <= len(cs):
-		return &verification.LimitError{Limit: cs[i-1].limit, RetryAfter: retryAfter(cs[i-1].end, in.Now)}
+	case i >= 2 && i < 2+len(cs):
+		return &verification.LimitError{Limit: cs[i-2].limit, RetryAfter: retryAfter(cs[i-2].end, in.Now)}
 	}
 	return fmt.Errorf("issue %s code: %w", rec.Purpose, err)
 }
@@ -135,7 +163,7 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 // (the local one) costs a read on this refusal path only.
 func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[string]types.AttributeValue, now time.Time) int64 {
 	if len(old) == 0 {
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: idKey(codeID(rec.Purpose, rec.Session)), ConsistentRead: aws.Bool(true)})
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: idKey(cooldownID(rec)), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			return now.Unix()
 		}
@@ -160,10 +188,14 @@ func (s *Codes) Revoke(ctx context.Context, in verification.Issue) error {
 	if err != nil {
 		return err
 	}
-	items := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName: aws.String(s.table), Key: idKey(codeID(in.Record.Purpose, in.Record.Session)),
-		ConditionExpression: same.Condition(), ExpressionAttributeNames: same.Names(), ExpressionAttributeValues: same.Values(),
-	}}}
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: aws.String(s.table), Key: idKey(codeID(in.Record.Purpose, in.Record.Session)),
+			ConditionExpression: same.Condition(), ExpressionAttributeNames: same.Names(), ExpressionAttributeValues: same.Values(),
+		}},
+		// The failed send does not start a cooldown either.
+		{Delete: &types.Delete{TableName: aws.String(s.table), Key: idKey(cooldownID(in.Record))}},
+	}
 	giveBack, err := expression.NewBuilder().
 		WithCondition(name("count").GreaterThan(value(0))).
 		WithUpdate(expression.Add(name("count"), value(-1))).

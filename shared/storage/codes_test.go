@@ -334,3 +334,41 @@ func TestBillingAccounts(t *testing.T) {
 		t.Fatalf("unknown: %v %v", ok, err)
 	}
 }
+
+// TestCooldownPerTarget: alternating two addresses does not get around the
+// cooldown of either.
+func TestCooldownPerTarget(t *testing.T) {
+	store, _ := newCodes(t)
+	ctx := context.Background()
+	if err := store.Issue(ctx, issue(buyer, "a@example.com", "1", t0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Issue(ctx, issue(buyer, "b@example.com", "2", t0.Add(5*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	var limit *verification.LimitError
+	if err := store.Issue(ctx, issue(buyer, "a@example.com", "3", t0.Add(10*time.Second))); !errors.As(err, &limit) || limit.Limit != verification.LimitCooldown || limit.RetryAfter != 50*time.Second {
+		t.Fatalf("back to the first address within its cooldown: %v", err)
+	}
+}
+
+// TestUsernamesDoNotSpendAddresses: bind-billing sends to a username that
+// looks like an address (no mail leaves for an unknown one) do not spend
+// the allowance of that address for the buyer's own codes.
+func TestUsernamesDoNotSpendAddresses(t *testing.T) {
+	store, _ := newCodes(t)
+	ctx := context.Background()
+	limits := verification.Limits{PerTargetHour: 100, PerAddressHour: 3, PerAddressDay: 100, PerSessionHour: 100, PerClientHour: 100}
+	for i := range 3 {
+		in := issue(fmt.Sprintf("attacker-%d", i), "victim@example.com", "0", t0)
+		in.Record.Purpose, in.Limits = verification.BindBilling, limits
+		if err := store.Issue(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := issue(buyer, "victim@example.com", "1", t0)
+	own.Limits = limits
+	if err := store.Issue(ctx, own); err != nil {
+		t.Fatalf("the address's own code after sends to a look-alike username: %v", err)
+	}
+}

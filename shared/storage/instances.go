@@ -212,12 +212,17 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		update = update.Set(name("status"), expression.Value(c.To)).Set(name("disputedAction"), expression.Value(""))
 		switch c.To {
 		case activation.StatusFrozen:
-			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
+			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("freezes"), expression.Value(1))
 		case activation.StatusActive:
-			update = update.Set(name("restoredAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
+			update = update.Set(name("restoredAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("restores"), expression.Value(1))
 		}
 	}
-	if c.Guard != nil {
+	switch {
+	case c.Guard != nil && c.Guard.Settled && c.Guard.Seen == 0:
+		cond = cond.And(name(c.Guard.Counter()).AttributeNotExists())
+	case c.Guard != nil && c.Guard.Settled:
+		cond = cond.And(name(c.Guard.Counter()).Equal(expression.Value(c.Guard.Seen)))
+	case c.Guard != nil:
 		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
 			name(c.Guard.After).LessThan(expression.Value(&types.AttributeValueMemberN{Value: unix(c.Guard.Since)}))))
 	}

@@ -144,11 +144,16 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 		if err != nil {
 			return Sent{}, fmt.Errorf("find billing center account: %w", err)
 		}
+		// A real account's code goes out through the outbox; for an unknown
+		// username a void item of the same shape is written instead, so the
+		// transaction (and its time) is the same either way.
+		kind := outbox.KindVoid
 		if found {
-			item := outbox.New(outbox.KindCode, email, req.Lang, map[string]string{"purpose": string(req.Purpose)}, now, CodeTTL)
-			item.Sealed = s.Sealer.Seal(item.ID, code)
-			in.Mail = &item
+			kind = outbox.KindCode
 		}
+		item := outbox.New(kind, email, req.Lang, map[string]string{"purpose": string(req.Purpose)}, now, CodeTTL)
+		item.Sealed = s.Sealer.Seal(item.ID, code)
+		in.Mail = &item
 		if err := s.Store.Issue(ctx, in); err != nil {
 			return Sent{}, err
 		}

@@ -69,6 +69,9 @@ func (e *env) outboxCodes(t testing.TB) map[string]string {
 		if err := attributevalue.UnmarshalMap(av, &item); err != nil {
 			t.Fatal(err)
 		}
+		if item.Kind == outbox.KindVoid {
+			continue
+		}
 		code, err := e.sealer.Open(item.ID, item.Sealed)
 		if err != nil {
 			t.Fatal(err)
