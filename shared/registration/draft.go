@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 )
 
-// flow names the registration's draft in the session.
-const flow = "register"
+// flowName names the registration's draft in the session.
+const flowName = "register"
 
 // draft is the registration's progress, kept in the activation session:
 // what the buyer typed and proved, step by step. The password is kept only
@@ -23,20 +24,17 @@ type draft struct {
 	Verified string `json:"verified,omitempty"`
 	// CodeTo and CodeSentAt are the last code sent (the page shows it
 	// without reading the code's own record).
-	CodeTo     string    `json:"codeTo,omitempty"`
-	CodeSentAt time.Time `json:"codeSentAt,omitzero"`
-	Phone      string    `json:"phone,omitempty"`
-	// PasswordHash was checked against PasswordFor (a password must not
-	// contain the username, which only the plain password can tell).
-	PasswordHash  string         `json:"passwordHash,omitempty"`
-	PasswordFor   string         `json:"passwordFor,omitempty"`
-	Company       guance.Company `json:"company"`
-	Agreed        bool           `json:"agreed,omitempty"`
-	Workspace     string         `json:"workspace,omitempty"`
-	WorkspaceLang string         `json:"workspaceLang,omitempty"`
-	UID           string         `json:"uid,omitempty"`
-	Instance      string         `json:"instance,omitempty"`
-	Done          *done          `json:"done,omitempty"`
+	CodeTo        string              `json:"codeTo,omitempty"`
+	CodeSentAt    time.Time           `json:"codeSentAt,omitzero"`
+	Phone         string              `json:"phone,omitempty"`
+	Password      flow.ChosenPassword `json:"password"`
+	Company       guance.Company      `json:"company"`
+	Agreed        bool                `json:"agreed,omitempty"`
+	Workspace     string              `json:"workspace,omitempty"`
+	WorkspaceLang string              `json:"workspaceLang,omitempty"`
+	UID           string              `json:"uid,omitempty"`
+	Instance      string              `json:"instance,omitempty"`
+	Done          *done               `json:"done,omitempty"`
 }
 
 // done is what the success page shows.

@@ -2,11 +2,11 @@ package registration
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
@@ -18,13 +18,7 @@ import (
 )
 
 // problems collects the fields at fault.
-type problems map[string]i18n.Message
-
-func (p problems) add(err *guance.FieldError) {
-	if err != nil {
-		p[err.Field] = i18n.M(err.Key)
-	}
-}
+type problems = flow.Problems
 
 // --- Step 1: basic information -------------------------------------------
 
@@ -46,7 +40,7 @@ func (h *Handler) showBasic(v *visit) {
 // renderBasic shows step 1 with the session's code on its way, if any.
 func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.RegisterBasicView) {
 	view.Form = form
-	view.PasswordKept = v.draft.PasswordHash != "" && v.draft.PasswordFor == form.Value("username")
+	view.PasswordKept = v.draft.Password.KeptFor(form.Value("username"))
 	view.Verified = v.draft.Verified
 	if view.CodeSent.IsZero() && view.CodeError.IsZero() && v.draft.CodeTo != "" {
 		since := h.Now().Sub(v.draft.CodeSentAt)
@@ -55,14 +49,14 @@ func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.Regi
 			view.Wait = max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
 		}
 	}
-	c := v.chrome("reg.title", web.RegisterBasicPath, web.WaitStyle(view.Wait))
-	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterBasicPage(c, view))
+	c := v.Chrome("reg.title", web.RegisterBasicPath, web.WaitStyle(view.Wait))
+	h.flow.Render(v.Visit, status, web.RegisterBasicPage(c, view))
 }
 
 // readBasic takes step 1's fields into the draft (never the password,
 // which is checked and hashed apart) and returns what is wrong with them.
 func (v *visit) readBasic() (web.Form, problems) {
-	f := v.r.PostForm
+	f := v.R.PostForm
 	form := web.Form{Values: map[string]string{"site": f.Get("site"), "username": f.Get("username"), "email": f.Get("email"), "phone": f.Get("phone")}}
 	bad := problems{}
 	if !sites.Known(f.Get("site")) {
@@ -71,7 +65,7 @@ func (v *visit) readBasic() (web.Form, problems) {
 		v.draft.Site = f.Get("site")
 	}
 	username, err := guance.Username(f.Get("username"))
-	bad.add(err)
+	bad.Add(err)
 	v.draft.Username = f.Get("username")
 	if err == nil {
 		v.draft.Username = username
@@ -86,7 +80,7 @@ func (v *visit) readBasic() (web.Form, problems) {
 		form.Values["email"] = email
 	}
 	phone, err := guance.Phone(f.Get("phone"))
-	bad.add(err)
+	bad.Add(err)
 	v.draft.Phone = f.Get("phone")
 	if err == nil {
 		v.draft.Phone = phone
@@ -94,30 +88,9 @@ func (v *visit) readBasic() (web.Form, problems) {
 	return form, bad
 }
 
-// readPassword checks the two password fields against the username. A
-// password chosen before for the same username may stay (empty fields).
+// readPassword checks the two password fields against the username.
 func (h *Handler) readPassword(v *visit, bad problems) {
-	pw, confirm := v.r.PostForm.Get("password"), v.r.PostForm.Get("confirm")
-	if pw == "" && confirm == "" && v.draft.PasswordHash != "" && v.draft.PasswordFor == v.draft.Username {
-		return
-	}
-	if pw == "" {
-		bad["password"] = i18n.M("field.password.required")
-		return
-	}
-	if err := guance.Password(pw, confirm, v.draft.Username); err != nil {
-		bad.add(err)
-		return
-	}
-	if _, at := bad["username"]; at {
-		return // checked again once the username is right
-	}
-	hash, err := h.HashPassword(pw)
-	if err != nil {
-		bad["password"] = i18n.M("err.unavailable.body")
-		return
-	}
-	v.draft.PasswordHash, v.draft.PasswordFor = hash, v.draft.Username
+	v.draft.Password.Choose(v.R.PostForm, v.draft.Username, h.HashPassword, bad)
 }
 
 func (h *Handler) postBasic(v *visit) {
@@ -125,12 +98,12 @@ func (h *Handler) postBasic(v *visit) {
 		return
 	}
 	form, bad := v.readBasic()
-	if v.r.PostForm.Get("action") == "send-code" {
+	if v.R.PostForm.Get("action") == "send-code" {
 		h.sendCode(v, form, bad)
 		return
 	}
 	if v.draft.Verified != v.draft.Email || v.draft.Email == "" {
-		if _, at := bad["email"]; !at && v.r.PostForm.Get("code") == "" {
+		if _, at := bad["email"]; !at && v.R.PostForm.Get("code") == "" {
 			bad["code"] = i18n.M("field.code")
 		}
 	}
@@ -142,14 +115,14 @@ func (h *Handler) postBasic(v *visit) {
 		return
 	}
 	if v.draft.Verified != v.draft.Email {
-		err := h.Verifier.Verify(v.r.Context(), verification.Register, v.sess.ID, v.draft.Email, v.r.PostForm.Get("code"))
-		if err != nil && !isCodeRefusal(err) {
-			h.fail(v.w, v.r, v.lang, err)
+		err := h.Verifier.Verify(v.R.Context(), verification.Register, v.Sess.ID, v.draft.Email, v.R.PostForm.Get("code"))
+		if err != nil && !sendcode.IsCodeRefusal(err) {
+			h.fail(v, err)
 			return
 		}
 		if err != nil {
 			bad["code"] = sendcode.VerifyMessage(err)
-			h.Log.InfoContext(v.r.Context(), "registration code refused", "kind", verification.ErrorKind(err))
+			h.Log.InfoContext(v.R.Context(), "registration code refused", "kind", verification.ErrorKind(err))
 			if h.save(v) {
 				h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
 			}
@@ -167,16 +140,8 @@ func (h *Handler) postBasic(v *visit) {
 	}
 	v.draft.Step = max(v.draft.Step, 1)
 	if h.save(v) {
-		redirect(v.w, v.r, web.RegisterCompanyPath)
+		flow.Redirect(v.W, v.R, web.RegisterCompanyPath)
 	}
-}
-
-// isCodeRefusal tells a refused code (shown next to the field) from a
-// failure of our side.
-func isCodeRefusal(err error) bool {
-	var wrong *verification.WrongCodeError
-	return errors.As(err, &wrong) || errors.Is(err, verification.ErrNoCode) || errors.Is(err, verification.ErrCodeExpired) ||
-		errors.Is(err, verification.ErrCodeDead) || errors.Is(err, verification.ErrCodeFormat) || errors.Is(err, verification.ErrInvalidAddress)
 }
 
 // sendCode keeps what was typed, then sends a register code to the
@@ -192,7 +157,7 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	}
 	// Keep a password typed before the send, so it need not be typed
 	// again; a wrong one is simply not kept (and not shown).
-	if v.r.PostForm.Get("password") != "" {
+	if v.R.PostForm.Get("password") != "" {
 		pwBad := problems{}
 		if _, at := bad["username"]; !at {
 			h.readPassword(v, pwBad)
@@ -206,48 +171,26 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	if !h.save(v) {
 		return
 	}
-	_, err := h.Codes.Send(v.r.Context(), verification.Request{
-		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.lang), SessionID: v.sess.ID,
-		Client: verification.Client{IP: clientIP(v.r)},
+	_, err := h.Codes.Send(v.R.Context(), verification.Request{
+		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
+		Client: verification.Client{IP: flow.ClientIP(v.R)},
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})
-		redirect(v.w, v.r, web.RegisterBasicPath)
+		flow.Redirect(v.W, v.R, web.RegisterBasicPath)
 		return
 	}
 	v.draft.CodeTo, v.draft.CodeSentAt = last, lastAt
 	if !h.save(v) {
 		return
 	}
-	status, msg, wait := sendRefusal(err)
-	if status >= 500 && !errors.Is(err, verification.ErrMailFailed) {
-		h.fail(v.w, v.r, v.lang, err)
+	status, msg, wait, ok := sendcode.InPageRefusal(err)
+	if !ok {
+		h.fail(v, err)
 		return
 	}
-	h.Log.WarnContext(v.r.Context(), "registration code not sent", "kind", verification.ErrorKind(err))
+	h.Log.WarnContext(v.R.Context(), "registration code not sent", "kind", verification.ErrorKind(err))
 	h.renderBasic(v, status, form, web.RegisterBasicView{CodeError: msg, Wait: wait})
-}
-
-// sendRefusal is how a refused send shows next to the Send code button.
-func sendRefusal(err error) (int, i18n.Message, int) {
-	var limit *verification.LimitError
-	switch {
-	case errors.As(err, &limit):
-		secs := int(math.Ceil(limit.RetryAfter.Seconds()))
-		mins := int(math.Ceil(limit.RetryAfter.Minutes()))
-		switch limit.Limit {
-		case verification.LimitCooldown:
-			return http.StatusTooManyRequests, i18n.M("code.error.cooldown", secs), secs
-		case verification.LimitSession:
-			return http.StatusTooManyRequests, i18n.M("code.error.session-cap", mins), 0
-		case verification.LimitClient:
-			return http.StatusTooManyRequests, i18n.M("code.error.client-cap", mins), 0
-		}
-		return http.StatusTooManyRequests, i18n.M("code.error.address-cap", mins), 0
-	case errors.Is(err, verification.ErrMailFailed):
-		return http.StatusServiceUnavailable, i18n.M("code.error.mail"), 0
-	}
-	return http.StatusServiceUnavailable, i18n.M("err.unavailable.body"), 0
 }
 
 // --- Step 2: company ------------------------------------------------------
@@ -267,23 +210,23 @@ func (h *Handler) showCompany(v *visit) {
 }
 
 func (h *Handler) renderCompany(v *visit, status int, form web.Form) {
-	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterCompanyPage(v.chrome("reg.title", web.RegisterCompanyPath, ""), web.RegisterCompanyView{Form: form, TermsURL: h.TermsURL}))
+	h.flow.Render(v.Visit, status, web.RegisterCompanyPage(v.Chrome("reg.title", web.RegisterCompanyPath, ""), web.RegisterCompanyView{Form: form, TermsURL: h.TermsURL}))
 }
 
 func (h *Handler) postCompany(v *visit) {
 	if !gate(v, 1) {
 		return
 	}
-	f := v.r.PostForm
+	f := v.R.PostForm
 	bad := problems{}
 	name, err := guance.CompanyName(f.Get("company"))
-	bad.add(err)
+	bad.Add(err)
 	industry, err := guance.Text("industry", f.Get("industry"), 50, false)
-	bad.add(err)
+	bad.Add(err)
 	region, err := guance.Text("region", f.Get("region"), 50, false)
-	bad.add(err)
+	bad.Add(err)
 	description, err := guance.Description(f.Get("description"))
-	bad.add(err)
+	bad.Add(err)
 	agreed := f.Get("agree") == "yes"
 	if !agreed {
 		bad["agree"] = i18n.M("field.agree")
@@ -292,7 +235,7 @@ func (h *Handler) postCompany(v *visit) {
 	v.draft.Agreed = agreed
 	if f.Get("action") == "back" {
 		if h.save(v) {
-			redirect(v.w, v.r, web.RegisterBasicPath)
+			flow.Redirect(v.W, v.R, web.RegisterBasicPath)
 		}
 		return
 	}
@@ -306,7 +249,7 @@ func (h *Handler) postCompany(v *visit) {
 	}
 	v.draft.Step = max(v.draft.Step, 2)
 	if h.save(v) {
-		redirect(v.w, v.r, web.RegisterActivatePath)
+		flow.Redirect(v.W, v.R, web.RegisterActivatePath)
 	}
 }
 
@@ -325,13 +268,13 @@ func (v *visit) activateForm() web.Form {
 	d := v.draft
 	lang, uid, instance := d.WorkspaceLang, d.UID, d.Instance
 	if lang == "" {
-		lang = string(v.lang)
+		lang = string(v.Lang)
 	}
 	if uid == "" {
-		uid = v.sess.AliUID
+		uid = v.Sess.AliUID
 	}
 	if instance == "" {
-		instance = v.sess.InstanceID
+		instance = v.Sess.InstanceID
 	}
 	return web.Form{Values: map[string]string{"workspace": d.Workspace, "wslang": lang, "uid": uid, "instance": instance}}
 }
@@ -344,24 +287,24 @@ func (h *Handler) showActivate(v *visit) {
 
 func (h *Handler) renderActivate(v *visit, status int, form web.Form, view web.RegisterActivateView) {
 	view.Form = form
-	web.Render(v.w, v.r, h.Log, status, v.lang, web.RegisterActivatePage(v.chrome("reg.title", web.RegisterActivatePath, ""), view))
+	h.flow.Render(v.Visit, status, web.RegisterActivatePage(v.Chrome("reg.title", web.RegisterActivatePath, ""), view))
 }
 
 func (h *Handler) postActivate(v *visit) {
 	if !gate(v, 2) {
 		return
 	}
-	f := v.r.PostForm
+	f := v.R.PostForm
 	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
 	if f.Get("action") == "back" {
 		if h.save(v) {
-			redirect(v.w, v.r, web.RegisterCompanyPath)
+			flow.Redirect(v.W, v.R, web.RegisterCompanyPath)
 		}
 		return
 	}
 	bad := problems{}
 	name, err := guance.WorkspaceName(f.Get("workspace"))
-	bad.add(err)
+	bad.Add(err)
 	if _, ok := i18n.ParseLang(f.Get("wslang")); !ok {
 		bad["wslang"] = i18n.M("field.wslang")
 	}
@@ -369,12 +312,12 @@ func (h *Handler) postActivate(v *visit) {
 	// pending one of the same account. A refusal says which field is wrong
 	// and nothing about other buyers' instances.
 	uid, instance := noSpaces(f.Get("uid")), noSpaces(f.Get("instance"))
-	if uid != v.sess.AliUID {
+	if uid != v.Sess.AliUID {
 		bad["uid"] = i18n.M("field.uid")
-	} else if instance != v.sess.InstanceID {
+	} else if instance != v.Sess.InstanceID {
 		if err := h.otherInstance(v, instance); err != nil {
 			if !isInstanceRefusal(err) {
-				h.fail(v.w, v.r, v.lang, err)
+				h.fail(v, err)
 				return
 			}
 			bad["instance"] = i18n.M("field.instance")
@@ -408,11 +351,11 @@ func (h *Handler) otherInstance(v *visit, id string) error {
 	if id == "" || len(id) > 32 || !isDigits(id) {
 		return activation.ErrInstanceNotFound
 	}
-	inst, err := h.Instances.Get(v.r.Context(), id)
+	inst, err := h.Instances.Get(v.R.Context(), id)
 	if err != nil {
 		return err
 	}
-	return inst.CheckActivatable(v.sess.AliUID)
+	return inst.CheckActivatable(v.Sess.AliUID)
 }
 
 func isDigits(s string) bool {
@@ -433,34 +376,34 @@ func isInstanceRefusal(err error) bool {
 // success page, or why it was refused.
 func (h *Handler) activate(v *visit, name, instance string) {
 	d, now := v.draft, h.Now().UTC()
-	if d.PasswordHash == "" || d.Verified == "" || d.PasswordFor != d.Username {
-		redirect(v.w, v.r, web.RegisterBasicPath)
+	if !d.Password.KeptFor(d.Username) || d.Verified == "" {
+		flow.Redirect(v.W, v.R, web.RegisterBasicPath)
 		return
 	}
 	loginURL := h.LoginURLs[d.Site]
 	ws := guance.Workspace{
 		ID: guance.NewWorkspaceID(), Name: name, Lang: d.WorkspaceLang, Site: d.Site,
 		Owner: d.Username, BillingAccount: d.Username,
-		Settlement: guance.ByInstance(v.sess.AliUID, instance), CreatedAt: now,
+		Settlement: guance.ByInstance(v.Sess.AliUID, instance), CreatedAt: now,
 	}
 	reg := guance.Registration{
-		Account:   guance.Account{Username: d.Username, Email: d.Verified, PasswordHash: d.PasswordHash, Phone: d.Phone, Lang: string(v.lang), CreatedAt: now},
-		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.PasswordHash, Phone: d.Phone, Company: d.Company, CreatedAt: now},
-		Workspace: ws, UID: v.sess.AliUID, Instance: instance, At: now,
+		Account:   guance.Account{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Lang: string(v.Lang), CreatedAt: now},
+		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Company: d.Company, CreatedAt: now},
+		Workspace: ws, UID: v.Sess.AliUID, Instance: instance, At: now,
 	}
 	d.Workspace, d.Instance = name, instance
-	d.Done = &done{Username: d.Username, WorkspaceID: ws.ID, Workspace: name, Site: d.Site, UID: v.sess.AliUID, Instance: instance}
-	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.lang), map[string]string{
+	d.Done = &done{Username: d.Username, WorkspaceID: ws.ID, Workspace: name, Site: d.Site, UID: v.Sess.AliUID, Instance: instance}
+	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.Lang), map[string]string{
 		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
 	}, now, outbox.Keep)
-	err := h.Records.Register(v.r.Context(), reg, session.Step{SessionID: v.sess.ID, Flow: flow, Draft: d.encode()}, &welcome)
+	err := h.Records.Register(v.R.Context(), reg, session.Step{SessionID: v.Sess.ID, Flow: flowName, Draft: d.encode()}, &welcome)
 	if err != nil {
 		h.refused(v, err)
 		return
 	}
-	h.Log.InfoContext(v.r.Context(), "registration activated the instance", "instanceId", instance, "site", d.Site, "workspaceId", ws.ID)
+	h.Log.InfoContext(v.R.Context(), "registration activated the instance", "instanceId", instance, "site", d.Site, "workspaceId", ws.ID)
 	h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "register"})
-	redirect(v.w, v.r, web.RegisterDonePath)
+	flow.Redirect(v.W, v.R, web.RegisterDonePath)
 }
 
 // refused shows why Activate was refused, with where to put it right.
@@ -479,10 +422,10 @@ func (h *Handler) refused(v *visit, err error) {
 	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
 		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
 	default:
-		h.fail(v.w, v.r, v.lang, err)
+		h.fail(v, err)
 		return
 	}
-	h.Log.InfoContext(v.r.Context(), "registration refused", "code", code)
+	h.Log.InfoContext(v.R.Context(), "registration refused", "code", code)
 	h.Metrics.Count("RegistrationsRefused", map[string]string{"Code": code})
 	h.renderActivate(v, http.StatusConflict, v.activateForm(), view)
 }
@@ -492,10 +435,10 @@ func (h *Handler) refused(v *visit, err error) {
 func (h *Handler) showDone(v *visit) {
 	d := v.draft.Done
 	if d == nil {
-		redirect(v.w, v.r, nextPath(v.draft))
+		flow.Redirect(v.W, v.R, nextPath(v.draft))
 		return
 	}
-	web.Render(v.w, v.r, h.Log, http.StatusOK, v.lang, web.RegisterDonePage(v.chrome("reg.done.title", web.RegisterDonePath, ""), web.RegisterDoneView{
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterDonePage(v.Chrome("reg.done.title", web.RegisterDonePath, ""), web.RegisterDoneView{
 		Username: d.Username, Workspace: d.Workspace, Site: d.Site, MaskedUID: web.MaskUID(d.UID), Instance: d.Instance,
 		LoginURL: h.LoginURLs[d.Site],
 	}))

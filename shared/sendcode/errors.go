@@ -75,3 +75,28 @@ func VerifyMessage(err error) i18n.Message {
 	}
 	return i18n.M("err.unavailable.body")
 }
+
+// InPageRefusal is how a page with its own Send code button shows a
+// refused send: the status, the text, and the seconds its countdown
+// waits (a cooldown only; the caps are too long to count down). ok is
+// false for a failure of our side, which gets the error page instead.
+func InPageRefusal(err error) (status int, msg i18n.Message, wait int, ok bool) {
+	var limit *verification.LimitError
+	if !errors.As(err, &limit) && !errors.Is(err, verification.ErrMailFailed) {
+		return 0, i18n.Message{}, 0, false
+	}
+	o := outcomeFor(err)
+	if o.code == "Cooldown" {
+		wait = o.retryAfter
+	}
+	return o.status, o.message, wait, true
+}
+
+// IsCodeRefusal tells a refused code, shown next to the code field with
+// VerifyMessage, from a failure of our side.
+func IsCodeRefusal(err error) bool {
+	var wrong *verification.WrongCodeError
+	return errors.As(err, &wrong) || errors.Is(err, verification.ErrNoCode) || errors.Is(err, verification.ErrCodeExpired) ||
+		errors.Is(err, verification.ErrCodeDead) || errors.Is(err, verification.ErrCodeFormat) ||
+		errors.Is(err, verification.ErrInvalidAddress) || errors.Is(err, verification.ErrInvalidTarget)
+}
