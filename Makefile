@@ -17,12 +17,14 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
 OutboxFunction_DIR := outbox
 RegistrationFunction_DIR := registration
+BillingBindFunction_DIR := billing-bind
+WorkspaceBindFunction_DIR := workspace-bind
 
 .PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
@@ -106,7 +108,7 @@ templ:
 ## templ-check: fail when a committed generated file is stale
 templ-check:
 	@$(GO) tool templ generate >/dev/null 2>&1
-	@out=$$(git status --porcelain -- '*_templ.go'); if [ -n "$$out" ]; then echo "generated templ files are stale (run make templ and commit):"; echo "$$out"; exit 1; fi
+	@out=$$(git diff --name-only -- '*_templ.go'; git ls-files --others --exclude-standard -- '*_templ.go'); if [ -n "$$out" ]; then echo "generated templ files are stale or not added (run make templ and git add):"; echo "$$out"; exit 1; fi
 
 clean:
 	rm -rf .aws-sam .local/build

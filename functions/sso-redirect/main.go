@@ -28,6 +28,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, CookieSecure: s.CookieSecure,
 		Instances: storage.NewInstances(db, s.InstancesTable),
 		Sessions:  storage.NewSessions(db, s.SessionsTable),
+		Links:     storage.NewRecords(db, storage.Tables{Accounts: s.AccountsTable}),
 		// Built on first use: only a lost createInstance needs the OpenAPI.
 		Market:         marketapi.NewLazy(s.Market, env.Secrets),
 		LoginURLs:      s.LoginURLs,

@@ -121,3 +121,52 @@ type Registration struct {
 	Instance  string
 	At        time.Time
 }
+
+// More refusals of the binding flows.
+var (
+	// ErrNoSuchAccount: no billing center account (or Guance account) is
+	// known by that name.
+	ErrNoSuchAccount = errors.New("no such account")
+	// ErrWorkspaceGone: no such workspace of this billing center account.
+	ErrWorkspaceGone = errors.New("no such workspace of this billing center account")
+	// ErrWorkspaceSettled: the workspace is settled by a cloud account
+	// already (this purchase, another one, another UID or another cloud).
+	ErrWorkspaceSettled = errors.New("the workspace is settled by a cloud account already")
+	// ErrLinkChanged: the UID is no longer linked to this billing center
+	// account (released meanwhile, or never).
+	ErrLinkChanged = errors.New("the Alibaba Cloud account is not linked to this billing center account")
+	// ErrOtherBilling: the instance is bound to another billing center
+	// account.
+	ErrOtherBilling = errors.New("the instance is bound to another billing center account")
+)
+
+// BillingBind links a buyer's UID and instance to an existing billing
+// center account.
+type BillingBind struct {
+	UID      string
+	Instance string
+	Account  string
+	At       time.Time
+}
+
+// Settle settles an existing workspace of the billing center account
+// through the buyer's instance.
+type Settle struct {
+	WorkspaceID string
+	Site        string
+	Account     string
+	UID         string
+	Instance    string
+	At          time.Time
+}
+
+// NewWorkspace creates a workspace of the billing center account, owned by
+// a Guance account (an existing one, or NewAccount registered with it),
+// settled through the buyer's instance.
+type NewWorkspace struct {
+	Workspace  Workspace
+	NewAccount *Account
+	UID        string
+	Instance   string
+	At         time.Time
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
@@ -38,6 +39,12 @@ type Sessions interface {
 	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
 }
 
+// Links tells whether an Alibaba Cloud account is linked to a billing
+// center account already.
+type Links interface {
+	Link(ctx context.Context, uid string) (guance.CloudLink, bool, error)
+}
+
 // Market rebuilds an instance whose createInstance never reached us from
 // the marketplace's own record.
 type Market interface {
@@ -52,6 +59,7 @@ type Handler struct {
 	CookieSecure bool
 	Instances    Instances
 	Sessions     Sessions
+	Links        Links
 	Market       Market
 	LoginURLs    sites.LoginURLs
 	// MarketplaceURL is the marketplace's Purchased Services page, where
@@ -68,7 +76,10 @@ const (
 	ActivatePath = "/activate"
 	LanguagePath = web.LanguagePath
 	RegisterPath = "/register"
-	BindPath     = "/bind/billing"
+	BindPath     = web.BindBillingPath
+	// WorkspacePath is where a buyer whose UID is linked goes: the
+	// workspace binding page of that billing center account.
+	WorkspacePath = web.BindWorkspacePath
 )
 
 // Routes returns the handler's routes, behind the cross-origin guard.
@@ -127,17 +138,29 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A UID linked to a billing center account (an earlier purchase, or a
+	// billing binding) goes straight to that account's workspaces: no
+	// second billing binding.
+	next := ActivatePath
+	if inst.BillingAccount != "" {
+		next = WorkspacePath
+	} else if _, linked, err := h.Links.Link(ctx, inst.AliUID); err != nil {
+		h.fail(w, r, lang, err)
+		return
+	} else if linked {
+		next = WorkspacePath
+	}
 	sess := session.New(inst.AliUID, inst.ID, string(lang), now, h.SessionTTL)
 	if err := h.Sessions.Open(ctx, link, sess); err != nil {
 		h.fail(w, r, lang, err)
 		return
 	}
-	h.Log.InfoContext(ctx, "sso link accepted: activation session opened", "instanceId", inst.ID)
+	h.Log.InfoContext(ctx, "sso link accepted: activation session opened", "instanceId", inst.ID, "next", next)
 	h.Metrics.Count("ActivationSessionsOpened", nil)
 	web.SecurityHeaders(w, "")
 	http.SetCookie(w, sess.Cookie(h.CookieSecure, now))
 	// A redirect, so that reloading the page does not replay the link.
-	http.Redirect(w, r, ActivatePath, http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // checkLink verifies the token and the time window; nothing is read or
@@ -195,6 +218,16 @@ func (h *Handler) activatePage(w http.ResponseWriter, r *http.Request) {
 	sess, err := h.session(r)
 	if err != nil {
 		h.fail(w, r, web.Lang(r), err)
+		return
+	}
+	// The activation page is for a UID that is not linked yet; a linked
+	// one (bound in this very session, say) binds workspaces.
+	if _, linked, err := h.Links.Link(r.Context(), sess.AliUID); err != nil {
+		h.fail(w, r, web.Lang(r), err)
+		return
+	} else if linked {
+		web.SecurityHeaders(w, "")
+		http.Redirect(w, r, WorkspacePath, http.StatusSeeOther)
 		return
 	}
 	lang := i18n.Or(sess.Lang, web.Lang(r))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
@@ -71,6 +72,7 @@ func newFixture(t testing.TB) *fixture {
 	f.handler = &sso.Handler{
 		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, CookieSecure: true,
 		Instances: f.instances, Sessions: f.sessions, Market: f.market,
+		Links:          storage.NewRecords(db.Client(), storage.Tables{Accounts: db.Tables["AccountsTable"]}),
 		LoginURLs:      sites.LoginURLs{"cn1": "https://console.example.com/login"},
 		MarketplaceURL: "https://market.example/purchased",
 		Log:            logging.New(f.logs, slog.LevelDebug),
@@ -132,8 +134,8 @@ func TestVerifyOpensSessionAndShowsActivationPage(t *testing.T) {
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != sso.ActivatePath {
 		t.Fatalf("verify: %d %v", rec.Code, rec.Header())
 	}
-	if n := f.db.RoundTrips(); n != 2 {
-		t.Errorf("verify took %d round trips, want 2 (read the instance, write link+session)", n)
+	if n := f.db.RoundTrips(); n != 3 {
+		t.Errorf("verify took %d round trips, want 3 (read the instance, read the UID's link, write link+session)", n)
 	}
 	c := sessionCookie(t, rec)
 	if c == nil || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Name != "__Host-guance_activation" {
@@ -472,4 +474,39 @@ func TestStoreFailureIsA503(t *testing.T) {
 		t.Fatalf("%d", rec.Code)
 	}
 	io.Copy(io.Discard, rec.Body)
+}
+
+// TestLinkedUIDGoesToWorkspaceBinding: a later purchase of a buyer whose
+// Alibaba Cloud account is linked already goes straight to the workspace
+// binding page; the activation page is for unlinked accounts only.
+func TestLinkedUIDGoesToWorkspaceBinding(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	// An earlier purchase of the same account was activated by registration.
+	f.seed(t, func(i *activation.Instance) { i.ID = "5604017" })
+	records := storage.NewRecords(f.db.Client(), storage.Tables{Instances: f.db.Tables["InstancesTable"], Sessions: f.db.Tables["SessionsTable"],
+		Accounts: f.db.Tables["AccountsTable"], Workspaces: f.db.Tables["WorkspacesTable"], Outbox: f.db.Tables["OutboxTable"]})
+	earlier := session.New("1234567890123456", "5604017", "en", now, time.Hour)
+	if err := f.sessions.Open(context.Background(), session.Link{Token: "earlier", InstanceID: "5604017", ExpiresAt: now.Add(time.Hour)}, earlier); err != nil {
+		t.Fatal(err)
+	}
+	ws := guance.Workspace{ID: guance.NewWorkspaceID(), Name: "prod", Site: "cn1", Owner: "alice", BillingAccount: "alice", Settlement: guance.ByInstance("1234567890123456", "5604017"), CreatedAt: now}
+	if err := records.Register(context.Background(), guance.Registration{
+		Account: guance.Account{Username: "alice", Email: "a@example.com"}, Billing: guance.BillingAccount{Username: "alice", Email: "a@example.com"},
+		Workspace: ws, UID: "1234567890123456", Instance: "5604017", At: now,
+	}, session.Step{SessionID: earlier.ID, Flow: "register"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := f.get(t, link("5604018", now))
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace" {
+		t.Fatalf("a linked UID's new purchase: %d %v", rec.Code, rec.Header())
+	}
+	page := f.get(t, sso.ActivatePath, "Cookie", session.SecureCookieName+"="+sessionCookie(t, rec).Value)
+	if page.Code != http.StatusSeeOther || page.Header().Get("Location") != "/bind/workspace" {
+		t.Fatalf("the activation page for a linked UID: %d %v", page.Code, page.Header())
+	}
+	// The activated earlier purchase still goes to its site's login page.
+	if rec := f.get(t, link("5604017", now)); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "https://console.example.com/login" {
+		t.Fatalf("the activated purchase: %d %v", rec.Code, rec.Header())
+	}
 }

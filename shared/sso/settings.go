@@ -13,6 +13,7 @@ import (
 type Settings struct {
 	InstancesTable string          // INSTANCES_TABLE
 	SessionsTable  string          // SESSIONS_TABLE
+	AccountsTable  string          // ACCOUNTS_TABLE
 	LoginURLs      sites.LoginURLs // SITE_LOGIN_URLS
 	Window         time.Duration   // SSO_LINK_WINDOW
 	SessionTTL     time.Duration   // SESSION_TTL
@@ -28,6 +29,7 @@ func LoadSettings(env *config.Env) Settings {
 	return Settings{
 		InstancesTable: env.Required("INSTANCES_TABLE"),
 		SessionsTable:  env.Required("SESSIONS_TABLE"),
+		AccountsTable:  env.Required("ACCOUNTS_TABLE"),
 		LoginURLs:      urls,
 		Window:         env.Duration("SSO_LINK_WINDOW", 5*time.Minute),
 		SessionTTL:     env.Duration("SESSION_TTL", time.Hour),

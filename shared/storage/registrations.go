@@ -32,12 +32,12 @@ type Tables struct {
 // (a cloud account link). Workspaces have their own table, keyed by id and
 // listed through its indexes.
 type Records struct {
-	db     DynamoDB
+	db     RecordsDB
 	tables Tables
 }
 
 // NewRecords returns the store over tables.
-func NewRecords(db DynamoDB, tables Tables) *Records { return &Records{db: db, tables: tables} }
+func NewRecords(db RecordsDB, tables Tables) *Records { return &Records{db: db, tables: tables} }
 
 // Keys of the accounts table.
 func guanceKey(username string) string  { return "guance#" + username }

@@ -165,7 +165,8 @@ func browser(t *testing.T, lang string) context.Context {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	// A whole journey's bound; each step has its own in do.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if _, err := chromedp.Call(ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
 		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome", AcceptLanguage: lang,
@@ -234,6 +235,20 @@ func TestBuyerJourneyInChromium(t *testing.T) {
 
 // screenshot saves the page as SCREENSHOT_DIR/<name>.png when that is set,
 // for a person to look at.
+// do runs one step of a journey within 20 seconds; when it fails the page
+// it got stuck on is kept (with SCREENSHOT_DIR) and its text is reported.
+func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, actions...); err != nil {
+		screenshot(ctx, strings.ReplaceAll(t.Name(), "/", " ")+" failed "+step)
+		url, _ := chromedp.Run(ctx, chromedp.Location())
+		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		t.Fatalf("%s: %v\nstuck at %s:\n%s", step, err, url, text)
+	}
+}
+
 func screenshot(ctx context.Context, name string) {
 	if dir := os.Getenv("SCREENSHOT_DIR"); dir != "" {
 		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {

@@ -70,6 +70,9 @@ func SampleEvents() []SampleEvent {
 			Params: marketplace.Params{"address": "buyer@example.com", "purpose": "register", "lang": "en"}, Status: 401},
 		// Registration's pages need an activation session.
 		{File: "register-without-session.json", Function: "RegistrationFunction", Path: "/register/basic", Unsigned: true, Status: 401},
+		// So do the binding pages.
+		{File: "bind-billing-without-session.json", Function: "BillingBindFunction", Path: "/bind/billing", Unsigned: true, Status: 401},
+		{File: "bind-workspace-without-session.json", Function: "WorkspaceBindFunction", Path: "/bind/workspace", Unsigned: true, Status: 401},
 		// The outbox: its retry schedule, and a stream batch naming a mail
 		// that is not (or no longer) there, which is skipped.
 		{File: "outbox-retry.json", Function: "OutboxFunction", Trigger: "schedule", Schedule: "Retry"},

@@ -1,0 +1,211 @@
+package localstack_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
+	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+)
+
+// seedAccount puts a billing center account and its owner's Guance
+// account into the stack, with one workspace on billing center settlement
+// unless empty.
+func seedAccount(t *testing.T, s *localstack.Stack, billing, owner string, empty bool) {
+	t.Helper()
+	client := localstack.DynamoDBClient(s.DynamoDBURL)
+	put := func(table, id string, v any) {
+		item, err := attributevalue.MarshalMap(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != "" {
+			item["id"] = &types.AttributeValueMemberS{Value: id}
+		}
+		if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("AccountsTable", "billing#"+billing, guance.BillingAccount{Username: billing, Email: billing + "@billing.example"})
+	put("AccountsTable", "guance#"+owner, guance.Account{Username: owner, Email: owner + "@example.com"})
+	put("AccountsTable", "guance-email#"+owner+"@example.com", map[string]string{"username": owner})
+	if !empty {
+		put("WorkspacesTable", "", guance.Workspace{ID: "wksp_" + billing, Name: billing + " prod", Site: "cn1", Owner: owner, BillingAccount: billing,
+			Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: time.Now().UTC()})
+	}
+}
+
+// bindBillingInChromium buys, follows Login Without Password, chooses
+// "Has billing center account" and binds billing to the account.
+func bindBillingInChromium(t *testing.T, s *localstack.Stack, ctx context.Context, uid, billing string) string {
+	t.Helper()
+	bought := s.Market.Buy(uid, time.Now())
+	link := s.APIURL + "/aliyun/sso?" + marketplace.VerifyParams(bought.InstanceID, time.Now()).Signed(localstack.ISVKey()).Encode()
+	do(t, ctx, "send the billing code",
+		chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#bind a")),
+		chromedp.Click(chromedp.CSS("#bind a")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
+		chromedp.SendKeys(chromedp.CSS("#f-username"), billing),
+		chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
+	)
+	code := sixDigits.FindString(mailTo(t, s.SESURL, billing+"@billing.example").Body.Text)
+	do(t, ctx, "bind billing",
+		// Enter in the code field binds (not Send code, the form's first
+		// visible submit button).
+		chromedp.SendKeys(chromedp.CSS("#f-code"), code+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#account")),
+	)
+	return bought.InstanceID
+}
+
+// TestBindingInChromium: bind billing then an existing workspace, then
+// create one with a Guance account and one without; a later purchase of
+// the same buyer goes straight to workspace binding. In both languages.
+func TestBindingInChromium(t *testing.T) {
+	s := startStackWith(t, freeAddr(t))
+	for _, tt := range []struct{ lang, uid, billing, owner, bound string }{
+		{"zh-CN", "2234567890120001", "acme-zh", "alice-zh", "已绑定"},
+		{"en", "2234567890120002", "acme-en", "alice-en", "Bound"},
+	} {
+		t.Run(tt.lang, func(t *testing.T) {
+			seedAccount(t, s, tt.billing, tt.owner, false)
+			ctx := browser(t, tt.lang)
+			shot := func(name string) { screenshot(ctx, "bind "+tt.lang+" "+name) }
+			bindBillingInChromium(t, s, ctx, tt.uid, tt.billing)
+			shot("1 workspaces")
+			do(t, ctx, "bind the workspace",
+				chromedp.Click(chromedp.CSS("a.bind")), chromedp.WaitVisible(chromedp.CSS("#confirm-text")),
+				chromedp.Click(chromedp.CSS("#bind")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
+			)
+			shot("2 bound")
+			badge, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#ws-wksp_"+tt.billing+" .badge")))
+			if badge != tt.bound {
+				t.Fatalf("badge %q, want %q", badge, tt.bound)
+			}
+
+			// Create a workspace with the owner's Guance account, on eu1.
+			do(t, ctx, "create with an account: send",
+				chromedp.SetValue(chromedp.CSS("#f-site-choice"), "eu1"), chromedp.Click(chromedp.CSS("#site-set")),
+				chromedp.WaitReady(chromedp.CSS(`#f-site-choice option[value="eu1"][selected]`)),
+				chromedp.Click(chromedp.CSS("#create-have")), chromedp.WaitVisible(chromedp.CSS("#f-workspace")),
+				chromedp.SendKeys(chromedp.CSS("#f-workspace"), "staging"),
+				chromedp.SendKeys(chromedp.CSS("#f-email"), tt.owner+"@example.com"),
+				chromedp.Click(chromedp.CSS("#f-agree")),
+				chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
+			)
+			code := sixDigits.FindString(mailTo(t, s.SESURL, tt.owner+"@example.com").Body.Text)
+			do(t, ctx, "create with an account",
+				chromedp.SendKeys(chromedp.CSS("#f-code"), code),
+				chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#notice")),
+			)
+			shot("3 created with an account")
+			// And one registering a Guance account with it.
+			newOwner := strings.ReplaceAll(tt.owner, "alice", "carol")
+			do(t, ctx, "create with a new account: send",
+				chromedp.Click(chromedp.CSS("#create-new")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
+				chromedp.SendKeys(chromedp.CSS("#f-workspace"), "sandbox"),
+				chromedp.SendKeys(chromedp.CSS("#f-username"), newOwner),
+				chromedp.SendKeys(chromedp.CSS("#f-password"), "Guance2026"),
+				chromedp.SendKeys(chromedp.CSS("#f-confirm"), "Guance2026"),
+				chromedp.SendKeys(chromedp.CSS("#f-email"), newOwner+"@example.com"),
+				chromedp.Click(chromedp.CSS("#f-agree")),
+				chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
+			)
+			code = sixDigits.FindString(mailTo(t, s.SESURL, newOwner+"@example.com").Body.Text)
+			do(t, ctx, "create with a new account",
+				chromedp.SendKeys(chromedp.CSS("#f-code"), code),
+				chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#notice")),
+			)
+			shot("4 created with a new account")
+			rows, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.badge.ok').length`))
+			attr, _ := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#confirm"), "href"))
+			if rows != 3 || !strings.HasPrefix(attr.Value, "http") {
+				t.Fatalf("%d bound workspaces, confirm %q", rows, attr.Value)
+			}
+
+			// A later purchase of the same buyer: straight to workspace binding.
+			again := s.Market.Buy(tt.uid, time.Now())
+			link := s.APIURL + "/aliyun/sso?" + marketplace.VerifyParams(again.InstanceID, time.Now()).Signed(localstack.ISVKey()).Encode()
+			if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#account"))); err != nil {
+				t.Fatal(err)
+			}
+			instance, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#instance")))
+			if instance != again.InstanceID {
+				t.Fatalf("the later purchase's page shows instance %q", instance)
+			}
+			shot("5 later purchase")
+		})
+	}
+}
+
+// TestBindingRefusalsInChromium: the refusals a buyer can meet on the
+// binding pages, each a message in place (or a page) with a way on.
+func TestBindingRefusalsInChromium(t *testing.T) {
+	s := startStackWith(t, freeAddr(t))
+	seedAccount(t, s, "acme-r", "alice-r", false)
+
+	// No session: the binding pages say so.
+	ctx := browser(t, "en")
+	do(t, ctx, "no session", chromedp.Navigate(s.APIURL+"/bind/workspace"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if h1, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1"))); h1 != "Your activation session has ended" {
+		t.Fatalf("without a session: %q", h1)
+	}
+
+	// A wrong code: said next to the field, tries left counted.
+	bought := s.Market.Buy("2234567890120009", time.Now())
+	link := s.APIURL + "/aliyun/sso?" + marketplace.VerifyParams(bought.InstanceID, time.Now()).Signed(localstack.ISVKey()).Encode()
+	do(t, ctx, "send a billing code",
+		chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#bind a")),
+		chromedp.Click(chromedp.CSS("#bind a")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
+		chromedp.SendKeys(chromedp.CSS("#f-username"), "acme-r"),
+		chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
+	)
+	code := sixDigits.FindString(mailTo(t, s.SESURL, "acme-r@billing.example").Body.Text)
+	wrong := strings.Map(func(r rune) rune { return '0' + (r-'0'+1)%10 }, code)
+	do(t, ctx, "type a wrong code",
+		chromedp.SendKeys(chromedp.CSS("#f-code"), wrong+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#f-code-error")),
+	)
+	screenshot(ctx, "bind refusal wrong code")
+	if msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#f-code-error"))); msg != "The code is wrong. 4 tries left." {
+		t.Fatalf("wrong code: %q", msg)
+	}
+	do(t, ctx, "type the right one",
+		chromedp.SendKeys(chromedp.CSS("#f-code"), code+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#account")),
+	)
+
+	// A forged workspace id (another account's, or none): back to the
+	// list, saying so, nothing bound.
+	do(t, ctx, "forge a workspace id",
+		chromedp.Navigate(s.APIURL+"/bind/workspace/confirm?ws=wksp_acme-en"), chromedp.WaitVisible(chromedp.CSS("#account")),
+	)
+	warn, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#warn")))
+	if bound, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('.badge.ok').length`)); bound != 0 || warn != "There is no such workspace of this billing center account." {
+		t.Fatalf("a forged id: %d bound, warning %q", bound, warn)
+	}
+
+	// A username taken: said next to the field, in place.
+	do(t, ctx, "create with a taken username",
+		chromedp.Click(chromedp.CSS("#create-new")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
+		chromedp.SendKeys(chromedp.CSS("#f-workspace"), "w"),
+		chromedp.SendKeys(chromedp.CSS("#f-username"), "alice-r"),
+		chromedp.SendKeys(chromedp.CSS("#f-password"), "Guance2026"),
+		chromedp.SendKeys(chromedp.CSS("#f-confirm"), "Guance2026"),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), "dave-r@example.com"),
+		chromedp.Click(chromedp.CSS("#f-agree")),
+		chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
+	)
+	code = sixDigits.FindString(mailTo(t, s.SESURL, "dave-r@example.com").Body.Text)
+	do(t, ctx, "its code", chromedp.SendKeys(chromedp.CSS("#f-code"), code+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#f-username-error")))
+	screenshot(ctx, "bind refusal username taken")
+	if msg, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#f-username-error"))); !strings.Contains(msg, "taken") {
+		t.Fatalf("taken username: %q", msg)
+	}
+}

@@ -1,0 +1,49 @@
+// Command billing-bind is the BillingBindFunction: an existing billing
+// center account, proven by a code sent to its email, takes over the
+// buyer's Alibaba Cloud account and purchase.
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/apigateway"
+	"github.com/guance/aliyun-marketplace/shared/binding"
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/verification"
+)
+
+func main() { apigateway.Main(build) }
+
+func build(ctx context.Context, env *function.Env) (http.Handler, error) {
+	s := binding.LoadSettings(env.Settings)
+	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := verification.NewHasher(secret)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := outbox.NewSealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	db := storage.NewClient(env.AWS)
+	codes := storage.NewCodes(db, s.VerificationTable, s.Tables.Outbox)
+	h := &binding.BillingHandler{
+		Common: binding.Common{
+			Records: storage.NewRecords(db, s.Tables),
+			// bind-billing codes go through the outbox: no mail is sent here.
+			Codes: &verification.Sender{Store: codes, Accounts: storage.NewAccounts(db, s.Tables.Accounts), Hasher: hasher, Sealer: sealer,
+				Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log},
+			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
+			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
+		},
+		Sessions: storage.NewSessions(db, s.Tables.Sessions),
+	}
+	return h.Routes(), nil
+}

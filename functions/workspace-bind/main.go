@@ -1,0 +1,47 @@
+// Command workspace-bind is the WorkspaceBindFunction: the workspaces of
+// the buyer's billing center account, bound to the purchase or created for
+// it (with a Guance account, or registering one).
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/apigateway"
+	"github.com/guance/aliyun-marketplace/shared/binding"
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/mail"
+	"github.com/guance/aliyun-marketplace/shared/password"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/verification"
+)
+
+func main() { apigateway.Main(build) }
+
+func build(ctx context.Context, env *function.Env) (http.Handler, error) {
+	s := binding.LoadWorkspaceSettings(env.Settings)
+	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := verification.NewHasher(secret)
+	if err != nil {
+		return nil, err
+	}
+	db := storage.NewClient(env.AWS)
+	codes := storage.NewCodes(db, s.VerificationTable, s.Tables.Outbox)
+	h := &binding.WorkspaceHandler{
+		Common: binding.Common{
+			Records: storage.NewRecords(db, s.Tables),
+			Codes: &verification.Sender{Store: codes, Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
+				Accounts: storage.NewAccounts(db, s.Tables.Accounts), Hasher: hasher, Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log},
+			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
+			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
+		},
+		Sessions:     storage.NewSessions(db, s.Tables.Sessions),
+		HashPassword: func(pw string) (string, error) { return password.Hash(pw, password.Default) },
+		LoginURLs:    s.LoginURLs, TermsURL: s.TermsURL,
+	}
+	return h.Routes(), nil
+}

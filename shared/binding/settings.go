@@ -1,0 +1,48 @@
+package binding
+
+import (
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/config"
+	"github.com/guance/aliyun-marketplace/shared/sites"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+// Settings are the binding functions' configuration, under the template's
+// variable names (the billing binding needs no mail sender, login URLs or
+// terms: its codes go through the outbox). The code-hashing secret is read
+// apart.
+type Settings struct {
+	Tables            storage.Tables  // INSTANCES_TABLE, SESSIONS_TABLE, ACCOUNTS_TABLE, WORKSPACES_TABLE, OUTBOX_TABLE
+	VerificationTable string          // VERIFICATION_TABLE
+	LoginURLs         sites.LoginURLs // SITE_LOGIN_URLS
+	MailFrom          string          // MAIL_FROM
+	MailTimeout       time.Duration   // MAIL_TIMEOUT
+	TermsURL          string          // TERMS_URL
+	MarketplaceURL    string          // MARKETPLACE_URL
+}
+
+// LoadSettings reads the settings both functions share.
+func LoadSettings(env *config.Env) Settings {
+	return Settings{
+		Tables: storage.Tables{
+			Instances: env.Required("INSTANCES_TABLE"), Sessions: env.Required("SESSIONS_TABLE"),
+			Accounts: env.Required("ACCOUNTS_TABLE"), Workspaces: env.Required("WORKSPACES_TABLE"), Outbox: env.Required("OUTBOX_TABLE"),
+		},
+		VerificationTable: env.Required("VERIFICATION_TABLE"),
+		MarketplaceURL:    env.Get("MARKETPLACE_URL", "https://market.console.aliyun.com/"),
+	}
+}
+
+// LoadWorkspaceSettings adds what the workspace binding needs: the
+// sender of create-workspace codes, the sites' login pages, the terms.
+func LoadWorkspaceSettings(env *config.Env) Settings {
+	s := LoadSettings(env)
+	urls, err := sites.ParseLoginURLs(env.Required("SITE_LOGIN_URLS"))
+	env.Check(err)
+	s.LoginURLs = urls
+	s.MailFrom = env.Required("MAIL_FROM")
+	s.MailTimeout = env.Duration("MAIL_TIMEOUT", 4*time.Second)
+	s.TermsURL = env.Required("TERMS_URL")
+	return s
+}

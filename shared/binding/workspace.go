@@ -1,0 +1,301 @@
+package binding
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/flow"
+	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/i18n"
+	"github.com/guance/aliyun-marketplace/shared/sites"
+	"github.com/guance/aliyun-marketplace/shared/web"
+)
+
+// WorkspaceHandler serves the workspace binding pages.
+type WorkspaceHandler struct {
+	Common
+	Sessions flow.Sessions
+	// HashPassword is argon2id with the product's parameters (a Guance
+	// account registered with a new workspace).
+	HashPassword func(pw string) (string, error)
+	LoginURLs    sites.LoginURLs
+	TermsURL     string
+
+	flow *flow.Flow
+}
+
+// workspaceDraft is the workspace binding's progress in the session: the
+// site chosen for new workspaces, and the create form as typed.
+type workspaceDraft struct {
+	Site   string      `json:"site,omitempty"`
+	Create createDraft `json:"create"`
+}
+
+// createDraft is the create form as typed, and what it proved.
+type createDraft struct {
+	Workspace     string              `json:"workspace,omitempty"`
+	WorkspaceLang string              `json:"workspaceLang,omitempty"`
+	Username      string              `json:"username,omitempty"`
+	Email         string              `json:"email,omitempty"`
+	Phone         string              `json:"phone,omitempty"`
+	Agreed        bool                `json:"agreed,omitempty"`
+	Verified      string              `json:"verified,omitempty"`
+	Password      flow.ChosenPassword `json:"password"`
+	Code          codeState           `json:"code"`
+}
+
+func decodeWorkspace(s string) workspaceDraft {
+	var d workspaceDraft
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
+	}
+	if !sites.Known(d.Site) {
+		d.Site = sites.Default
+	}
+	return d
+}
+
+func (d workspaceDraft) encode() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// Routes returns the handler's routes, behind the cross-origin guard.
+func (h *WorkspaceHandler) Routes() http.Handler {
+	h.flow = &flow.Flow{Name: "bind-workspace", Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+web.BindWorkspacePath, h.flow.Page(h.list))
+	mux.HandleFunc("POST "+web.BindSitePath, h.flow.Form(h.setSite))
+	mux.HandleFunc("GET "+web.BindConfirmPath, h.flow.Page(h.confirm))
+	mux.HandleFunc("POST "+web.BindConfirmPath, h.flow.Form(h.settle))
+	mux.HandleFunc("GET "+web.BindCreateHavePath, h.flow.Page(h.showCreate(false)))
+	mux.HandleFunc("POST "+web.BindCreateHavePath, h.flow.Form(h.postCreate(false)))
+	mux.HandleFunc("GET "+web.BindCreateNewPath, h.flow.Page(h.showCreate(true)))
+	mux.HandleFunc("POST "+web.BindCreateNewPath, h.flow.Form(h.postCreate(true)))
+	return h.flow.Guard(mux)
+}
+
+// state is the purchase as a binding page sees it.
+type state struct {
+	inst    activation.Instance
+	account string
+	rows    []web.WorkspaceRow
+}
+
+// errNotBound means the purchase has no billing center account yet: the
+// buyer registers or binds one first.
+var errNotBound = errors.New("the purchase is not bound to a billing center account")
+
+// account is the billing center account the purchase settles for: the
+// instance's own, or for a later purchase of a linked UID, the link's.
+func (h *WorkspaceHandler) account(v *flow.Visit) (activation.Instance, string, error) {
+	inst, link, linked, err := h.Records.Purchase(v.R.Context(), v.Sess.InstanceID, v.Sess.AliUID)
+	if err != nil {
+		return inst, "", err
+	}
+	switch {
+	case inst.BillingAccount != "":
+		return inst, inst.BillingAccount, nil
+	case linked:
+		return inst, link.BillingAccount, nil
+	}
+	return inst, "", errNotBound
+}
+
+// load reads the purchase and the account's workspaces, each with what the
+// buyer can do with it.
+func (h *WorkspaceHandler) load(v *flow.Visit) (state, error) {
+	inst, account, err := h.account(v)
+	if err != nil {
+		return state{}, err
+	}
+	list, err := h.Records.Workspaces(v.R.Context(), account, inst.Workspaces)
+	if err != nil {
+		return state{}, err
+	}
+	st := state{inst: inst, account: account}
+	for _, ws := range list {
+		st.rows = append(st.rows, rowOf(ws, inst))
+	}
+	return st, nil
+}
+
+// rowOf says how a workspace stands for this purchase.
+func rowOf(ws guance.Workspace, inst activation.Instance) web.WorkspaceRow {
+	row := web.WorkspaceRow{ID: ws.ID, Name: ws.Name, Site: ws.Site}
+	s := ws.Settlement
+	switch {
+	case s.Type == guance.SettledByBillingCenter || s.Type == "":
+		row.State = "unbound"
+	case s.Cloud != guance.CloudAliyun:
+		row.State = "other-cloud"
+	case s.Instance == inst.ID:
+		row.State = "bound"
+	case s.UID == inst.AliUID:
+		row.State, row.OtherInstance = "other-instance", s.Instance
+	default:
+		row.State = "other-uid"
+	}
+	return row
+}
+
+// problem answers a state that stops a binding page.
+func (h *WorkspaceHandler) problem(v *flow.Visit, err error) {
+	if errors.Is(err, errNotBound) {
+		flow.Redirect(v.W, v.R, "/activate")
+		return
+	}
+	h.flow.Fail(v.W, v.R, v.Lang, err)
+}
+
+// The notices a redirect back to the list carries.
+var notices = map[string]string{
+	"bound": "bind.ws.bound.notice", "created": "bind.ws.created.notice",
+}
+
+var warnings = map[string]string{
+	"gone": "bind.ws.gone", "taken": "bind.ws.taken", "closed": "bind.ws.closed",
+	"unlinked": "bind.ws.unlinked", "other": "bind.ws.other.account",
+}
+
+func backToList(v *flow.Visit, q url.Values) {
+	flow.Redirect(v.W, v.R, web.BindWorkspacePath+"?"+q.Encode())
+}
+
+func (h *WorkspaceHandler) list(v *flow.Visit) {
+	st, err := h.load(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	d := decodeWorkspace(h.flow.Draft(v))
+	view := web.BindWorkspaceView{
+		Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID},
+		Account:  st.account, Site: d.Site, Rows: st.rows,
+	}
+	q := v.R.URL.Query()
+	if key, ok := notices[q.Get("done")]; ok {
+		for _, r := range st.rows {
+			if r.ID == q.Get("ws") {
+				view.Notice = i18n.M(key, r.Name)
+			}
+		}
+	}
+	if key, ok := warnings[q.Get("warn")]; ok {
+		view.Warn = i18n.M(key)
+	}
+	if st.inst.Status != activation.StatusActive {
+		view.Warn = i18n.M("bind.ws.closed")
+	}
+	if st.inst.Activated() {
+		view.LoginURL = h.LoginURLs[st.inst.LoginSite]
+	}
+	c := v.Chrome("bind.ws.title", web.BindWorkspacePath, "")
+	c.Tools = web.SiteSelector(c, d.Site)
+	h.flow.Render(v, http.StatusOK, web.BindWorkspacePage(c, view))
+}
+
+func (h *WorkspaceHandler) setSite(v *flow.Visit) {
+	d := decodeWorkspace(h.flow.Draft(v))
+	site := v.R.PostForm.Get("site")
+	if !sites.Known(site) {
+		h.flow.Fail(v.W, v.R, v.Lang, web.ErrBadForm)
+		return
+	}
+	d.Site = site
+	if h.flow.Save(v, d.encode()) {
+		back := web.LocalPath(v.R.PostForm.Get("return"))
+		if back == "" {
+			back = web.BindWorkspacePath
+		}
+		flow.Redirect(v.W, v.R, back)
+	}
+}
+
+// confirm asks before an unbound workspace is settled by this purchase.
+func (h *WorkspaceHandler) confirm(v *flow.Visit) {
+	st, err := h.load(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	id := v.R.URL.Query().Get("ws")
+	for _, r := range st.rows {
+		if r.ID == id && r.Bindable() {
+			view := web.BindConfirmView{Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}, Row: r}
+			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", web.BindWorkspacePath, ""), view))
+			return
+		}
+	}
+	backToList(v, url.Values{"warn": {"gone"}})
+}
+
+// settle settles the chosen workspace through this purchase.
+func (h *WorkspaceHandler) settle(v *flow.Visit) {
+	inst, account, err := h.account(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	// The workspace's site is read for the instance's login site; the
+	// transaction checks again that it is this account's and unsettled.
+	id := v.R.PostForm.Get("ws")
+	ws, found, err := h.Records.Workspace(v.R.Context(), id)
+	if err != nil {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	if !found || ws.BillingAccount != account {
+		h.refusal(v, guance.ErrWorkspaceGone)
+		backToList(v, url.Values{"warn": {"gone"}})
+		return
+	}
+	err = h.Records.SettleWorkspace(v.R.Context(), guance.Settle{WorkspaceID: id, Site: ws.Site, Account: account, UID: v.Sess.AliUID, Instance: inst.ID, At: h.Now().UTC()})
+	if warn, ok := h.refusal(v, err); ok {
+		backToList(v, url.Values{"warn": {warn}})
+		return
+	}
+	if err != nil {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	h.settled(v, inst, "bind")
+	backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
+}
+
+// settled logs and counts a workspace settled through the purchase, and
+// the activation it completes.
+func (h *WorkspaceHandler) settled(v *flow.Visit, before activation.Instance, how string) {
+	h.Log.InfoContext(v.R.Context(), "workspace settled through the instance", "instanceId", before.ID, "how", how)
+	h.Metrics.Count("WorkspacesSettled", map[string]string{"How": how})
+	if !before.Activated() {
+		h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "bind"})
+	}
+}
+
+// refusal maps a refused settlement to the warning the list shows.
+func (h *WorkspaceHandler) refusal(v *flow.Visit, err error) (string, bool) {
+	var warn string
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, guance.ErrWorkspaceGone):
+		warn = "gone"
+	case errors.Is(err, guance.ErrWorkspaceSettled):
+		warn = "taken"
+	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
+		warn = "closed"
+	case errors.Is(err, guance.ErrLinkChanged):
+		warn = "unlinked"
+	case errors.Is(err, guance.ErrOtherBilling), errors.Is(err, activation.ErrNotPending):
+		warn = "other"
+	default:
+		return "", false
+	}
+	h.Log.InfoContext(v.R.Context(), "workspace binding refused", "code", warn)
+	h.Metrics.Count("WorkspaceBindRefused", map[string]string{"Code": warn})
+	return warn, true
+}
