@@ -77,6 +77,10 @@ func dev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stack.Close()
+	demo := localstack.DemoCustomer
+	if err := localstack.PutCustomer(ctx, localstack.DynamoDBClient(stack.DynamoDBURL), demo); err != nil {
+		return err
+	}
 
 	fmt.Printf(`
 Local stack is up (Ctrl-C stops it):
@@ -89,7 +93,11 @@ Local stack is up (Ctrl-C stops it):
   DynamoDB               %[4]s   (tables: %[5]s)
   SES                    %[6]s   (sent mail: %[6]s/store)
   ISV key                %[7]s
-`, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint())
+  An existing customer, for "Has billing center account":
+    billing center       %[8]s   (its codes go to %[9]s)
+    Guance account       %[10]s   (email %[11]s, password %[12]s)
+`, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint(),
+		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password)
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\nstopping")

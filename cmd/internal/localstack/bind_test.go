@@ -6,10 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -18,30 +14,17 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
-// seedAccount puts a billing center account and its owner's Guance
-// account into the stack, with one workspace on billing center settlement
-// unless empty.
+// seedAccount puts a customer into the stack: billing center account
+// billing, its owner's Guance account, and one workspace on billing
+// center settlement unless empty.
 func seedAccount(t *testing.T, s *localstack.Stack, billing, owner string, empty bool) {
 	t.Helper()
-	client := localstack.DynamoDBClient(s.DynamoDBURL)
-	put := func(table, id string, v any) {
-		item, err := attributevalue.MarshalMap(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != "" {
-			item["id"] = &types.AttributeValueMemberS{Value: id}
-		}
-		if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put("AccountsTable", "billing#"+billing, guance.BillingAccount{Username: billing, Email: billing + "@billing.example"})
-	put("AccountsTable", "guance#"+owner, guance.Account{Username: owner, Email: owner + "@example.com"})
-	put("AccountsTable", "guance-email#"+owner+"@example.com", map[string]string{"username": owner})
+	c := localstack.Customer{Billing: billing, Owner: owner}
 	if !empty {
-		put("WorkspacesTable", "", guance.Workspace{ID: "wksp_" + billing, Name: billing + " prod", Site: "cn1", Owner: owner, BillingAccount: billing,
-			Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: time.Now().UTC()})
+		c.Workspaces = []guance.Workspace{{ID: "wksp_" + billing, Name: billing + " prod", Site: "cn1"}}
+	}
+	if err := localstack.PutCustomer(context.Background(), localstack.DynamoDBClient(s.DynamoDBURL), c); err != nil {
+		t.Fatal(err)
 	}
 }
 
