@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	miniserver "github.com/truora/minidyn/server"
 
+	"github.com/guance/aliyun-marketplace/shared/dynamolocal"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 )
 
@@ -39,8 +40,9 @@ func TemplatePath() string {
 // Start runs a fresh server for the test and creates the template's tables.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	engine := miniserver.NewServer()
-	ts := httptest.NewServer(engine)
+	local := dynamolocal.New()
+	engine := local.Engine
+	ts := httptest.NewServer(local)
 	t.Cleanup(ts.Close)
 
 	tmpl, err := samtemplate.Load(TemplatePath(), nil)

@@ -21,9 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
+	"github.com/guance/aliyun-marketplace/shared/dynamolocal"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 )
 
@@ -120,7 +120,7 @@ func StartDynamoDB(ctx context.Context, addr string, tables []samtemplate.Table)
 	if err != nil {
 		return "", nil, fmt.Errorf("DynamoDB on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: miniserver.NewServer(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: dynamolocal.New(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	endpoint := "http://" + l.Addr().String()
 	client := DynamoDBClient(endpoint)

@@ -1,0 +1,194 @@
+// Package dynamolocal is the embedded DynamoDB-compatible server the tests
+// and the local stack run (minidyn), with the gaps that would make code
+// written for DynamoDB behave differently here closed at the wire:
+//
+//   - REMOVE of a top-level attribute in an UpdateItem (alone or in a
+//     transaction) is ignored by the engine; here it takes effect.
+//   - A DELETE that empties a set leaves an empty set; DynamoDB drops the
+//     attribute, and so does this.
+//
+// Both matter for sparse indexes: an item leaves one when its key
+// attribute goes. The fix applies the same request's effect after the
+// engine's, under a lock that makes the pair atomic to other clients.
+// (ReturnValues of such an update still show the engine's view.)
+package dynamolocal
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	miniserver "github.com/truora/minidyn/server"
+)
+
+// Server is the engine behind the fixes.
+type Server struct {
+	// Engine injects failures (EmulateFailure, EmulateFailureForTable).
+	Engine *miniserver.Server
+	// mu is held for writing by an update and its fix, and for reading
+	// by every other request, so that nothing lands between the two.
+	mu sync.RWMutex
+}
+
+// New returns a server with no tables.
+func New() *Server {
+	return &Server{Engine: miniserver.NewServer()}
+}
+
+const targetPrefix = "DynamoDB_20120810."
+
+// update is the part of an UpdateItem (or a transaction's Update) the
+// fixes read.
+type update struct {
+	TableName                string
+	Key                      map[string]json.RawMessage
+	UpdateExpression         string
+	ExpressionAttributeNames map[string]string
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if op != "UpdateItem" && op != "TransactWriteItems" {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		s.Engine.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var updates []update
+	switch op {
+	case "UpdateItem":
+		var u update
+		if json.Unmarshal(body, &u) == nil {
+			updates = append(updates, u)
+		}
+	case "TransactWriteItems":
+		var tx struct{ TransactItems []struct{ Update *update } }
+		if json.Unmarshal(body, &tx) == nil {
+			for _, it := range tx.TransactItems {
+				if it.Update != nil {
+					updates = append(updates, *it.Update)
+				}
+			}
+		}
+	}
+	updates = slices.DeleteFunc(updates, func(u update) bool { return !needsFix(u.UpdateExpression) })
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if len(updates) == 0 {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		s.Engine.ServeHTTP(w, r)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := httptest.NewRecorder()
+	s.Engine.ServeHTTP(rec, r)
+	if rec.Code == http.StatusOK {
+		for _, u := range updates {
+			s.fix(r, u)
+		}
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+var clause = regexp.MustCompile(`(?i)\b(SET|REMOVE|ADD|DELETE)\b`)
+
+func needsFix(expr string) bool {
+	for _, m := range clause.FindAllString(expr, -1) {
+		if k := strings.ToUpper(m); k == "REMOVE" || k == "DELETE" {
+			return true
+		}
+	}
+	return false
+}
+
+// removed lists the top-level attributes an update expression removes.
+func removed(expr string, names map[string]string) []string {
+	var out []string
+	idx := clause.FindAllStringIndex(expr, -1)
+	for i, at := range idx {
+		if !strings.EqualFold(expr[at[0]:at[1]], "REMOVE") {
+			continue
+		}
+		end := len(expr)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		for _, path := range strings.Split(expr[at[1]:end], ",") {
+			path = strings.TrimSpace(path)
+			if path == "" || strings.ContainsAny(path, ".[") {
+				continue // nested paths the engine handles
+			}
+			if n, ok := names[path]; ok {
+				path = n
+			}
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// fix reads the updated item and writes it back without the removed
+// attributes and the emptied sets.
+func (s *Server) fix(orig *http.Request, u update) {
+	var got struct{ Item map[string]map[string]json.RawMessage }
+	if !s.call(orig, "GetItem", map[string]any{"TableName": u.TableName, "Key": u.Key, "ConsistentRead": true}, &got) || got.Item == nil {
+		return
+	}
+	changed := false
+	for _, name := range removed(u.UpdateExpression, u.ExpressionAttributeNames) {
+		if _, ok := got.Item[name]; ok {
+			delete(got.Item, name)
+			changed = true
+		}
+	}
+	for name, av := range got.Item {
+		// The engine leaves an emptied set as a value of no type.
+		empty := len(av) == 0
+		for _, set := range []string{"SS", "NS", "BS"} {
+			if raw, ok := av[set]; ok && (string(raw) == "[]" || string(raw) == "null") {
+				empty = true
+			}
+		}
+		if empty {
+			delete(got.Item, name)
+			changed = true
+		}
+	}
+	if changed {
+		s.call(orig, "PutItem", map[string]any{"TableName": u.TableName, "Item": got.Item}, nil)
+	}
+}
+
+// call sends one request to the engine, as orig's client would.
+func (s *Server) call(orig *http.Request, op string, in any, out any) bool {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return false
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body)).WithContext(orig.Context())
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("X-Amz-Target", targetPrefix+op)
+	req.Header.Set("Authorization", orig.Header.Get("Authorization"))
+	rec := httptest.NewRecorder()
+	s.Engine.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return false
+	}
+	return out == nil || json.Unmarshal(rec.Body.Bytes(), out) == nil
+}
