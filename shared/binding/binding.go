@@ -26,7 +26,7 @@ type Records interface {
 	Workspaces(ctx context.Context, account string, ids []string) ([]guance.Workspace, error)
 	Workspace(ctx context.Context, id string) (guance.Workspace, bool, error)
 	SettleWorkspace(ctx context.Context, st guance.Settle) error
-	CreateWorkspace(ctx context.Context, c guance.NewWorkspace) error
+	CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step) error
 	UsernameByEmail(ctx context.Context, email string) (string, bool, error)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/sendcode"
+	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/verification"
 	"github.com/guance/aliyun-marketplace/shared/web"
 )
@@ -121,7 +122,7 @@ func (h *WorkspaceHandler) postCreate(newAccount bool) func(*flow.Visit) {
 			err := h.Verifier.Verify(v.R.Context(), verification.CreateWorkspace, v.Sess.ID, c.Email, v.R.PostForm.Get("code"))
 			switch {
 			case err == nil:
-				c.Verified = c.Email
+				c.Verified, c.WorkspaceID = c.Email, guance.NewWorkspaceID()
 			case sendcode.IsCodeRefusal(err):
 				h.Log.InfoContext(v.R.Context(), "workspace creation code refused", "kind", verification.ErrorKind(err))
 				bad["code"] = sendcode.VerifyMessage(err)
@@ -164,16 +165,26 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 		}
 		if !found {
 			form.Errors["email"] = i18n.M("bind.ws.create.noaccount")
-			h.renderCreate(v, http.StatusBadRequest, newAccount, d, form, web.CreateWorkspaceView{})
+			if h.flow.Save(v, d.encode()) {
+				h.renderCreate(v, http.StatusBadRequest, newAccount, d, form, web.CreateWorkspaceView{})
+			}
 			return
 		}
 		owner = username
 	}
+	if c.WorkspaceID == "" {
+		c.WorkspaceID = guance.NewWorkspaceID() // a draft from before ids were kept
+	}
 	ws := guance.Workspace{
-		ID: guance.NewWorkspaceID(), Name: c.Workspace, Lang: c.WorkspaceLang, Site: d.Site,
+		ID: c.WorkspaceID, Name: c.Workspace, Lang: c.WorkspaceLang, Site: d.Site,
 		Owner: owner, BillingAccount: account, Settlement: guance.ByInstance(v.Sess.AliUID, inst.ID), CreatedAt: now,
 	}
-	err = h.Records.CreateWorkspace(v.R.Context(), guance.NewWorkspace{Workspace: ws, NewAccount: newOwner, UID: v.Sess.AliUID, Instance: inst.ID, At: now})
+	// The form is done: a later workspace starts from an empty one, in the
+	// same transaction as this one's creation.
+	cleared := d
+	cleared.Create = createDraft{}
+	err = h.Records.CreateWorkspace(v.R.Context(), guance.NewWorkspace{Workspace: ws, NewAccount: newOwner, UID: v.Sess.AliUID, Instance: inst.ID, At: now},
+		session.Step{SessionID: v.Sess.ID, Flow: h.flow.Name, Draft: cleared.encode()})
 	switch {
 	case errors.Is(err, guance.ErrUsernameTaken):
 		form.Errors["username"] = i18n.M("reg.taken.username")
@@ -183,8 +194,12 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 		form.Errors["email"] = i18n.M("bind.ws.create.noaccount")
 	}
 	if len(form.Errors) > 0 {
+		// The proven email stays in the draft: a corrected form needs no
+		// new code.
 		h.Log.InfoContext(v.R.Context(), "workspace creation refused", "kind", "account")
-		h.renderCreate(v, http.StatusConflict, newAccount, d, form, web.CreateWorkspaceView{})
+		if h.flow.Save(v, d.encode()) {
+			h.renderCreate(v, http.StatusConflict, newAccount, d, form, web.CreateWorkspaceView{})
+		}
 		return
 	}
 	if warn, ok := h.refusal(v, err); ok {
@@ -200,9 +215,6 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 		how = "create-with-new-account"
 	}
 	h.settled(v, inst, how)
-	// The form is done: a later workspace starts from an empty one.
-	d.Create = createDraft{}
-	_ = h.Sessions.SaveDraft(v.R.Context(), v.Sess.ID, v.Sess.CSRF, "bind-workspace", d.encode(), h.Now())
 	backToList(v, url.Values{"done": {"created"}, "ws": {ws.ID}})
 }
 

@@ -45,6 +45,10 @@ type createDraft struct {
 	Verified      string              `json:"verified,omitempty"`
 	Password      flow.ChosenPassword `json:"password"`
 	Code          codeState           `json:"code"`
+	// WorkspaceID is the id the create writes, fixed with the verified
+	// email: however often the form is sent (a double click, two tabs),
+	// one workspace is created.
+	WorkspaceID string `json:"workspaceId,omitempty"`
 }
 
 func decodeWorkspace(s string) workspaceDraft {
@@ -201,7 +205,8 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 func (h *WorkspaceHandler) setSite(v *flow.Visit) {
 	d := decodeWorkspace(h.flow.Draft(v))
 	site := v.R.PostForm.Get("site")
-	if !sites.Known(site) {
+	if !sites.Known(site) || h.LoginURLs[site] == "" {
+		// Only a site a buyer can sign in to once the workspace exists.
 		h.flow.Fail(v.W, v.R, v.Lang, web.ErrBadForm)
 		return
 	}
@@ -243,6 +248,12 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 	// The workspace's site is read for the instance's login site; the
 	// transaction checks again that it is this account's and unsettled.
 	id := v.R.PostForm.Get("ws")
+	if !guance.WellFormedWorkspaceID(id) {
+		// A forged id: no read (DynamoDB refuses some keys outright).
+		h.refusal(v, guance.ErrWorkspaceGone)
+		backToList(v, url.Values{"warn": {"gone"}})
+		return
+	}
 	ws, found, err := h.Records.Workspace(v.R.Context(), id)
 	if err != nil {
 		h.flow.Fail(v.W, v.R, v.Lang, err)

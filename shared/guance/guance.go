@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -37,12 +38,14 @@ type Company struct {
 // created by registration with the Guance account's username and password
 // hash and independent afterwards.
 type BillingAccount struct {
-	Username     string    `dynamodbav:"username"`
-	Email        string    `dynamodbav:"email"`
-	PasswordHash string    `dynamodbav:"passwordHash"`
-	Phone        string    `dynamodbav:"phone,omitempty"`
-	Company      Company   `dynamodbav:"company"`
-	CreatedAt    time.Time `dynamodbav:"createdAt"`
+	Username     string  `dynamodbav:"username"`
+	Email        string  `dynamodbav:"email"`
+	PasswordHash string  `dynamodbav:"passwordHash"`
+	Phone        string  `dynamodbav:"phone,omitempty"`
+	Company      Company `dynamodbav:"company"`
+	// Lang is the language of the account's mails (zh when empty).
+	Lang      string    `dynamodbav:"lang,omitempty"`
+	CreatedAt time.Time `dynamodbav:"createdAt"`
 }
 
 // Cloud names a settlement's cloud; only Alibaba Cloud today.
@@ -52,11 +55,16 @@ const CloudAliyun = "aliyun"
 // account. Instances lists the marketplace instances bound through it; the
 // link goes when the last of them is released.
 type CloudLink struct {
-	Cloud          string    `dynamodbav:"cloud"`
-	UID            string    `dynamodbav:"uid"`
-	BillingAccount string    `dynamodbav:"billingAccount"`
-	Instances      []string  `dynamodbav:"instances,stringset"`
-	LinkedAt       time.Time `dynamodbav:"linkedAt"`
+	Cloud          string `dynamodbav:"cloud"`
+	UID            string `dynamodbav:"uid"`
+	BillingAccount string `dynamodbav:"billingAccount"`
+	// Instances are the live instances bound through the link; the link
+	// goes when the last is released.
+	Instances []string `dynamodbav:"instances,stringset,omitempty"`
+	// Seq counts the link's changes, so that its removal can require
+	// that none happened since it was read.
+	Seq      int       `dynamodbav:"seq"`
+	LinkedAt time.Time `dynamodbav:"linkedAt"`
 }
 
 // Settlement says who pays a workspace's bills.
@@ -90,7 +98,29 @@ type Workspace struct {
 	Owner          string     `dynamodbav:"owner"`
 	BillingAccount string     `dynamodbav:"billingAccount"`
 	Settlement     Settlement `dynamodbav:"settlement"`
-	CreatedAt      time.Time  `dynamodbav:"createdAt"`
+	// Suspended is a workspace whose settling instance is frozen for
+	// arrears: its data is kept, its use stopped until the instance is
+	// renewed or resumed. SuspendedSeq is the instance's move that set it
+	// (a late mark of an older move changes nothing).
+	Suspended    bool      `dynamodbav:"suspended,omitempty"`
+	SuspendedSeq int       `dynamodbav:"suspendedSeq,omitempty"`
+	CreatedAt    time.Time `dynamodbav:"createdAt"`
+}
+
+// WellFormedWorkspaceID tells whether id can be a workspace id: wksp_
+// and up to 64 letters, digits, _ and -. Anything else is forged, and is
+// refused before it reaches a key.
+func WellFormedWorkspaceID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "wksp_")
+	if !ok || rest == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // NewWorkspaceID is a fresh workspace id: wksp_ and 32 hex digits.

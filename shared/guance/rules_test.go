@@ -119,4 +119,13 @@ func TestWorkspaceID(t *testing.T) {
 	if a == b || len(a) != 37 || !strings.HasPrefix(a, "wksp_") {
 		t.Fatalf("%q %q", a, b)
 	}
+	for id, want := range map[string]bool{
+		a: true, "wksp_demo_production": true, "wksp_a-b": true,
+		"": false, "wksp_": false, "wksp": false, "ws_123": false, "wksp_a b": false, "wksp_é": false,
+		"wksp_" + strings.Repeat("a", 60): false, "wksp_x\x00": false,
+	} {
+		if got := WellFormedWorkspaceID(id); got != want {
+			t.Errorf("WellFormedWorkspaceID(%q) = %v", id, got)
+		}
+	}
 }

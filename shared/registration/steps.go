@@ -388,7 +388,7 @@ func (h *Handler) activate(v *visit, name, instance string) {
 	}
 	reg := guance.Registration{
 		Account:   guance.Account{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Lang: string(v.Lang), CreatedAt: now},
-		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Company: d.Company, CreatedAt: now},
+		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Company: d.Company, Lang: string(v.Lang), CreatedAt: now},
 		Workspace: ws, UID: v.Sess.AliUID, Instance: instance, At: now,
 	}
 	d.Workspace, d.Instance = name, instance

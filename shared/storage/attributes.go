@@ -1,11 +1,15 @@
 package storage
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 )
@@ -87,4 +91,33 @@ func conflicted(err error) bool {
 	}
 	var api smithy.APIError
 	return errors.As(err, &api) && api.ErrorCode() == "TransactionConflictException"
+}
+
+// ErrBusy means a transaction kept colliding with others writing the same
+// items at the same moment; nothing was written and the request can be
+// tried again.
+var ErrBusy = errors.New("storage: busy with concurrent writes, try again")
+
+// transactRetries is how often a transaction that collided is tried again.
+const transactRetries = 3
+
+// transact runs a write transaction, trying it again when it collided
+// with another one on the same items (TransactionConflict): the retry
+// then sees what the other wrote, and its conditions say what happened.
+func transact(ctx context.Context, db DynamoDB, in *dynamodb.TransactWriteItemsInput) error {
+	for attempt := 0; ; attempt++ {
+		_, err := db.TransactWriteItems(ctx, in)
+		if err == nil || !conflicted(err) || canceledAt(err) >= 0 {
+			return err
+		}
+		if attempt == transactRetries {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		wait := time.Duration(10+rand.IntN(40)) * time.Millisecond << attempt
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }

@@ -203,7 +203,8 @@ func (s *Records) BindBilling(ctx context.Context, b guance.BillingBind, step se
 			Set(name("uid"), value(b.UID)).
 			Set(name("billingAccount"), value(b.Account)).
 			Set(name("linkedAt"), expression.IfNotExists(name("linkedAt"), value(b.At))).
-			Add(name("instances"), value(&types.AttributeValueMemberSS{Value: []string{b.Instance}}))).
+			Add(name("instances"), value(&types.AttributeValueMemberSS{Value: []string{b.Instance}})).
+			Add(name("seq"), value(1))).
 		Build()
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func (s *Records) BindBilling(ctx context.Context, b guance.BillingBind, step se
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: aws.String(s.tables.Accounts), Key: idKey(billingID(b.Account)),
 			ConditionExpression: exists.Condition(), ExpressionAttributeNames: exists.Names()}},
 		{Update: &types.Update{TableName: aws.String(s.tables.Accounts), Key: idKey(cloudKey(b.UID)),
@@ -245,8 +246,6 @@ func (s *Records) BindBilling(ctx context.Context, b guance.BillingBind, step se
 		return s.whyNotActivatable(ctx, b.Instance, b.UID, reasonItem(err, 2))
 	case i == 3:
 		return session.ErrNotFound
-	case conflicted(err):
-		return activation.ErrNotPending
 	}
 	return fmt.Errorf("bind billing center account: %w", err)
 }
@@ -270,7 +269,9 @@ func (s *Records) settleInstance(account, uid, instance, workspaceID, site strin
 			Set(name("billingAccount"), value(account)).
 			Set(name("loginSite"), expression.IfNotExists(name("loginSite"), value(site))).
 			Set(name("updatedAt"), value(at)).
-			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{workspaceID}}))).
+			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{workspaceID}})).
+			// No longer a pending activation.
+			Remove(name("awaiting")).Remove(name("checkAt"))).
 		Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -288,7 +289,7 @@ func (s *Records) keepLink(account, uid, instance string) (types.TransactWriteIt
 	name, value := expression.Name, expression.Value
 	expr, err := expression.NewBuilder().
 		WithCondition(name("billingAccount").Equal(value(account))).
-		WithUpdate(expression.Add(name("instances"), value(&types.AttributeValueMemberSS{Value: []string{instance}}))).
+		WithUpdate(expression.Add(name("instances"), value(&types.AttributeValueMemberSS{Value: []string{instance}})).Add(name("seq"), value(1))).
 		Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -324,7 +325,7 @@ func (s *Records) SettleWorkspace(ctx context.Context, st guance.Settle) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{TableName: aws.String(s.tables.Workspaces), Key: idKey(st.WorkspaceID),
 			UpdateExpression: ws.Update(), ConditionExpression: ws.Condition(), ExpressionAttributeNames: ws.Names(), ExpressionAttributeValues: ws.Values(),
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
@@ -334,13 +335,11 @@ func (s *Records) SettleWorkspace(ctx context.Context, st guance.Settle) error {
 	case err == nil:
 		return nil
 	case i == 0:
-		return s.whyNotSettable(ctx, st.WorkspaceID, st.Account, reasonItem(err, 0))
+		return s.whyNotSettable(ctx, st.WorkspaceID, st.Account, st.UID, st.Instance, reasonItem(err, 0))
 	case i == 1:
 		return s.whyNotSettling(ctx, st.Instance, st.UID, st.Account, reasonItem(err, 1))
 	case i == 2:
 		return guance.ErrLinkChanged
-	case conflicted(err):
-		return guance.ErrWorkspaceSettled
 	}
 	return fmt.Errorf("settle workspace: %w", err)
 }
@@ -348,32 +347,11 @@ func (s *Records) SettleWorkspace(ctx context.Context, st guance.Settle) error {
 // CreateWorkspace creates a workspace settled through the buyer's
 // instance, owned by an existing Guance account (which must exist) or by
 // one registered with it (username and email guards), in one transaction
-// with the instance's activation and the link's check.
-func (s *Records) CreateWorkspace(ctx context.Context, c guance.NewWorkspace) error {
-	var items []types.TransactWriteItem
-	if c.NewAccount != nil {
-		account, err := withID(*c.NewAccount, guanceKey(c.NewAccount.Username))
-		if err != nil {
-			return fmt.Errorf("marshal account: %w", err)
-		}
-		guard := map[string]types.AttributeValue{idAttr: str(emailGuardKey(c.NewAccount.Email)), "username": str(c.NewAccount.Username)}
-		for _, item := range []map[string]types.AttributeValue{account, guard} {
-			put, err := s.put(s.tables.Accounts, item)
-			if err != nil {
-				return err
-			}
-			items = append(items, put)
-		}
-	} else {
-		exists, err := expression.NewBuilder().WithCondition(expression.Name(idAttr).AttributeExists()).Build()
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: aws.String(s.tables.Accounts), Key: idKey(guanceKey(c.Workspace.Owner)),
-			ConditionExpression: exists.Condition(), ExpressionAttributeNames: exists.Names(),
-		}})
-	}
+// with the instance's activation, the link's check and the session's
+// draft. The workspace's id comes from the draft, so the same form sent
+// twice creates it once: the repeat finds it, settled through this
+// purchase, and is done.
+func (s *Records) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step) error {
 	ws, err := attributevalue.MarshalMapWithOptions(c.Workspace, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
 	if err != nil {
 		return fmt.Errorf("marshal workspace: %w", err)
@@ -390,32 +368,69 @@ func (s *Records) CreateWorkspace(ctx context.Context, c guance.NewWorkspace) er
 	if err != nil {
 		return err
 	}
-	base := len(items)
-	items = append(items, put, inst, link)
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	draft, err := DraftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, c.At)
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{put, inst, link, draft} // 0 to 3
+	if c.NewAccount != nil {
+		account, err := withID(*c.NewAccount, guanceKey(c.NewAccount.Username))
+		if err != nil {
+			return fmt.Errorf("marshal account: %w", err)
+		}
+		guard := map[string]types.AttributeValue{idAttr: str(emailGuardKey(c.NewAccount.Email)), "username": str(c.NewAccount.Username)}
+		for _, item := range []map[string]types.AttributeValue{account, guard} { // 4, 5
+			put, err := s.put(s.tables.Accounts, item)
+			if err != nil {
+				return err
+			}
+			items = append(items, put)
+		}
+	} else {
+		exists, err := expression.NewBuilder().WithCondition(expression.Name(idAttr).AttributeExists()).Build()
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{ // 4
+			TableName: aws.String(s.tables.Accounts), Key: idKey(guanceKey(c.Workspace.Owner)),
+			ConditionExpression: exists.Condition(), ExpressionAttributeNames: exists.Names(),
+		}})
+	}
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch i := canceledAt(err); {
 	case err == nil:
 		return nil
-	case c.NewAccount != nil && i == 0:
-		return guance.ErrUsernameTaken
-	case c.NewAccount != nil && i == 1:
-		return guance.ErrEmailTaken
-	case c.NewAccount == nil && i == 0:
-		return guance.ErrNoSuchAccount
-	case i == base:
-		return fmt.Errorf("create workspace: the generated id is taken")
-	case i == base+1:
-		return s.whyNotSettling(ctx, c.Instance, c.UID, c.Workspace.BillingAccount, reasonItem(err, base+1))
-	case i == base+2:
+	case i == 0:
+		// The id is taken: by this very form, sent before, if the
+		// workspace is settled through this purchase.
+		got, ok, err := s.Workspace(ctx, c.Workspace.ID)
+		if err != nil {
+			return err
+		}
+		if ok && got.Settlement == guance.ByInstance(c.UID, c.Instance) {
+			return nil
+		}
+		return fmt.Errorf("create workspace: the generated id %s is taken", c.Workspace.ID)
+	case i == 1:
+		return s.whyNotSettling(ctx, c.Instance, c.UID, c.Workspace.BillingAccount, reasonItem(err, 1))
+	case i == 2:
 		return guance.ErrLinkChanged
-	case conflicted(err):
-		return activation.ErrNotPending
+	case i == 3:
+		return session.ErrNotFound
+	case c.NewAccount != nil && i == 4:
+		return guance.ErrUsernameTaken
+	case c.NewAccount != nil && i == 5:
+		return guance.ErrEmailTaken
+	case c.NewAccount == nil && i == 4:
+		return guance.ErrNoSuchAccount
 	}
 	return fmt.Errorf("create workspace: %w", err)
 }
 
-// whyNotSettable reads why a workspace refused its settlement.
-func (s *Records) whyNotSettable(ctx context.Context, id, account string, old map[string]types.AttributeValue) error {
+// whyNotSettable reads why a workspace refused its settlement: nil when
+// it is settled through this very purchase (a retried bind that went
+// through).
+func (s *Records) whyNotSettable(ctx context.Context, id, account, uid, instance string, old map[string]types.AttributeValue) error {
 	var ws guance.Workspace
 	if len(old) == 0 {
 		got, ok, err := s.Workspace(ctx, id)
@@ -429,8 +444,11 @@ func (s *Records) whyNotSettable(ctx context.Context, id, account string, old ma
 	} else if err := attributevalue.UnmarshalMap(old, &ws); err != nil {
 		return fmt.Errorf("unmarshal workspace: %w", err)
 	}
-	if ws.BillingAccount != account {
+	switch {
+	case ws.BillingAccount != account:
 		return guance.ErrWorkspaceGone
+	case ws.Settlement == guance.ByInstance(uid, instance):
+		return nil
 	}
 	return guance.ErrWorkspaceSettled
 }

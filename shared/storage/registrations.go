@@ -90,7 +90,7 @@ func (s *Records) Register(ctx context.Context, r guance.Registration, step sess
 	if err != nil {
 		return fmt.Errorf("marshal billing account: %w", err)
 	}
-	link, err := withID(guance.CloudLink{Cloud: guance.CloudAliyun, UID: r.UID, BillingAccount: r.Billing.Username, Instances: []string{r.Instance}, LinkedAt: r.At}, cloudKey(r.UID))
+	link, err := withID(guance.CloudLink{Cloud: guance.CloudAliyun, UID: r.UID, BillingAccount: r.Billing.Username, Instances: []string{r.Instance}, Seq: 1, LinkedAt: r.At}, cloudKey(r.UID))
 	if err != nil {
 		return fmt.Errorf("marshal cloud link: %w", err)
 	}
@@ -117,7 +117,7 @@ func (s *Records) Register(ctx context.Context, r guance.Registration, step sess
 			return err
 		}
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch i := canceledAt(err); {
 	case err == nil:
 		return nil
@@ -131,9 +131,6 @@ func (s *Records) Register(ctx context.Context, r guance.Registration, step sess
 		return s.whyNotActivatable(ctx, r.Instance, r.UID, reasonItem(err, 5))
 	case i == 6:
 		return session.ErrNotFound
-	case conflicted(err):
-		// A twin registration of this instance wrote at the same moment.
-		return activation.ErrNotPending
 	}
 	return fmt.Errorf("register: %w", err)
 }
@@ -151,7 +148,9 @@ func (s *Records) settleFirst(uid, instance string, ws guance.Workspace, at time
 			Set(name("billingAccount"), value(ws.BillingAccount)).
 			Set(name("loginSite"), value(ws.Site)).
 			Set(name("updatedAt"), value(at)).
-			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{ws.ID}}))).
+			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{ws.ID}})).
+			// No longer a pending activation.
+			Remove(name("awaiting")).Remove(name("checkAt"))).
 		Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
