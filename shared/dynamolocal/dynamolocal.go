@@ -7,10 +7,16 @@
 //   - A DELETE that empties a set leaves an empty set; DynamoDB drops the
 //     attribute, and so does this.
 //
+// Queries on a global secondary index are answered from the table (see
+// index.go): the engine's index loses entries.
+//
 // Both matter for sparse indexes: an item leaves one when its key
 // attribute goes. The fix applies the same request's effect after the
 // engine's, under a lock that makes the pair atomic to other clients.
 // (ReturnValues of such an update still show the engine's view.)
+//
+// Writes are also serialized: the engine rolls a failed transaction back
+// by restoring a snapshot, which would undo a write that landed meanwhile.
 package dynamolocal
 
 import (
@@ -31,9 +37,12 @@ import (
 type Server struct {
 	// Engine injects failures (EmulateFailure, EmulateFailureForTable).
 	Engine *miniserver.Server
-	// mu is held for writing by an update and its fix, and for reading
-	// by every other request, so that nothing lands between the two.
+	// mu is held for writing by every write (and an update's fix), and
+	// for reading by reads.
 	mu sync.RWMutex
+
+	schemaMu sync.Mutex
+	tables   map[string]tableSchema // those with global secondary indexes
 }
 
 // New returns a server with no tables.
@@ -54,7 +63,31 @@ type update struct {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-	if op != "UpdateItem" && op != "TransactWriteItems" {
+	switch op {
+	case "CreateTable", "Query":
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if op == "CreateTable" {
+			s.noteTable(body)
+		}
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if op == "Query" && s.indexQuery(w, r, body) {
+			return
+		}
+		s.Engine.ServeHTTP(w, r)
+		return
+	case "UpdateItem", "TransactWriteItems":
+	case "PutItem", "DeleteItem", "BatchWriteItem":
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.Engine.ServeHTTP(w, r)
+		return
+	default:
 		s.mu.RLock()
 		defer s.mu.RUnlock()
 		s.Engine.ServeHTTP(w, r)
@@ -84,14 +117,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	updates = slices.DeleteFunc(updates, func(u update) bool { return !needsFix(u.UpdateExpression) })
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(updates) == 0 {
-		s.mu.RLock()
-		defer s.mu.RUnlock()
 		s.Engine.ServeHTTP(w, r)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	rec := httptest.NewRecorder()
 	s.Engine.ServeHTTP(rec, r)
 	if rec.Code == http.StatusOK {
@@ -146,7 +177,9 @@ func removed(expr string, names map[string]string) []string {
 // fix reads the updated item and writes it back without the removed
 // attributes and the emptied sets.
 func (s *Server) fix(orig *http.Request, u update) {
-	var got struct{ Item map[string]map[string]json.RawMessage }
+	var got struct {
+		Item map[string]map[string]json.RawMessage
+	}
 	if !s.call(orig, "GetItem", map[string]any{"TableName": u.TableName, "Key": u.Key, "ConsistentRead": true}, &got) || got.Item == nil {
 		return
 	}
