@@ -17,7 +17,7 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction ReconcileFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
@@ -25,6 +25,7 @@ OutboxFunction_DIR := outbox
 RegistrationFunction_DIR := registration
 BillingBindFunction_DIR := billing-bind
 WorkspaceBindFunction_DIR := workspace-bind
+ReconcileFunction_DIR := reconcile
 
 .PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
@@ -85,10 +86,12 @@ test: tools browser npm
 ## bench: token check and handler benchmarks with DynamoDB round trips per call,
 ## invocations under the emulator, and each function's cold start (init and
 ## first answer, median of 15, no emulator) and stripped arm64 size against
-## two baselines built in the same run
+## two baselines built in the same run, and one reconciliation over 10,000
+## pending activations
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime=500x -count=1 ./shared/...
-	$(GO) test -run '^$$' -bench . -benchtime=30x -count=1 ./cmd/...
+	$(GO) test -run '^$$' -bench 'ColdStart|WarmInvoke' -benchtime=30x -count=1 ./cmd/...
+	$(GO) test -run '^$$' -bench 'Reconcile10000Pending' -benchtime=1x -count=1 ./cmd/internal/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 
 ## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint

@@ -3,6 +3,7 @@
 //	marketsim call <action> [name=value ...]   send a signed SPI call
 //	marketsim events [-dir events]             rewrite the sample events
 //	marketsim link [-instance ID]              print a fresh Login Without Password link
+//	marketsim reconcile                        run the reconciliation now (make dev)
 //
 // Without name=value arguments a call carries sample parameters; name=value
 // overrides one, and name= removes it.
@@ -18,6 +19,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
@@ -37,6 +40,8 @@ func main() {
 		err = events(os.Args[2:])
 	case "link":
 		err = link(os.Args[2:])
+	case "reconcile":
+		err = reconcile()
 	default:
 		usage()
 	}
@@ -51,6 +56,7 @@ func usage() {
   marketsim call [-spi URL] [-key KEY] [-post] [-instance ID] <action> [name=value ...]
   marketsim events [-dir events]
   marketsim link [-auth URL] [-key KEY] [-instance ID]   a fresh Login Without Password link
+  marketsim reconcile                                     run the reconciliation now (while make dev runs)
 actions:`, marketplace.LifecycleActions)
 	os.Exit(2)
 }
@@ -61,7 +67,7 @@ func call(args []string) error {
 	key := flags.String("key", localstack.ISVKey(), "ISV key (default: $MARKET_ISV_KEY or the local default)")
 	post := flags.Bool("post", false, "send a form POST instead of a GET")
 	instance := flags.String("instance", simulator.SampleInstanceID, "instance id (orderBizId)")
-	_ = flags.Parse(args)
+	_ = flags.Parse(flagsFirst(args, "spi", "key", "instance"))
 	if flags.NArg() < 1 {
 		usage()
 	}
@@ -96,6 +102,55 @@ func call(args []string) error {
 }
 
 var defaultSPI = "http://" + localstack.APIAddr + "/aliyun/spi"
+
+// flagsFirst moves the flags to the front, so that they may follow the
+// action too (flag stops at the first argument that is not one). valued
+// names the flags that take the next argument as their value.
+func flagsFirst(args []string, valued ...string) []string {
+	var flags, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			rest = append(rest, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && slices.Contains(valued, name) && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return append(flags, rest...)
+}
+
+// reconcile runs the reconciliation through the running simulator.
+func reconcile() error {
+	if !localstack.Listening(localstack.SimulatorAddr) {
+		return fmt.Errorf("no simulator on %s: start make dev first", localstack.SimulatorAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+localstack.SimulatorAddr+simulator.APIReconcilePath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("run the reconciliation: %w", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		out = pretty.Bytes()
+	}
+	fmt.Println(string(out))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the reconciliation failed (%s)", resp.Status)
+	}
+	return nil
+}
 
 // viaSimulator sends a call through the running simulator, which signs it
 // with the stack's key.

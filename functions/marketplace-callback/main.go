@@ -22,10 +22,15 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := storage.NewInstances(storage.NewClient(env.AWS), s.InstancesTable)
+	db := storage.NewClient(env.AWS)
+	store := storage.NewInstances(db, s.InstancesTable)
 	// The OpenAPI is asked only about a contested freeze or resume.
 	service := activation.NewService(store, marketapi.NewLazy(s.Market, env.Secrets), env.Log)
 	service.StaleHorizon = s.StaleHorizon
+	records := storage.NewRecords(db, storage.Tables{Instances: s.InstancesTable, Accounts: s.AccountsTable, Workspaces: s.WorkspacesTable, Outbox: s.OutboxTable})
+	// A move's effects run on the call; what a call cannot finish within
+	// its few seconds, the reconciliation does.
+	service.Effects = &activation.Effects{Store: records, Log: env.Log}
 	return &callback.Handler{
 		Key:           key,
 		Applier:       service,

@@ -39,6 +39,13 @@ const (
 	ProgressActivated Progress = "activated"
 )
 
+// Values of Instance.Awaiting and Instance.Effects.
+const (
+	AwaitingActivation = "activation"
+	AwaitingAbandoned  = "abandoned"
+	EffectsDue         = "due"
+)
+
 // ErrInstanceNotFound means no instance is recorded under the id.
 var ErrInstanceNotFound = errors.New("instance not found")
 
@@ -86,6 +93,22 @@ type Instance struct {
 	// once (empty: none); the reconciliation settles it.
 	DisputedAction marketplace.Action `dynamodbav:"disputedAction,omitempty"`
 	DisputedAt     time.Time          `dynamodbav:"disputedAt,omitempty"`
+	// Awaiting puts a pending activation in the pendingActivations index
+	// ("activation"; "abandoned" once past the age the reconciliation
+	// gives up at), checked by the reconciliation from CheckAt on. Both
+	// go when the instance is activated or released.
+	Awaiting string    `dynamodbav:"awaiting,omitempty"`
+	CheckAt  time.Time `dynamodbav:"checkAt,unixtime,omitempty"`
+	// Effects ("due") puts the instance in the effectsDue index: a status
+	// move (or a dispute) whose consequences for the workspaces, the link
+	// and the mail are not all carried out yet. EffectsSeq counts the
+	// moves, so that finishing one never hides a later one.
+	Effects    string    `dynamodbav:"effects,omitempty"`
+	EffectsAt  time.Time `dynamodbav:"effectsAt,unixtime,omitempty"`
+	EffectsSeq int       `dynamodbav:"effectsSeq,omitempty"`
+	// ReleasedWorkspaces counts the workspaces that went back to billing
+	// center settlement when the instance was released.
+	ReleasedWorkspaces int `dynamodbav:"releasedWorkspaces,omitempty"`
 	// LastCalls is the last applied call of each action.
 	LastCalls map[marketplace.Action]Call `dynamodbav:"lastCalls"`
 	CreatedAt time.Time                   `dynamodbav:"createdAt"`
@@ -176,6 +199,9 @@ type Change struct {
 	// Dispute records the call for the reconciliation instead of applying
 	// it.
 	Dispute bool
+	// ClearDispute settles a dispute of Action without a move: the
+	// marketplace's status is the instance's already.
+	ClearDispute bool
 	// Note is an order id to keep with the call without gating on it.
 	Note string
 	At   time.Time
@@ -225,6 +251,8 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return Superseded, nil
 	case c.Dispute && old.DisputedAction == c.Action:
 		return Disputed, nil
+	case c.ClearDispute:
+		return AlreadyApplied, nil // settled meanwhile
 	case c.Guard != nil && c.Guard.Settled && old.moves(c.Guard.Counter()) != c.Guard.Seen:
 		return Superseded, nil
 	case c.Guard != nil && !c.Guard.Settled && old.movedAfter(c.Guard.After, c.Guard.Since):

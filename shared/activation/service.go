@@ -37,21 +37,37 @@ type Market interface {
 // day covers that with room to spare.
 const DefaultStaleHorizon = 24 * time.Hour
 
+// Follower carries a status move of an instance over to what depends on
+// it (the workspaces settled through it, its cloud account link, the mail
+// to its billing center account); see Effects.
+type Follower interface {
+	Follow(ctx context.Context, id string) error
+}
+
+// DefaultFirstCheck is how long after createInstance the reconciliation
+// first asks the marketplace about an activation still pending.
+const DefaultFirstCheck = time.Hour
+
 // Service applies marketplace calls to instances.
 type Service struct {
 	Store Store
 	// Market settles calls without an order id that contradict the order
 	// history; nil records them as disputed at once.
 	Market Market
+	// Effects follows every status move; nil leaves them to the
+	// reconciliation (the move flags the instance as due).
+	Effects Follower
 	// StaleHorizon: see DefaultStaleHorizon.
 	StaleHorizon time.Duration
-	Now          func() time.Time
-	Log          *slog.Logger
+	// FirstCheck: see DefaultFirstCheck.
+	FirstCheck time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
 // NewService returns a Service on store with the real clock.
 func NewService(store Store, market Market, log *slog.Logger) *Service {
-	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, Now: time.Now, Log: log}
+	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, FirstCheck: DefaultFirstCheck, Now: time.Now, Log: log}
 }
 
 // Result is what a call did: Instance is set for createInstance.
@@ -87,7 +103,31 @@ func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, 
 			return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
 		}
 	}
+	if err := s.follow(ctx, id, change, outcome); err != nil {
+		return Result{}, err
+	}
 	return Result{Outcome: outcome}, nil
+}
+
+// follow carries out a status move's effects, on the call that made it
+// and on every repeat of it: a call that failed halfway is retried by the
+// marketplace, and the repeat finishes the work. (What a call cannot
+// finish in time, the reconciliation does.)
+func (s *Service) follow(ctx context.Context, id string, change Change, outcome Outcome) error {
+	if s.Effects == nil || change.To == "" || (outcome != Applied && outcome != AlreadyApplied) {
+		return nil
+	}
+	if err := s.Effects.Follow(ctx, id); err != nil {
+		return fmt.Errorf("%s instance %s: effects: %w", change.Action, id, err)
+	}
+	return nil
+}
+
+func (s *Service) firstCheck() time.Duration {
+	if s.FirstCheck > 0 {
+		return s.FirstCheck
+	}
+	return DefaultFirstCheck
 }
 
 func (s *Service) horizon() time.Duration {
@@ -156,6 +196,8 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 		Status:        StatusActive,
 		Progress:      ProgressPending,
 		Orders:        map[string]string{OrderCreate: m.OrderID},
+		Awaiting:      AwaitingActivation,
+		CheckAt:       now.Add(s.firstCheck()).Truncate(time.Second),
 		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
 		CreatedAt:     now,
 		UpdatedAt:     now,

@@ -187,9 +187,9 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 		session.Step{SessionID: v.Sess.ID, Flow: h.flow.Name, Draft: cleared.encode()})
 	switch {
 	case errors.Is(err, guance.ErrUsernameTaken):
-		form.Errors["username"] = i18n.M("reg.taken.username")
+		form.Errors["username"] = i18n.M("bind.ws.taken.username")
 	case errors.Is(err, guance.ErrEmailTaken):
-		form.Errors["email"] = i18n.M("reg.taken.email")
+		form.Errors["email"] = i18n.M("bind.ws.taken.email")
 	case errors.Is(err, guance.ErrNoSuchAccount):
 		form.Errors["email"] = i18n.M("bind.ws.create.noaccount")
 	}

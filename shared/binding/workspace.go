@@ -191,8 +191,11 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 	if key, ok := warnings[q.Get("warn")]; ok {
 		view.Warn = i18n.M(key)
 	}
-	if st.inst.Status != activation.StatusActive {
-		view.Warn = i18n.M("bind.ws.closed")
+	switch st.inst.Status {
+	case activation.StatusFrozen:
+		view.Warn, view.Closed = i18n.M("bind.ws.frozen"), true
+	case activation.StatusReleased:
+		view.Warn, view.Closed = i18n.M("bind.ws.released"), true
 	}
 	if st.inst.Activated() {
 		view.LoginURL = h.LoginURLs[st.inst.LoginSite]
@@ -229,11 +232,22 @@ func (h *WorkspaceHandler) confirm(v *flow.Visit) {
 	}
 	id := v.R.URL.Query().Get("ws")
 	for _, r := range st.rows {
-		if r.ID == id && r.Bindable() {
+		switch {
+		case r.ID != id:
+			continue
+		case r.Bindable() && st.inst.Status == activation.StatusActive:
 			view := web.BindConfirmView{Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}, Row: r}
-			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", web.BindWorkspacePath, ""), view))
-			return
+			back := web.BindConfirmPath + "?" + url.Values{"ws": {id}}.Encode()
+			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", back, ""), view))
+		case r.State == "bound":
+			// Bound already (reloaded, or from the history): done.
+			backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
+		case r.Bindable():
+			backToList(v, url.Values{}) // the list says why nothing can be bound
+		default:
+			backToList(v, url.Values{"warn": {"taken"}})
 		}
+		return
 	}
 	backToList(v, url.Values{"warn": {"gone"}})
 }

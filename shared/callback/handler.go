@@ -57,18 +57,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := params["action"]
-	// The token comes first: an unsigned call learns nothing, not even
-	// which of its parameters are wrong.
-	if err := marketplace.VerifyToken(params, h.Key); err != nil {
-		h.reject(w, r, action, err)
-		return
-	}
-	msg, err := marketplace.Decode(params)
-	if err != nil {
-		h.reject(w, r, action, err)
-		return
-	}
-	result, err := h.Applier.Handle(r.Context(), msg)
+	result, err := Apply(r.Context(), params, h.Key, h.Applier)
 	if err != nil {
 		h.reject(w, r, action, err)
 		return
@@ -87,6 +76,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Metrics.Count("ActivationsStarted", map[string]string{"Action": action})
 	}
 	writeJSON(w, http.StatusOK, h.createAnswer(r, result.Instance))
+}
+
+// Apply checks and applies one call's parameters: what the endpoint does
+// with a request, and what the reconciliation does with a notification
+// the marketplace failed to deliver. The token comes first: an unsigned
+// call learns nothing, not even which of its parameters are wrong.
+func Apply(ctx context.Context, params marketplace.Params, key string, applier Applier) (activation.Result, error) {
+	if err := marketplace.VerifyToken(params, key); err != nil {
+		return activation.Result{}, err
+	}
+	msg, err := marketplace.Decode(params)
+	if err != nil {
+		return activation.Result{}, err
+	}
+	return applier.Handle(ctx, msg)
 }
 
 // createAnswer is the answer to createInstance. It depends only on the

@@ -12,20 +12,28 @@ import (
 // template's variable names. The ISV key and the OpenAPI's AccessKey are
 // secrets, read apart.
 type Settings struct {
-	InstancesTable string        // INSTANCES_TABLE
-	PublicBaseURL  string        // PUBLIC_BASE_URL
-	FrontEndURL    string        // FRONTEND_URL
-	StaleHorizon   time.Duration // STALE_CALL_HORIZON
-	Market         marketapi.Settings
+	InstancesTable string // INSTANCES_TABLE
+	// The tables a status move's effects write: the workspaces, the
+	// cloud account links (accounts) and the release notice (outbox).
+	AccountsTable   string        // ACCOUNTS_TABLE
+	WorkspacesTable string        // WORKSPACES_TABLE
+	OutboxTable     string        // OUTBOX_TABLE
+	PublicBaseURL   string        // PUBLIC_BASE_URL
+	FrontEndURL     string        // FRONTEND_URL
+	StaleHorizon    time.Duration // STALE_CALL_HORIZON
+	Market          marketapi.Settings
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
 	return Settings{
-		InstancesTable: env.Required("INSTANCES_TABLE"),
-		PublicBaseURL:  env.Get("PUBLIC_BASE_URL", ""),
-		FrontEndURL:    env.Get("FRONTEND_URL", "https://www.guance.com"),
-		StaleHorizon:   env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
-		Market:         marketapi.LoadSettings(env),
+		InstancesTable:  env.Required("INSTANCES_TABLE"),
+		AccountsTable:   env.Required("ACCOUNTS_TABLE"),
+		WorkspacesTable: env.Required("WORKSPACES_TABLE"),
+		OutboxTable:     env.Required("OUTBOX_TABLE"),
+		PublicBaseURL:   env.Get("PUBLIC_BASE_URL", ""),
+		FrontEndURL:     env.Get("FRONTEND_URL", "https://www.guance.com"),
+		StaleHorizon:    env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+		Market:          marketapi.LoadSettings(env),
 	}
 }

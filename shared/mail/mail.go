@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,6 +107,21 @@ func Welcome(to, langName string, f map[string]string) (Message, error) {
 	return paragraphsMail(to, lang, subject, paragraphs, f["loginUrl"])
 }
 
+// Released renders the notice to a billing center account that an
+// instance bound to it was released: its workspaces went back to billing
+// center settlement, data kept.
+func Released(to, langName string, f map[string]string) (Message, error) {
+	lang := i18n.Or(langName, i18n.ZH)
+	subject := i18n.T(lang, "mail.released.subject")
+	count, _ := strconv.Atoi(f["workspaces"])
+	paragraphs := []string{i18n.T(lang, "mail.released.body", f["instance"])}
+	if count > 0 {
+		paragraphs = append(paragraphs, i18n.T(lang, "mail.released.workspaces", count, f["account"]))
+	}
+	paragraphs = append(paragraphs, i18n.T(lang, "mail.released.next"))
+	return paragraphsMail(to, lang, subject, paragraphs, "")
+}
+
 // paragraphsMail is a mail of plain paragraphs and an optional link.
 func paragraphsMail(to string, lang i18n.Lang, subject string, paragraphs []string, link string) (Message, error) {
 	var html bytes.Buffer
@@ -146,6 +162,8 @@ func ForOutbox(item outbox.Item, secret string) (Message, error) {
 		return Code(verification.Mail{To: item.To, Code: secret, Purpose: verification.Purpose(item.Fields["purpose"]), Lang: item.Lang, Validity: verification.CodeTTL})
 	case outbox.KindWelcome:
 		return Welcome(item.To, item.Lang, item.Fields)
+	case outbox.KindReleased:
+		return Released(item.To, item.Lang, item.Fields)
 	}
 	return Message{}, fmt.Errorf("%w %q", ErrUnknownKind, item.Kind)
 }

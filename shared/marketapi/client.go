@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,12 +41,34 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// Client calls the Market OpenAPI.
+// Client calls the Market OpenAPI. It is safe for concurrent use: the
+// SDK's client is not (each call sets its HTTP client's timeout), so
+// concurrent calls each borrow one of a pool of them.
 type Client struct {
-	sdk     *sdk.Client
+	idle    chan *sdk.Client
+	newSDK  func() (*sdk.Client, error)
 	scheme  string
 	host    string
 	timeout time.Duration
+}
+
+// maxIdleSDKClients bounds the SDK clients kept for reuse.
+const maxIdleSDKClients = 16
+
+func (c *Client) borrow() (*sdk.Client, error) {
+	select {
+	case client := <-c.idle:
+		return client, nil
+	default:
+		return c.newSDK()
+	}
+}
+
+func (c *Client) giveBack(client *sdk.Client) {
+	select {
+	case c.idle <- client:
+	default: // enough kept
+	}
 }
 
 // New returns a client for cfg.
@@ -71,12 +94,21 @@ func New(cfg Config) (*Client, error) {
 	if region == "" {
 		region = "cn-hangzhou"
 	}
-	sdkConfig := sdk.NewConfig().WithTimeout(cfg.Timeout).WithAutoRetry(false)
-	client, err := sdk.NewClientWithOptions(region, sdkConfig, credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret))
-	if err != nil {
-		return nil, fmt.Errorf("market openapi: %w", err)
+	newSDK := func() (*sdk.Client, error) {
+		sdkConfig := sdk.NewConfig().WithTimeout(cfg.Timeout).WithAutoRetry(false)
+		client, err := sdk.NewClientWithOptions(region, sdkConfig, credentials.NewAccessKeyCredential(cfg.AccessKeyID, cfg.AccessKeySecret))
+		if err != nil {
+			return nil, fmt.Errorf("market openapi: %w", err)
+		}
+		return client, nil
 	}
-	return &Client{sdk: client, scheme: u.Scheme, host: u.Host, timeout: cfg.Timeout}, nil
+	client, err := newSDK()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{idle: make(chan *sdk.Client, maxIdleSDKClients), newSDK: newSDK, scheme: u.Scheme, host: u.Host, timeout: cfg.Timeout}
+	c.idle <- client
+	return c, nil
 }
 
 // ErrNotFound means the marketplace knows no such instance or order. It is
@@ -141,7 +173,13 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := c.sdk.ProcessCommonRequest(req)
+		client, err := c.borrow()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer c.giveBack(client)
+		resp, err := client.ProcessCommonRequest(req)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -282,4 +320,63 @@ func (c *Client) Record(ctx context.Context, instanceID string) (activation.Mark
 		InstanceID: instanceID, OrderID: inst.OrderID, AliUID: order.AliUID, ProductCode: inst.ProductCode,
 		SKU: inst.SKU, Status: activation.MarketStatus(inst.Status), Trial: inst.Trial, EndOn: inst.EndOn,
 	}, nil
+}
+
+// Notification is one marketplace notification whose SPI call failed every
+// retry (DescribeFailedNotifications).
+type Notification struct {
+	// RequestID identifies it for ConfirmNotification.
+	RequestID string
+	Action    string
+	// Message is the call's parameters: a query string, or a JSON object.
+	Message   string
+	CreatedAt time.Time
+}
+
+// FailedNotifications calls DescribeFailedNotifications for one page
+// (from 1). total is how many unconfirmed ones there are in all.
+func (c *Client) FailedNotifications(ctx context.Context, page, size int) (list []Notification, total int, err error) {
+	var out struct {
+		TotalCount       json.Number `json:"TotalCount"`
+		NotificationList []struct {
+			Action                string      `json:"Action"`
+			CreateTime            json.Number `json:"CreateTime"`
+			Message               string      `json:"Message"`
+			NotificationRequestID string      `json:"NotificationRequestId"`
+		} `json:"NotificationList"`
+	}
+	params := map[string]string{"PageNumber": strconv.Itoa(page), "PageSize": strconv.Itoa(size)}
+	if err := c.call(ctx, "DescribeFailedNotifications", params, &out); err != nil {
+		return nil, 0, err
+	}
+	for _, n := range out.NotificationList {
+		item := Notification{RequestID: n.NotificationRequestID, Action: n.Action, Message: n.Message}
+		if ms, err := n.CreateTime.Int64(); err == nil && ms > 0 {
+			item.CreatedAt = time.UnixMilli(ms).UTC()
+		}
+		list = append(list, item)
+	}
+	count, _ := out.TotalCount.Int64()
+	return list, int(count), nil
+}
+
+// ConfirmNotification tells the marketplace a failed notification was
+// applied: it is not listed again.
+func (c *Client) ConfirmNotification(ctx context.Context, requestID string) error {
+	var out struct {
+		Success *bool `json:"Success"`
+	}
+	if err := c.call(ctx, "ConfirmNotification", map[string]string{"NotificationRequestId": requestID}, &out); err != nil {
+		return err
+	}
+	if out.Success != nil && !*out.Success {
+		return fmt.Errorf("market openapi ConfirmNotification %s: refused", requestID)
+	}
+	return nil
+}
+
+// Throttled reports whether err is the OpenAPI asking to slow down.
+func Throttled(err error) bool {
+	var api *APIError
+	return errors.As(err, &api) && api.Code == CodeFlowControl
 }

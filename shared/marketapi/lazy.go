@@ -48,3 +48,21 @@ func (l *Lazy) Record(ctx context.Context, id string) (activation.MarketRecord, 
 	}
 	return c.Record(ctx, id)
 }
+
+// FailedNotifications calls DescribeFailedNotifications.
+func (l *Lazy) FailedNotifications(ctx context.Context, page, size int) ([]Notification, int, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.FailedNotifications(ctx, page, size)
+}
+
+// ConfirmNotification calls ConfirmNotification.
+func (l *Lazy) ConfirmNotification(ctx context.Context, requestID string) error {
+	c, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.ConfirmNotification(ctx, requestID)
+}

@@ -1,12 +1,15 @@
 package marketplace
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // Params are the decoded parameters of one SPI call, by name. A name given
@@ -51,6 +54,39 @@ func ReadParams(r *http.Request) (Params, error) {
 		return nil, ErrUnsupportedBody
 	}
 	if err := addEncoded(params, string(body)); err != nil {
+		return nil, err
+	}
+	return params, nil
+}
+
+// ParseMessage reads the parameters of a call the marketplace failed to
+// deliver, as DescribeFailedNotifications lists it: a JSON object of the
+// parameters, or the call's query string.
+func ParseMessage(message string) (Params, error) {
+	message = strings.TrimSpace(message)
+	params := Params{}
+	if strings.HasPrefix(message, "{") {
+		var raw map[string]any
+		dec := json.NewDecoder(strings.NewReader(message))
+		dec.UseNumber() // ids exceed what a float holds exactly
+		if err := dec.Decode(&raw); err != nil {
+			return nil, &ParamError{Reason: "the notification's message is not a JSON object"}
+		}
+		for name, v := range raw {
+			switch v := v.(type) {
+			case string:
+				params[name] = v
+			case json.Number:
+				params[name] = v.String()
+			case bool:
+				params[name] = strconv.FormatBool(v)
+			default:
+				return nil, &ParamError{Param: name, Reason: "not a plain value"}
+			}
+		}
+		return params, nil
+	}
+	if err := addEncoded(params, message); err != nil {
 		return nil, err
 	}
 	return params, nil

@@ -24,11 +24,16 @@ func NewRecorder(w io.Writer, namespace string) *Recorder {
 
 // Count records one occurrence of the named metric, with dimensions.
 func (r *Recorder) Count(name string, dimensions map[string]string) {
+	r.Add(name, 1, dimensions)
+}
+
+// Add records n occurrences of the named metric at once (a run's totals).
+func (r *Recorder) Add(name string, n float64, dimensions map[string]string) {
 	if r == nil || r.w == nil {
 		return
 	}
 	keys := make([]string, 0, len(dimensions))
-	line := map[string]any{name: 1}
+	line := map[string]any{name: n}
 	for k, v := range dimensions {
 		keys = append(keys, k)
 		line[k] = v

@@ -98,7 +98,22 @@ func (h *Handler) form(post func(*visit)) http.HandlerFunc {
 
 // entry goes to the first step not done yet.
 func (h *Handler) entry(v *flow.Visit) {
-	flow.Redirect(v.W, v.R, nextPath(decodeDraft(h.flow.Draft(v))))
+	d := decodeDraft(h.flow.Draft(v))
+	if d.Step == 0 {
+		// A purchase bound to a billing center account meanwhile (the
+		// other path, in this session or another) has nothing to
+		// register: its workspaces are bound next.
+		inst, err := h.Instances.Get(v.R.Context(), v.Sess.InstanceID)
+		if err != nil {
+			h.flow.Fail(v.W, v.R, v.Lang, err)
+			return
+		}
+		if inst.BillingAccount != "" {
+			flow.Redirect(v.W, v.R, web.BindWorkspacePath)
+			return
+		}
+	}
+	flow.Redirect(v.W, v.R, nextPath(d))
 }
 
 // nextPath is the page a draft is at.

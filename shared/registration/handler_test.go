@@ -185,7 +185,7 @@ func TestRegistrationJourney(t *testing.T) {
 	*f.clock = now.Add(10 * time.Second)
 	page = b.get("/register/basic")
 	body := page.Body.String()
-	for _, want := range []string{"We sent a code to alice@example.com", ".wait{--from:50}", `value="alice"`, `value="alice@example.com"`, "A password is set; leave these empty to keep it."} {
+	for _, want := range []string{"We sent a code to alice@example.com", ".wait{--from:50}", `value="alice"`, `value="alice@example.com"`, "A password is set for this username; leave these empty to keep it."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("after the send the page lacks %q", want)
 		}
@@ -498,5 +498,25 @@ func TestRefusedRequests(t *testing.T) {
 	*f.clock = now.Add(2 * time.Hour)
 	if rec := b.get("/register/basic"); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("expired session: %d", rec.Code)
+	}
+}
+
+// TestBoundPurchaseHasNothingToRegister: a purchase bound to a billing
+// center account meanwhile (the other path) is sent on to its workspaces.
+func TestBoundPurchaseHasNothingToRegister(t *testing.T) {
+	f := newFixture(t)
+	if _, _, err := f.instances.Create(context.Background(), activation.Instance{
+		ID: "7100001", AliUID: uid, Status: activation.StatusActive, Progress: activation.ProgressBillingBound, BillingAccount: "acme",
+		Orders: map[string]string{activation.OrderCreate: "1"}, CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.buyer(t, "7100001", uid, "en")
+	if rec := b.get("/register"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	f.pending(t, "7100002", uid)
+	if rec := f.buyer(t, "7100002", uid, "en").get("/register"); rec.Header().Get("Location") != "/register/basic" {
+		t.Fatalf("a pending purchase: %v", rec.Header())
 	}
 }

@@ -57,9 +57,12 @@ func TestProjectTemplate(t *testing.T) {
 	}
 	outbox, ok := tmpl.Function("OutboxFunction")
 	if !ok || len(outbox.Streams) != 1 || outbox.Streams[0].Table != "OutboxTable" || outbox.Streams[0].BatchSize != 10 ||
-		len(outbox.Streams[0].EventNames) != 1 || outbox.Streams[0].EventNames[0] != "INSERT" ||
-		len(outbox.Schedules) != 1 || outbox.Schedules[0].Every != time.Minute {
+		len(outbox.Streams[0].EventNames) != 1 || outbox.Streams[0].EventNames[0] != "INSERT" || len(outbox.Schedules) != 0 {
 		t.Fatalf("OutboxFunction events: %+v %+v", outbox.Streams, outbox.Schedules)
+	}
+	reconcile, ok := tmpl.Function("ReconcileFunction")
+	if !ok || len(reconcile.Schedules) != 1 || reconcile.Schedules[0].Every != 15*time.Minute {
+		t.Fatalf("ReconcileFunction schedules: %+v", reconcile.Schedules)
 	}
 	sso, ok := tmpl.Function("SsoRedirectFunction")
 	if !ok || len(sso.Routes) != 5 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {

@@ -114,7 +114,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	switch inst.Status {
 	case activation.StatusReleased:
-		h.fail(w, r, lang, &releasedError{settled: len(inst.Workspaces) > 0})
+		h.fail(w, r, lang, &releasedError{settled: inst.ReleasedWorkspaces > 0 || len(inst.Workspaces) > 0})
 		return
 	case activation.StatusFrozen:
 		h.fail(w, r, lang, errFrozen)

@@ -193,10 +193,21 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	cond := name(instanceKey).AttributeExists().And(statusIn(c.From))
 	update := expression.Set(name("updatedAt"), expression.Value(c.At))
 
+	// A move, or a dispute, is due to be followed (see activation.Effects).
+	due := func(u expression.UpdateBuilder) expression.UpdateBuilder {
+		return u.Set(name("effects"), expression.Value(activation.EffectsDue)).
+			Set(name("effectsAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).
+			Add(name("effectsSeq"), expression.Value(1))
+	}
+	if c.ClearDispute {
+		cond = cond.And(name("disputedAction").Equal(expression.Value(c.Action)))
+		update = update.Set(name("disputedAction"), expression.Value(""))
+		return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+	}
 	if c.Dispute {
 		// The call is kept for the reconciliation, not applied.
 		cond = cond.And(expression.Or(name("disputedAction").AttributeNotExists(), name("disputedAction").NotEqual(expression.Value(c.Action))))
-		update = update.Set(name("disputedAction"), expression.Value(c.Action)).Set(name("disputedAt"), expression.Value(c.At))
+		update = due(update.Set(name("disputedAction"), expression.Value(c.Action)).Set(name("disputedAt"), expression.Value(c.At)))
 		return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
 	}
 
@@ -210,7 +221,11 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		// value rather than REMOVE: the local DynamoDB ignores REMOVE of a
 		// top-level attribute, and this must behave the same there.)
 		update = update.Set(name("status"), expression.Value(c.To)).Set(name("disputedAction"), expression.Value(""))
+		update = due(update)
 		switch c.To {
+		case activation.StatusReleased:
+			// A released instance is no longer a pending activation.
+			update = update.Remove(name("awaiting")).Remove(name("checkAt"))
 		case activation.StatusFrozen:
 			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("freezes"), expression.Value(1))
 		case activation.StatusActive:

@@ -156,6 +156,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		AuthURL: apiURL + "/aliyun/sso",
 		Now:     time.Now,
 	}
+	if _, ok := s.schedulers[ReconcileSchedule]; ok {
+		page.Reconcile = func(ctx context.Context) ([]byte, error) {
+			return s.schedulers[ReconcileSchedule].Fire(ctx)
+		}
+	}
 	openapi := &simulator.OpenAPI{Market: s.Market, AccessKeyID: LocalMarketAccessKeyID, AccessKeySecret: LocalMarketAccessKeySecret}
 	for _, run := range []struct {
 		l net.Listener
@@ -167,6 +172,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	return s, nil
 }
+
+// ReconcileSchedule is the reconciliation's schedule, as Schedules names it.
+const ReconcileSchedule = "ReconcileFunction/Schedule"
 
 // FireSchedule runs a function's schedule once now, as EventBridge would.
 func (s *Stack) FireSchedule(ctx context.Context, fn, schedule string) ([]byte, error) {

@@ -73,10 +73,11 @@ func SampleEvents() []SampleEvent {
 		// So do the binding pages.
 		{File: "bind-billing-without-session.json", Function: "BillingBindFunction", Path: "/bind/billing", Unsigned: true, Status: 401},
 		{File: "bind-workspace-without-session.json", Function: "WorkspaceBindFunction", Path: "/bind/workspace", Unsigned: true, Status: 401},
-		// The outbox: its retry schedule, and a stream batch naming a mail
-		// that is not (or no longer) there, which is skipped.
-		{File: "outbox-retry.json", Function: "OutboxFunction", Trigger: "schedule", Schedule: "Retry"},
+		// The outbox: a stream batch naming a mail that is not (or no
+		// longer) there, which is skipped.
 		{File: "outbox-stream.json", Function: "OutboxFunction", Trigger: "stream", Params: marketplace.Params{"ids": "mail#sample-that-is-gone"}},
+		// The reconciliation's schedule.
+		{File: "reconcile-schedule.json", Function: "ReconcileFunction", Trigger: "schedule", Schedule: "Schedule"},
 	}
 }
 

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +18,10 @@ type Market struct {
 	instances map[string]*Purchase
 	orders    map[string]*Purchase
 	next      int64
+	// failed are the notifications the marketplace gave up delivering.
+	failed   []FailedNotification
+	throttle int
+	calls    map[string]int
 }
 
 // Purchase is one bought instance, as the marketplace sees it.
@@ -138,4 +143,94 @@ func (m *Market) Purchases() []Purchase {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedOn.After(out[j].CreatedOn) })
 	return out
+}
+
+// SetStatus moves an instance's status on the marketplace's side alone,
+// with no SPI call: what the reconciliation must find out by asking.
+func (m *Market) SetStatus(id, status string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.instances[id]
+	if ok {
+		p.Status = status
+	}
+	return ok
+}
+
+// FailedNotification is a call the marketplace gave up delivering, as
+// DescribeFailedNotifications lists it.
+type FailedNotification struct {
+	RequestID string
+	Action    string
+	// Message is the call's signed parameters, as a query string.
+	Message    string
+	CreateTime time.Time
+}
+
+// QueueFailed records a signed call as delivered to no one: it waits in
+// DescribeFailedNotifications until confirmed. The marketplace's own
+// status moves as the call says.
+func (m *Market) QueueFailed(signed marketplace.Params, now time.Time) FailedNotification {
+	m.Applied(signed)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	n := FailedNotification{RequestID: fmt.Sprintf("N%012d", m.next), Action: signed["action"], Message: signed.Encode(), CreateTime: now}
+	m.failed = append(m.failed, n)
+	return n
+}
+
+// FailedNotifications is one page (from 1) of the unconfirmed ones, oldest
+// first, and how many there are.
+func (m *Market) FailedNotifications(page, size int) ([]FailedNotification, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	total := len(m.failed)
+	from := (max(page, 1) - 1) * size
+	if size <= 0 || from >= total {
+		return nil, total
+	}
+	return append([]FailedNotification(nil), m.failed[from:min(from+size, total)]...), total
+}
+
+// Confirm takes a failed notification off the list.
+func (m *Market) Confirm(requestID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, n := range m.failed {
+		if n.RequestID == requestID {
+			m.failed = append(m.failed[:i], m.failed[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// Throttle makes the next n OpenAPI calls answer Service.Flow.Control.
+func (m *Market) Throttle(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.throttle = n
+}
+
+// call counts one OpenAPI call of action and says whether it is throttled.
+func (m *Market) call(action string) (throttled bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.calls == nil {
+		m.calls = map[string]int{}
+	}
+	m.calls[action]++
+	if m.throttle > 0 {
+		m.throttle--
+		return true
+	}
+	return false
+}
+
+// Calls are the OpenAPI calls answered so far, by action.
+func (m *Market) Calls() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.calls)
 }

@@ -9,13 +9,15 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // OpenAPI answers the Market OpenAPI calls we make (DescribeInstanceForIsv,
-// DescribeOrderForIsv) from the Market, after checking the caller's access
-// key and signature the way Alibaba Cloud's RPC APIs do.
+// DescribeOrderForIsv, DescribeFailedNotifications, ConfirmNotification)
+// from the Market, after checking the caller's access key and signature the
+// way Alibaba Cloud's RPC APIs do; Market.Throttle plays its flow control.
 type OpenAPI struct {
 	Market          *Market
 	AccessKeyID     string
@@ -40,7 +42,30 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o.fail(w, http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid.")
 		return
 	}
+	if o.Market.call(params.Get("Action")) {
+		o.fail(w, http.StatusBadRequest, "Service.Flow.Control", "Request was denied due to flow control.")
+		return
+	}
 	switch params.Get("Action") {
+	case "DescribeFailedNotifications":
+		page, _ := strconv.Atoi(params.Get("PageNumber"))
+		size, _ := strconv.Atoi(params.Get("PageSize"))
+		if page < 1 || size < 1 || size > 100 {
+			o.fail(w, http.StatusBadRequest, "InvalidParameter", "PageNumber and PageSize (1 to 100) are required.")
+			return
+		}
+		list, total := o.Market.FailedNotifications(page, size)
+		items := make([]map[string]any, len(list))
+		for i, n := range list {
+			items[i] = map[string]any{"NotificationRequestId": n.RequestID, "Action": n.Action, "Message": n.Message, "CreateTime": n.CreateTime.UnixMilli()}
+		}
+		o.answer(w, map[string]any{"NotificationList": items, "PageNumber": page, "PageSize": size, "TotalCount": total})
+	case "ConfirmNotification":
+		if !o.Market.Confirm(params.Get("NotificationRequestId")) {
+			o.fail(w, http.StatusNotFound, "NotificationNotFound", "The notification does not exist or was confirmed.")
+			return
+		}
+		o.answer(w, map[string]any{"Success": true})
 	case "DescribeInstanceForIsv":
 		p, ok := o.Market.Instance(params.Get("InstanceId"))
 		if !ok {

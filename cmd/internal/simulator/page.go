@@ -1,11 +1,13 @@
 package simulator
 
 import (
+	"context"
 	"encoding/json"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +16,10 @@ import (
 )
 
 // Page is the simulator's web UI:
-//   - /          Purchased Services: buy the plan, and Login Without Password
+//   - /          Purchased Services: buy the plan, Login Without Password,
+//     and the marketplace's own moves (close or expire an instance with no
+//     SPI call, a notification that fails to arrive), and the
+//     reconciliation run on demand
 //   - /console   send any SPI call, signed, and read the answer
 type Page struct {
 	Client *Client
@@ -22,10 +27,14 @@ type Page struct {
 	// AuthURL is where Login Without Password goes when our createInstance
 	// answer gave none (the callback was lost).
 	AuthURL string
-	Now     func() time.Time
+	// Reconcile runs the reconciliation once and returns its summary (the
+	// local stack fires the ReconcileFunction's schedule).
+	Reconcile func(ctx context.Context) ([]byte, error)
+	Now       func() time.Time
 
 	mu      sync.Mutex
 	history []Exchange
+	summary string // the last reconciliation's
 }
 
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +51,12 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.send(w, r)
 	case r.URL.Path == APICallPath && r.Method == http.MethodPost:
 		p.apiCall(w, r)
+	case r.URL.Path == "/market/status" && r.Method == http.MethodPost:
+		p.marketStatus(w, r)
+	case r.URL.Path == "/market/fail" && r.Method == http.MethodPost:
+		p.marketFail(w, r)
+	case (r.URL.Path == "/reconcile" || r.URL.Path == APIReconcilePath) && r.Method == http.MethodPost:
+		p.reconcile(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -51,10 +66,73 @@ type purchasedData struct {
 	Purchases []Purchase
 	UID       string
 	Error     string
+	Notice    string
+	Failed    []FailedNotification
+	Actions   []marketplace.Action
+	Summary   string
 }
 
 func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
-	render(w, http.StatusOK, purchasedTemplate, purchasedData{Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error")})
+	failed, _ := p.Market.FailedNotifications(1, 100)
+	p.mu.Lock()
+	summary := p.summary
+	p.mu.Unlock()
+	render(w, http.StatusOK, purchasedTemplate, purchasedData{
+		Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error"), Notice: r.URL.Query().Get("notice"),
+		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary,
+	})
+}
+
+// marketStatus moves an instance on the marketplace's side only: closed
+// or expired with no SPI call, or open again.
+func (p *Page) marketStatus(w http.ResponseWriter, r *http.Request) {
+	id, status := r.PostFormValue("instance"), r.PostFormValue("status")
+	if status != "CLOSED" && status != "EXPIRED" && status != "OPENED" || !p.Market.SetStatus(id, status) {
+		http.Redirect(w, r, "/?error="+url.QueryEscape("No such instance or status."), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/?notice="+url.QueryEscape("Instance "+id+" is "+status+" on the marketplace; no SPI call was sent."), http.StatusSeeOther)
+}
+
+// marketFail is a lifecycle call that never reaches our SPI: signed, and
+// left in DescribeFailedNotifications for the reconciliation.
+func (p *Page) marketFail(w http.ResponseWriter, r *http.Request) {
+	id, action := r.PostFormValue("instance"), marketplace.Action(r.PostFormValue("action"))
+	if _, ok := p.Market.Instance(id); !ok || !slices.Contains(marketplace.LifecycleActions, action) || action == marketplace.ActionCreateInstance {
+		http.Redirect(w, r, "/?error="+url.QueryEscape("No such instance or lifecycle action."), http.StatusSeeOther)
+		return
+	}
+	n := p.Market.QueueFailed(SampleParams(action, id, p.Now()).Signed(p.Client.Key), p.Now())
+	http.Redirect(w, r, "/?notice="+url.QueryEscape(string(action)+" of instance "+id+" failed to arrive; it waits as notification "+n.RequestID+"."), http.StatusSeeOther)
+}
+
+// APIReconcilePath runs the reconciliation for cmd/marketsim and answers
+// its summary as JSON.
+const APIReconcilePath = "/api/reconcile"
+
+// reconcile runs the reconciliation now, as its schedule would.
+func (p *Page) reconcile(w http.ResponseWriter, r *http.Request) {
+	if p.Reconcile == nil {
+		http.Error(w, "the reconciliation is not wired to this simulator", http.StatusNotImplemented)
+		return
+	}
+	out, err := p.Reconcile(r.Context())
+	if r.URL.Path == APIReconcilePath {
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		_, _ = w.Write(out)
+		return
+	}
+	summary := string(out)
+	if err != nil {
+		summary = err.Error()
+	}
+	p.mu.Lock()
+	p.summary = summary
+	p.mu.Unlock()
+	http.Redirect(w, r, "/?notice="+url.QueryEscape("The reconciliation ran: its summary is below."), http.StatusSeeOther)
 }
 
 // buy is Activate Now on the marketplace: the purchase is recorded, then
@@ -99,13 +177,19 @@ func (p *Page) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target+"?"+link.Encode(), http.StatusFound)
 }
 
-// noteAnswer keeps the market's view in step with the calls we accepted.
-func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
-	if ex.Status != http.StatusOK {
-		return
-	}
+// marketMoves is the marketplace deciding before it notifies: a lifecycle
+// call's status change is the marketplace's own, made before the call is
+// sent (so our endpoint, asking the OpenAPI about a contested call, hears
+// the marketplace's present word).
+func (p *Page) marketMoves(params marketplace.Params) {
 	if marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
 		p.Market.Applied(params)
+	}
+}
+
+// noteAnswer records what our createInstance answered.
+func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
+	if ex.Status != http.StatusOK || marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
 		return
 	}
 	p.Market.Record(params, p.Now())
@@ -139,6 +223,7 @@ func (p *Page) apiCall(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want {\"params\": {...}, \"post\": bool} with an action", http.StatusBadRequest)
 		return
 	}
+	p.marketMoves(call.Params)
 	ex, err := p.Client.Call(r.Context(), call.Params, call.Post)
 	p.remember(ex, err)
 	if err != nil {
@@ -210,6 +295,7 @@ func (p *Page) send(w http.ResponseWriter, r *http.Request) {
 		p.renderConsole(w, http.StatusBadRequest, data)
 		return
 	}
+	p.marketMoves(params)
 	ex, err := p.Client.Call(r.Context(), params, r.PostForm.Get("method") == "POST")
 	p.remember(ex, err)
 	p.noteAnswer(params, ex)
@@ -231,15 +317,18 @@ func render(w http.ResponseWriter, status int, t *template.Template, data any) {
 	_ = t.Execute(w, data)
 }
 
-const style = `<style>
-body{font-family:system-ui,sans-serif;max-width:980px;margin:2rem auto;padding:0 1rem;color:#222}
+const style = `<meta name="viewport" content="width=device-width, initial-scale=1"><style>
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2rem auto;padding:0 1rem;color:#222}
 nav a{margin-right:1rem}
 label{display:block;margin:.6rem 0 .2rem;font-weight:600}
 textarea,input,select{font:inherit;box-sizing:border-box}
 textarea{width:100%;font-family:ui-monospace,monospace;height:10rem}
 pre{background:#f4f4f4;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.5rem;text-align:left}
-.err{color:#b00020}.row{display:flex;gap:1rem;align-items:end}.button{background:#ff6a00;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer}
+.err{color:#b00020}.ok{color:#14532d}.row{display:flex;flex-wrap:wrap;gap:1rem;align-items:end}
+.button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;white-space:nowrap;display:inline-block}
+.small{font-size:.85rem}.small button,.small select{font-size:.85rem}td form{display:inline-flex;gap:.3rem;margin:.15rem 0}
+.wrap{overflow-x:auto}
 </style>`
 
 const nav = `<nav><a href="/">Purchased Services</a><a href="/console">SPI console</a></nav>`
@@ -253,14 +342,25 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
  <div><label><input type="checkbox" name="lose" value="1"> lose the createInstance callback</label></div>
  <div><button class="button" id="buy">Activate Now: buy the Guance Commercial Plan</button></div>
 </form>
-{{if .Error}}<p class="err">{{.Error}}</p>{{end}}
-<table>
-<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought</th><th></th></tr></thead>
+{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
+{{if .Notice}}<p class="ok" role="status" id="notice">{{.Notice}}</p>{{end}}
+<div class="wrap"><table>
+<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought (UTC)</th><th></th><th>The marketplace alone (no SPI call)</th></tr></thead>
 <tbody>
-{{range .Purchases}}<tr id="instance-{{.InstanceID}}"><td>{{.InstanceID}}</td><td>{{.AliUID}}</td><td>{{.Status}}</td><td>{{.CreatedOn.Format "2006-01-02 15:04:05"}}</td>
-<td><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></td></tr>
-{{else}}<tr><td colspan="5">Nothing bought yet.</td></tr>{{end}}
-</tbody></table>
+{{range .Purchases}}<tr id="instance-{{.InstanceID}}"><td>{{.InstanceID}}</td><td>{{.AliUID}}</td><td class="status">{{.Status}}</td><td>{{.CreatedOn.UTC.Format "2006-01-02 15:04:05"}}</td>
+<td><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></td>
+<td class="small">
+ <form method="post" action="/market/status"><input type="hidden" name="instance" value="{{.InstanceID}}"><button name="status" value="CLOSED" class="close">Close</button><button name="status" value="EXPIRED" class="expire">Expire</button><button name="status" value="OPENED" class="open">Open</button></form>
+ <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="small" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Queue as failed</button></form>
+</td></tr>
+{{else}}<tr><td colspan="6">Nothing bought yet.</td></tr>{{end}}
+</tbody></table></div>
+<h2>Failed notifications (DescribeFailedNotifications)</h2>
+{{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
+<h2>Reconciliation</h2>
+<p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above.</p>
+<form method="post" action="/reconcile"><button class="button" id="reconcile">Run the reconciliation now</button></form>
+{{if .Summary}}<pre id="summary">{{.Summary}}</pre>{{end}}
 </body></html>`))
 
 var consoleTemplate = template.Must(template.New("console").Parse(`<!doctype html>

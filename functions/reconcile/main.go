@@ -1,0 +1,61 @@
+// Command reconcile is the ReconcileFunction, run on a schedule: it
+// finishes the lifecycle effects left due, asks the marketplace about
+// pending activations, applies the notifications it failed to deliver,
+// and sends the outbox's waiting mails.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/mail"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
+	"github.com/guance/aliyun-marketplace/shared/reconcile"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+type handler = func(ctx context.Context, event json.RawMessage) (reconcile.Summary, error)
+
+func main() { function.Main(build) }
+
+func build(ctx context.Context, env *function.Env) (handler, error) {
+	s := reconcile.LoadSettings(env.Settings)
+	key, err := env.Secrets.Get(ctx, "MARKET_ISV_KEY")
+	if err != nil {
+		return nil, err
+	}
+	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := outbox.NewSealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	db := storage.NewClient(env.AWS)
+	instances := storage.NewInstances(db, s.InstancesTable)
+	records := storage.NewRecords(db, storage.Tables{Instances: s.InstancesTable, Accounts: s.AccountsTable, Workspaces: s.WorkspacesTable, Outbox: s.OutboxTable})
+	market := marketapi.NewLazy(s.Market, env.Secrets)
+	effects := &activation.Effects{Store: records, Log: env.Log}
+	service := activation.NewService(instances, market, env.Log)
+	service.StaleHorizon, service.Effects = s.StaleHorizon, effects
+	r := &reconcile.Reconciler{
+		Queue: storage.NewQueue(db, s.InstancesTable), Instances: instances, Market: market,
+		Domain: service, Effects: effects, Key: key,
+		Outbox: &outbox.Deliverer{
+			Store:  storage.NewOutbox(db, s.OutboxTable),
+			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: 10 * time.Second},
+			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics, Margin: 15 * time.Second,
+		},
+		CheckEvery: s.CheckEvery, AbandonAfter: s.AbandonAfter,
+		Now: time.Now, Log: env.Log, Metrics: env.Metrics,
+	}
+	// Every event (the schedule's, or one sent by hand) is one run.
+	return func(ctx context.Context, _ json.RawMessage) (reconcile.Summary, error) {
+		return r.Run(ctx)
+	}, nil
+}

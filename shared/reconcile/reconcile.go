@@ -1,0 +1,626 @@
+// Package reconcile is the scheduled reconciliation: it finishes what the
+// request paths could not (a status move's effects cut short, a dispute
+// the marketplace could not settle at once), asks the marketplace about
+// activations left pending, applies the notifications the marketplace
+// failed to deliver, and sends the mails still waiting in the outbox.
+//
+// A run is bounded in time, holds a lease so that two never overlap, and
+// never stops for one bad item: it counts it and goes on. What a run
+// leaves, the next one takes up from where it stopped.
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/callback"
+	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/metrics"
+	"github.com/guance/aliyun-marketplace/shared/outbox"
+)
+
+// Queue is the work list and the lease, in the instances table.
+type Queue interface {
+	PendingDue(ctx context.Context, now time.Time, after string, limit int) ([]activation.Instance, string, error)
+	EffectsDue(ctx context.Context, before time.Time, after string, limit int) ([]string, string, error)
+	Recheck(ctx context.Context, id string, at time.Time) (bool, error)
+	Abandon(ctx context.Context, id string, at time.Time) (bool, error)
+	Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error)
+	Release(ctx context.Context, name, holder, cursor string) error
+}
+
+// Instances reads one instance, consistently.
+type Instances interface {
+	Get(ctx context.Context, id string) (activation.Instance, error)
+}
+
+// Market is the Market OpenAPI.
+type Market interface {
+	InstanceStatus(ctx context.Context, id string) (activation.MarketStatus, error)
+	FailedNotifications(ctx context.Context, page, size int) ([]marketapi.Notification, int, error)
+	ConfirmNotification(ctx context.Context, requestID string) error
+}
+
+// Domain applies calls and the marketplace's word (activation.Service).
+type Domain interface {
+	callback.Applier
+	MarketSays(ctx context.Context, inst activation.Instance, status activation.MarketStatus) (activation.Outcome, error)
+}
+
+// Follower carries out an instance's due effects (activation.Effects).
+type Follower interface {
+	Follow(ctx context.Context, id string) error
+}
+
+// Outbox delivers what is due (outbox.Deliverer).
+type Outbox interface {
+	Sweep(ctx context.Context, limit int) (outbox.Result, error)
+}
+
+// Steps of a run, in order.
+const (
+	StepEffects       = "effects"
+	StepPending       = "pending"
+	StepNotifications = "notifications"
+	StepOutbox        = "outbox"
+)
+
+var steps = []string{StepEffects, StepPending, StepNotifications, StepOutbox}
+
+// Defaults.
+const (
+	// DefaultCheckEvery is how long a pending activation waits between
+	// two questions to the marketplace.
+	DefaultCheckEvery = 6 * time.Hour
+	// DefaultAbandonAfter is the age at which a pending activation is
+	// given up (and counted).
+	DefaultAbandonAfter = 7 * 24 * time.Hour
+	// DefaultEffectsGrace leaves fresh moves to the call that made them.
+	DefaultEffectsGrace = time.Minute
+	leaseName           = "reconcile"
+	pageSize            = 100
+	// pendingPage is larger: a page is checked in parallel.
+	pendingPage = 500
+)
+
+// Reconciler runs the reconciliation.
+type Reconciler struct {
+	Queue     Queue
+	Instances Instances
+	Market    Market
+	Domain    Domain
+	Effects   Follower
+	Outbox    Outbox
+	// Key is the ISV key: failed notifications are checked like calls.
+	Key string
+
+	CheckEvery   time.Duration
+	AbandonAfter time.Duration
+	// Margin is the time kept before the run's deadline, to stop cleanly
+	// and give the lease back.
+	Margin time.Duration
+	// Lease is how long the lease holds if the run dies without giving it
+	// back: the function's timeout.
+	Lease time.Duration
+	// OutboxLimit bounds the mails one run tries.
+	OutboxLimit int
+	// Concurrency is how many pending activations are checked at once
+	// (default 8).
+	Concurrency int
+	// Backoff is the first wait after the OpenAPI's throttling; it
+	// doubles, up to a few seconds.
+	Backoff time.Duration
+
+	Now     func() time.Time
+	Sleep   func(ctx context.Context, d time.Duration) error
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+}
+
+// Tally counts what one step did.
+type Tally struct {
+	Examined  int `json:"examined"`
+	Changed   int `json:"changed"`
+	Failed    int `json:"failed"`
+	Abandoned int `json:"abandoned,omitempty"`
+	Dead      int `json:"dead,omitempty"`
+}
+
+// Summary is what a run did.
+type Summary struct {
+	// Skipped: another run holds the lease.
+	Skipped bool             `json:"skipped,omitempty"`
+	Steps   map[string]Tally `json:"steps"`
+	// Finished is false when the run stopped for time; Resume says where
+	// the next one starts.
+	Finished bool          `json:"finished"`
+	Resume   string        `json:"resume,omitempty"`
+	Took     time.Duration `json:"took"`
+	// MarketCalls counts the OpenAPI calls, Throttled those it refused
+	// for flow control (each is tried again after a wait).
+	MarketCalls int `json:"marketCalls"`
+	Throttled   int `json:"throttled,omitempty"`
+}
+
+// cursor is where a run stopped: the step, and inside it the position.
+type cursor struct {
+	Step  string `json:"step"`
+	After string `json:"after,omitempty"`
+	Page  int    `json:"page,omitempty"`
+}
+
+// errOutOfTime stops a step cleanly.
+var errOutOfTime = errors.New("reconcile: out of time")
+
+// run is one run's state.
+type run struct {
+	*Reconciler
+	mu      sync.Mutex // the summary's counts, from the workers
+	summary Summary
+	stopAt  cursor
+}
+
+// Run runs the reconciliation once.
+func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
+	start := r.Now()
+	holder := newHolder()
+	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, start.Add(r.lease(ctx)))
+	if err != nil {
+		return Summary{}, err
+	}
+	if !ok {
+		r.Log.InfoContext(ctx, "reconciliation skipped: another run holds the lease")
+		return Summary{Skipped: true}, nil
+	}
+	var from cursor
+	_ = json.Unmarshal([]byte(saved), &from) // an unreadable cursor starts over
+	x := &run{Reconciler: r, summary: Summary{Steps: map[string]Tally{}}}
+	runErr := x.steps(ctx, from)
+	resume := ""
+	if errors.Is(runErr, errOutOfTime) {
+		runErr = nil
+		b, _ := json.Marshal(x.stopAt)
+		resume = string(b)
+	} else {
+		x.summary.Finished = runErr == nil
+	}
+	x.summary.Resume = resume
+	// The lease goes back even when the run's context is spent.
+	if err := r.Queue.Release(context.WithoutCancel(ctx), leaseName, holder, resume); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	x.summary.Took = r.Now().Sub(start)
+	x.report(ctx)
+	return x.summary, runErr
+}
+
+// steps runs every step once, from the one a cursor names.
+func (x *run) steps(ctx context.Context, from cursor) error {
+	first := 0
+	for i, s := range steps {
+		if s == from.Step {
+			first = i
+		}
+	}
+	for i := range steps {
+		step := steps[(first+i)%len(steps)]
+		at := cursor{Step: step}
+		if step == from.Step {
+			at = from
+		}
+		var err error
+		switch step {
+		case StepEffects:
+			err = x.effects(ctx, at)
+		case StepPending:
+			err = x.pending(ctx, at)
+		case StepNotifications:
+			err = x.notifications(ctx, at)
+		case StepOutbox:
+			err = x.outbox(ctx)
+		}
+		if errors.Is(err, errOutOfTime) {
+			if x.stopAt.Step == "" {
+				x.stopAt = cursor{Step: step}
+			}
+			return err
+		}
+		if err != nil {
+			// A step that cannot even list its work (the table or the
+			// OpenAPI down) fails the run; the others still ran or run.
+			x.Log.ErrorContext(ctx, "reconciliation step failed", "step", step, logging.Err(err))
+			x.Metrics.Count("ReconcileStepsFailed", nil)
+			t := x.summary.Steps[step]
+			t.Failed++
+			x.summary.Steps[step] = t
+		}
+	}
+	return nil
+}
+
+// late reports whether the run must stop now to end cleanly.
+func (x *run) late(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < x.margin()
+}
+
+func (x *run) tally(step string, f func(*Tally)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	t := x.summary.Steps[step]
+	f(&t)
+	x.summary.Steps[step] = t
+}
+
+// effects finishes the moves whose effects are due, settling disputes
+// with the marketplace first.
+func (x *run) effects(ctx context.Context, at cursor) error {
+	before := x.Now().Add(-DefaultEffectsGrace)
+	after := at.After
+	for {
+		if x.late(ctx) {
+			x.stopAt = cursor{Step: StepEffects, After: after}
+			return errOutOfTime
+		}
+		ids, next, err := x.Queue.EffectsDue(ctx, before, after, pageSize)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if x.late(ctx) {
+				x.stopAt = cursor{Step: StepEffects, After: after}
+				return errOutOfTime
+			}
+			x.tally(StepEffects, func(t *Tally) { t.Examined++ })
+			changed, err := x.effectsOf(ctx, id)
+			switch {
+			case errors.Is(err, errOutOfTime):
+				x.stopAt = cursor{Step: StepEffects, After: after}
+				return err
+			case err != nil:
+				x.Log.WarnContext(ctx, "effects not carried out", "instanceId", id, logging.Err(err))
+				x.tally(StepEffects, func(t *Tally) { t.Failed++ })
+			case changed:
+				x.tally(StepEffects, func(t *Tally) { t.Changed++ })
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
+}
+
+func (x *run) effectsOf(ctx context.Context, id string) (bool, error) {
+	inst, err := x.Instances.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if inst.DisputedAction != "" && inst.Status != activation.StatusReleased {
+		status, err := x.ask(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if _, err := x.Domain.MarketSays(ctx, inst, status); err != nil {
+			return false, err
+		}
+		return true, nil // MarketSays followed the effects
+	}
+	if err := x.Effects.Follow(ctx, id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// pending asks the marketplace about each pending activation whose check
+// is due, and gives up those past AbandonAfter. A page's activations are
+// checked Concurrency at a time (the OpenAPI's flow control slows them
+// down when it must).
+func (x *run) pending(ctx context.Context, at cursor) error {
+	now := x.Now()
+	after := at.After
+	for {
+		if x.late(ctx) {
+			x.stopAt = cursor{Step: StepPending, After: after}
+			return errOutOfTime
+		}
+		list, next, err := x.Queue.PendingDue(ctx, now, after, pendingPage)
+		if err != nil {
+			return err
+		}
+		work := make(chan activation.Instance)
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			outOfRun bool
+			listErr  error
+		)
+		for range x.concurrency() {
+			wg.Go(func() {
+				for inst := range work {
+					err := x.check(ctx, inst, now)
+					if err == nil {
+						continue
+					}
+					if errors.Is(err, errOutOfTime) {
+						mu.Lock()
+						outOfRun = true
+						mu.Unlock()
+						continue
+					}
+					x.Log.WarnContext(ctx, "pending activation not checked", "instanceId", inst.ID, logging.Err(err))
+					x.tally(StepPending, func(t *Tally) { t.Failed++ })
+					// Asked again after the usual wait, not at once.
+					if _, err := x.Queue.Recheck(ctx, inst.ID, now.Add(x.checkEvery())); err != nil {
+						mu.Lock()
+						listErr = err
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		for _, inst := range list {
+			mu.Lock()
+			stop := outOfRun || listErr != nil
+			mu.Unlock()
+			if stop || x.late(ctx) {
+				outOfRun = outOfRun || listErr == nil
+				break
+			}
+			x.tally(StepPending, func(t *Tally) { t.Examined++ })
+			work <- inst
+		}
+		close(work)
+		wg.Wait()
+		switch {
+		case listErr != nil:
+			return listErr
+		case outOfRun:
+			// The ones checked left the window (their next check is
+			// later); the next run starts over from the same place.
+			x.stopAt = cursor{Step: StepPending, After: at.After}
+			return errOutOfTime
+		case next == "":
+			return nil
+		}
+		after = next
+	}
+}
+
+// check handles one pending activation.
+func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time) error {
+	if now.Sub(inst.CreatedAt) > x.abandonAfter() {
+		abandoned, err := x.Queue.Abandon(ctx, inst.ID, now)
+		if err != nil {
+			return err
+		}
+		if abandoned {
+			x.Log.WarnContext(ctx, "pending activation abandoned", "instanceId", inst.ID, "age", now.Sub(inst.CreatedAt).Round(time.Hour).String())
+			x.tally(StepPending, func(t *Tally) { t.Abandoned++ })
+			x.Metrics.Count("ActivationsAbandoned", nil)
+		}
+		return nil
+	}
+	status, err := x.ask(ctx, inst.ID)
+	if err != nil {
+		return err
+	}
+	outcome, err := x.Domain.MarketSays(ctx, inst, status)
+	if err != nil {
+		return err
+	}
+	if outcome == activation.Applied {
+		x.tally(StepPending, func(t *Tally) { t.Changed++ })
+		x.Log.InfoContext(ctx, "pending activation brought in line with the marketplace", "instanceId", inst.ID, "marketStatus", status)
+	}
+	// A released one is no longer pending: the recheck finds nothing.
+	_, err = x.Queue.Recheck(ctx, inst.ID, now.Add(x.checkEvery()))
+	return err
+}
+
+// ask calls DescribeInstanceForIsv, backing off while the OpenAPI
+// throttles (Service.Flow.Control) for as long as the run has time.
+func (x *run) ask(ctx context.Context, id string) (activation.MarketStatus, error) {
+	var status activation.MarketStatus
+	err := x.throttled(ctx, func() error {
+		var err error
+		status, err = x.Market.InstanceStatus(ctx, id)
+		return err
+	})
+	return status, err
+}
+
+func (x *run) throttled(ctx context.Context, call func() error) error {
+	wait := x.Backoff
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	for {
+		x.mu.Lock()
+		x.summary.MarketCalls++
+		x.mu.Unlock()
+		err := call()
+		if !marketapi.Throttled(err) {
+			return err
+		}
+		x.mu.Lock()
+		x.summary.Throttled++
+		x.mu.Unlock()
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < x.margin()+wait {
+			return errOutOfTime
+		}
+		if err := x.sleep(ctx, wait); err != nil {
+			return errOutOfTime
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// notifications applies the marketplace's failed notifications through the
+// SPI's own path, then confirms each applied one. Confirmed ones leave the
+// list; one that cannot be applied stays, and is tried once a run.
+func (x *run) notifications(ctx context.Context, at cursor) error {
+	page := max(at.Page, 1)
+	seen := map[string]bool{}
+	for {
+		if x.late(ctx) {
+			x.stopAt = cursor{Step: StepNotifications, Page: page}
+			return errOutOfTime
+		}
+		var list []marketapi.Notification
+		err := x.throttled(ctx, func() error {
+			var err error
+			list, _, err = x.Market.FailedNotifications(ctx, page, pageSize)
+			return err
+		})
+		if err != nil {
+			if errors.Is(err, errOutOfTime) {
+				x.stopAt = cursor{Step: StepNotifications, Page: page}
+			}
+			return err
+		}
+		fresh := 0
+		for _, n := range list {
+			if seen[n.RequestID] {
+				continue // kept earlier in this run
+			}
+			seen[n.RequestID] = true
+			fresh++
+			x.tally(StepNotifications, func(t *Tally) { t.Examined++ })
+			if err := x.apply(ctx, n); err != nil {
+				if errors.Is(err, errOutOfTime) {
+					x.stopAt = cursor{Step: StepNotifications, Page: page}
+					return err
+				}
+				x.Log.WarnContext(ctx, "failed notification not applied", "action", n.Action, logging.Err(err))
+				x.tally(StepNotifications, func(t *Tally) { t.Failed++ })
+				continue
+			}
+			x.tally(StepNotifications, func(t *Tally) { t.Changed++ })
+		}
+		switch {
+		case len(list) < pageSize && fresh == 0:
+			return nil // the last page, and nothing new on it
+		case fresh == 0:
+			page++ // a full page of kept ones: look past it
+		}
+	}
+}
+
+func (x *run) apply(ctx context.Context, n marketapi.Notification) error {
+	params, err := marketplace.ParseMessage(n.Message)
+	if err != nil {
+		return err
+	}
+	if params["action"] == "" && n.Action != "" {
+		params["action"] = n.Action
+	}
+	if _, err := callback.Apply(ctx, params, x.Key, x.Domain); err != nil {
+		return fmt.Errorf("apply %s: %w", params["action"], err)
+	}
+	return x.throttled(ctx, func() error { return x.Market.ConfirmNotification(ctx, n.RequestID) })
+}
+
+// outbox sends what is due, with the outbox's own backoff and dead count.
+func (x *run) outbox(ctx context.Context) error {
+	if x.late(ctx) {
+		return errOutOfTime
+	}
+	limit := x.OutboxLimit
+	if limit <= 0 {
+		limit = 200
+	}
+	r, err := x.Outbox.Sweep(ctx, limit)
+	x.tally(StepOutbox, func(t *Tally) {
+		t.Examined += r.Sent + r.Failed + r.Dead + r.Skipped
+		t.Changed += r.Sent
+		t.Failed += r.Failed
+		t.Dead += r.Dead
+	})
+	return err
+}
+
+// report logs the summary and puts its counts in metrics.
+func (x *run) report(ctx context.Context) {
+	attrs := []any{"finished", x.summary.Finished, "tookMs", x.summary.Took.Milliseconds(), "marketCalls", x.summary.MarketCalls}
+	for _, step := range steps {
+		t := x.summary.Steps[step]
+		attrs = append(attrs, slog.Group(step, "examined", t.Examined, "changed", t.Changed, "failed", t.Failed))
+		for name, n := range map[string]int{"Examined": t.Examined, "Changed": t.Changed, "Failed": t.Failed} {
+			x.Metrics.Add("Reconcile"+name, float64(n), map[string]string{"Step": step})
+		}
+	}
+	x.Log.InfoContext(ctx, "reconciliation run", attrs...)
+}
+
+func (r *Reconciler) margin() time.Duration {
+	if r.Margin > 0 {
+		return r.Margin
+	}
+	return 10 * time.Second
+}
+
+func (r *Reconciler) concurrency() int {
+	if r.Concurrency > 0 {
+		return r.Concurrency
+	}
+	return 8
+}
+
+func (r *Reconciler) checkEvery() time.Duration {
+	if r.CheckEvery > 0 {
+		return r.CheckEvery
+	}
+	return DefaultCheckEvery
+}
+
+func (r *Reconciler) abandonAfter() time.Duration {
+	if r.AbandonAfter > 0 {
+		return r.AbandonAfter
+	}
+	return DefaultAbandonAfter
+}
+
+// lease is how long the lease holds: the run's deadline, or Lease.
+func (r *Reconciler) lease(ctx context.Context) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		return time.Until(deadline) + time.Second
+	}
+	if r.Lease > 0 {
+		return r.Lease
+	}
+	return 15 * time.Minute
+}
+
+func (r *Reconciler) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func newHolder() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,43 @@
+package reconcile
+
+import (
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/config"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
+)
+
+// Settings are the ReconcileFunction's configuration, under the
+// template's variable names. The ISV key, the OpenAPI's AccessKey and the
+// outbox's sealing secret are secrets, read apart.
+type Settings struct {
+	InstancesTable  string // INSTANCES_TABLE
+	AccountsTable   string // ACCOUNTS_TABLE
+	WorkspacesTable string // WORKSPACES_TABLE
+	OutboxTable     string // OUTBOX_TABLE
+	MailFrom        string // MAIL_FROM
+	// CheckEvery is how long a pending activation waits between two
+	// questions to the marketplace (PENDING_CHECK_EVERY).
+	CheckEvery time.Duration
+	// AbandonAfter is the age at which a pending activation is given up
+	// (ABANDON_AFTER).
+	AbandonAfter time.Duration
+	StaleHorizon time.Duration // STALE_CALL_HORIZON
+	Market       marketapi.Settings
+}
+
+// LoadSettings reads the settings; env reports what is missing or wrong.
+func LoadSettings(env *config.Env) Settings {
+	return Settings{
+		InstancesTable:  env.Required("INSTANCES_TABLE"),
+		AccountsTable:   env.Required("ACCOUNTS_TABLE"),
+		WorkspacesTable: env.Required("WORKSPACES_TABLE"),
+		OutboxTable:     env.Required("OUTBOX_TABLE"),
+		MailFrom:        env.Required("MAIL_FROM"),
+		CheckEvery:      env.Duration("PENDING_CHECK_EVERY", DefaultCheckEvery),
+		AbandonAfter:    env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
+		StaleHorizon:    env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+		Market:          marketapi.LoadSettings(env),
+	}
+}
