@@ -86,12 +86,13 @@ test: tools browser npm
 ## bench: token check and handler benchmarks with DynamoDB round trips per call,
 ## invocations under the emulator, and each function's cold start (init and
 ## first answer, median of 15, no emulator) and stripped arm64 size against
-## two baselines built in the same run, and one reconciliation over 10,000
-## pending activations
+## two baselines built in the same run, one reconciliation over 10,000
+## pending activations, and journey 1 in a browser (requests, round trips, time)
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime=500x -count=1 ./shared/...
 	$(GO) test -run '^$$' -bench 'ColdStart|WarmInvoke' -benchtime=30x -count=1 ./cmd/...
 	$(GO) test -run '^$$' -bench 'Reconcile10000Pending' -benchtime=1x -count=1 ./cmd/internal/localstack
+	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/internal/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 
 ## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint

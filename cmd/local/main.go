@@ -60,7 +60,7 @@ func dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr, localstack.MarketAPIAddr} {
+	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr, localstack.MarketAPIAddr, localstack.ConsoleAddr} {
 		if localstack.Listening(addr) {
 			return fmt.Errorf("%s is taken: is another `make dev` running?", addr)
 		}
@@ -68,7 +68,7 @@ func dev(ctx context.Context, args []string) error {
 	fmt.Fprintln(os.Stderr, "building the functions and starting the local stack")
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Template: tmpl, RIE: rie, BuildDir: localstack.DefaultBuildDir(root),
-		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr,
+		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr, ConsoleAddr: localstack.ConsoleAddr,
 		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr,
 		MaxPerFunction: *poolMax, RunSchedules: true, Output: os.Stderr,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
@@ -90,6 +90,7 @@ Local stack is up (Ctrl-C stops it):
   HTTP API               %[3]s
     SPI callback         %[3]s/aliyun/spi
     authUrl              %[3]s/aliyun/sso
+  Guance console login   %[13]s/cn1/   (a stand-in per site: /<site>/; Confirm ends here)
   DynamoDB               %[4]s   (tables: %[5]s)
   SES                    %[6]s   (sent mail: %[6]s/store)
   ISV key                %[7]s
@@ -97,7 +98,7 @@ Local stack is up (Ctrl-C stops it):
     billing center       %[8]s   (its codes go to %[9]s)
     Guance account       %[10]s   (email %[11]s, password %[12]s)
 `, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint(),
-		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password)
+		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL)
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\nstopping")

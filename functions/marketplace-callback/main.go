@@ -26,7 +26,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	store := storage.NewInstances(db, s.InstancesTable)
 	// The OpenAPI is asked only about a contested freeze or resume.
 	service := activation.NewService(store, marketapi.NewLazy(s.Market, env.Secrets), env.Log)
-	service.StaleHorizon = s.StaleHorizon
+	service.StaleHorizon, service.FirstCheck = s.StaleHorizon, s.FirstCheck
 	records := storage.NewRecords(db, storage.Tables{Instances: s.InstancesTable, Accounts: s.AccountsTable, Workspaces: s.WorkspacesTable, Outbox: s.OutboxTable})
 	// A move's effects run on the call; what a call cannot finish within
 	// its few seconds, the reconciliation does.

@@ -61,6 +61,11 @@ func Recovered(r MarketRecord, now time.Time) Instance {
 	if status == StatusFrozen {
 		inst.FrozenAt = now.Truncate(time.Second)
 	}
+	if status != StatusReleased {
+		// A pending activation like any other: the buyer is on the page
+		// now, and the reconciliation checks it if they leave it there.
+		inst.Awaiting, inst.CheckAt = AwaitingActivation, now.Add(DefaultFirstCheck).Truncate(time.Second)
+	}
 	return inst
 }
 

@@ -59,7 +59,8 @@ type Service struct {
 	Effects Follower
 	// StaleHorizon: see DefaultStaleHorizon.
 	StaleHorizon time.Duration
-	// FirstCheck: see DefaultFirstCheck.
+	// FirstCheck: see DefaultFirstCheck (NewService sets it; zero checks
+	// at once, as the local stack does).
 	FirstCheck time.Duration
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -76,9 +77,22 @@ type Result struct {
 	Instance *Instance
 }
 
+// callTimeKey carries the time a call was made, when it is applied later
+// than that (a notification the marketplace failed to deliver).
+type callTimeKey struct{}
+
+// WithCallTime makes Handle treat the call as made at t: its stale-call
+// guards reach back from then, and the instance records it then.
+func WithCallTime(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, callTimeKey{}, t)
+}
+
 // Handle applies one decoded SPI message (see marketplace.Decode).
 func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, error) {
 	now := s.Now().UTC()
+	if t, ok := ctx.Value(callTimeKey{}).(time.Time); ok && !t.IsZero() && t.Before(now) {
+		now = t.UTC()
+	}
 	switch m := msg.(type) {
 	case *marketplace.CreateInstance:
 		return s.create(ctx, m, now)
@@ -121,13 +135,6 @@ func (s *Service) follow(ctx context.Context, id string, change Change, outcome 
 		return fmt.Errorf("%s instance %s: effects: %w", change.Action, id, err)
 	}
 	return nil
-}
-
-func (s *Service) firstCheck() time.Duration {
-	if s.FirstCheck > 0 {
-		return s.FirstCheck
-	}
-	return DefaultFirstCheck
 }
 
 func (s *Service) horizon() time.Duration {
@@ -197,7 +204,7 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 		Progress:      ProgressPending,
 		Orders:        map[string]string{OrderCreate: m.OrderID},
 		Awaiting:      AwaitingActivation,
-		CheckAt:       now.Add(s.firstCheck()).Truncate(time.Second),
+		CheckAt:       now.Add(s.FirstCheck).Truncate(time.Second),
 		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
 		CreatedAt:     now,
 		UpdatedAt:     now,

@@ -194,14 +194,24 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 	switch st.inst.Status {
 	case activation.StatusFrozen:
 		view.Warn, view.Closed = i18n.M("bind.ws.frozen"), true
+		for i := range view.Rows {
+			if view.Rows[i].State == "bound" {
+				view.Rows[i].State = "suspended"
+			}
+		}
 	case activation.StatusReleased:
-		view.Warn, view.Closed = i18n.M("bind.ws.released"), true
+		view.Warn, view.Closed = i18n.M("bind.ws.released.none"), true
+		if st.inst.ReleasedWorkspaces > 0 {
+			view.Warn = i18n.M("bind.ws.released")
+		}
 	}
 	if st.inst.Activated() {
 		view.LoginURL = h.LoginURLs[st.inst.LoginSite]
 	}
 	c := v.Chrome("bind.ws.title", web.BindWorkspacePath, "")
-	c.Tools = web.SiteSelector(c, d.Site)
+	if !view.Closed {
+		c.Tools = web.SiteSelector(c, d.Site)
+	}
 	h.flow.Render(v, http.StatusOK, web.BindWorkspacePage(c, view))
 }
 

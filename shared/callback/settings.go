@@ -21,7 +21,10 @@ type Settings struct {
 	PublicBaseURL   string        // PUBLIC_BASE_URL
 	FrontEndURL     string        // FRONTEND_URL
 	StaleHorizon    time.Duration // STALE_CALL_HORIZON
-	Market          marketapi.Settings
+	// FirstCheck is when the reconciliation first asks about a pending
+	// activation (PENDING_FIRST_CHECK, an hour; the local stack: a second).
+	FirstCheck time.Duration
+	Market     marketapi.Settings
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
@@ -34,6 +37,7 @@ func LoadSettings(env *config.Env) Settings {
 		PublicBaseURL:   env.Get("PUBLIC_BASE_URL", ""),
 		FrontEndURL:     env.Get("FRONTEND_URL", "https://www.guance.com"),
 		StaleHorizon:    env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+		FirstCheck:      env.Duration("PENDING_FIRST_CHECK", activation.DefaultFirstCheck),
 		Market:          marketapi.LoadSettings(env),
 	}
 }

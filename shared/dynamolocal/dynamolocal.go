@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	miniserver "github.com/truora/minidyn/server"
 )
@@ -43,7 +44,14 @@ type Server struct {
 
 	schemaMu sync.Mutex
 	tables   map[string]tableSchema // those with global secondary indexes
+
+	requests atomic.Int64
 }
+
+// Requests counts the requests served but Scans: the product never scans
+// (only local tooling does, such as the stream's emulation), so this is
+// the product's round trips.
+func (s *Server) Requests() int64 { return s.requests.Load() }
 
 // New returns a server with no tables.
 func New() *Server {
@@ -63,6 +71,9 @@ type update struct {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if op != "Scan" {
+		s.requests.Add(1)
+	}
 	switch op {
 	case "CreateTable", "Query":
 		body, err := io.ReadAll(r.Body)

@@ -133,16 +133,17 @@ func (s *Server) indexQuery(w http.ResponseWriter, r *http.Request, body []byte)
 		return strings.Compare(keyString(a, t.keys), keyString(b, t.keys))
 	}
 	slices.SortFunc(rows, order)
-	if in.ScanIndexForward != nil && !*in.ScanIndexForward {
+	forward := in.ScanIndexForward == nil || *in.ScanIndexForward
+	if !forward {
 		slices.Reverse(rows)
 	}
-	if in.ExclusiveStartKey != nil {
-		for i, it := range rows {
-			if keyString(it, t.keys) == keyString(in.ExclusiveStartKey, t.keys) {
-				rows = rows[i+1:]
-				break
-			}
-		}
+	if start := in.ExclusiveStartKey; start != nil {
+		// After the start key's place in the order, whether or not its
+		// item is still in the index (it may have left it since).
+		rows = slices.DeleteFunc(rows, func(it item) bool {
+			c := order(it, start)
+			return c == 0 || (c < 0) == forward
+		})
 	}
 	var last item
 	if in.Limit > 0 && len(rows) > in.Limit {

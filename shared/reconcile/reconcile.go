@@ -75,7 +75,7 @@ const (
 	StepOutbox        = "outbox"
 )
 
-var steps = []string{StepEffects, StepPending, StepNotifications, StepOutbox}
+var steps = []string{StepOutbox, StepEffects, StepPending, StepNotifications}
 
 // Defaults.
 const (
@@ -143,9 +143,9 @@ type Summary struct {
 	Steps   map[string]Tally `json:"steps"`
 	// Finished is false when the run stopped for time; Resume says where
 	// the next one starts.
-	Finished bool          `json:"finished"`
-	Resume   string        `json:"resume,omitempty"`
-	Took     time.Duration `json:"took"`
+	Finished bool   `json:"finished"`
+	Resume   string `json:"resume,omitempty"`
+	TookMs   int64  `json:"tookMs"`
 	// MarketCalls counts the OpenAPI calls, Throttled those it refused
 	// for flow control (each is tried again after a wait).
 	MarketCalls int `json:"marketCalls"`
@@ -185,6 +185,9 @@ func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	var from cursor
 	_ = json.Unmarshal([]byte(saved), &from) // an unreadable cursor starts over
 	x := &run{Reconciler: r, summary: Summary{Steps: map[string]Tally{}}}
+	for _, step := range steps {
+		x.summary.Steps[step] = Tally{}
+	}
 	runErr := x.steps(ctx, from)
 	resume := ""
 	if errors.Is(runErr, errOutOfTime) {
@@ -199,52 +202,65 @@ func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	if err := r.Queue.Release(context.WithoutCancel(ctx), leaseName, holder, resume); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
-	x.summary.Took = r.Now().Sub(start)
+	x.summary.TookMs = r.Now().Sub(start).Milliseconds()
 	x.report(ctx)
 	return x.summary, runErr
 }
 
 // steps runs every step once, from the one a cursor names.
 func (x *run) steps(ctx context.Context, from cursor) error {
+	// The outbox first, every run: it needs no OpenAPI, so a marketplace
+	// that throttles never holds up the mails.
+	if err := x.runStep(ctx, StepOutbox, cursor{}); err != nil {
+		x.stopAt = from
+		return err
+	}
+	rotation := []string{StepEffects, StepPending, StepNotifications}
 	first := 0
-	for i, s := range steps {
+	for i, s := range rotation {
 		if s == from.Step {
 			first = i
 		}
 	}
-	for i := range steps {
-		step := steps[(first+i)%len(steps)]
+	for i := range rotation {
+		step := rotation[(first+i)%len(rotation)]
 		at := cursor{Step: step}
 		if step == from.Step {
 			at = from
 		}
-		var err error
-		switch step {
-		case StepEffects:
-			err = x.effects(ctx, at)
-		case StepPending:
-			err = x.pending(ctx, at)
-		case StepNotifications:
-			err = x.notifications(ctx, at)
-		case StepOutbox:
-			err = x.outbox(ctx)
-		}
-		if errors.Is(err, errOutOfTime) {
-			if x.stopAt.Step == "" {
-				x.stopAt = cursor{Step: step}
-			}
+		if err := x.runStep(ctx, step, at); err != nil {
+			// The next run starts with the next step, so that a step
+			// that keeps running out of time (the OpenAPI throttling)
+			// never starves the others; the one cut short lost nothing
+			// (what it did left its window) and comes round again.
+			x.stopAt = cursor{Step: rotation[(first+i+1)%len(rotation)]}
 			return err
 		}
-		if err != nil {
-			// A step that cannot even list its work (the table or the
-			// OpenAPI down) fails the run; the others still ran or run.
-			x.Log.ErrorContext(ctx, "reconciliation step failed", "step", step, logging.Err(err))
-			x.Metrics.Count("ReconcileStepsFailed", nil)
-			t := x.summary.Steps[step]
-			t.Failed++
-			x.summary.Steps[step] = t
-		}
 	}
+	return nil
+}
+
+// runStep runs one step. Only running out of time is returned: a step
+// that cannot even list its work (the table or the OpenAPI down) is
+// logged and counted, and the others still run.
+func (x *run) runStep(ctx context.Context, step string, at cursor) error {
+	var err error
+	switch step {
+	case StepEffects:
+		err = x.effects(ctx, at)
+	case StepPending:
+		err = x.pending(ctx, at)
+	case StepNotifications:
+		err = x.notifications(ctx, at)
+	case StepOutbox:
+		err = x.outbox(ctx)
+	}
+	if err == nil || errors.Is(err, errOutOfTime) {
+		return err
+	}
+	x.Log.ErrorContext(ctx, "reconciliation step failed", "step", step, logging.Err(err))
+	x.Metrics.Count("ReconcileStepsFailed", nil)
+	x.tally(step, func(t *Tally) { t.Failed++ })
 	return nil
 }
 
@@ -375,9 +391,11 @@ func (x *run) pending(ctx context.Context, at cursor) error {
 		for _, inst := range list {
 			mu.Lock()
 			stop := outOfRun || listErr != nil
+			if !stop && x.late(ctx) {
+				outOfRun, stop = true, true
+			}
 			mu.Unlock()
-			if stop || x.late(ctx) {
-				outOfRun = outOfRun || listErr == nil
+			if stop {
 				break
 			}
 			x.tally(StepPending, func(t *Tally) { t.Examined++ })
@@ -402,18 +420,6 @@ func (x *run) pending(ctx context.Context, at cursor) error {
 
 // check handles one pending activation.
 func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time) error {
-	if now.Sub(inst.CreatedAt) > x.abandonAfter() {
-		abandoned, err := x.Queue.Abandon(ctx, inst.ID, now)
-		if err != nil {
-			return err
-		}
-		if abandoned {
-			x.Log.WarnContext(ctx, "pending activation abandoned", "instanceId", inst.ID, "age", now.Sub(inst.CreatedAt).Round(time.Hour).String())
-			x.tally(StepPending, func(t *Tally) { t.Abandoned++ })
-			x.Metrics.Count("ActivationsAbandoned", nil)
-		}
-		return nil
-	}
 	status, err := x.ask(ctx, inst.ID)
 	if err != nil {
 		return err
@@ -425,6 +431,18 @@ func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time
 	if outcome == activation.Applied {
 		x.tally(StepPending, func(t *Tally) { t.Changed++ })
 		x.Log.InfoContext(ctx, "pending activation brought in line with the marketplace", "instanceId", inst.ID, "marketStatus", status)
+	}
+	if status != activation.MarketClosed && now.Sub(inst.CreatedAt) > x.abandonAfter() {
+		abandoned, err := x.Queue.Abandon(ctx, inst.ID, now)
+		if err != nil {
+			return err
+		}
+		if abandoned {
+			x.Log.WarnContext(ctx, "pending activation abandoned", "instanceId", inst.ID, "age", now.Sub(inst.CreatedAt).Round(time.Hour).String())
+			x.tally(StepPending, func(t *Tally) { t.Abandoned++ })
+			x.Metrics.Count("ActivationsAbandoned", nil)
+		}
+		return nil
 	}
 	// A released one is no longer pending: the recheck finds nothing.
 	_, err = x.Queue.Recheck(ctx, inst.ID, now.Add(x.checkEvery()))
@@ -528,7 +546,9 @@ func (x *run) apply(ctx context.Context, n marketapi.Notification) error {
 	if params["action"] == "" && n.Action != "" {
 		params["action"] = n.Action
 	}
-	if _, err := callback.Apply(ctx, params, x.Key, x.Domain); err != nil {
+	// Applied as made when the marketplace made it: its stale-call guards
+	// reach back from then, not from now.
+	if _, err := callback.Apply(activation.WithCallTime(ctx, n.CreatedAt), params, x.Key, x.Domain); err != nil {
 		return fmt.Errorf("apply %s: %w", params["action"], err)
 	}
 	return x.throttled(ctx, func() error { return x.Market.ConfirmNotification(ctx, n.RequestID) })
@@ -555,7 +575,7 @@ func (x *run) outbox(ctx context.Context) error {
 
 // report logs the summary and puts its counts in metrics.
 func (x *run) report(ctx context.Context) {
-	attrs := []any{"finished", x.summary.Finished, "tookMs", x.summary.Took.Milliseconds(), "marketCalls", x.summary.MarketCalls}
+	attrs := []any{"finished", x.summary.Finished, "tookMs", x.summary.TookMs, "marketCalls", x.summary.MarketCalls}
 	for _, step := range steps {
 		t := x.summary.Steps[step]
 		attrs = append(attrs, slog.Group(step, "examined", t.Examined, "changed", t.Changed, "failed", t.Failed))

@@ -142,7 +142,18 @@ func (s *Records) unlink(ctx context.Context, inst activation.Instance) (*types.
 	if link.Seq == 0 {
 		asRead = name("seq").AttributeNotExists()
 	}
-	if len(link.Instances) == 1 {
+	last := len(link.Instances) == 1
+	if last {
+		// A later purchase of the UID, not activated yet, relies on the
+		// link too (it goes straight to workspace binding): the link
+		// stays while any other instance of the UID is live.
+		others, err := s.otherLiveInstances(ctx, inst)
+		if err != nil {
+			return nil, err
+		}
+		last = !others
+	}
+	if last {
 		expr, err := expression.NewBuilder().WithCondition(asRead).Build()
 		if err != nil {
 			return nil, err
@@ -163,6 +174,37 @@ func (s *Records) unlink(ctx context.Context, inst activation.Instance) (*types.
 		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 	}}, nil
+}
+
+// InstancesByUID is the instances table's index by buyer.
+const InstancesByUID = "byAliUid"
+
+// otherLiveInstances reports whether the instance's UID has another
+// instance that is not released (the byAliUid index; a UID has few).
+func (s *Records) otherLiveInstances(ctx context.Context, inst activation.Instance) (bool, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("aliUid").Equal(expression.Value(inst.AliUID))).Build()
+	if err != nil {
+		return false, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.tables.Instances), IndexName: aws.String(InstancesByUID),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return false, fmt.Errorf("query the instances of a UID: %w", err)
+		}
+		for _, item := range out.Items {
+			if stringOf(item[instanceKey]) != inst.ID && stringOf(item["status"]) != string(activation.StatusReleased) {
+				return true, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return false, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // releaseNotice is the outbox mail telling the billing center account of

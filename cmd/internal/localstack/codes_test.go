@@ -24,7 +24,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ type storedMail struct {
 
 // mailTo reads the local SES's store for the last mail to addr, waiting a
 // few seconds for one that goes through the outbox.
-func mailTo(t *testing.T, sesURL, addr string) storedMail {
+func mailTo(t testing.TB, sesURL, addr string) storedMail {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -129,7 +129,7 @@ func mailTo(t *testing.T, sesURL, addr string) storedMail {
 }
 
 // mailWith waits for a mail to addr whose text contains want.
-func mailWith(t *testing.T, sesURL, addr, want string) storedMail {
+func mailWith(t testing.TB, sesURL, addr, want string) storedMail {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -145,7 +145,7 @@ func mailWith(t *testing.T, sesURL, addr, want string) storedMail {
 	}
 }
 
-func allMail(t *testing.T, sesURL string) []storedMail {
+func allMail(t testing.TB, sesURL string) []storedMail {
 	t.Helper()
 	resp, err := http.Get(sesURL + "/store")
 	if err != nil {
@@ -159,7 +159,7 @@ func allMail(t *testing.T, sesURL string) []storedMail {
 	return store.Emails
 }
 
-func findMail(t *testing.T, sesURL, addr string) (storedMail, bool) {
+func findMail(t testing.TB, sesURL, addr string) (storedMail, bool) {
 	t.Helper()
 	resp, err := http.Get(sesURL + "/store")
 	if err != nil {

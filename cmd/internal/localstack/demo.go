@@ -59,7 +59,7 @@ func PutCustomer(ctx context.Context, db *dynamodb.Client, c Customer) error {
 		v         any
 	}
 	records := []record{
-		{"AccountsTable", "billing#" + c.Billing, guance.BillingAccount{Username: c.Billing, Email: c.BillingEmail(), CreatedAt: account.CreatedAt}},
+		{"AccountsTable", "billing#" + c.Billing, guance.BillingAccount{Username: c.Billing, Email: c.BillingEmail(), Lang: "en", CreatedAt: account.CreatedAt}},
 		{"AccountsTable", "guance#" + c.Owner, account},
 		{"AccountsTable", "guance-email#" + c.OwnerEmail(), map[string]string{"username": c.Owner}},
 	}

@@ -36,19 +36,19 @@ var buildDir struct {
 
 // startStack runs the whole local system on free ports, as make dev does,
 // without a local SES (mail then fails fast).
-func startStack(t *testing.T) *localstack.Stack {
+func startStack(t testing.TB) *localstack.Stack {
 	t.Helper()
 	return startStackWith(t, "")
 }
 
 // startStackWith also runs the local SES on sesAddr, unless it is empty.
-func startStackWith(t *testing.T, sesAddr string) *localstack.Stack {
+func startStackWith(t testing.TB, sesAddr string) *localstack.Stack {
 	t.Helper()
 	setup(t)
 	buildDir.once.Do(func() { buildDir.dir, _ = os.MkdirTemp("", "stack-build") })
 	stack, err := localstack.Start(context.Background(), localstack.Options{
 		Root: stack.root, Template: stack.tmpl, RIE: stack.rie, BuildDir: buildDir.dir,
-		APIAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", MarketAPIAddr: "127.0.0.1:0", DynamoDBAddr: "127.0.0.1:0", SESAddr: sesAddr,
+		APIAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", MarketAPIAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0", DynamoDBAddr: "127.0.0.1:0", SESAddr: sesAddr,
 		MaxPerFunction: 4, Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -140,7 +140,7 @@ func freshEvent(t *testing.T, target, cookie, lang string) []byte {
 }
 
 // chromium finds the browser that .ci/run installs (Debian's chromium).
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -152,7 +152,7 @@ func chromium(t *testing.T) string {
 }
 
 // browser returns a headless Chromium context sending Accept-Language lang.
-func browser(t *testing.T, lang string) context.Context {
+func browser(t testing.TB, lang string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -238,14 +238,17 @@ func TestBuyerJourneyInChromium(t *testing.T) {
 // for a person to look at.
 // do runs one step of a journey within 20 seconds; when it fails the page
 // it got stuck on is kept (with SCREENSHOT_DIR) and its text is reported.
-func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	stepCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := chromedp.Do(stepCtx, actions...); err != nil {
-		screenshot(ctx, strings.ReplaceAll(t.Name(), "/", " ")+" failed "+step)
-		url, _ := chromedp.Run(ctx, chromedp.Location())
-		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		// What the page shows, briefly: a query waits for its element.
+		diag, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		screenshot(diag, strings.ReplaceAll(t.Name(), "/", " ")+" failed "+step)
+		url, _ := chromedp.Run(diag, chromedp.Location())
+		text, _ := chromedp.Run(diag, chromedp.Text(chromedp.CSS("body")))
 		t.Fatalf("%s: %v\nstuck at %s:\n%s", step, err, url, text)
 	}
 }

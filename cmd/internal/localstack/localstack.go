@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/guance/aliyun-marketplace/cmd/internal/console"
 	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
 	"github.com/guance/aliyun-marketplace/shared/dynamolocal"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
@@ -34,6 +35,7 @@ const (
 	APIAddr       = "127.0.0.1:3000"
 	SimulatorAddr = "127.0.0.1:3001"
 	MarketAPIAddr = "127.0.0.1:3002"
+	ConsoleAddr   = "127.0.0.1:3003"
 	Region        = "us-east-1"
 )
 
@@ -185,6 +187,8 @@ type Endpoints struct {
 	MarketAPI string
 	// Marketplace is the simulator's Purchased Services page.
 	Marketplace string
+	// Console is the console login stand-in: the sites' login URLs.
+	Console string
 }
 
 // FunctionEnv is the environment of fn's emulator: the template's
@@ -205,12 +209,18 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		"MARKET_ENDPOINT":          ep.MarketAPI,
 		"COOKIE_SECURE":            "false",
 		"CODE_HASH_SECRET":         LocalCodeHashSecret,
+		// Locally a purchase left pending is checked by the next
+		// reconciliation, so that the simulator's moves show at once.
+		"PENDING_FIRST_CHECK": "1s",
 	}
 	if ep.Marketplace != "" {
 		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
 	}
+	if ep.Console != "" {
+		local["SITE_LOGIN_URLS"] = console.LoginURLs(ep.Console)
+	}
 	for name, value := range local {
-		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
+		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
 			vars[name] = value
 		}
 	}

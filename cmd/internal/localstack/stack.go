@@ -14,22 +14,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/guance/aliyun-marketplace/cmd/internal/console"
 	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
 	"github.com/guance/aliyun-marketplace/cmd/internal/gateway"
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/dynamolocal"
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 // Options say where the stack listens; "127.0.0.1:0" picks a free port,
 // which is how tests run several stacks side by side.
 type Options struct {
-	Root           string
-	Template       *samtemplate.Template
-	RIE            string
-	BuildDir       string
-	APIAddr        string
-	SimulatorAddr  string
-	MarketAPIAddr  string
+	Root          string
+	Template      *samtemplate.Template
+	RIE           string
+	BuildDir      string
+	APIAddr       string
+	SimulatorAddr string
+	MarketAPIAddr string
+	// ConsoleAddr serves the stand-in of each site's console login.
+	ConsoleAddr    string
 	DynamoDBAddr   string
 	SESAddr        string // empty: no local SES
 	MaxPerFunction int
@@ -48,11 +54,14 @@ type Stack struct {
 	APIURL       string
 	SimulatorURL string
 	MarketAPIURL string
-	DynamoDBURL  string
-	SESURL       string
-	Market       *simulator.Market
+	// ConsoleURL is the console login stand-in: <ConsoleURL>/<site>/.
+	ConsoleURL  string
+	DynamoDBURL string
+	SESURL      string
+	Market      *simulator.Market
 
 	servers    []*http.Server
+	dynamo     *http.Server
 	pools      map[string]*emulator.Pool
 	schedulers map[string]*Scheduler
 	stop       context.CancelFunc
@@ -78,40 +87,43 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		return l, "http://" + l.Addr().String(), nil
 	}
-	apiL, apiURL, err := listen(o.APIAddr)
-	if err != nil {
-		return nil, err
+	var listeners []net.Listener
+	closeListeners := func() error {
+		var errs []error
+		for _, l := range listeners {
+			errs = append(errs, l.Close())
+		}
+		return errors.Join(errs...)
 	}
-	simL, simURL, err := listen(o.SimulatorAddr)
-	if err != nil {
-		apiL.Close()
-		return nil, err
+	var urls []string
+	for _, addr := range []string{o.APIAddr, o.SimulatorAddr, o.MarketAPIAddr, o.ConsoleAddr} {
+		l, u, err := listen(addr)
+		if err != nil {
+			return nil, errors.Join(err, closeListeners())
+		}
+		listeners, urls = append(listeners, l), append(urls, u)
 	}
-	marketL, marketURL, err := listen(o.MarketAPIAddr)
-	if err != nil {
-		apiL.Close()
-		simL.Close()
-		return nil, err
-	}
-	s.APIURL, s.SimulatorURL, s.MarketAPIURL = apiURL, simURL, marketURL
+	apiL, simL, marketL, consoleL := listeners[0], listeners[1], listeners[2], listeners[3]
+	apiURL, simURL, marketURL := urls[0], urls[1], urls[2]
+	s.APIURL, s.SimulatorURL, s.MarketAPIURL, s.ConsoleURL = apiURL, simURL, marketURL, urls[3]
 
 	dynamoURL, dynamo, err := StartDynamoDB(ctx, o.DynamoDBAddr, o.Template.Tables)
 	if err != nil {
-		return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+		return nil, errors.Join(err, closeListeners())
 	}
-	s.DynamoDBURL = dynamoURL
+	s.DynamoDBURL, s.dynamo = dynamoURL, dynamo
 	s.servers = append(s.servers, dynamo)
 
 	if o.SESAddr != "" {
 		sesCtx, stop := context.WithCancel(context.Background())
 		s.stopSES = stop
 		if s.ses, err = StartSES(sesCtx, o.Root, o.SESAddr, o.Output); err != nil {
-			return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+			return nil, errors.Join(err, closeListeners())
 		}
 		s.SESURL = "http://" + o.SESAddr
 	}
 
-	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL}
+	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL, Console: s.ConsoleURL}
 	if endpoints.SES == "" {
 		endpoints.SES = "http://127.0.0.1:1" // nothing there: a mail fails fast
 	}
@@ -122,7 +134,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	for _, fn := range o.Template.Functions {
 		bootstrap, err := BuildFunction(ctx, o.Root, o.BuildDir, fn, o.Output)
 		if err != nil {
-			return nil, errors.Join(err, apiL.Close(), simL.Close(), marketL.Close())
+			return nil, errors.Join(err, closeListeners())
 		}
 		pool := NewPool(fn, bootstrap, o.RIE, FunctionEnv(fn, endpoints), o.MaxPerFunction, o.Output)
 		s.pools[fn.LogicalID] = pool
@@ -132,7 +144,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		for _, st := range fn.Streams {
 			table, ok := o.Template.Table(st.Table)
 			if !ok {
-				return nil, errors.Join(fmt.Errorf("function %s: no table %s", fn.LogicalID, st.Table), apiL.Close(), simL.Close(), marketL.Close())
+				return nil, errors.Join(fmt.Errorf("function %s: no table %s", fn.LogicalID, st.Table), closeListeners())
 			}
 			every := o.StreamPoll
 			if every <= 0 {
@@ -161,11 +173,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return s.schedulers[ReconcileSchedule].Fire(ctx)
 		}
 	}
+	consoleHandler := &console.Handler{
+		Records: storage.NewRecords(dynamoClient, storage.Tables{Accounts: tableName(o.Template, "AccountsTable"), Workspaces: tableName(o.Template, "WorkspacesTable")}),
+		Log:     o.Log,
+	}
 	openapi := &simulator.OpenAPI{Market: s.Market, AccessKeyID: LocalMarketAccessKeyID, AccessKeySecret: LocalMarketAccessKeySecret}
 	for _, run := range []struct {
 		l net.Listener
 		h http.Handler
-	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}} {
+	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}, {consoleL, consoleHandler}} {
 		srv := &http.Server{Handler: run.h, ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, srv)
 		go func() { _ = srv.Serve(run.l) }()
@@ -195,6 +211,14 @@ func (s *Stack) Schedules() []string {
 	return out
 }
 
+// DynamoDBRequests counts the requests the local DynamoDB has served.
+func (s *Stack) DynamoDBRequests() int64 {
+	if ddb, ok := s.dynamo.Handler.(*dynamolocal.Server); ok {
+		return ddb.Requests()
+	}
+	return 0
+}
+
 // Pool is the emulator pool of a function (tests invoke it directly).
 func (s *Stack) Pool(fn string) *emulator.Pool { return s.pools[fn] }
 
@@ -222,3 +246,11 @@ func (s *Stack) Close() {
 
 // DefaultBuildDir is where the local stack keeps bootstraps.
 func DefaultBuildDir(root string) string { return filepath.Join(root, ".local", "build") }
+
+// tableName is the name a template table has (its logical id locally).
+func tableName(t *samtemplate.Template, logicalID string) string {
+	if table, ok := t.Table(logicalID); ok {
+		return aws.ToString(table.Definition.TableName)
+	}
+	return logicalID
+}

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"html/template"
@@ -125,7 +126,11 @@ func (p *Page) reconcile(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(out)
 		return
 	}
-	summary := string(out)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		out = pretty.Bytes()
+	}
+	summary := "Run at " + p.Now().UTC().Format("15:04:05") + " UTC\n" + string(out)
 	if err != nil {
 		summary = err.Error()
 	}
@@ -326,7 +331,8 @@ textarea{width:100%;font-family:ui-monospace,monospace;height:10rem}
 pre{background:#f4f4f4;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.5rem;text-align:left}
 .err{color:#b00020}.ok{color:#14532d}.row{display:flex;flex-wrap:wrap;gap:1rem;align-items:end}
-.button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;white-space:nowrap;display:inline-block}
+.button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;display:inline-block}
+a.button{white-space:nowrap}
 .small{font-size:.85rem}.small button,.small select{font-size:.85rem}td form{display:inline-flex;gap:.3rem;margin:.15rem 0}
 .wrap{overflow-x:auto}
 </style>`
@@ -358,7 +364,7 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 <h2>Failed notifications (DescribeFailedNotifications)</h2>
 {{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
 <h2>Reconciliation</h2>
-<p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above.</p>
+<p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace only about purchases still pending activation (and about disputed calls): to change an activated one without our SPI hearing of it, lose a call instead.</p>
 <form method="post" action="/reconcile"><button class="button" id="reconcile">Run the reconciliation now</button></form>
 {{if .Summary}}<pre id="summary">{{.Summary}}</pre>{{end}}
 </body></html>`))
