@@ -395,15 +395,3 @@ func TestReconcileEventUnderEmulator(t *testing.T) {
 		}
 	}
 }
-
-// noRedirectGet is a GET that reports a redirect instead of following it.
-func noRedirectGet(t *testing.T, u string) *http.Response {
-	t.Helper()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 30 * time.Second}
-	resp, err := client.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp
-}
