@@ -17,7 +17,7 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction ReconcileFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction ReconcileFunction MeteringFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
@@ -26,6 +26,7 @@ RegistrationFunction_DIR := registration
 BillingBindFunction_DIR := billing-bind
 WorkspaceBindFunction_DIR := workspace-bind
 ReconcileFunction_DIR := reconcile
+MeteringFunction_DIR := metering
 
 .PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 
@@ -87,11 +88,12 @@ test: tools browser npm
 ## invocations under the emulator, and each function's cold start (init and
 ## first answer, median of 15, no emulator) and stripped arm64 size against
 ## two baselines built in the same run, one reconciliation over 10,000
-## pending activations, and journey 1 in a browser (requests, round trips, time)
+## pending activations, one metering run over 2,000 instances, and journey 1 in
+## a browser (requests, round trips, time)
 bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime=500x -count=1 ./shared/...
 	$(GO) test -run '^$$' -bench 'ColdStart|WarmInvoke' -benchtime=30x -count=1 ./cmd/...
-	$(GO) test -run '^$$' -bench 'Reconcile10000Pending' -benchtime=1x -count=1 ./cmd/internal/localstack
+	$(GO) test -run '^$$' -bench 'Reconcile10000Pending|Metering2000Instances' -benchtime=1x -count=1 ./cmd/internal/localstack
 	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/internal/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 

@@ -4,6 +4,9 @@
 //	marketsim events [-dir events]             rewrite the sample events
 //	marketsim link [-instance ID]              print a fresh Login Without Password link
 //	marketsim reconcile                        run the reconciliation now (make dev)
+//	marketsim meter                            run the metering now (make dev)
+//	marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]
+//	                                           write a workspace's usage, as Guance's platform does (make dev)
 //
 // Without name=value arguments a call carries sample parameters; name=value
 // overrides one, and name= removes it.
@@ -13,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +30,8 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/metering"
+	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 func main() {
@@ -41,7 +47,11 @@ func main() {
 	case "link":
 		err = link(os.Args[2:])
 	case "reconcile":
-		err = reconcile()
+		err = runNow("reconciliation", simulator.APIReconcilePath)
+	case "meter":
+		err = runNow("metering", simulator.APIMeterPath)
+	case "usage":
+		err = writeUsage(os.Args[2:])
 	default:
 		usage()
 	}
@@ -57,6 +67,9 @@ func usage() {
   marketsim events [-dir events]
   marketsim link [-auth URL] [-key KEY] [-instance ID]   a fresh Login Without Password link
   marketsim reconcile                                     run the reconciliation now (while make dev runs)
+  marketsim meter                                         run the metering now (while make dev runs)
+  marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]
+                                                          write usage of the last closed hours (while make dev runs)
 actions:`, marketplace.LifecycleActions)
 	os.Exit(2)
 }
@@ -124,20 +137,21 @@ func flagsFirst(args []string, valued ...string) []string {
 	return append(flags, rest...)
 }
 
-// reconcile runs the reconciliation through the running simulator.
-func reconcile() error {
+// runNow runs a scheduled job (the reconciliation, the metering) through
+// the running simulator.
+func runNow(name, path string) error {
 	if !localstack.Listening(localstack.SimulatorAddr) {
 		return fmt.Errorf("no simulator on %s: start make dev first", localstack.SimulatorAddr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+localstack.SimulatorAddr+simulator.APIReconcilePath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+localstack.SimulatorAddr+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("run the reconciliation: %w", err)
+		return fmt.Errorf("run the %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
@@ -147,7 +161,7 @@ func reconcile() error {
 	}
 	fmt.Println(string(out))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the reconciliation failed (%s)", resp.Status)
+		return fmt.Errorf("the %s failed (%s)", name, resp.Status)
 	}
 	return nil
 }
@@ -204,5 +218,38 @@ func link(args []string) error {
 	instance := flags.String("instance", simulator.SampleInstanceID, "instance id")
 	_ = flags.Parse(args)
 	fmt.Println(*auth + "?" + marketplace.VerifyParams(*instance, time.Now()).Signed(*key).Encode())
+	return nil
+}
+
+// writeUsage writes a workspace's usage for the last closed hourly windows into
+// the running stack's usage table, the way Guance's platform reports it.
+func writeUsage(args []string) error {
+	flags := flag.NewFlagSet("usage", flag.ExitOnError)
+	workspace := flags.String("workspace", "", "workspace id (wksp_...)")
+	item := flags.String("item", "host", "Guance usage item (see METERING_ITEMS)")
+	amount := flags.Int64("amount", 5, "amount in each window")
+	hours := flags.Int("hours", 1, "how many of the last closed hours")
+	_ = flags.Parse(args)
+	if *workspace == "" || *amount < 0 || *hours < 1 {
+		return errors.New("usage: marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]")
+	}
+	if !localstack.Listening(localstack.DynamoDBAddr) {
+		return fmt.Errorf("no DynamoDB on %s: start make dev first", localstack.DynamoDBAddr)
+	}
+	store := storage.NewUsage(localstack.DynamoDBClient("http://"+localstack.DynamoDBAddr), "UsageTable")
+	last := time.Now().UTC().Truncate(metering.Window).Add(-metering.Window) // the last closed window
+	for i := *hours - 1; i >= 0; i-- {
+		w := last.Add(-time.Duration(i) * metering.Window)
+		err := store.Put(context.Background(), metering.Usage{WorkspaceID: *workspace, Item: *item, WindowStart: w.Unix(), Amount: *amount})
+		switch {
+		case errors.Is(err, storage.ErrUsageExists):
+			fmt.Printf("%s %s %s: recorded already (once per workspace, item and window)\n", *workspace, *item, w.Format(time.RFC3339))
+		case err != nil:
+			return err
+		default:
+			fmt.Printf("%s %s %s: %d\n", *workspace, *item, w.Format(time.RFC3339), *amount)
+		}
+	}
+	fmt.Println("The metering pushes it on its next run (every 10 minutes; windows are complete 5 minutes after they end).")
 	return nil
 }

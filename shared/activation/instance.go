@@ -44,6 +44,7 @@ const (
 	AwaitingActivation = "activation"
 	AwaitingAbandoned  = "abandoned"
 	EffectsDue         = "due"
+	MeteringOn         = "on"
 )
 
 // ErrInstanceNotFound means no instance is recorded under the id.
@@ -109,6 +110,18 @@ type Instance struct {
 	// ReleasedWorkspaces counts the workspaces that went back to billing
 	// center settlement when the instance was released.
 	ReleasedWorkspaces int `dynamodbav:"releasedWorkspaces,omitempty"`
+	// ReleasedAt is when it was released: usage after it is not billed.
+	ReleasedAt time.Time `dynamodbav:"releasedAt,unixtime,omitempty"`
+	// Metering ("on") puts an activated instance in the meteringDue
+	// index, by MeteredUntil: the start of the first window not yet
+	// decided. MeteredFrom is the activation; MeteredWorkspaces are the
+	// workspaces ever settled through it, each with when
+	// (metering.FormatMember): a release takes them off Workspaces, and
+	// their last windows are still billed.
+	Metering          string    `dynamodbav:"metering,omitempty"`
+	MeteredUntil      time.Time `dynamodbav:"meteredUntil,unixtime,omitempty"`
+	MeteredFrom       time.Time `dynamodbav:"meteredFrom,unixtime,omitempty"`
+	MeteredWorkspaces []string  `dynamodbav:"meteredWorkspaces,stringset,omitempty"`
 	// LastCalls is the last applied call of each action.
 	LastCalls map[marketplace.Action]Call `dynamodbav:"lastCalls"`
 	CreatedAt time.Time                   `dynamodbav:"createdAt"`

@@ -230,9 +230,11 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 		return
 	}
 	// Keep a password typed before the send, so it need not be typed
-	// again; a wrong one is simply not kept (and not shown).
+	// again; a wrong one is not kept, and said so beside the notice of
+	// the code sent.
+	pwBad := flow.Problems{}
 	if _, at := bad["username"]; newAccount && !at && v.R.PostForm.Get("password") != "" {
-		d.Create.Password.Choose(v.R.PostForm, d.Create.Username, h.HashPassword, flow.Problems{})
+		d.Create.Password.Choose(v.R.PostForm, d.Create.Username, h.HashPassword, pwBad)
 	}
 	last := d.Create.Code
 	d.Create.Code = codeState{To: d.Create.Email, SentAt: h.Now().UTC()}
@@ -245,6 +247,11 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.CreateWorkspace)})
+		if len(pwBad) > 0 {
+			form.Errors = pwBad
+			h.renderCreate(v, http.StatusOK, newAccount, d, form, web.CreateWorkspaceView{})
+			return
+		}
 		flow.Redirect(v.W, v.R, path)
 		return
 	}

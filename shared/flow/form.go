@@ -43,12 +43,7 @@ func (p *ChosenPassword) Choose(form url.Values, username string, hash func(stri
 	if pw == "" && confirm == "" && p.KeptFor(username) {
 		return
 	}
-	if pw == "" {
-		bad["password"] = i18n.M("field.password.required")
-		return
-	}
-	if err := guance.Password(pw, confirm, username); err != nil {
-		bad.Add(err)
+	if !p.Check(form, username, bad) {
 		return
 	}
 	if _, at := bad["username"]; at {
@@ -60,4 +55,23 @@ func (p *ChosenPassword) Choose(form url.Values, username string, hash func(stri
 		return
 	}
 	*p = ChosenPassword{Hash: h, For: username}
+}
+
+// Check checks the password fields against the rules, without hashing
+// (so that every field's problem shows at once); empty fields are fine
+// when a password is kept for username. It reports whether they pass.
+func (p ChosenPassword) Check(form url.Values, username string, bad Problems) bool {
+	pw, confirm := form.Get("password"), form.Get("confirm")
+	if pw == "" && confirm == "" && p.KeptFor(username) {
+		return true
+	}
+	if pw == "" {
+		bad["password"] = i18n.M("field.password.required")
+		return false
+	}
+	if err := guance.Password(pw, confirm, username); err != nil {
+		bad.Add(err)
+		return false
+	}
+	return true
 }

@@ -344,5 +344,5 @@ var catalogue = map[string]text{
 	"mail.released.subject":    {ZH: "观测云商业版服务已关闭", EN: "Your Guance Commercial Plan was closed"},
 	"mail.released.body":       {ZH: "您在阿里云云市场购买的观测云商业版（商品实例 %s）已释放，服务已关闭。", EN: "The Guance Commercial Plan bought on the Alibaba Cloud Marketplace (product instance %s) was released, and its service is closed."},
 	"mail.released.workspaces": {ZH: "由它结算的 %d 个工作空间已转回费用中心账号 %s 结算，数据全部保留。", EN: "The %d workspaces it settled went back to billing center settlement under the account %s, with all their data kept.", EnOne: "The %d workspace it settled went back to billing center settlement under the account %s, with all its data kept."},
-	"mail.released.next":       {ZH: "如需继续由阿里云账号结算，请在云市场重新购买并绑定工作空间。", EN: "To have them settled by your Alibaba Cloud account again, buy the plan again on the marketplace and bind the workspaces."},
+	"mail.released.next":       {ZH: "如需继续由阿里云账号结算，请在云市场重新购买并绑定工作空间。", EN: "To have your workspaces settled by your Alibaba Cloud account again, buy the plan again on the marketplace and bind them."},
 }

@@ -197,7 +197,12 @@ func (c *Client) call(ctx context.Context, action string, params map[string]stri
 		if errors.As(res.err, &server) {
 			return &APIError{Action: action, Status: server.HttpStatus(), Code: server.ErrorCode(), Message: server.Message(), RequestID: server.RequestId()}
 		}
-		return fmt.Errorf("market openapi %s: %w (%s)", action, ErrUnavailable, transportKind(res.err))
+		kind := transportKind(res.err)
+		if strings.HasSuffix(kind, "connection refused") || strings.HasSuffix(kind, "name not resolved") {
+			// No connection was made: the call certainly did nothing.
+			return fmt.Errorf("market openapi %s: %w: %w (%s)", action, ErrUnavailable, ErrNotSent, kind)
+		}
+		return fmt.Errorf("market openapi %s: %w (%s)", action, ErrUnavailable, kind)
 	}
 	dec := json.NewDecoder(bytes.NewReader(res.body))
 	dec.UseNumber()
@@ -380,3 +385,29 @@ func Throttled(err error) bool {
 	var api *APIError
 	return errors.As(err, &api) && api.Code == CodeFlowControl
 }
+
+// PushMeteringData reports pay-as-you-go usage: metering is the JSON
+// array of records (at most 100, all of one product). An answer with
+// Success false is an *APIError with its code, like a refused call.
+func (c *Client) PushMeteringData(ctx context.Context, metering string) error {
+	var out struct {
+		Success *bool  `json:"Success"`
+		Code    string `json:"Code"`
+	}
+	if err := c.call(ctx, "PushMeteringData", map[string]string{"Metering": metering}, &out); err != nil {
+		return err
+	}
+	if out.Success != nil && !*out.Success {
+		return &APIError{Action: "PushMeteringData", Status: http.StatusOK, Code: out.Code}
+	}
+	return nil
+}
+
+// ErrNotSent marks a failed call that never reached the OpenAPI (no
+// connection was made): it certainly did nothing.
+var ErrNotSent = errors.New("the request was not sent")
+
+// Sent reports whether a failed call may have reached the OpenAPI: an
+// answer came, or the failure came after a connection was made (a
+// timeout waiting for the answer).
+func Sent(err error) bool { return !errors.Is(err, ErrNotSent) }

@@ -66,3 +66,12 @@ func (l *Lazy) ConfirmNotification(ctx context.Context, requestID string) error 
 	}
 	return c.ConfirmNotification(ctx, requestID)
 }
+
+// PushMeteringData calls PushMeteringData.
+func (l *Lazy) PushMeteringData(ctx context.Context, metering string) error {
+	c, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.PushMeteringData(ctx, metering)
+}

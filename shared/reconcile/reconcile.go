@@ -11,8 +11,6 @@ package reconcile
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +25,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
+	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 // Queue is the work list and the lease, in the instances table.
@@ -173,7 +172,7 @@ type run struct {
 // Run runs the reconciliation once.
 func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	start := r.Now()
-	holder := newHolder()
+	holder := storage.NewHolder()
 	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, start.Add(r.lease(ctx)))
 	if err != nil {
 		return Summary{}, err
@@ -637,10 +636,4 @@ func (r *Reconciler) sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func newHolder() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

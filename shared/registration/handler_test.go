@@ -520,3 +520,25 @@ func TestBoundPurchaseHasNothingToRegister(t *testing.T) {
 		t.Fatalf("a pending purchase: %v", rec.Header())
 	}
 }
+
+// TestEveryProblemAtOnce: an empty step marks every field it needs, the
+// password and the code too; a wrong password typed before Send code is
+// said beside the notice of the code sent, not dropped in silence.
+func TestEveryProblemAtOnce(t *testing.T) {
+	f := newFixture(t)
+	f.pending(t, instance, uid)
+	b := f.buyer(t, instance, uid, "en")
+	rec := b.post("/register/basic", url.Values{"site": {"cn1"}, "action": {"next"}})
+	for _, field := range []string{"username", "password", "email"} {
+		if !strings.Contains(rec.Body.String(), `id="f-`+field+`-error"`) {
+			t.Errorf("an empty step does not mark %s", field)
+		}
+	}
+	form := basicForm("send-code")
+	form.Set("confirm", pw+"x")
+	rec = b.post("/register/basic", form)
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, `id="f-confirm-error"`) || !strings.Contains(body, `id="sent"`) {
+		t.Fatalf("a mismatched password at Send code: %d\n%s", rec.Code, body)
+	}
+}

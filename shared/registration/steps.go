@@ -107,6 +107,8 @@ func (h *Handler) postBasic(v *visit) {
 			bad["code"] = i18n.M("field.code")
 		}
 	}
+	// Every field's problem at once (the password is hashed only later).
+	v.draft.Password.Check(v.R.PostForm, v.draft.Username, bad)
 	form.Errors = bad
 	if len(bad) > 0 {
 		if h.save(v) {
@@ -156,9 +158,10 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 		return
 	}
 	// Keep a password typed before the send, so it need not be typed
-	// again; a wrong one is simply not kept (and not shown).
+	// again; a wrong one is not kept, and said so beside the notice of
+	// the code sent.
+	pwBad := problems{}
 	if v.R.PostForm.Get("password") != "" {
-		pwBad := problems{}
 		if _, at := bad["username"]; !at {
 			h.readPassword(v, pwBad)
 		}
@@ -177,6 +180,11 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})
+		if len(pwBad) > 0 {
+			form.Errors = pwBad
+			h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
+			return
+		}
 		flow.Redirect(v.W, v.R, web.RegisterBasicPath)
 		return
 	}

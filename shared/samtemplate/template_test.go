@@ -46,7 +46,7 @@ func TestProjectTemplate(t *testing.T) {
 	for _, table := range tmpl.Tables {
 		ttl[aws.ToString(table.Definition.TableName)] = table.TTLField
 	}
-	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt", "WorkspacesTable": ""}
+	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt", "WorkspacesTable": "", "UsageTable": "expiresAt", "MeteringTable": ""}
 	if len(ttl) != len(want) {
 		t.Fatalf("tables %v", ttl)
 	}

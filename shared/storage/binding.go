@@ -14,12 +14,14 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/metering"
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
 
 // RecordsDB is the part of the DynamoDB client the records store uses.
 type RecordsDB interface {
 	DynamoDB
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
@@ -270,8 +272,12 @@ func (s *Records) settleInstance(account, uid, instance, workspaceID, site strin
 			Set(name("loginSite"), expression.IfNotExists(name("loginSite"), value(site))).
 			Set(name("updatedAt"), value(at)).
 			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{workspaceID}})).
-			// No longer a pending activation.
-			Remove(name("awaiting")).Remove(name("checkAt"))).
+			// No longer a pending activation; its usage is metered.
+			Remove(name("awaiting")).Remove(name("checkAt")).
+			Set(name("metering"), value(activation.MeteringOn)).
+			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epochValue(at)))).
+			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epochValue(metering.Ceil(at))))).
+			Add(name("meteredWorkspaces"), value(&types.AttributeValueMemberSS{Value: []string{metering.FormatMember(workspaceID, at)}}))).
 		Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -455,19 +461,9 @@ func (s *Records) whyNotSettable(ctx context.Context, id, account, uid, instance
 
 // whyNotSettling reads why the instance refused to settle a workspace.
 func (s *Records) whyNotSettling(ctx context.Context, id, uid, account string, old map[string]types.AttributeValue) error {
-	if len(old) == 0 {
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.tables.Instances), Key: map[string]types.AttributeValue{instanceKey: str(id)}, ConsistentRead: aws.Bool(true)})
-		if err != nil {
-			return fmt.Errorf("read instance %s: %w", id, err)
-		}
-		old = out.Item
-	}
-	if len(old) == 0 {
-		return activation.ErrInstanceNotFound
-	}
-	inst, err := unmarshalInstance(old)
+	inst, err := s.refusedInstance(ctx, id, old)
 	if err != nil {
-		return fmt.Errorf("unmarshal instance %s: %w", id, err)
+		return err
 	}
 	switch {
 	case inst.AliUID != uid:

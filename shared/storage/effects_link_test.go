@@ -9,7 +9,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
-// TestReleaseKeepsLinkWhileAnotherLiveInstanceOfTheUID: DESIGN.md §4
+// TestReleaseKeepsLinkWhileAnotherLiveInstanceOfTheUID: the product
 // says the cloud account link is "removed when the last live instance of
 // that UID is released", and TestLaterPurchaseOfALinkedUID shows a linked
 // UID's later, still-pending purchase settles workspaces *through the

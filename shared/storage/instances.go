@@ -224,8 +224,10 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		update = due(update)
 		switch c.To {
 		case activation.StatusReleased:
-			// A released instance is no longer a pending activation.
-			update = update.Remove(name("awaiting")).Remove(name("checkAt"))
+			// A released instance is no longer a pending activation; its
+			// usage is billed up to now.
+			update = update.Remove(name("awaiting")).Remove(name("checkAt")).
+				Set(name("releasedAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
 		case activation.StatusFrozen:
 			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("freezes"), expression.Value(1))
 		case activation.StatusActive:

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,9 +172,16 @@ func leaseKey(name string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{instanceKey: str("lease#" + name)}
 }
 
-// Acquire takes the lease name for holder until until, unless another
-// holder has it and it has not expired (ok false). It returns the cursor
-// the last holder left.
+// NewHolder is a fresh lease holder token: a run's own.
+func NewHolder() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// Acquire takes the lease name for holder (NewHolder) until until, unless
+// another holder has it and it has not expired (ok false). It returns the
+// cursor the last holder left.
 func (q *Queue) Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error) {
 	expr, err := expression.NewBuilder().
 		WithCondition(expression.Or(expression.Name("holder").AttributeNotExists(),

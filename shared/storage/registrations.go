@@ -13,6 +13,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/metering"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
@@ -149,8 +150,12 @@ func (s *Records) settleFirst(uid, instance string, ws guance.Workspace, at time
 			Set(name("loginSite"), value(ws.Site)).
 			Set(name("updatedAt"), value(at)).
 			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{ws.ID}})).
-			// No longer a pending activation.
-			Remove(name("awaiting")).Remove(name("checkAt"))).
+			// No longer a pending activation; its usage is metered.
+			Remove(name("awaiting")).Remove(name("checkAt")).
+			Set(name("metering"), value(activation.MeteringOn)).
+			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epochValue(at)))).
+			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epochValue(metering.Ceil(at))))).
+			Add(name("meteredWorkspaces"), value(&types.AttributeValueMemberSS{Value: []string{metering.FormatMember(ws.ID, at)}}))).
 		Build()
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -163,23 +168,34 @@ func (s *Records) settleFirst(uid, instance string, ws guance.Workspace, at time
 	}}, nil
 }
 
-// whyNotActivatable reads why the instance refused: from the refusal's old
-// item when DynamoDB returned it, otherwise with a read (the refusal path
-// only).
-func (s *Records) whyNotActivatable(ctx context.Context, id, uid string, old map[string]types.AttributeValue) error {
+// refusedInstance is the instance as it was when it refused a write: the
+// refusal's old item when DynamoDB returned it, otherwise a consistent
+// read (the refusal path only).
+func (s *Records) refusedInstance(ctx context.Context, id string, old map[string]types.AttributeValue) (activation.Instance, error) {
 	if len(old) == 0 {
 		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.tables.Instances), Key: map[string]types.AttributeValue{instanceKey: str(id)}, ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return fmt.Errorf("read instance %s: %w", id, err)
+			return activation.Instance{}, fmt.Errorf("read instance %s: %w", id, err)
 		}
 		old = out.Item
 	}
 	if len(old) == 0 {
-		return activation.ErrInstanceNotFound
+		return activation.Instance{}, activation.ErrInstanceNotFound
 	}
 	inst, err := unmarshalInstance(old)
 	if err != nil {
-		return fmt.Errorf("unmarshal instance %s: %w", id, err)
+		return activation.Instance{}, fmt.Errorf("unmarshal instance %s: %w", id, err)
+	}
+	return inst, nil
+}
+
+// whyNotActivatable reads why the instance refused: from the refusal's old
+// item when DynamoDB returned it, otherwise with a read (the refusal path
+// only).
+func (s *Records) whyNotActivatable(ctx context.Context, id, uid string, old map[string]types.AttributeValue) error {
+	inst, err := s.refusedInstance(ctx, id, old)
+	if err != nil {
+		return err
 	}
 	if err := inst.CheckActivatable(uid); err != nil {
 		return err

@@ -131,14 +131,14 @@ func render(w http.ResponseWriter, status int, p page) {
 
 var texts = map[i18n.Lang]map[string]string{
 	i18n.ZH: {
-		"title": "观测云控制台", "intro": "本地替身：检查用户名和密码，列出该站点的工作空间。", "site": "站点",
+		"title": "观测云控制台", "intro": "本地替身：检查用户名和密码，列出该站点的工作空间。", "site": "站点：",
 		"username": "用户名", "password": "密码", "login": "登录", "wrong": "用户名或密码错误。",
 		"welcome": "已登录", "workspaces": "您在此站点的工作空间", "name": "名称", "settlement": "结算", "state": "状态",
 		"none": "此站点没有您的工作空间。", "elsewhere": "其他站点上还有工作空间：", "active": "正常", "suspended": "欠费暂停",
 		"by.billing": "费用中心账号 %s", "by.aliyun": "阿里云账号 %uid（商品实例 %instance）", "logout": "退出",
 	},
 	i18n.EN: {
-		"title": "Guance console", "intro": "Local stand-in: checks the username and password, and lists the workspaces on this site.", "site": "Site",
+		"title": "Guance console", "intro": "Local stand-in: checks the username and password, and lists the workspaces on this site.", "site": "Site: ",
 		"username": "Username", "password": "Password", "login": "Sign in", "wrong": "The username or password is wrong.",
 		"welcome": "Signed in as", "workspaces": "Your workspaces on this site", "name": "Name", "settlement": "Settlement", "state": "State",
 		"none": "You have no workspace on this site.", "elsewhere": "Workspaces on other sites:", "active": "Active", "suspended": "Suspended for arrears",
@@ -150,7 +150,7 @@ var pageTemplate = template.Must(template.New("console").Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.T.title}} · {{.SiteName}}</title><style>{{.CSS}}</style></head>
 <body><a class="skip" href="#main">Skip to content</a>
-<header><div class="bar"><span class="brand">{{.T.title}}<small>{{.T.site}}: {{.SiteName}}</small></span></div></header>
+<header><div class="bar"><span class="brand">{{.T.title}}<small>{{.T.site}}{{.SiteName}}</small></span></div></header>
 <main id="main">
 {{if .Signed}}
  <h1 id="signed-in">{{.T.welcome}} <span id="user">{{.Username}}</span></h1>

@@ -27,6 +27,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/reconcile"
 	"github.com/guance/aliyun-marketplace/shared/session"
+	"github.com/guance/aliyun-marketplace/shared/usagepush"
 )
 
 var buildDir struct {
@@ -361,6 +362,26 @@ func TestOutboxEventsUnderEmulator(t *testing.T) {
 	res, err := pool.Invoke(context.Background(), event)
 	if want := `{"batchItemFailures":null}`; err != nil || res.FunctionError || strings.TrimSpace(string(res.Payload)) != want {
 		t.Fatalf("%s %v, want %s", res.Payload, err, want)
+	}
+}
+
+// TestMeteringEventUnderEmulator runs the real MeteringFunction with its
+// stored schedule event: with nothing activated it decides and pushes
+// nothing, and finishes.
+func TestMeteringEventUnderEmulator(t *testing.T) {
+	setup(t)
+	pool := poolOf(t, "MeteringFunction", localstack.Endpoints{DynamoDB: startDynamoDB(t), SES: "http://127.0.0.1:1", MarketAPI: "http://127.0.0.1:1"}, 1)
+	event, err := os.ReadFile(filepath.Join(stack.root, "events", "metering-schedule.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pool.Invoke(context.Background(), event)
+	if err != nil || res.FunctionError {
+		t.Fatalf("%s %v", res.Payload, err)
+	}
+	var summary usagepush.Summary
+	if err := json.Unmarshal(res.Payload, &summary); err != nil || !summary.Finished || summary.Calls != 0 || summary.Decided != 0 {
+		t.Fatalf("%s %v", res.Payload, err)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
-// The buyer's journeys of DESIGN.md section 2, clicked through in
+// The buyer's journeys, clicked through in
 // headless Chromium against the whole local stack, from the simulator's
 // Purchased Services to a login in the console stand-in, in Chinese and in
 // English. Every page of journeys 1 and 2 is photographed at phone and

@@ -28,7 +28,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 )
 
-// Addresses of the local services (DESIGN.md section 5).
+// Addresses of the local services (the README lists them).
 const (
 	DynamoDBAddr  = "127.0.0.1:8000"
 	SESAddr       = "127.0.0.1:8005"

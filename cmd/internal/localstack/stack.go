@@ -173,6 +173,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return s.schedulers[ReconcileSchedule].Fire(ctx)
 		}
 	}
+	if _, ok := s.schedulers[MeteringSchedule]; ok {
+		page.Meter = func(ctx context.Context) ([]byte, error) {
+			return s.schedulers[MeteringSchedule].Fire(ctx)
+		}
+	}
 	consoleHandler := &console.Handler{
 		Records: storage.NewRecords(dynamoClient, storage.Tables{Accounts: tableName(o.Template, "AccountsTable"), Workspaces: tableName(o.Template, "WorkspacesTable")}),
 		Log:     o.Log,
@@ -191,6 +196,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 // ReconcileSchedule is the reconciliation's schedule, as Schedules names it.
 const ReconcileSchedule = "ReconcileFunction/Schedule"
+
+// MeteringSchedule is the metering's schedule.
+const MeteringSchedule = "MeteringFunction/Schedule"
 
 // FireSchedule runs a function's schedule once now, as EventBridge would.
 func (s *Stack) FireSchedule(ctx context.Context, fn, schedule string) ([]byte, error) {

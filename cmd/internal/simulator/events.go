@@ -78,6 +78,8 @@ func SampleEvents() []SampleEvent {
 		{File: "outbox-stream.json", Function: "OutboxFunction", Trigger: "stream", Params: marketplace.Params{"ids": "mail#sample-that-is-gone"}},
 		// The reconciliation's schedule.
 		{File: "reconcile-schedule.json", Function: "ReconcileFunction", Trigger: "schedule", Schedule: "Schedule"},
+		// The metering's schedule.
+		{File: "metering-schedule.json", Function: "MeteringFunction", Trigger: "schedule", Schedule: "Schedule"},
 	}
 }
 

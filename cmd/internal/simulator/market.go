@@ -1,9 +1,11 @@
 package simulator
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ type Market struct {
 	failed   []FailedNotification
 	throttle int
 	calls    map[string]int
+	metering meteringState
+	// Now is the market's clock (tests move it).
+	Now func() time.Time
 }
 
 // Purchase is one bought instance, as the marketplace sees it.
@@ -31,8 +36,10 @@ type Purchase struct {
 	AliUID      string
 	ProductCode string
 	SKU         string
-	// Status is the OpenAPI's: OPENING, OPENED, EXPIRED or CLOSED.
+	// Status is the OpenAPI's: OPENING, OPENED, EXPIRED or CLOSED;
+	// StatusAt is when it last changed.
 	Status    string
+	StatusAt  time.Time
 	EndOn     time.Time
 	CreatedOn time.Time
 	// AuthURL is what our createInstance answered; empty when the callback
@@ -42,7 +49,7 @@ type Purchase struct {
 
 // NewMarket returns an empty market whose ids start after the sample ids.
 func NewMarket() *Market {
-	return &Market{instances: map[string]*Purchase{}, orders: map[string]*Purchase{}, next: 5700000}
+	return &Market{instances: map[string]*Purchase{}, orders: map[string]*Purchase{}, next: 5700000, Now: time.Now}
 }
 
 // Buy records a new purchase by uid and returns it.
@@ -101,13 +108,13 @@ func (m *Market) Applied(params marketplace.Params) {
 	}
 	switch marketplace.Action(params["action"]) {
 	case marketplace.ActionExpiredInstance:
-		p.Status = "EXPIRED"
+		p.Status, p.StatusAt = "EXPIRED", m.Now()
 	case marketplace.ActionRenewInstance, marketplace.ActionResumeInstance:
 		if p.Status != "CLOSED" {
-			p.Status = "OPENED"
+			p.Status, p.StatusAt = "OPENED", m.Now()
 		}
 	case marketplace.ActionReleaseInstance:
-		p.Status = "CLOSED"
+		p.Status, p.StatusAt = "CLOSED", m.Now()
 	}
 }
 
@@ -152,7 +159,7 @@ func (m *Market) SetStatus(id, status string) bool {
 	defer m.mu.Unlock()
 	p, ok := m.instances[id]
 	if ok {
-		p.Status = status
+		p.Status, p.StatusAt = status, m.Now()
 	}
 	return ok
 }
@@ -233,4 +240,148 @@ func (m *Market) Calls() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return maps.Clone(m.calls)
+}
+
+// Metering: what PushMeteringData took.
+
+// Pushed is one accepted record, as billed.
+type Pushed struct {
+	InstanceID         string
+	StartTime, EndTime int64
+	Entities           map[string]int64
+	At                 time.Time
+}
+
+// meteringState is the market's record of pushed usage.
+type meteringState struct {
+	pushed   []Pushed
+	lastCall map[string]time.Time // per instance: its last accepted call
+	fail     []string             // codes the next calls answer
+	drop     int                  // the next calls are taken, then the connection dropped
+}
+
+// FailNextPush makes the next PushMeteringData calls answer these codes.
+func (m *Market) FailNextPush(codes ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.metering.fail = append(m.metering.fail, codes...)
+}
+
+// DropNextPushes makes the next n calls be billed, and their answers
+// lost (the connection drops): the caller cannot know they landed.
+func (m *Market) DropNextPushes(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.metering.drop += n
+}
+
+// Pushed lists every record billed so far.
+func (m *Market) Pushed() []Pushed {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Pushed(nil), m.metering.pushed...)
+}
+
+// Billed sums an instance's billed usage per item.
+func (m *Market) Billed(instanceID string) map[string]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int64{}
+	for _, p := range m.metering.pushed {
+		if p.InstanceID == instanceID {
+			for k, v := range p.Entities {
+				out[k] += v
+			}
+		}
+	}
+	return out
+}
+
+// meteringRecord is a record as PushMeteringData takes it.
+type meteringRecord struct {
+	InstanceID string `json:"InstanceId"`
+	StartTime  int64  `json:"StartTime"`
+	EndTime    int64  `json:"EndTime"`
+	Entities   []struct {
+		Key    string `json:"Key"`
+		Value  *int64 `json:"Value"`
+		Assist string `json:"meteringAssit"`
+	} `json:"Entities"`
+}
+
+// pushMetering applies a PushMeteringData call the way the marketplace's
+// documentation describes its limits: at most 100 records, one product, a
+// window wider than 5 minutes, an hourly window before the end of the
+// next hour, one call per instance per 60 seconds, no usage after the
+// instance closed. code is empty when the call is taken; drop says to
+// lose its answer.
+func (m *Market) pushMetering(raw string, now time.Time) (code string, drop bool) {
+	var records []meteringRecord
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&records); err != nil || len(records) == 0 {
+		return "Invalid.Parameter.Metering", false
+	}
+	if len(records) > 100 {
+		return "Metering.Data.Exceeded", false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.metering.fail) > 0 {
+		code, m.metering.fail = m.metering.fail[0], m.metering.fail[1:]
+		return code, false
+	}
+	product := ""
+	for _, r := range records {
+		p, ok := m.instances[r.InstanceID]
+		switch {
+		case !ok:
+			return "Invalid.Parameter.Metering", false
+		case product != "" && p.ProductCode != product:
+			return "Invalid.Parameter.Metering", false
+		case r.EndTime-r.StartTime <= 300 || r.EndTime > now.Unix():
+			return "Invalid.Parameter.Metering", false
+		case r.EndTime-r.StartTime == 3600 && now.Unix() > r.EndTime+3600:
+			return "Invalid.Parameter.Metering", false
+		}
+		product = p.ProductCode
+		for _, e := range r.Entities {
+			if e.Key == "" || e.Value == nil || *e.Value < 0 {
+				return "Invalid.Parameter.Metering", false
+			}
+		}
+		if last, ok := m.metering.lastCall[r.InstanceID]; ok && now.Sub(last) < 60*time.Second {
+			return "Service.Flow.Control", false
+		}
+	}
+	if m.metering.lastCall == nil {
+		m.metering.lastCall = map[string]time.Time{}
+	}
+	for _, r := range records {
+		m.metering.lastCall[r.InstanceID] = now
+		p := m.instances[r.InstanceID]
+		if (p.Status == "CLOSED" || p.Status == "EXPIRED") && !p.StatusAt.IsZero() && r.StartTime >= p.StatusAt.Unix() {
+			continue // usage after the instance closed is not billed
+		}
+		billed := Pushed{InstanceID: r.InstanceID, StartTime: r.StartTime, EndTime: r.EndTime, Entities: map[string]int64{}, At: now}
+		for _, e := range r.Entities {
+			billed.Entities[e.Key] += *e.Value
+		}
+		m.metering.pushed = append(m.metering.pushed, billed)
+	}
+	if m.metering.drop > 0 {
+		m.metering.drop--
+		return "", true
+	}
+	return "", false
+}
+
+// BuyProduct is Buy for another product (metering takes one product a
+// call).
+func (m *Market) BuyProduct(uid, product string, now time.Time) Purchase {
+	p := m.Buy(uid, now)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.instances[p.InstanceID].ProductCode = product
+	return *m.instances[p.InstanceID]
 }

@@ -66,6 +66,25 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		o.answer(w, map[string]any{"Success": true})
+	case "PushMeteringData":
+		code, drop := o.Market.pushMetering(params.Get("Metering"), o.Market.Now())
+		switch {
+		case drop:
+			// Taken, and the answer lost: the connection drops.
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			o.fail(w, http.StatusBadGateway, "ServiceUnavailable", "The answer was lost.")
+		case code == "Service.Flow.Control":
+			o.fail(w, http.StatusBadRequest, code, "Request was denied due to flow control.")
+		case code != "":
+			o.fail(w, http.StatusBadRequest, code, "The metering data is not accepted.")
+		default:
+			o.answer(w, map[string]any{"Success": true, "Code": "200"})
+		}
 	case "DescribeInstanceForIsv":
 		p, ok := o.Market.Instance(params.Get("InstanceId"))
 		if !ok {

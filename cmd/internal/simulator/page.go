@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +31,10 @@ type Page struct {
 	// answer gave none (the callback was lost).
 	AuthURL string
 	// Reconcile runs the reconciliation once and returns its summary (the
-	// local stack fires the ReconcileFunction's schedule).
+	// local stack fires the ReconcileFunction's schedule); Meter runs the
+	// metering (the MeteringFunction's).
 	Reconcile func(ctx context.Context) ([]byte, error)
+	Meter     func(ctx context.Context) ([]byte, error)
 	Now       func() time.Time
 
 	mu      sync.Mutex
@@ -57,7 +61,9 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/market/fail" && r.Method == http.MethodPost:
 		p.marketFail(w, r)
 	case (r.URL.Path == "/reconcile" || r.URL.Path == APIReconcilePath) && r.Method == http.MethodPost:
-		p.reconcile(w, r)
+		p.runNow(w, r, "reconciliation", p.Reconcile)
+	case (r.URL.Path == "/meter" || r.URL.Path == APIMeterPath) && r.Method == http.MethodPost:
+		p.runNow(w, r, "metering", p.Meter)
 	default:
 		http.NotFound(w, r)
 	}
@@ -65,12 +71,14 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type purchasedData struct {
 	Purchases []Purchase
-	UID       string
-	Error     string
-	Notice    string
-	Failed    []FailedNotification
-	Actions   []marketplace.Action
-	Summary   string
+	// Billed is each instance's pay-as-you-go usage billed so far.
+	Billed  map[string]string
+	UID     string
+	Error   string
+	Notice  string
+	Failed  []FailedNotification
+	Actions []marketplace.Action
+	Summary string
 }
 
 func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +86,17 @@ func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	summary := p.summary
 	p.mu.Unlock()
+	billed := map[string]string{}
+	for _, bought := range p.Market.Purchases() {
+		var parts []string
+		for item, n := range p.Market.Billed(bought.InstanceID) {
+			parts = append(parts, fmt.Sprintf("%s %d", item, n))
+		}
+		sort.Strings(parts)
+		billed[bought.InstanceID] = strings.Join(parts, " · ")
+	}
 	render(w, http.StatusOK, purchasedTemplate, purchasedData{
+		Billed:    billed,
 		Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error"), Notice: r.URL.Query().Get("notice"),
 		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary,
 	})
@@ -111,14 +129,18 @@ func (p *Page) marketFail(w http.ResponseWriter, r *http.Request) {
 // its summary as JSON.
 const APIReconcilePath = "/api/reconcile"
 
-// reconcile runs the reconciliation now, as its schedule would.
-func (p *Page) reconcile(w http.ResponseWriter, r *http.Request) {
-	if p.Reconcile == nil {
-		http.Error(w, "the reconciliation is not wired to this simulator", http.StatusNotImplemented)
+// APIMeterPath runs the metering for cmd/marketsim.
+const APIMeterPath = "/api/meter"
+
+// runNow runs a scheduled job now, as its schedule would: its summary as
+// JSON for cmd/marketsim, or on the page.
+func (p *Page) runNow(w http.ResponseWriter, r *http.Request, name string, run func(ctx context.Context) ([]byte, error)) {
+	if run == nil {
+		http.Error(w, "the "+name+" is not wired to this simulator", http.StatusNotImplemented)
 		return
 	}
-	out, err := p.Reconcile(r.Context())
-	if r.URL.Path == APIReconcilePath {
+	out, err := run(r.Context())
+	if strings.HasPrefix(r.URL.Path, "/api/") {
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			w.WriteHeader(http.StatusBadGateway)
@@ -130,14 +152,14 @@ func (p *Page) reconcile(w http.ResponseWriter, r *http.Request) {
 	if json.Indent(&pretty, out, "", "  ") == nil {
 		out = pretty.Bytes()
 	}
-	summary := "Run at " + p.Now().UTC().Format("15:04:05") + " UTC\n" + string(out)
+	summary := "The " + name + ", run at " + p.Now().UTC().Format("15:04:05") + " UTC\n" + string(out)
 	if err != nil {
 		summary = err.Error()
 	}
 	p.mu.Lock()
 	p.summary = summary
 	p.mu.Unlock()
-	http.Redirect(w, r, "/?notice="+url.QueryEscape("The reconciliation ran: its summary is below."), http.StatusSeeOther)
+	http.Redirect(w, r, "/?notice="+url.QueryEscape("The "+name+" ran: its summary is below."), http.StatusSeeOther)
 }
 
 // buy is Activate Now on the marketplace: the purchase is recorded, then
@@ -351,21 +373,25 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 {{if .Notice}}<p class="ok" role="status" id="notice">{{.Notice}}</p>{{end}}
 <div class="wrap"><table>
-<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought (UTC)</th><th></th><th>The marketplace alone (no SPI call)</th></tr></thead>
+<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought (UTC)</th><th>Billed usage (PushMeteringData)</th><th></th><th>The marketplace alone (no SPI call)</th></tr></thead>
 <tbody>
 {{range .Purchases}}<tr id="instance-{{.InstanceID}}"><td>{{.InstanceID}}</td><td>{{.AliUID}}</td><td class="status">{{.Status}}</td><td>{{.CreatedOn.UTC.Format "2006-01-02 15:04:05"}}</td>
+<td class="billed small">{{index $.Billed .InstanceID}}</td>
 <td><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></td>
 <td class="small">
  <form method="post" action="/market/status"><input type="hidden" name="instance" value="{{.InstanceID}}"><button name="status" value="CLOSED" class="close">Close</button><button name="status" value="EXPIRED" class="expire">Expire</button><button name="status" value="OPENED" class="open">Open</button></form>
  <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="small" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Queue as failed</button></form>
 </td></tr>
-{{else}}<tr><td colspan="6">Nothing bought yet.</td></tr>{{end}}
+{{else}}<tr><td colspan="7">Nothing bought yet.</td></tr>{{end}}
 </tbody></table></div>
 <h2>Failed notifications (DescribeFailedNotifications)</h2>
 {{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
 <h2>Reconciliation</h2>
 <p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace only about purchases still pending activation (and about disputed calls): to change an activated one without our SPI hearing of it, lose a call instead.</p>
 <form method="post" action="/reconcile"><button class="button" id="reconcile">Run the reconciliation now</button></form>
+<h2>Metering</h2>
+<p>Usage is pushed with PushMeteringData every 10 minutes, each hourly window once it is complete (5 minutes after it ends). Write a workspace's usage with <code>go run ./cmd/marketsim usage -workspace ID</code>; the billed usage shows in the table above.</p>
+<form method="post" action="/meter"><button class="button" id="meter">Run the metering now</button></form>
 {{if .Summary}}<pre id="summary">{{.Summary}}</pre>{{end}}
 </body></html>`))
 

@@ -1,0 +1,37 @@
+// Command metering is the MeteringFunction, run on a schedule: it pushes
+// the pay-as-you-go usage of every activated instance's workspaces to the
+// marketplace (PushMeteringData), each hourly window at most once.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/function"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/usagepush"
+)
+
+type handler = func(ctx context.Context, event json.RawMessage) (usagepush.Summary, error)
+
+func main() { function.Main(build) }
+
+func build(ctx context.Context, env *function.Env) (handler, error) {
+	s := usagepush.LoadSettings(env.Settings)
+	db := storage.NewClient(env.AWS)
+	m := &usagepush.Meter{
+		Instances: storage.NewQueue(db, s.InstancesTable),
+		Usage:     storage.NewUsage(db, s.UsageTable),
+		Pushes:    storage.NewPushes(db, s.MeteringTable),
+		// The generic request of the SDK already used for the other
+		// Market actions: a second SDK would cost cold start and size.
+		Market:  marketapi.NewLazy(s.Market, env.Secrets),
+		Mapping: s.Mapping,
+		Now:     time.Now, Log: env.Log, Metrics: env.Metrics,
+	}
+	return func(ctx context.Context, _ json.RawMessage) (usagepush.Summary, error) {
+		return m.Run(ctx)
+	}, nil
+}

@@ -1,0 +1,411 @@
+// Package usagepush is the scheduled metering run: it decides the due
+// hourly windows of every activated instance (a push record each, written
+// once), then pushes the pending records to the marketplace with
+// PushMeteringData, each at most once: marked sending before the call and
+// final after it, and never sent again from sending.
+package usagepush
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/logging"
+	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/metering"
+	"github.com/guance/aliyun-marketplace/shared/metrics"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+// Instances are the activated instances and the run's lease.
+type Instances interface {
+	MeteringDue(ctx context.Context, upTo time.Time, after string, limit int) ([]activation.Instance, string, error)
+	AdvanceMetering(ctx context.Context, id string, from, to time.Time, done bool) error
+	Acquire(ctx context.Context, name, holder string, now, until time.Time) (string, bool, error)
+	Release(ctx context.Context, name, holder, cursor string) error
+}
+
+// UsageReader reads the usage records of workspaces, windows and items.
+type UsageReader interface {
+	Get(ctx context.Context, workspaces []string, windows []time.Time, items []string) ([]metering.Usage, error)
+}
+
+// Pushes keeps the push records.
+type Pushes interface {
+	Create(ctx context.Context, p storage.Push) (bool, error)
+	Unsent(ctx context.Context, state string) ([]storage.Push, error)
+	Move(ctx context.Context, list []storage.Push, from, to, reason string, at time.Time) (bool, error)
+}
+
+// Market is PushMeteringData.
+type Market interface {
+	PushMeteringData(ctx context.Context, metering string) error
+}
+
+// Meter runs one metering pass: decide the due windows of every activated
+// instance (a push record each), then push the pending records, each at
+// most once.
+type Meter struct {
+	Instances Instances
+	Usage     UsageReader
+	Pushes    Pushes
+	Market    Market
+	Mapping   metering.Mapping
+	// Stuck is how long a record may stay sending before it is declared
+	// uncertain (a run died during its call): longer than a run.
+	Stuck time.Duration
+	// Margin is kept before the deadline, to stop cleanly.
+	Margin time.Duration
+	// Backoff is the first wait after flow control; it doubles.
+	Backoff time.Duration
+	Now     func() time.Time
+	Sleep   func(ctx context.Context, d time.Duration) error
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Skipped   bool  `json:"skipped,omitempty"`
+	Instances int   `json:"instances"`
+	Decided   int   `json:"windowsDecided"`
+	Empty     int   `json:"windowsEmpty"`
+	Late      int   `json:"windowsLate"`
+	Pushed    int   `json:"windowsPushed"`
+	Refused   int   `json:"windowsRefused"`
+	Uncertain int   `json:"windowsUncertain"`
+	Calls     int   `json:"calls"`
+	Throttled int   `json:"throttled"`
+	Finished  bool  `json:"finished"`
+	TookMs    int64 `json:"tookMs"`
+}
+
+const leaseName = "metering"
+
+var errOutOfTime = errors.New("metering: out of time")
+
+// Run runs one pass under the lease.
+func (m *Meter) Run(ctx context.Context) (Summary, error) {
+	start := m.Now()
+	holder := storage.NewHolder()
+	until := start.Add(15 * time.Minute)
+	if d, ok := ctx.Deadline(); ok {
+		until = d.Add(time.Second)
+	}
+	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, until); err != nil || !ok {
+		if err == nil {
+			m.Log.InfoContext(ctx, "metering skipped: another run holds the lease")
+		}
+		return Summary{Skipped: true}, err
+	}
+	var s Summary
+	err := m.decide(ctx, &s)
+	if err == nil {
+		err = m.push(ctx, &s)
+	}
+	if errors.Is(err, errOutOfTime) {
+		err = nil
+	} else {
+		s.Finished = err == nil
+	}
+	if rerr := m.Instances.Release(context.WithoutCancel(ctx), leaseName, holder, ""); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	s.TookMs = m.Now().Sub(start).Milliseconds()
+	m.report(ctx, s)
+	return s, err
+}
+
+func (m *Meter) late(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	margin := m.Margin
+	if margin <= 0 {
+		margin = 10 * time.Second
+	}
+	return ok && time.Until(d) < margin
+}
+
+// decide writes the push record of every due window of every instance
+// whose cursor is behind, and moves the cursors on.
+func (m *Meter) decide(ctx context.Context, s *Summary) error {
+	now := m.Now().UTC()
+	after := ""
+	for {
+		if m.late(ctx) {
+			return errOutOfTime
+		}
+		list, next, err := m.Instances.MeteringDue(ctx, now.Add(-metering.Window-metering.Grace), after, 200)
+		if err != nil {
+			return err
+		}
+		for _, inst := range list {
+			if m.late(ctx) {
+				return errOutOfTime
+			}
+			s.Instances++
+			if err := m.decideInstance(ctx, inst, now, s); err != nil {
+				// One instance's trouble never stops the run.
+				m.Log.WarnContext(ctx, "metering windows not decided", "instanceId", inst.ID, logging.Err(err))
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		after = next
+	}
+}
+
+// SpanOf is what decides an instance's billable windows.
+func SpanOf(inst activation.Instance) metering.Span {
+	span := metering.Span{From: inst.MeteredFrom}
+	if !inst.ReleasedAt.IsZero() {
+		span.Until = inst.ReleasedAt
+	}
+	if !inst.FrozenAt.IsZero() && (inst.Status == activation.StatusFrozen || inst.RestoredAt.After(inst.FrozenAt)) {
+		span.PausedFrom = inst.FrozenAt
+		if inst.Status != activation.StatusFrozen {
+			span.PausedTo = inst.RestoredAt
+		}
+	}
+	return span
+}
+
+func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, now time.Time, s *Summary) error {
+	plan := metering.PlanWindows(inst.MeteredUntil, SpanOf(inst), now)
+	var members []metering.Member
+	for _, raw := range inst.MeteredWorkspaces {
+		if mb, ok := metering.ParseMember(raw); ok {
+			members = append(members, mb)
+		}
+	}
+	var usage []metering.Usage
+	if len(plan.Due) > 0 {
+		ids := make([]string, len(members))
+		for i, mb := range members {
+			ids[i] = mb.WorkspaceID
+		}
+		items := make([]string, 0, len(m.Mapping))
+		for item := range m.Mapping {
+			items = append(items, item)
+		}
+		list, err := m.Usage.Get(ctx, ids, plan.Due, items)
+		if err != nil {
+			return err
+		}
+		usage = list
+	}
+	record := func(w time.Time, state string, rec *metering.Record) error {
+		p := storage.Push{InstanceID: inst.ID, Window: w.Unix(), State: state, Product: inst.ProductCode, UpdatedAt: now}
+		if rec != nil {
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			p.Record = string(b)
+		}
+		created, err := m.Pushes.Create(ctx, p)
+		if err == nil && created {
+			s.Decided++
+		}
+		return err
+	}
+	for _, w := range plan.Due {
+		rec, ok, unmapped := metering.Aggregate(inst.ID, w, members, usage, m.Mapping)
+		if len(unmapped) > 0 {
+			m.Log.WarnContext(ctx, "usage items without a billable item", "instanceId", inst.ID, "items", unmapped)
+		}
+		state, recp := storage.PushPending, &rec
+		if !ok {
+			state, recp = storage.PushEmpty, nil
+			s.Empty++
+		}
+		if err := record(w, state, recp); err != nil {
+			return err
+		}
+	}
+	for _, w := range plan.Late {
+		s.Late++
+		m.Log.ErrorContext(ctx, "metering window late: past its deadline, not billed", "instanceId", inst.ID, "window", w.Unix())
+		if err := record(w, storage.PushLate, nil); err != nil {
+			return err
+		}
+	}
+	for _, w := range plan.Skipped {
+		if err := record(w, storage.PushSkipped, nil); err != nil {
+			return err
+		}
+	}
+	// Every window up to Next has its record: the cursor moves on. A
+	// released instance whose last billable window is decided leaves.
+	done := !inst.ReleasedAt.IsZero() && !plan.Next.Before(inst.ReleasedAt)
+	if plan.Next.Equal(inst.MeteredUntil) && !done {
+		return nil
+	}
+	return m.Instances.AdvanceMetering(ctx, inst.ID, inst.MeteredUntil, plan.Next, done)
+}
+
+// push sends the pending records, in calls within the limits; declares
+// uncertain the records a dead run left sending.
+func (m *Meter) push(ctx context.Context, s *Summary) error {
+	now := m.Now().UTC()
+	stuck, err := m.Pushes.Unsent(ctx, storage.PushSending)
+	if err != nil {
+		return err
+	}
+	stuckAfter := m.Stuck
+	if stuckAfter <= 0 {
+		stuckAfter = 20 * time.Minute
+	}
+	for _, p := range stuck {
+		if now.Sub(p.UpdatedAt) < stuckAfter {
+			continue // another run's call under way
+		}
+		if ok, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushSending, storage.PushUncertain, "a run stopped during its call", now); err != nil {
+			return err
+		} else if ok {
+			s.Uncertain++
+			m.Log.ErrorContext(ctx, "metering window uncertain: a run stopped during its call", "instanceId", p.InstanceID, "window", p.Window)
+		}
+	}
+	pending, err := m.Pushes.Unsent(ctx, storage.PushPending)
+	if err != nil {
+		return err
+	}
+	var list []metering.Pending
+	byKey := map[string]storage.Push{}
+	for _, p := range pending {
+		var rec metering.Record
+		if err := json.Unmarshal([]byte(p.Record), &rec); err != nil {
+			m.Log.ErrorContext(ctx, "push record unreadable", "instanceId", p.InstanceID, "window", p.Window)
+			continue
+		}
+		if now.After(time.Unix(rec.EndTime, 0).Add(metering.Deadline)) {
+			// Decided in time, but never sent before its deadline.
+			if ok, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushPending, storage.PushLate, "past its deadline before it was sent", now); err != nil {
+				return err
+			} else if ok {
+				s.Late++
+				m.Log.ErrorContext(ctx, "metering window late: past its deadline, not billed", "instanceId", p.InstanceID, "window", p.Window)
+			}
+			continue
+		}
+		list = append(list, metering.Pending{Product: p.Product, Record: rec})
+		byKey[fmt.Sprint(p.InstanceID, "/", p.Window)] = p
+	}
+	for _, call := range metering.Batch(list) {
+		if m.late(ctx) {
+			return errOutOfTime
+		}
+		var recs []metering.Record
+		var pushes []storage.Push
+		for _, p := range call {
+			recs = append(recs, p.Record)
+			pushes = append(pushes, byKey[fmt.Sprint(p.Record.InstanceID, "/", p.Record.StartTime)])
+		}
+		if err := m.pushCall(ctx, recs, pushes, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pushCall sends one call's records: marked sending before the call and
+// final after it, so that nothing is ever sent twice.
+func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []storage.Push, s *Summary) error {
+	body, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	wait := m.Backoff
+	if wait <= 0 {
+		wait = time.Second
+	}
+	for {
+		ok, err := m.Pushes.Move(ctx, pushes, storage.PushPending, storage.PushSending, "", m.Now().UTC())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // another run took them
+		}
+		s.Calls++
+		callErr := m.Market.PushMeteringData(ctx, string(body))
+		after := m.Now().UTC()
+		// The record of the call's outcome must be written whatever the
+		// run's own deadline: it is what stops a second push.
+		record := context.WithoutCancel(ctx)
+		switch {
+		case callErr == nil:
+			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPushed, "", after); err != nil {
+				return err
+			}
+			s.Pushed += len(pushes)
+			m.Metrics.Add("MeteringWindowsPushed", float64(len(pushes)), nil)
+			return nil
+		case marketapi.Throttled(callErr), !marketapi.Sent(callErr):
+			// Certainly not applied: back to pending, and again after a
+			// wait (or by the next run).
+			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPending, "", after); err != nil {
+				return err
+			}
+			if marketapi.Throttled(callErr) {
+				s.Throttled++
+			}
+			if m.late(ctx) || m.sleep(ctx, wait) != nil {
+				return errOutOfTime
+			}
+			wait = min(wait*2, 30*time.Second)
+		default:
+			var api *marketapi.APIError
+			if errors.As(callErr, &api) {
+				// Refused: kept with the reason, alarmed, never resent.
+				if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushRefused, api.Code, after); err != nil {
+					return err
+				}
+				s.Refused += len(pushes)
+				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), map[string]string{"Code": api.Code})
+				m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
+				return nil
+			}
+			// The call may have landed: never sent again, alarmed.
+			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushUncertain, "outcome unknown: "+callErr.Error(), after); err != nil {
+				return err
+			}
+			s.Uncertain += len(pushes)
+			m.Log.ErrorContext(ctx, "metering windows uncertain: the call's outcome is unknown", "windows", len(pushes), logging.Err(callErr))
+			return nil
+		}
+	}
+}
+
+func (m *Meter) report(ctx context.Context, s Summary) {
+	if s.Late > 0 {
+		m.Metrics.Add("MeteringWindowsLate", float64(s.Late), nil)
+	}
+	if s.Uncertain > 0 {
+		m.Metrics.Add("MeteringWindowsUncertain", float64(s.Uncertain), nil)
+	}
+	m.Log.InfoContext(ctx, "metering run", "instances", s.Instances, "decided", s.Decided, "empty", s.Empty, "late", s.Late,
+		"pushed", s.Pushed, "refused", s.Refused, "uncertain", s.Uncertain, "calls", s.Calls, "throttled", s.Throttled, "finished", s.Finished, "tookMs", s.TookMs)
+}
+
+func (m *Meter) sleep(ctx context.Context, d time.Duration) error {
+	if m.Sleep != nil {
+		return m.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
