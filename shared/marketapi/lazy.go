@@ -2,6 +2,7 @@ package marketapi
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
@@ -24,7 +25,8 @@ func (l *Lazy) get(ctx context.Context) (*Client, error) {
 	if l.client == nil {
 		c, err := l.Build(ctx)
 		if err != nil {
-			return nil, err
+			// No client, no call: whatever it was certainly did nothing.
+			return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 		}
 		l.client = c
 	}

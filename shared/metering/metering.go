@@ -28,8 +28,13 @@ const (
 	// before the end of the next hour.
 	Deadline = time.Hour
 	// Grace is how long after a window's end its usage is taken as
-	// complete (the platform writes it within minutes).
-	Grace = 5 * time.Minute
+	// complete: the platform must have written a window's usage by then
+	// (usage written later is not billed). It leaves the push half an hour
+	// before the deadline.
+	Grace = 30 * time.Minute
+	// MaxAmount bounds one usage record's amount: a larger one is taken
+	// as corrupt (sums must never overflow).
+	MaxAmount = int64(1) << 40
 	// CallEvery is the least time between two calls for one instance.
 	CallEvery = 60 * time.Second
 )
@@ -197,8 +202,8 @@ func Aggregate(instance string, window time.Time, members []Member, usage []Usag
 	}
 	seenUnmapped := map[string]bool{}
 	for _, u := range usage {
-		if u.WindowStart != window.Unix() || !in[u.WorkspaceID] || u.Amount < 0 {
-			continue
+		if u.WindowStart != window.Unix() || !in[u.WorkspaceID] || u.Amount < 0 || u.Amount > MaxAmount {
+			continue // not this window's, or corrupt (the reader counts those)
 		}
 		item, mapped := m[u.Item]
 		if !mapped {

@@ -67,17 +67,26 @@ func (s *Usage) Put(ctx context.Context, u metering.Usage) error {
 }
 
 // Get reads the usage records of these workspaces, windows and items
-// (those that exist), 100 keys a batch.
-func (s *Usage) Get(ctx context.Context, workspaces []string, windows []time.Time, items []string) ([]metering.Usage, error) {
+// (those that exist), 100 keys a batch. The workspace, window and item
+// come from the key asked for, never from the item's own attributes; an
+// item whose amount is unreadable or out of range is left out and counted
+// in bad (one corrupt record must not hold up the others).
+func (s *Usage) Get(ctx context.Context, workspaces []string, windows []time.Time, items []string) (list []metering.Usage, bad int, err error) {
+	type want struct {
+		ws, item string
+		window   int64
+	}
+	asked := map[string]want{}
 	var keys []map[string]types.AttributeValue
 	for _, ws := range workspaces {
 		for _, w := range windows {
 			for _, item := range items {
-				keys = append(keys, idKey(UsageID(ws, w.Unix(), item)))
+				id := UsageID(ws, w.Unix(), item)
+				asked[id] = want{ws: ws, item: item, window: w.Unix()}
+				keys = append(keys, idKey(id))
 			}
 		}
 	}
-	var list []metering.Usage
 	for len(keys) > 0 {
 		n := min(len(keys), 100)
 		batch := keys[:n]
@@ -85,19 +94,21 @@ func (s *Usage) Get(ctx context.Context, workspaces []string, windows []time.Tim
 		for len(batch) > 0 {
 			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: batch}}})
 			if err != nil {
-				return nil, fmt.Errorf("read usage: %w", err)
+				return nil, 0, fmt.Errorf("read usage: %w", err)
 			}
 			for _, item := range out.Responses[s.table] {
-				var u metering.Usage
-				if err := attributevalue.UnmarshalMap(item, &u); err != nil {
-					return nil, fmt.Errorf("unmarshal usage: %w", err)
+				w, ok := asked[stringOf(item[idAttr])]
+				var amount int64
+				if !ok || attributevalue.Unmarshal(item["amount"], &amount) != nil || amount < 0 || amount > metering.MaxAmount {
+					bad++
+					continue
 				}
-				list = append(list, u)
+				list = append(list, metering.Usage{WorkspaceID: w.ws, Item: w.item, WindowStart: w.window, Amount: amount})
 			}
 			batch = out.UnprocessedKeys[s.table].Keys
 		}
 	}
-	return list, nil
+	return list, bad, nil
 }
 
 // Push states.
@@ -120,8 +131,11 @@ type Push struct {
 	Product    string `dynamodbav:"product,omitempty"`
 	// Record is the metering.Record as JSON: what is sent, fixed when the
 	// window is decided.
-	Record    string    `dynamodbav:"record,omitempty"`
-	Reason    string    `dynamodbav:"reason,omitempty"`
+	Record string `dynamodbav:"record,omitempty"`
+	Reason string `dynamodbav:"reason,omitempty"`
+	// Members are the metered workspaces (metering.FormatMember) of an
+	// empty window, to look again for usage written late.
+	Members   []string  `dynamodbav:"members,stringset,omitempty"`
 	UpdatedAt time.Time `dynamodbav:"updatedAt"`
 	// Unsent ("pending" or "sending") puts the record in the unsent index
 	// until it is final.
@@ -144,8 +158,13 @@ func pushKey(instance string, window int64) map[string]types.AttributeValue {
 // Create writes a window's push record unless one exists: the decision
 // about a window is taken once. created is false when it existed.
 func (s *Pushes) Create(ctx context.Context, p Push) (bool, error) {
-	if p.State == PushPending {
+	switch p.State {
+	case PushPending:
 		p.Unsent = PushPending
+	case PushEmpty:
+		// Looked at again until its deadline: usage written late
+		// still gets billed.
+		p.Unsent = PushEmpty
 	}
 	item, err := attributevalue.MarshalMap(p)
 	if err != nil {
@@ -230,6 +249,34 @@ func (s *Pushes) Move(ctx context.Context, list []Push, from, to, reason string,
 	}
 	if err != nil {
 		return false, fmt.Errorf("move push records %s to %s: %w", from, to, err)
+	}
+	return true, nil
+}
+
+// Fill gives an empty window the record of usage written late: it becomes
+// pending (if it is still empty).
+func (s *Pushes) Fill(ctx context.Context, p Push, record string, at time.Time) (bool, error) {
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name("state").Equal(expression.Value(PushEmpty))).
+		WithUpdate(expression.Set(expression.Name("state"), expression.Value(PushPending)).
+			Set(expression.Name("unsent"), expression.Value(PushPending)).
+			Set(expression.Name("record"), expression.Value(record)).
+			Set(expression.Name("updatedAt"), expression.Value(at))).
+		Build()
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: pushKey(p.InstanceID, p.Window),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("fill push record: %w", err)
 	}
 	return true, nil
 }

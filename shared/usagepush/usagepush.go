@@ -31,7 +31,7 @@ type Instances interface {
 
 // UsageReader reads the usage records of workspaces, windows and items.
 type UsageReader interface {
-	Get(ctx context.Context, workspaces []string, windows []time.Time, items []string) ([]metering.Usage, error)
+	Get(ctx context.Context, workspaces []string, windows []time.Time, items []string) (usage []metering.Usage, bad int, err error)
 }
 
 // Pushes keeps the push records.
@@ -39,6 +39,7 @@ type Pushes interface {
 	Create(ctx context.Context, p storage.Push) (bool, error)
 	Unsent(ctx context.Context, state string) ([]storage.Push, error)
 	Move(ctx context.Context, list []storage.Push, from, to, reason string, at time.Time) (bool, error)
+	Fill(ctx context.Context, p storage.Push, record string, at time.Time) (bool, error)
 }
 
 // Market is PushMeteringData.
@@ -88,6 +89,13 @@ const leaseName = "metering"
 
 var errOutOfTime = errors.New("metering: out of time")
 
+// errStopPushing ends this run's pushing (the marketplace out of reach,
+// or throttling on and on): the records stay pending for the next run.
+var errStopPushing = errors.New("metering: pushing stopped for this run")
+
+// maxThrottledAttempts bounds the tries of one call under flow control.
+const maxThrottledAttempts = 6
+
 // Run runs one pass under the lease.
 func (m *Meter) Run(ctx context.Context) (Summary, error) {
 	start := m.Now()
@@ -103,7 +111,15 @@ func (m *Meter) Run(ctx context.Context) (Summary, error) {
 		return Summary{Skipped: true}, err
 	}
 	var s Summary
-	err := m.decide(ctx, &s)
+	// What earlier runs left pending goes first (its deadline is the
+	// nearest), then the windows decided now.
+	err := m.push(ctx, &s)
+	if err == nil {
+		err = m.decide(ctx, &s)
+	}
+	if err == nil {
+		err = m.lookAgain(ctx, &s)
+	}
 	if err == nil {
 		err = m.push(ctx, &s)
 	}
@@ -162,17 +178,81 @@ func (m *Meter) decide(ctx context.Context, s *Summary) error {
 	}
 }
 
+// lookAgain looks again at the windows decided empty, until their
+// deadline: usage written after the window was decided (the platform was
+// late) is pushed then, since nothing went out for the window. (Usage
+// written late for a window already pushed is not: a window is pushed
+// once.)
+func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
+	empty, err := m.Pushes.Unsent(ctx, storage.PushEmpty)
+	if err != nil {
+		return err
+	}
+	now := m.Now().UTC()
+	items := make([]string, 0, len(m.Mapping))
+	for item := range m.Mapping {
+		items = append(items, item)
+	}
+	for _, p := range empty {
+		if m.late(ctx) {
+			return errOutOfTime
+		}
+		w := time.Unix(p.Window, 0).UTC()
+		if !now.Add(2 * time.Minute).Before(w.Add(metering.Window + metering.Deadline)) {
+			// Too near its deadline to push: empty for good.
+			if _, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushEmpty, storage.PushEmpty, "", now); err != nil {
+				return err
+			}
+			continue
+		}
+		var members []metering.Member
+		var ids []string
+		for _, raw := range p.Members {
+			if mb, ok := metering.ParseMember(raw); ok {
+				members, ids = append(members, mb), append(ids, mb.WorkspaceID)
+			}
+		}
+		usage, _, err := m.Usage.Get(ctx, ids, []time.Time{w}, items)
+		if err != nil {
+			return err
+		}
+		rec, ok, _ := metering.Aggregate(p.InstanceID, w, members, usage, m.Mapping)
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if filled, err := m.Pushes.Fill(ctx, p, string(b), now); err != nil {
+			return err
+		} else if filled {
+			s.Empty--
+			m.Log.WarnContext(ctx, "usage written after its window was decided: pushed late", "instanceId", p.InstanceID, "window", p.Window)
+		}
+	}
+	return nil
+}
+
 // SpanOf is what decides an instance's billable windows.
 func SpanOf(inst activation.Instance) metering.Span {
 	span := metering.Span{From: inst.MeteredFrom}
 	if !inst.ReleasedAt.IsZero() {
 		span.Until = inst.ReleasedAt
 	}
-	if !inst.FrozenAt.IsZero() && (inst.Status == activation.StatusFrozen || inst.RestoredAt.After(inst.FrozenAt)) {
-		span.PausedFrom = inst.FrozenAt
-		if inst.Status != activation.StatusFrozen {
-			span.PausedTo = inst.RestoredAt
+	frozenLast := !inst.FrozenAt.IsZero() && !inst.RestoredAt.After(inst.FrozenAt)
+	switch {
+	case frozenLast && !span.Until.IsZero():
+		// Released while frozen (the usual end of an unpaid instance):
+		// billing ended at the freeze.
+		if inst.FrozenAt.Before(span.Until) {
+			span.Until = inst.FrozenAt
 		}
+	case frozenLast:
+		span.PausedFrom = inst.FrozenAt
+	case !inst.FrozenAt.IsZero():
+		// Frozen, then restored: those hours are not billed.
+		span.PausedFrom, span.PausedTo = inst.FrozenAt, inst.RestoredAt
 	}
 	return span
 }
@@ -195,14 +275,21 @@ func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, no
 		for item := range m.Mapping {
 			items = append(items, item)
 		}
-		list, err := m.Usage.Get(ctx, ids, plan.Due, items)
+		list, bad, err := m.Usage.Get(ctx, ids, plan.Due, items)
 		if err != nil {
 			return err
+		}
+		if bad > 0 {
+			m.Log.ErrorContext(ctx, "usage records unreadable or out of range: not billed", "instanceId", inst.ID, "records", bad)
+			m.Metrics.Add("MeteringUsageUnreadable", float64(bad), nil)
 		}
 		usage = list
 	}
 	record := func(w time.Time, state string, rec *metering.Record) error {
 		p := storage.Push{InstanceID: inst.ID, Window: w.Unix(), State: state, Product: inst.ProductCode, UpdatedAt: now}
+		if state == storage.PushEmpty {
+			p.Members = inst.MeteredWorkspaces
+		}
 		if rec != nil {
 			b, err := json.Marshal(rec)
 			if err != nil {
@@ -309,25 +396,68 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 			recs = append(recs, p.Record)
 			pushes = append(pushes, byKey[fmt.Sprint(p.Record.InstanceID, "/", p.Record.StartTime)])
 		}
-		if err := m.pushCall(ctx, recs, pushes, s); err != nil {
+		if err := m.pushCall(ctx, recs, pushes, s); errors.Is(err, errStopPushing) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// pastDeadline moves to late the records whose deadline is too near for a
+// call (a minute's margin), and returns the others.
+func (m *Meter) pastDeadline(ctx context.Context, recs []metering.Record, pushes []storage.Push, s *Summary) ([]metering.Record, []storage.Push, error) {
+	now := m.Now().UTC()
+	var keepR []metering.Record
+	var keepP []storage.Push
+	for i, rec := range recs {
+		if now.Add(time.Minute).Before(time.Unix(rec.EndTime, 0).Add(metering.Deadline)) {
+			keepR, keepP = append(keepR, rec), append(keepP, pushes[i])
+			continue
+		}
+		if ok, err := m.Pushes.Move(ctx, pushes[i:i+1], storage.PushPending, storage.PushLate, "past its deadline before it was sent", now); err != nil {
+			return nil, nil, err
+		} else if ok {
+			s.Late++
+			m.Log.ErrorContext(ctx, "metering window late: past its deadline, not billed", "instanceId", rec.InstanceID, "window", rec.StartTime)
+		}
+	}
+	return keepR, keepP, nil
+}
+
+// split halves a call by instance (an instance's records stay together).
+func split(recs []metering.Record, pushes []storage.Push) (a, b []metering.Record, pa, pb []storage.Push) {
+	half := recs[len(recs)/2].InstanceID
+	for i, rec := range recs {
+		if rec.InstanceID < half {
+			a, pa = append(a, rec), append(pa, pushes[i])
+		} else {
+			b, pb = append(b, rec), append(pb, pushes[i])
+		}
+	}
+	return a, b, pa, pb
+}
+
 // pushCall sends one call's records: marked sending before the call and
 // final after it, so that nothing is ever sent twice.
 func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []storage.Push, s *Summary) error {
-	body, err := json.Marshal(recs)
-	if err != nil {
-		return err
-	}
+	var body []byte
+	attempts := 0
 	wait := m.Backoff
 	if wait <= 0 {
 		wait = time.Second
 	}
 	for {
+		// Never send what its deadline has passed (a wait for flow
+		// control may have taken it there).
+		var err error
+		if recs, pushes, err = m.pastDeadline(ctx, recs, pushes, s); err != nil || len(recs) == 0 {
+			return err
+		}
+		if body, err = json.Marshal(recs); err != nil {
+			return err
+		}
 		ok, err := m.Pushes.Move(ctx, pushes, storage.PushPending, storage.PushSending, "", m.Now().UTC())
 		if err != nil {
 			return err
@@ -351,26 +481,42 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 			return nil
 		case marketapi.Throttled(callErr), !marketapi.Sent(callErr):
 			// Certainly not applied: back to pending, and again after a
-			// wait (or by the next run).
+			// wait; a marketplace out of reach, or throttling on and on,
+			// is left to the next run.
 			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPending, "", after); err != nil {
 				return err
 			}
-			if marketapi.Throttled(callErr) {
-				s.Throttled++
+			if !marketapi.Sent(callErr) {
+				m.Log.WarnContext(ctx, "the marketplace is out of reach: pushing resumes next run", logging.Err(callErr))
+				return errStopPushing
 			}
-			if m.late(ctx) || m.sleep(ctx, wait) != nil {
-				return errOutOfTime
+			s.Throttled++
+			attempts++
+			if attempts >= maxThrottledAttempts || m.late(ctx) || m.sleep(ctx, wait) != nil {
+				return errStopPushing
 			}
 			wait = min(wait*2, 30*time.Second)
 		default:
 			var api *marketapi.APIError
-			if errors.As(callErr, &api) {
+			if errors.As(callErr, &api) && api.Status < 500 {
+				if api.Code == "Invalid.Parameter.Metering" && len(pushes) > 1 && recs[0].InstanceID != recs[len(recs)-1].InstanceID {
+					// A refusal certainly did nothing: find the bad
+					// record by halves, so the others are billed.
+					if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPending, "", after); err != nil {
+						return err
+					}
+					a, b, pa, pb := split(recs, pushes)
+					if err := m.pushCall(ctx, a, pa, s); err != nil {
+						return err
+					}
+					return m.pushCall(ctx, b, pb, s)
+				}
 				// Refused: kept with the reason, alarmed, never resent.
 				if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushRefused, api.Code, after); err != nil {
 					return err
 				}
 				s.Refused += len(pushes)
-				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), map[string]string{"Code": api.Code})
+				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), nil)
 				m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
 				return nil
 			}

@@ -146,11 +146,11 @@ func TestMeteringPushesEachWindowOnce(t *testing.T) {
 	if err := f.usage.Put(context.Background(), metering.Usage{WorkspaceID: "wksp_a", Item: "host", WindowStart: h.Unix(), Amount: 1}); err != storage.ErrUsageExists {
 		t.Fatalf("a second record of one workspace, item and window: %v", err)
 	}
-	f.advance(time.Hour + 2*time.Minute) // 11:02: the 10:00 window is not complete yet
+	f.advance(time.Hour + metering.Grace - time.Minute) // 11:29: the 10:00 window is not complete yet
 	if s := f.run(t); s.Pushed != 0 {
 		t.Fatalf("pushed before its usage was complete: %+v", s)
 	}
-	f.advance(5 * time.Minute) // 11:07
+	f.advance(time.Minute) // 11:30
 	s := f.run(t)
 	if s.Pushed != 1 || s.Calls != 1 {
 		t.Fatalf("%+v", s)
@@ -304,12 +304,12 @@ func TestMeteringLateAndReleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.advance(2*time.Hour + 10*time.Minute) // 12:10: 10:00 is past its deadline (12:00), 11:00 is due
+	f.advance(2*time.Hour + metering.Grace) // 12:30: 10:00 is past its deadline (12:00), 11:00 is due
 	s := f.run(t)
 	if s.Late != 1 || s.Pushed != 1 || f.push(t, id, h).State != storage.PushLate || !strings.Contains(f.metrics.String(), "MeteringWindowsLate") {
 		t.Fatalf("%+v", s)
 	}
-	f.advance(time.Hour) // 13:10: the 12:00 window closed, after the release
+	f.advance(time.Hour) // 13:30: the 12:00 window decided, after the release
 	f.run(t)
 	if p := f.push(t, id, h.Add(2*time.Hour)); p.State != storage.PushSkipped {
 		t.Fatalf("the window of the release: %+v", p)

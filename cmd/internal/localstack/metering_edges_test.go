@@ -1,0 +1,310 @@
+package localstack_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"gopkg.in/yaml.v3"
+
+	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/metering"
+	"github.com/guance/aliyun-marketplace/shared/storage"
+)
+
+// rawUsage writes a usage item as the platform's role can (PutItem, any
+// attributes): the key and the attributes need not agree.
+func (f *meteringFixture) rawUsage(t testing.TB, id string, attrs map[string]types.AttributeValue) {
+	t.Helper()
+	item := map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}
+	for k, v := range attrs {
+		item[k] = v
+	}
+	if _, err := f.db.Client().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.tables["UsageTable"]), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *meteringFixture) setInstance(t testing.TB, id, update string, values map[string]types.AttributeValue) {
+	t.Helper()
+	if _, err := f.db.Client().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.tables["InstancesTable"]), Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression: aws.String(update), ExpressionAttributeNames: map[string]string{"#s": "status"}, ExpressionAttributeValues: values,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: fmt.Sprint(v)} }
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// TestLateUsageIsStillBilled guards against what a review found: a window is decided once, at the
+// first run 5 minutes or more after it ends (runs are 10 minutes apart,
+// so anywhere from +5 to +15 min). Usage the platform writes after that
+// (here at 11:08, still well before the window's deadline, 12:00) is never
+// read again: not billed, and nothing counts it, logs it or alarms.
+func TestLateUsageIsStillBilled(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now // 10:00
+	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.advance(time.Hour + metering.Grace) // 11:05: decided, nothing there yet: "empty"
+	f.run(t)
+	f.advance(3 * time.Minute) // 11:08: the platform's hourly write lands
+	f.use(t, "wksp_a", "host", h, 7)
+	var sum struct{ late, refused, uncertain int }
+	for range 3 {
+		f.advance(10 * time.Minute)
+		s := f.run(t)
+		sum.late += s.Late
+		sum.refused += s.Refused
+		sum.uncertain += s.Uncertain
+	}
+	if got := f.market.Billed(id)["HostCount"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
+		t.Fatalf("usage written 8 min after its window (52 min before its deadline): billed %d of 7, push record %q, summaries %+v, metrics %q: lost without a trace",
+			got, f.push(t, id, h).State, sum, f.metrics.String())
+	}
+}
+
+// TestMalformedUsageDoesNotStallTheInstance guards against what a review found: one usage item the decoder
+// cannot read (amount 1.5: the README says "whole number", nothing
+// enforces it) makes Usage.Get fail for the whole instance: decideInstance
+// returns an error that decide only logs (Warn), the run returns nil (no
+// Lambda error, MeteringErrorsAlarm silent), and the window stays
+// undecided until its deadline passes; then it is recorded "late" and
+// every other workspace's correct usage of that window is lost with it.
+func TestMalformedUsageDoesNotStallTheInstance(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a", "wksp_b")
+	f.use(t, "wksp_a", "host", h, 3)
+	f.rawUsage(t, storage.UsageID("wksp_b", h.Unix(), "host"), map[string]types.AttributeValue{
+		"workspaceId": s("wksp_b"), "item": s("host"), "windowStart": n(h.Unix()), "amount": &types.AttributeValueMemberN{Value: "1.5"},
+	})
+	f.advance(time.Hour + metering.Grace)
+	var errs int
+	var late int
+	for range 8 { // 11:05 .. 12:15
+		s, err := f.meter().Run(context.Background())
+		if err != nil {
+			errs++
+		}
+		late += s.Late
+		f.advance(10 * time.Minute)
+	}
+	if got := f.market.Billed(id)["HostCount"]; got != 3 {
+		t.Fatalf("wksp_b's one malformed record: wksp_a's 3 hosts billed %d; run errors %d, 10:00 window %q, late %d", got, errs, f.push(t, id, h).State, late)
+	}
+}
+
+// TestOneBadRecordDoesNotRefuseTheOthers guards against what a review found: Batch packs up to 100
+// instances into a call; the marketplace validates the call as a whole,
+// so one invalid record (here A's overflowed sum) has every other
+// instance's record refused with it, and refused records are never sent
+// again: B's correct usage is lost.
+func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	a := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a1", "wksp_a2")
+	b := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
+	f.use(t, "wksp_a1", "host", h, math.MaxInt64/2+1)
+	f.use(t, "wksp_a2", "host", h, math.MaxInt64/2+1)
+	f.use(t, "wksp_b", "host", h, 5)
+	f.advance(time.Hour + metering.Grace)
+	s := f.run(t)
+	f.advance(10 * time.Minute)
+	f.run(t)
+	if got := f.market.Billed(b)["HostCount"]; got != 5 {
+		t.Fatalf("B billed %d of 5: A %q (%s), B %q (%s), %+v", got, f.push(t, a, h).State, f.push(t, a, h).Reason, f.push(t, b, h).State, f.push(t, b, h).Reason, s)
+	}
+}
+
+// TestRetryNeverCrossesTheDeadline guards against what a review found: push checks the deadline
+// once, with the clock read when push starts; after Service.Flow.Control
+// the call is retried after the backoff without looking again. A record
+// that crossed its deadline meanwhile is sent anyway and refused (and with
+// it every other record of the call), recorded as "refused" rather than
+// "late".
+func TestRetryNeverCrossesTheDeadline(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.use(t, "wksp_a", "host", h, 5)
+	f.advance(time.Hour + 59*time.Minute + 45*time.Second) // 11:59:45, the 10:00 window's deadline is 12:00
+	f.market.FailNextPush("Service.Flow.Control")
+	m := f.meter()
+	m.Backoff = 30 * time.Second // the cap the code itself uses
+	m.Sleep = func(_ context.Context, d time.Duration) error { f.advance(d); return nil }
+	s, err := m.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := f.push(t, id, h); p.State != storage.PushLate || s.Calls > 1 {
+		t.Fatalf("retried at %s, past the 12:00 deadline: %d calls, state %q reason %q", f.now.Format("15:04:05"), s.Calls, p.State, p.Reason)
+	}
+}
+
+// TestRefusedAlarmSeesRefusals guards against what a review found: MeteringWindowsRefused is
+// emitted with the dimension Code; MeteringWindowsLostAlarm reads the
+// metric with no dimensions. In CloudWatch those are different metrics:
+// the alarm's "refused" term is always empty, refused windows never alarm.
+func TestRefusedAlarmSeesRefusals(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.use(t, "wksp_a", "host", h, 5)
+	f.advance(time.Hour + metering.Grace)
+	f.market.FailNextPush("Permission.Denied")
+	if s := f.run(t); s.Refused != 1 {
+		t.Fatalf("%+v", s)
+	}
+	emitted := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(f.metrics.String()), "\n") {
+		var l struct {
+			AWS struct {
+				CloudWatchMetrics []struct {
+					Dimensions [][]string
+					Metrics    []struct{ Name string }
+				}
+			} `json:"_aws"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		for _, m := range l.AWS.CloudWatchMetrics {
+			for _, x := range m.Metrics {
+				d := append([]string(nil), m.Dimensions[0]...)
+				sort.Strings(d)
+				emitted[x.Name] = strings.Join(d, ",")
+			}
+		}
+	}
+	text, err := os.ReadFile(dynamotest.TemplatePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Resources map[string]struct {
+			Properties struct {
+				Metrics []struct {
+					MetricStat *struct {
+						Metric struct {
+							MetricName string `yaml:"MetricName"`
+							Dimensions []struct {
+								Name string `yaml:"Name"`
+							} `yaml:"Dimensions"`
+						} `yaml:"Metric"`
+					} `yaml:"MetricStat"`
+				} `yaml:"Metrics"`
+			} `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(text, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if len(tmpl.Resources["MeteringWindowsLostAlarm"].Properties.Metrics) == 0 {
+		t.Fatal("MeteringWindowsLostAlarm not read from the template")
+	}
+	for _, m := range tmpl.Resources["MeteringWindowsLostAlarm"].Properties.Metrics {
+		if m.MetricStat == nil || m.MetricStat.Metric.MetricName != "MeteringWindowsRefused" {
+			continue
+		}
+		var want []string
+		for _, d := range m.MetricStat.Metric.Dimensions {
+			want = append(want, d.Name)
+		}
+		sort.Strings(want)
+		if got, ok := emitted["MeteringWindowsRefused"]; !ok || got != strings.Join(want, ",") {
+			t.Fatalf("MeteringWindowsRefused emitted with dimensions [%s]; the alarm reads it with [%s]: it never sees a refusal", got, strings.Join(want, ","))
+		}
+	}
+}
+
+// TestUsageKeyWinsOverAttributes guards against what a review found: the metering reads usage
+// by key (workspace#window#item) but sums by the item's attributes. A
+// record stored under the "host" key whose item attribute says "log_gb"
+// (a platform bug; PutItem cannot be forced to agree) is billed as LogGB
+// on top of the real log_gb record: billed twice.
+func TestUsageKeyWinsOverAttributes(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.use(t, "wksp_a", "log_gb", h, 10)
+	f.rawUsage(t, storage.UsageID("wksp_a", h.Unix(), "host"), map[string]types.AttributeValue{
+		"workspaceId": s("wksp_a"), "item": s("log_gb"), "windowStart": n(h.Unix()), "amount": n(10),
+	})
+	f.advance(time.Hour + metering.Grace)
+	f.run(t)
+	if got := f.market.Billed(id); got["LogGB"] != 10 {
+		t.Fatalf("10 GB of logs used, billed %v", got)
+	}
+}
+
+// TestReleasedWhileFrozenOverTheWire guards against what a review found: expired (frozen) at 10:30,
+// released at 12:30, the usual end of an unpaid instance. The 10:00 window
+// is reported late (a false lost-usage alarm) and the 11:00 window, wholly
+// inside the freeze, is pushed and billed.
+func TestReleasedWhileFrozenOverTheWire(t *testing.T) {
+	f := newMeteringFixture(t)
+	h := f.now
+	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	for i := range 3 {
+		f.use(t, "wksp_a", "host", h.Add(time.Duration(i)*time.Hour), 1)
+	}
+	f.setInstance(t, id, "SET #s = :st, frozenAt = :at", map[string]types.AttributeValue{":st": s("frozen"), ":at": n(h.Add(30 * time.Minute).Unix())})
+	f.advance(time.Hour + metering.Grace) // 11:05: frozen, the cursor waits at 10:00
+	f.run(t)
+	f.setInstance(t, id, "SET #s = :st, releasedAt = :at", map[string]types.AttributeValue{":st": s("released"), ":at": n(h.Add(150 * time.Minute).Unix())})
+	f.advance(95 * time.Minute) // 12:40
+	sm := f.run(t)
+	if len(f.market.Pushed()) > 0 || sm.Late > 0 {
+		t.Fatalf("frozen from 10:30: billed %v, late %d (10:00 %q, 11:00 %q)", f.market.Pushed(), sm.Late, f.push(t, id, h).State, f.push(t, id, h.Add(time.Hour)).State)
+	}
+}
+
+// TestLostAlarmFillsMissingMetrics guards against what a review found: the three metrics are emitted
+// only in periods where they are non-zero, and in CloudWatch metric math a
+// term without a datapoint makes "refused + late + uncertain" have none
+// either (FILL(x, 0) is the remedy). The sum has a value only in a period
+// where all three occur; with the refused term never matching (see
+// TestRefusedAlarmSeesRefusals) it has none at all, and
+// TreatMissingData notBreaching keeps the alarm OK: late and uncertain
+// windows never alarm either.
+func TestLostAlarmFillsMissingMetrics(t *testing.T) {
+	text, err := os.ReadFile(dynamotest.TemplatePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl struct {
+		Resources map[string]struct {
+			Properties struct {
+				Metrics []struct {
+					ID         string `yaml:"Id"`
+					Expression string `yaml:"Expression"`
+				} `yaml:"Metrics"`
+			} `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(text, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range tmpl.Resources["MeteringWindowsLostAlarm"].Properties.Metrics {
+		if m.Expression == "" {
+			continue
+		}
+		for _, term := range []string{"refused", "late", "uncertain"} {
+			if !strings.Contains(m.Expression, "FILL("+term) {
+				t.Errorf("expression %q: %s is not FILLed; a period without %s windows yields no value", m.Expression, term, term)
+			}
+		}
+	}
+}
