@@ -66,7 +66,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	p := page{Lang: lang.HTMLLang(), T: texts[lang], Site: site, SiteName: i18n.T(lang, "site."+site), CSS: template.CSS(web.Stylesheet)}
+	p := page{Lang: lang.HTMLLang(), T: texts[lang], Site: site, SiteName: i18n.T(lang, "site."+site), CSS: template.CSS(web.Stylesheet + consoleCSS)}
 	switch r.Method {
 	case http.MethodGet:
 		render(w, http.StatusOK, p)
@@ -129,18 +129,21 @@ func render(w http.ResponseWriter, status int, p page) {
 	_ = pageTemplate.Execute(w, p)
 }
 
+// consoleCSS lets a workspace ID (32 hex digits) break on a phone.
+const consoleCSS = "small.id{display:block}small.id code{overflow-wrap:anywhere}"
+
 var texts = map[i18n.Lang]map[string]string{
 	i18n.ZH: {
 		"title": "观测云控制台", "intro": "本地替身：检查用户名和密码，列出该站点的工作空间。", "site": "站点：",
 		"username": "用户名", "password": "密码", "login": "登录", "wrong": "用户名或密码错误。",
-		"welcome": "已登录", "workspaces": "您在此站点的工作空间", "name": "名称", "settlement": "结算", "state": "状态",
+		"welcome": "已登录", "workspaces": "您在此站点的工作空间", "name": "名称", "id": "工作空间 ID", "settlement": "结算", "state": "状态",
 		"none": "此站点没有您的工作空间。", "elsewhere": "其他站点上还有工作空间：", "active": "正常", "suspended": "欠费暂停",
 		"by.billing": "费用中心账号 %s", "by.aliyun": "阿里云账号 %uid（商品实例 %instance）", "logout": "退出",
 	},
 	i18n.EN: {
 		"title": "Guance console", "intro": "Local stand-in: checks the username and password, and lists the workspaces on this site.", "site": "Site: ",
 		"username": "Username", "password": "Password", "login": "Sign in", "wrong": "The username or password is wrong.",
-		"welcome": "Signed in as", "workspaces": "Your workspaces on this site", "name": "Name", "settlement": "Settlement", "state": "State",
+		"welcome": "Signed in as", "workspaces": "Your workspaces on this site", "name": "Name", "id": "Workspace ID", "settlement": "Settlement", "state": "State",
 		"none": "You have no workspace on this site.", "elsewhere": "Workspaces on other sites:", "active": "Active", "suspended": "Suspended for arrears",
 		"by.billing": "Billing center account %s", "by.aliyun": "Alibaba Cloud account %uid (product instance %instance)", "logout": "Sign out",
 	},
@@ -156,7 +159,7 @@ var pageTemplate = template.Must(template.New("console").Parse(`<!DOCTYPE html>
  <h1 id="signed-in">{{.T.welcome}} <span id="user">{{.Username}}</span></h1>
  <section class="card" aria-labelledby="ws-head"><h2 id="ws-head">{{.T.workspaces}}</h2>
  {{if .Rows}}<table class="list"><thead><tr><th scope="col">{{.T.name}}</th><th scope="col">{{.T.settlement}}</th><th scope="col">{{.T.state}}</th></tr></thead><tbody>
- {{range .Rows}}<tr id="ws-{{.ID}}"><td class="name">{{.Name}}</td><td class="settlement">{{.Settlement}}</td><td class="state">{{if .Suspended}}<span class="badge warn">{{$.T.suspended}}</span>{{else}}<span class="badge ok">{{$.T.active}}</span>{{end}}</td></tr>{{end}}
+ {{range .Rows}}<tr id="ws-{{.ID}}"><td><span class="name">{{.Name}}</span><small class="help id">{{$.T.id}} <code>{{.ID}}</code></small></td><td class="settlement">{{.Settlement}}</td><td class="state">{{if .Suspended}}<span class="badge warn">{{$.T.suspended}}</span>{{else}}<span class="badge ok">{{$.T.active}}</span>{{end}}</td></tr>{{end}}
  </tbody></table>{{else}}<p id="none">{{.T.none}}</p>{{end}}
  {{if .Elsewhere}}<p class="help">{{.T.elsewhere}} {{.Elsewhere}}</p>{{end}}
  </section>
