@@ -5,7 +5,7 @@
 //	marketsim link [-instance ID]              print a fresh Login Without Password link
 //	marketsim reconcile                        run the reconciliation now (make dev)
 //	marketsim meter                            run the metering now (make dev)
-//	marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]
+//	marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1] [-rewind]
 //	                                           write a workspace's usage, as Guance's platform does (make dev)
 //
 // Without name=value arguments a call carries sample parameters; name=value
@@ -31,7 +31,6 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metering"
-	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 func main() {
@@ -50,6 +49,9 @@ func main() {
 		err = runNow("reconciliation", simulator.APIReconcilePath)
 	case "meter":
 		err = runNow("metering", simulator.APIMeterPath)
+		if err == nil {
+			fmt.Printf("A window is billed from %d minutes after it ends until the end of the next hour; a workspace from the first full hour after it was settled.\n", int(metering.Grace/time.Minute))
+		}
 	case "usage":
 		err = writeUsage(os.Args[2:])
 	default:
@@ -68,7 +70,7 @@ func usage() {
   marketsim link [-auth URL] [-key KEY] [-instance ID]   a fresh Login Without Password link
   marketsim reconcile                                     run the reconciliation now (while make dev runs)
   marketsim meter                                         run the metering now (while make dev runs)
-  marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]
+  marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1] [-rewind]
                                                           write usage of the last closed hours (while make dev runs)
 actions:`, marketplace.LifecycleActions)
 	os.Exit(2)
@@ -221,35 +223,64 @@ func link(args []string) error {
 	return nil
 }
 
-// writeUsage writes a workspace's usage for the last closed hourly windows into
-// the running stack's usage table, the way Guance's platform reports it.
+// writeUsage writes a workspace's usage for the last closed hourly windows
+// into the running stack's usage table, the way Guance's platform reports
+// it, and says when each window is billed.
 func writeUsage(args []string) error {
-	flags := flag.NewFlagSet("usage", flag.ExitOnError)
-	workspace := flags.String("workspace", "", "workspace id (wksp_...)")
-	item := flags.String("item", "host", "Guance usage item (see METERING_ITEMS)")
-	amount := flags.Int64("amount", 5, "amount in each window")
-	hours := flags.Int("hours", 1, "how many of the last closed hours")
-	_ = flags.Parse(args)
-	if *workspace == "" || *amount < 0 || *hours < 1 {
-		return errors.New("usage: marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1]")
+	flags := flag.NewFlagSet("usage", flag.ContinueOnError)
+	u := localstack.Usage{}
+	flags.StringVar(&u.WorkspaceID, "workspace", "", "workspace ID (wksp_..., listed by the console stand-in)")
+	flags.StringVar(&u.Item, "item", "host", "Guance usage item (one of METERING_ITEMS)")
+	flags.Int64Var(&u.Amount, "amount", 5, "amount in each window")
+	flags.IntVar(&u.Hours, "hours", 1, "how many of the last closed hours (1 to 24)")
+	flags.BoolVar(&u.Rewind, "rewind", false, "local only: move the purchase's metering start back to the last closed hour, so that it is billed now")
+	if err := flags.Parse(args); err != nil {
+		os.Exit(2)
+	}
+	switch {
+	case flags.NArg() > 0:
+		return fmt.Errorf("unexpected %q: flags only (-workspace ID -item host -amount 5 -hours 1 -rewind)", flags.Arg(0))
+	case u.WorkspaceID == "":
+		return errors.New("-workspace is required: the console stand-in (make dev's banner) lists a login's workspaces with their IDs")
 	}
 	if !localstack.Listening(localstack.DynamoDBAddr) {
 		return fmt.Errorf("no DynamoDB on %s: start make dev first", localstack.DynamoDBAddr)
 	}
-	store := storage.NewUsage(localstack.DynamoDBClient("http://"+localstack.DynamoDBAddr), "UsageTable")
-	last := time.Now().UTC().Truncate(metering.Window).Add(-metering.Window) // the last closed window
-	for i := *hours - 1; i >= 0; i-- {
-		w := last.Add(-time.Duration(i) * metering.Window)
-		err := store.Put(context.Background(), metering.Usage{WorkspaceID: *workspace, Item: *item, WindowStart: w.Unix(), Amount: *amount})
-		switch {
-		case errors.Is(err, storage.ErrUsageExists):
-			fmt.Printf("%s %s %s: recorded already (once per workspace, item and window)\n", *workspace, *item, w.Format(time.RFC3339))
-		case err != nil:
-			return err
-		default:
-			fmt.Printf("%s %s %s: %d\n", *workspace, *item, w.Format(time.RFC3339), *amount)
-		}
+	items, err := localstack.MeteringItems()
+	if err != nil {
+		return fmt.Errorf("read the billable items: %w", err)
 	}
-	fmt.Println("The metering pushes it on its next run (every 10 minutes; windows are complete 5 minutes after they end).")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	res, err := localstack.WriteUsage(ctx, localstack.DynamoDBClient("http://"+localstack.DynamoDBAddr), items, u, now)
+	if err != nil {
+		return err
+	}
+	const clock = "15:04 UTC"
+	if res.Rewound {
+		fmt.Printf("Purchase %s is now metered from %s (rewound, local only).\n", res.Instance, res.MeteredFrom.Format(clock))
+	}
+	for i, w := range res.Windows {
+		line := fmt.Sprintf("%s %s %s-%s: ", u.WorkspaceID, u.Item, w.Start.Format("2006-01-02 15:04"), w.Start.Add(metering.Window).Format(clock))
+		if w.Written {
+			line += fmt.Sprintf("%d written", u.Amount)
+		} else {
+			line += "recorded already (once per workspace, item and window)"
+		}
+		switch {
+		case !w.Billable && i == len(res.Windows)-1:
+			line += fmt.Sprintf("; not billed: the workspace is metered from %s (add -rewind to bill this hour now)", res.MeteredFrom.Format(clock))
+		case !w.Billable:
+			line += fmt.Sprintf("; not billed: the workspace is metered from %s", res.MeteredFrom.Format(clock))
+		case now.After(w.Deadline):
+			line += "; too late to bill (the marketplace takes a window until the end of the next hour)"
+		case now.Before(w.DecidedFrom):
+			line += fmt.Sprintf("; billed by the first metering run from %s (run `go run ./cmd/marketsim meter` then)", w.DecidedFrom.Format(clock))
+		default:
+			line += "; billed by the next metering run (`go run ./cmd/marketsim meter` runs it now)"
+		}
+		fmt.Println(line)
+	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (j *journey) buy(uid string) string {
 	j.step("activate now",
 		chromedp.Navigate(j.s.SimulatorURL+"/"), chromedp.WaitVisible(chromedp.CSS("#buy")),
 		chromedp.SetValue(chromedp.CSS("#uid"), uid), chromedp.Click(chromedp.CSS("#buy")),
-		chromedp.WaitVisible(chromedp.CSS("tbody tr:nth-child(1) a.login")),
+		chromedp.WaitVisible(chromedp.CSS("#purchases > section:first-child a.login")),
 	)
 	// The list on the page may be an older one: wait for the market.
 	var id string

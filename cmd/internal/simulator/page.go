@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/metering"
 )
 
 // Page is the simulator's web UI:
@@ -79,6 +80,8 @@ type purchasedData struct {
 	Failed  []FailedNotification
 	Actions []marketplace.Action
 	Summary string
+	// GraceMinutes is how long after its end a window is decided.
+	GraceMinutes int
 }
 
 func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +101,7 @@ func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
 	render(w, http.StatusOK, purchasedTemplate, purchasedData{
 		Billed:    billed,
 		Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error"), Notice: r.URL.Query().Get("notice"),
-		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary,
+		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary, GraceMinutes: int(metering.Grace / time.Minute),
 	})
 }
 
@@ -140,6 +143,21 @@ func (p *Page) runNow(w http.ResponseWriter, r *http.Request, name string, run f
 		return
 	}
 	out, err := run(r.Context())
+	var pretty bytes.Buffer
+	shown := out
+	if json.Indent(&pretty, out, "", "  ") == nil {
+		shown = pretty.Bytes()
+	}
+	summary := "The " + name + ", run at " + p.Now().UTC().Format("15:04:05") + " UTC"
+	if err != nil {
+		summary += ", failed: " + err.Error()
+	} else {
+		summary += "\n" + string(shown)
+	}
+	// The page shows the last run, whether the page or marketsim asked.
+	p.mu.Lock()
+	p.summary = summary
+	p.mu.Unlock()
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
@@ -148,17 +166,6 @@ func (p *Page) runNow(w http.ResponseWriter, r *http.Request, name string, run f
 		_, _ = w.Write(out)
 		return
 	}
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, out, "", "  ") == nil {
-		out = pretty.Bytes()
-	}
-	summary := "The " + name + ", run at " + p.Now().UTC().Format("15:04:05") + " UTC\n" + string(out)
-	if err != nil {
-		summary = err.Error()
-	}
-	p.mu.Lock()
-	p.summary = summary
-	p.mu.Unlock()
 	http.Redirect(w, r, "/?notice="+url.QueryEscape("The "+name+" ran: its summary is below."), http.StatusSeeOther)
 }
 
@@ -355,8 +362,14 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 .err{color:#b00020}.ok{color:#14532d}.row{display:flex;flex-wrap:wrap;gap:1rem;align-items:end}
 .button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;display:inline-block}
 a.button{white-space:nowrap}
-.small{font-size:.85rem}.small button,.small select{font-size:.85rem}td form{display:inline-flex;gap:.3rem;margin:.15rem 0}
-.wrap{overflow-x:auto}
+.small{font-size:.85rem}.small button,.small select{font-size:.85rem}
+h1,h2{overflow-wrap:anywhere}
+form.row{margin-bottom:1.25rem}
+.purchase{border:1px solid #ddd;border-radius:6px;padding:.75rem 1rem;margin:.75rem 0}
+.facts{display:flex;flex-wrap:wrap;gap:.5rem 2rem;margin:0}.facts dt{font-size:.8rem;color:#555}.facts dd{margin:0;font-weight:600}
+.muted{color:#555;font-weight:400}
+.alone{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center}.alone form{display:flex;flex-wrap:wrap;gap:.3rem;align-items:center;margin:0}
+label.inline{display:inline;margin:0;font-weight:400}
 </style>`
 
 const nav = `<nav><a href="/">Purchased Services</a><a href="/console">SPI console</a></nav>`
@@ -372,25 +385,25 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 </form>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 {{if .Notice}}<p class="ok" role="status" id="notice">{{.Notice}}</p>{{end}}
-<div class="wrap"><table>
-<thead><tr><th>Instance ID</th><th>Account ID</th><th>Status</th><th>Bought (UTC)</th><th>Billed usage (PushMeteringData)</th><th></th><th>The marketplace alone (no SPI call)</th></tr></thead>
-<tbody>
-{{range .Purchases}}<tr id="instance-{{.InstanceID}}"><td>{{.InstanceID}}</td><td>{{.AliUID}}</td><td class="status">{{.Status}}</td><td>{{.CreatedOn.UTC.Format "2006-01-02 15:04:05"}}</td>
-<td class="billed small">{{index $.Billed .InstanceID}}</td>
-<td><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></td>
-<td class="small">
+<div id="purchases">
+{{range .Purchases}}<section class="purchase" id="instance-{{.InstanceID}}" aria-label="Instance {{.InstanceID}}">
+<dl class="facts"><div><dt>Instance ID</dt><dd>{{.InstanceID}}</dd></div><div><dt>Account ID</dt><dd>{{.AliUID}}</dd></div><div><dt>Status</dt><dd class="status">{{.Status}}</dd></div><div><dt>Bought (UTC)</dt><dd>{{.CreatedOn.UTC.Format "2006-01-02 15:04:05"}}</dd></div>
+<div class="wide"><dt>Billed usage (PushMeteringData)</dt><dd class="billed">{{with index $.Billed .InstanceID}}{{.}}{{else}}<span class="muted">nothing billed yet</span>{{end}}</dd></div></dl>
+<p><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></p>
+<div class="alone small"><span class="what">The marketplace alone (no SPI call):</span>
  <form method="post" action="/market/status"><input type="hidden" name="instance" value="{{.InstanceID}}"><button name="status" value="CLOSED" class="close">Close</button><button name="status" value="EXPIRED" class="expire">Expire</button><button name="status" value="OPENED" class="open">Open</button></form>
- <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="small" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Queue as failed</button></form>
-</td></tr>
-{{else}}<tr><td colspan="7">Nothing bought yet.</td></tr>{{end}}
-</tbody></table></div>
+ <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="inline" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Queue as failed</button></form>
+</div>
+</section>
+{{else}}<p>Nothing bought yet.</p>{{end}}
+</div>
 <h2>Failed notifications (DescribeFailedNotifications)</h2>
 {{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
 <h2>Reconciliation</h2>
 <p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace only about purchases still pending activation (and about disputed calls): to change an activated one without our SPI hearing of it, lose a call instead.</p>
 <form method="post" action="/reconcile"><button class="button" id="reconcile">Run the reconciliation now</button></form>
 <h2>Metering</h2>
-<p>Usage is pushed with PushMeteringData every 10 minutes, each hourly window once it is complete (5 minutes after it ends). Write a workspace's usage with <code>go run ./cmd/marketsim usage -workspace ID</code>; the billed usage shows in the table above.</p>
+<p>Usage is pushed with PushMeteringData every 10 minutes, each hourly window once its usage is complete ({{.GraceMinutes}} minutes after it ends) and before the end of the next hour. A workspace counts from the first full hour after it was settled through the purchase. Write a workspace's usage with <code>go run ./cmd/marketsim usage -workspace ID</code> (the console stand-in lists a login's workspaces with their IDs; <code>-rewind</code> moves the purchase's metering start back to the last closed hour, so that it is billed without waiting); the billed usage shows with each purchase above.</p>
 <form method="post" action="/meter"><button class="button" id="meter">Run the metering now</button></form>
 {{if .Summary}}<pre id="summary">{{.Summary}}</pre>{{end}}
 </body></html>`))

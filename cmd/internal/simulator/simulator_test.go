@@ -130,3 +130,43 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 		t.Fatalf("the market did not follow the calls: %+v %v", bought, ok)
 	}
 }
+
+// TestRunSummaryOnThePage: a run asked for by cmd/marketsim shows on the
+// page as the last run, like one asked for by the page; a failed run says
+// so.
+func TestRunSummaryOnThePage(t *testing.T) {
+	runs := 0
+	page := httptest.NewServer(&Page{Market: NewMarket(), Now: time.Now, Meter: func(context.Context) ([]byte, error) {
+		runs++
+		if runs == 2 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return []byte(`{"windowsPushed":3}`), nil
+	}})
+	defer page.Close()
+	get := func() string {
+		resp, err := http.Get(page.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	for i, want := range []string{`&#34;windowsPushed&#34;: 3`, "The metering, run at"} {
+		resp, err := http.Post(page.URL+APIMeterPath, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if wantStatus := []int{200, 502}[i]; resp.StatusCode != wantStatus {
+			t.Fatalf("run %d: %d, want %d", i, resp.StatusCode, wantStatus)
+		}
+		if body := get(); !strings.Contains(body, want) {
+			t.Fatalf("run %d: the page lacks %q:\n%s", i, want, body)
+		}
+	}
+	if body := get(); !strings.Contains(body, "failed: unexpected EOF") || strings.Contains(body, "windowsPushed") {
+		t.Fatalf("the failed run is not the one shown:\n%s", body)
+	}
+}
