@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metering"
+	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 func main() {
@@ -46,12 +46,9 @@ func main() {
 	case "link":
 		err = link(os.Args[2:])
 	case "reconcile":
-		err = runNow("reconciliation", simulator.APIReconcilePath)
+		_, err = runNow("reconciliation", simulator.APIReconcilePath, os.Args[2:])
 	case "meter":
-		err = runNow("metering", simulator.APIMeterPath)
-		if err == nil {
-			fmt.Printf("A window is billed from %d minutes after it ends until the end of the next hour; a workspace from the first full hour after it was settled.\n", int(metering.Grace/time.Minute))
-		}
+		err = meter(os.Args[2:])
 	case "usage":
 		err = writeUsage(os.Args[2:])
 	default:
@@ -141,31 +138,63 @@ func flagsFirst(args []string, valued ...string) []string {
 
 // runNow runs a scheduled job (the reconciliation, the metering) through
 // the running simulator.
-func runNow(name, path string) error {
+func runNow(name, path string, args []string) ([]byte, error) {
+	if len(args) > 0 {
+		return nil, fmt.Errorf("unexpected %q: the %s takes no arguments", args[0], name)
+	}
 	if !localstack.Listening(localstack.SimulatorAddr) {
-		return fmt.Errorf("no simulator on %s: start make dev first", localstack.SimulatorAddr)
+		return nil, fmt.Errorf("no simulator on %s: start make dev first", localstack.SimulatorAddr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+localstack.SimulatorAddr+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("run the %s: %w", name, err)
+		return nil, fmt.Errorf("run the %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, out, "", "  ") == nil {
-		out = pretty.Bytes()
+		fmt.Println(pretty.String())
+	} else {
+		fmt.Println(string(out))
 	}
-	fmt.Println(string(out))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the %s failed (%s)", name, resp.Status)
+		return nil, fmt.Errorf("the %s failed (%s)", name, resp.Status)
+	}
+	return out, nil
+}
+
+// meter runs the metering now and, when it pushed nothing, says when the
+// next window is decided.
+func meter(args []string) error {
+	out, err := runNow("metering", simulator.APIMeterPath, args)
+	if err != nil {
+		return err
+	}
+	var summary struct {
+		Pushed int `json:"windowsPushed"`
+	}
+	if json.Unmarshal(out, &summary) == nil && summary.Pushed == 0 {
+		next := nextDecided(time.Now())
+		fmt.Printf("Nothing was pushed: no window with unbilled usage was due. A window is decided %d minutes after it ends; the next, %s-%s, at %s.\n",
+			int(metering.Grace/time.Minute), next.Format("15:04"), next.Add(metering.Window).Format("15:04 UTC"), next.Add(metering.Window+metering.Grace).Format("15:04 UTC"))
 	}
 	return nil
+}
+
+// nextDecided is the start of the next window a metering run decides
+// after now.
+func nextDecided(now time.Time) time.Time {
+	last := now.UTC().Truncate(metering.Window).Add(-metering.Window) // the last closed window
+	if now.Before(last.Add(metering.Window + metering.Grace)) {
+		return last
+	}
+	return last.Add(metering.Window)
 }
 
 // viaSimulator sends a call through the running simulator, which signs it
@@ -241,7 +270,7 @@ func writeUsage(args []string) error {
 	case flags.NArg() > 0:
 		return fmt.Errorf("unexpected %q: flags only (-workspace ID -item host -amount 5 -hours 1 -rewind)", flags.Arg(0))
 	case u.WorkspaceID == "":
-		return errors.New("-workspace is required: the console stand-in (make dev's banner) lists a login's workspaces with their IDs")
+		return fmt.Errorf("-workspace is required: sign in to the console stand-in (http://%s/<site>/) to see a workspace's ID", localstack.ConsoleAddr)
 	}
 	if !localstack.Listening(localstack.DynamoDBAddr) {
 		return fmt.Errorf("no DynamoDB on %s: start make dev first", localstack.DynamoDBAddr)
@@ -266,11 +295,21 @@ func writeUsage(args []string) error {
 		if w.Written {
 			line += fmt.Sprintf("%d written", u.Amount)
 		} else {
-			line += "recorded already (once per workspace, item and window)"
+			line += fmt.Sprintf("recorded already with %d (one record per workspace, item and window: the first stands)", w.Kept)
+		}
+		when := "now"
+		if now.Before(w.DecidedFrom) {
+			when = "from " + w.DecidedFrom.Format(clock)
 		}
 		switch {
+		case w.Decided == storage.PushEmpty && now.Before(w.Deadline):
+			line += fmt.Sprintf("; the window was decided empty and is looked at again until %s: billed by the next metering run", w.Deadline.Format(clock))
+		case w.Decided == storage.PushPushed:
+			line += "; the window is billed already (pushed once, with what it held then): usage written later is not"
+		case w.Decided != "":
+			line += fmt.Sprintf("; the window was decided already (%s): usage written later is not billed", w.Decided)
 		case !w.Billable && i == len(res.Windows)-1:
-			line += fmt.Sprintf("; not billed: the workspace is metered from %s (add -rewind to bill this hour now)", res.MeteredFrom.Format(clock))
+			line += fmt.Sprintf("; not billed: the workspace is metered from %s (with -rewind this hour is billed %s)", res.MeteredFrom.Format(clock), when)
 		case !w.Billable:
 			line += fmt.Sprintf("; not billed: the workspace is metered from %s", res.MeteredFrom.Format(clock))
 		case now.After(w.Deadline):

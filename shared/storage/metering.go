@@ -184,6 +184,22 @@ func (s *Pushes) Create(ctx context.Context, p Push) (bool, error) {
 	return true, nil
 }
 
+// Get reads the push record of an instance's window, consistently; ok is
+// false while the window is undecided.
+func (s *Pushes) Get(ctx context.Context, instance string, window time.Time) (p Push, ok bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: pushKey(instance, window.Unix()), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Push{}, false, fmt.Errorf("read push record: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return Push{}, false, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &p); err != nil {
+		return Push{}, false, fmt.Errorf("unmarshal push record: %w", err)
+	}
+	return p, true, nil
+}
+
 // Unsent lists the records in a state of the unsent index (pending or
 // sending), oldest window first.
 func (s *Pushes) Unsent(ctx context.Context, state string) ([]Push, error) {

@@ -129,8 +129,9 @@ func render(w http.ResponseWriter, status int, p page) {
 	_ = pageTemplate.Execute(w, p)
 }
 
-// consoleCSS lets a workspace ID (32 hex digits) break on a phone.
-const consoleCSS = "small.id{display:block}small.id code{overflow-wrap:anywhere}"
+// consoleCSS puts a workspace's ID on a row of its own under it, where
+// its 37 characters fit a phone's width.
+const consoleCSS = "table.list tr.ws td{border-bottom:0;padding-bottom:0}tr.ws-id code{overflow-wrap:anywhere}"
 
 var texts = map[i18n.Lang]map[string]string{
 	i18n.ZH: {
@@ -159,7 +160,8 @@ var pageTemplate = template.Must(template.New("console").Parse(`<!DOCTYPE html>
  <h1 id="signed-in">{{.T.welcome}} <span id="user">{{.Username}}</span></h1>
  <section class="card" aria-labelledby="ws-head"><h2 id="ws-head">{{.T.workspaces}}</h2>
  {{if .Rows}}<table class="list"><thead><tr><th scope="col">{{.T.name}}</th><th scope="col">{{.T.settlement}}</th><th scope="col">{{.T.state}}</th></tr></thead><tbody>
- {{range .Rows}}<tr id="ws-{{.ID}}"><td><span class="name">{{.Name}}</span><small class="help id">{{$.T.id}} <code>{{.ID}}</code></small></td><td class="settlement">{{.Settlement}}</td><td class="state">{{if .Suspended}}<span class="badge warn">{{$.T.suspended}}</span>{{else}}<span class="badge ok">{{$.T.active}}</span>{{end}}</td></tr>{{end}}
+ {{range .Rows}}<tr class="ws" id="ws-{{.ID}}"><td class="name">{{.Name}}</td><td class="settlement">{{.Settlement}}</td><td class="state">{{if .Suspended}}<span class="badge warn">{{$.T.suspended}}</span>{{else}}<span class="badge ok">{{$.T.active}}</span>{{end}}</td></tr>
+ <tr class="ws-id"><td colspan="3"><small class="help">{{$.T.id}} <code>{{.ID}}</code></small></td></tr>{{end}}
  </tbody></table>{{else}}<p id="none">{{.T.none}}</p>{{end}}
  {{if .Elsewhere}}<p class="help">{{.T.elsewhere}} {{.Elsewhere}}</p>{{end}}
  </section>

@@ -193,7 +193,7 @@ func (j *journey) signIn(username, password, workspace string) string {
 		chromedp.SendKeys(chromedp.CSS("#f-password"), password+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("#signed-in")),
 	)
-	rows, err := chromedp.Run(j.ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('tbody tr')].map(r => [r.querySelector('.name').textContent, r.querySelector('.settlement').textContent]))`))
+	rows, err := chromedp.Run(j.ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll('tbody tr.ws')].map(r => [r.querySelector('.name').textContent, r.querySelector('.settlement').textContent]))`))
 	if err != nil {
 		j.t.Fatal(err)
 	}

@@ -42,8 +42,14 @@ type Usage struct {
 type UsageWindow struct {
 	Start time.Time
 	// Written is false when the window held this usage already (the table
-	// takes one record per workspace, item and window).
+	// takes one record per workspace, item and window): Kept is the amount
+	// that stands.
 	Written bool
+	Kept    int64
+	// Decided is the state of the window's push record ("" while the
+	// window is undecided): usage written after a window was decided is
+	// not billed, except in an empty window still before its deadline.
+	Decided string
 	// Billable is false for a window before the workspace is metered.
 	Billable bool
 	// DecidedFrom is when a metering run first takes the window, and
@@ -63,7 +69,7 @@ type UsageResult struct {
 // Usage refusals, each saying what to do instead.
 var (
 	ErrNoSuchWorkspace = errors.New("no such workspace in the local stack; the console stand-in lists a login's workspaces with their IDs")
-	ErrNotMetered      = errors.New("the workspace is not settled through a marketplace purchase, so nothing bills its usage")
+	ErrNotMetered      = errors.New("nothing in this stack bills its usage")
 )
 
 // WriteUsage checks the usage against the stack's records and the billable
@@ -89,9 +95,12 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 		return UsageResult{}, fmt.Errorf("-workspace %s: %w", u.WorkspaceID, ErrNoSuchWorkspace)
 	}
 	if ws.Settlement.Instance == "" {
-		return UsageResult{}, fmt.Errorf("-workspace %s: %w", u.WorkspaceID, ErrNotMetered)
+		return UsageResult{}, fmt.Errorf("-workspace %s is settled by its billing center account, not through a marketplace purchase: %w", u.WorkspaceID, ErrNotMetered)
 	}
 	inst, err := records.Get(ctx, ws.Settlement.Instance)
+	if errors.Is(err, activation.ErrInstanceNotFound) {
+		return UsageResult{}, fmt.Errorf("-workspace %s is settled through purchase %s, which this stack has no record of (another Alibaba Cloud account's): %w", u.WorkspaceID, ws.Settlement.Instance, ErrNotMetered)
+	}
 	if err != nil {
 		return UsageResult{}, fmt.Errorf("read purchase %s: %w", ws.Settlement.Instance, err)
 	}
@@ -108,17 +117,33 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 		}
 		res.MeteredFrom, res.Rewound = last, true
 	}
-	store := storage.NewUsage(db, "UsageTable")
+	store, pushes := storage.NewUsage(db, "UsageTable"), storage.NewPushes(db, "MeteringTable")
 	for w := first; !w.After(last); w = w.Add(metering.Window) {
-		err := store.Put(ctx, metering.Usage{WorkspaceID: ws.ID, Item: u.Item, WindowStart: w.Unix(), Amount: u.Amount})
-		if err != nil && !errors.Is(err, storage.ErrUsageExists) {
-			return res, fmt.Errorf("write usage of %s: %w", w.Format(time.RFC3339), err)
-		}
 		end := w.Add(metering.Window)
-		res.Windows = append(res.Windows, UsageWindow{
-			Start: w, Written: err == nil, Billable: !w.Before(res.MeteredFrom),
-			DecidedFrom: end.Add(metering.Grace), Deadline: end.Add(metering.Deadline),
-		})
+		win := UsageWindow{Start: w, Billable: !w.Before(res.MeteredFrom), DecidedFrom: end.Add(metering.Grace), Deadline: end.Add(metering.Deadline)}
+		err := store.Put(ctx, metering.Usage{WorkspaceID: ws.ID, Item: u.Item, WindowStart: w.Unix(), Amount: u.Amount})
+		switch {
+		case errors.Is(err, storage.ErrUsageExists):
+			kept, _, err := store.Get(ctx, []string{ws.ID}, []time.Time{w}, []string{u.Item})
+			if err != nil {
+				return res, err
+			}
+			if len(kept) == 1 {
+				win.Kept = kept[0].Amount
+			}
+		case err != nil:
+			return res, fmt.Errorf("write usage of %s: %w", w.Format(time.RFC3339), err)
+		default:
+			win.Written = true
+		}
+		push, decided, err := pushes.Get(ctx, inst.ID, w)
+		if err != nil {
+			return res, err
+		}
+		if decided {
+			win.Decided = push.State
+		}
+		res.Windows = append(res.Windows, win)
 	}
 	return res, nil
 }

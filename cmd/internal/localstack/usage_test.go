@@ -20,6 +20,7 @@ const (
 	usageWS   = "wksp_0123456789abcdef0123456789abcdef"
 	billingWS = "wksp_fedcba9876543210fedcba9876543210"
 	unknownWS = "wksp_00000000000000000000000000000000"
+	foreignWS = "wksp_11111111111111111111111111111111"
 )
 
 // usageStack is a purchase activated at 21:29 with one workspace, and a
@@ -32,6 +33,7 @@ func usageStack(t *testing.T) (*meteringFixture, string) {
 	for _, ws := range []guance.Workspace{
 		{ID: usageWS, Name: "Metered", Site: "cn1", Owner: "owner", BillingAccount: "billing", Settlement: guance.ByInstance(simulator.SampleUID, instance), CreatedAt: activatedAt},
 		{ID: billingWS, Name: "Billing", Site: "cn1", Owner: "owner", BillingAccount: "billing", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: activatedAt},
+		{ID: foreignWS, Name: "Partner", Site: "cn1", Owner: "owner", BillingAccount: "billing", Settlement: guance.ByInstance("1999999999999999", "5999999"), CreatedAt: activatedAt},
 	} {
 		item, err := attributevalue.MarshalMap(ws)
 		if err != nil {
@@ -56,7 +58,8 @@ func TestWriteUsageRefusals(t *testing.T) {
 	}{
 		{"malformed workspace", localstack.Usage{WorkspaceID: "Metered", Item: "host", Amount: 5, Hours: 1}, "wksp_ and 32 hex digits", nil},
 		{"unknown workspace", localstack.Usage{WorkspaceID: unknownWS, Item: "host", Amount: 5, Hours: 1}, "console stand-in", localstack.ErrNoSuchWorkspace},
-		{"billing center settled", localstack.Usage{WorkspaceID: billingWS, Item: "host", Amount: 5, Hours: 1}, "not settled through a marketplace purchase", localstack.ErrNotMetered},
+		{"billing center settled", localstack.Usage{WorkspaceID: billingWS, Item: "host", Amount: 5, Hours: 1}, "not through a marketplace purchase", localstack.ErrNotMetered},
+		{"purchase unknown here", localstack.Usage{WorkspaceID: foreignWS, Item: "host", Amount: 5, Hours: 1}, "purchase 5999999, which this stack has no record of", localstack.ErrNotMetered},
 		{"unknown item", localstack.Usage{WorkspaceID: usageWS, Item: "cpu_hours", Amount: 5, Hours: 1}, "METERING_ITEMS maps host, log_gb", nil},
 		{"negative amount", localstack.Usage{WorkspaceID: usageWS, Item: "host", Amount: -1, Hours: 1}, "-amount -1", nil},
 		{"no hours", localstack.Usage{WorkspaceID: usageWS, Item: "host", Amount: 5, Hours: 0}, "-hours 0", nil},
@@ -118,9 +121,17 @@ func TestWriteUsageRewind(t *testing.T) {
 	if got := f.market.Billed(instance)["HostCount"]; got != 5 {
 		t.Fatalf("billed %d, want 5", got)
 	}
-	// Again: nothing more is written, rewound or billed.
+	// Again, with another amount: nothing more is written, rewound or
+	// billed, and the answer says what stands and that the window is
+	// billed already.
+	u.Amount = 7
 	res, err = localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, u, f.clock())
-	if err != nil || res.Rewound || res.Windows[1].Written {
+	if w := res.Windows[1]; err != nil || res.Rewound || w.Written || w.Kept != 5 || w.Decided != "pushed" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	// Another item in the billed window is written, and not billed.
+	res, err = localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, localstack.Usage{WorkspaceID: usageWS, Item: "log_gb", Amount: 3, Hours: 1}, f.clock())
+	if w := res.Windows[0]; err != nil || !w.Written || w.Decided != "pushed" {
 		t.Fatalf("%v %+v", err, res)
 	}
 	if s := f.run(t); s.Pushed != 0 || f.market.Billed(instance)["HostCount"] != 5 {

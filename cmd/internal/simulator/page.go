@@ -73,7 +73,7 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type purchasedData struct {
 	Purchases []Purchase
 	// Billed is each instance's pay-as-you-go usage billed so far.
-	Billed  map[string]string
+	Billed  map[string]billed
 	UID     string
 	Error   string
 	Notice  string
@@ -89,20 +89,38 @@ func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	summary := p.summary
 	p.mu.Unlock()
-	billed := map[string]string{}
+	bills := map[string]billed{}
 	for _, bought := range p.Market.Purchases() {
-		var parts []string
-		for item, n := range p.Market.Billed(bought.InstanceID) {
-			parts = append(parts, fmt.Sprintf("%s %d", item, n))
-		}
-		sort.Strings(parts)
-		billed[bought.InstanceID] = strings.Join(parts, " · ")
+		bills[bought.InstanceID] = billed{Total: entities(p.Market.Billed(bought.InstanceID))}
+	}
+	for _, r := range p.Market.Pushed() {
+		b := bills[r.InstanceID]
+		b.Windows = append(b.Windows, fmt.Sprintf("%s-%s UTC: %s (pushed at %s)", time.Unix(r.StartTime, 0).UTC().Format("01-02 15:04"),
+			time.Unix(r.EndTime, 0).UTC().Format("15:04"), entities(r.Entities), r.At.UTC().Format("15:04:05")))
+		bills[r.InstanceID] = b
 	}
 	render(w, http.StatusOK, purchasedTemplate, purchasedData{
-		Billed:    billed,
+		Billed:    bills,
 		Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error"), Notice: r.URL.Query().Get("notice"),
 		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary, GraceMinutes: int(metering.Grace / time.Minute),
 	})
+}
+
+// billed is an instance's billed usage: the total per item, and each
+// record as it was pushed (a window billed twice would show twice).
+type billed struct {
+	Total   string
+	Windows []string
+}
+
+// entities writes billed amounts as "HostCount 5 · LogGB 3".
+func entities(amounts map[string]int64) string {
+	parts := make([]string, 0, len(amounts))
+	for item, n := range amounts {
+		parts = append(parts, fmt.Sprintf("%s %d", item, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " · ")
 }
 
 // marketStatus moves an instance on the marketplace's side only: closed
@@ -166,7 +184,7 @@ func (p *Page) runNow(w http.ResponseWriter, r *http.Request, name string, run f
 		_, _ = w.Write(out)
 		return
 	}
-	http.Redirect(w, r, "/?notice="+url.QueryEscape("The "+name+" ran: its summary is below."), http.StatusSeeOther)
+	http.Redirect(w, r, "/?notice="+url.QueryEscape("The "+name+" ran: its summary is below.")+"#summary", http.StatusSeeOther)
 }
 
 // buy is Activate Now on the marketplace: the purchase is recorded, then
@@ -363,7 +381,7 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 .button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;display:inline-block}
 a.button{white-space:nowrap}
 .small{font-size:.85rem}.small button,.small select{font-size:.85rem}
-h1,h2{overflow-wrap:anywhere}
+h1,h2{overflow-wrap:break-word}h2 small.api{display:block;font-size:.8rem;font-weight:400;color:#555}
 form.row{margin-bottom:1.25rem}
 .purchase{border:1px solid #ddd;border-radius:6px;padding:.75rem 1rem;margin:.75rem 0}
 .facts{display:flex;flex-wrap:wrap;gap:.5rem 2rem;margin:0}.facts dt{font-size:.8rem;color:#555}.facts dd{margin:0;font-weight:600}
@@ -388,7 +406,8 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 <div id="purchases">
 {{range .Purchases}}<section class="purchase" id="instance-{{.InstanceID}}" aria-label="Instance {{.InstanceID}}">
 <dl class="facts"><div><dt>Instance ID</dt><dd>{{.InstanceID}}</dd></div><div><dt>Account ID</dt><dd>{{.AliUID}}</dd></div><div><dt>Status</dt><dd class="status">{{.Status}}</dd></div><div><dt>Bought (UTC)</dt><dd>{{.CreatedOn.UTC.Format "2006-01-02 15:04:05"}}</dd></div>
-<div class="wide"><dt>Billed usage (PushMeteringData)</dt><dd class="billed">{{with index $.Billed .InstanceID}}{{.}}{{else}}<span class="muted">nothing billed yet</span>{{end}}</dd></div></dl>
+<div class="wide"><dt>Billed usage (PushMeteringData)</dt><dd class="billed">{{with index $.Billed .InstanceID}}{{with .Total}}{{.}}{{else}}<span class="muted">nothing billed yet</span>{{end}}{{end}}</dd></div></dl>
+{{with (index $.Billed .InstanceID).Windows}}<details class="small windows"><summary>{{len .}} record(s) pushed, one per window</summary><ul>{{range .}}<li>{{.}}</li>{{end}}</ul></details>{{end}}
 <p><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></p>
 <div class="alone small"><span class="what">The marketplace alone (no SPI call):</span>
  <form method="post" action="/market/status"><input type="hidden" name="instance" value="{{.InstanceID}}"><button name="status" value="CLOSED" class="close">Close</button><button name="status" value="EXPIRED" class="expire">Expire</button><button name="status" value="OPENED" class="open">Open</button></form>
@@ -397,7 +416,7 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 </section>
 {{else}}<p>Nothing bought yet.</p>{{end}}
 </div>
-<h2>Failed notifications (DescribeFailedNotifications)</h2>
+<h2>Failed notifications <small class="api">DescribeFailedNotifications</small></h2>
 {{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
 <h2>Reconciliation</h2>
 <p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace only about purchases still pending activation (and about disputed calls): to change an activated one without our SPI hearing of it, lose a call instead.</p>

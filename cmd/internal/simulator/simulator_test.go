@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,31 @@ func TestRunSummaryOnThePage(t *testing.T) {
 	}
 	if body := get(); !strings.Contains(body, "failed: unexpected EOF") || strings.Contains(body, "windowsPushed") {
 		t.Fatalf("the failed run is not the one shown:\n%s", body)
+	}
+}
+
+// TestBilledWindowsOnThePage: each purchase shows its billed total and
+// each record as pushed, so a window billed twice would show twice.
+func TestBilledWindowsOnThePage(t *testing.T) {
+	market := NewMarket()
+	at := time.Date(2026, 11, 26, 21, 40, 0, 0, time.UTC)
+	bought := market.Buy(SampleUID, at)
+	window := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC).Unix()
+	raw := `[{"InstanceId":"` + bought.InstanceID + `","StartTime":` + strconv.FormatInt(window, 10) + `,"EndTime":` + strconv.FormatInt(window+3600, 10) + `,"Entities":[{"Key":"HostCount","Value":5},{"Key":"LogGB","Value":3}]}]`
+	if code, _ := market.pushMetering(raw, at); code != "" {
+		t.Fatalf("push refused: %s", code)
+	}
+	page := httptest.NewServer(&Page{Market: market, Now: func() time.Time { return at }})
+	defer page.Close()
+	resp, err := http.Get(page.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"HostCount 5 · LogGB 3</dd>", "1 record(s) pushed", "<li>11-26 20:00-21:00 UTC: HostCount 5 · LogGB 3 (pushed at 21:40:00)</li>"} {
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("the page lacks %q:\n%s", want, body)
+		}
 	}
 }
