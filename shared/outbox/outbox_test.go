@@ -198,7 +198,7 @@ func TestVoidAndExpiredItems(t *testing.T) {
 type slowMailer struct{ sent int }
 
 func (m *slowMailer) SendOutbox(ctx context.Context, _ Item, _ string) error {
-	time.Sleep(30 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	m.sent++
 	return nil
 }
@@ -215,8 +215,10 @@ func TestSweepStopsBeforeTheDeadline(t *testing.T) {
 	}
 	m := &slowMailer{}
 	sealer, _ := NewSealer("a-test-secret-of-enough-length")
-	d := &Deliverer{Store: store, Mailer: m, Sealer: sealer, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Margin: 50 * time.Millisecond}
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
+	d := &Deliverer{Store: store, Mailer: m, Sealer: sealer, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Margin: 500 * time.Millisecond}
+	// 500 ms to send ten mails of 100 ms each: some go, not all, even
+	// on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	r, err := d.Sweep(ctx, 100)
 	if err != nil {

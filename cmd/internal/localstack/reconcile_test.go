@@ -328,9 +328,11 @@ func TestKilledRunIsResumed(t *testing.T) {
 	r.Now = func() time.Time { return time.Now().Add(2 * time.Minute) } // the dead run's lease is over
 	// Out of time after a few items (each answer takes 40 ms, one at a time).
 	r.Market, r.Concurrency = slowMarket{Market: r.Market, delay: 40 * time.Millisecond}, 1
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// 500 ms for 30 answers of 40 ms: some, not all, even on a loaded
+	// machine.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	r.Margin = 100 * time.Millisecond
+	r.Margin = 500 * time.Millisecond
 	first, err := r.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
