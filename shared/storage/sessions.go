@@ -170,34 +170,8 @@ func DraftUpdate(table, id, flow, draft string, now time.Time) (types.TransactWr
 // SaveDraft keeps a flow's draft in one conditional write that also checks
 // the form's CSRF token and that the session is live.
 func (s *Sessions) SaveDraft(ctx context.Context, id, csrf, flow, draft string, now time.Time) error {
-	cond := expression.Name(idAttr).AttributeExists().
-		And(expression.Name("csrf").Equal(expression.Value(csrf))).
-		And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))
-	expr, err := expression.NewBuilder().
-		WithCondition(cond).
-		WithUpdate(expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))).
-		Build()
-	if err != nil {
-		return fmt.Errorf("build draft save: %w", err)
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		old, ok, uerr := unmarshalSession(id, refused.Item)
-		if uerr != nil {
-			return uerr
-		}
-		if !ok || !old.Live(now) {
-			return session.ErrNotFound
-		}
-		return session.ErrBadCSRF
-	}
-	if err != nil {
+	update := expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))
+	if err := s.updateForm(ctx, id, csrf, update, now); err != nil {
 		return fmt.Errorf("save %s draft: %w", flow, err)
 	}
 	return nil
@@ -206,15 +180,22 @@ func (s *Sessions) SaveDraft(ctx context.Context, id, csrf, flow, draft string, 
 // SetLanguage changes the session's language in one conditional write that
 // also checks the CSRF token and that the session is live.
 func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error {
+	if err := s.updateForm(ctx, id, csrf, expression.Set(expression.Name("lang"), expression.Value(lang)), now); err != nil {
+		return fmt.Errorf("set session language: %w", err)
+	}
+	return nil
+}
+
+// updateForm applies a form's update to the session, conditioned on the
+// form's CSRF token and on the session being live; a refusal says which
+// (session.ErrNotFound or session.ErrBadCSRF) from the item as it was.
+func (s *Sessions) updateForm(ctx context.Context, id, csrf string, update expression.UpdateBuilder, now time.Time) error {
 	cond := expression.Name(idAttr).AttributeExists().
 		And(expression.Name("csrf").Equal(expression.Value(csrf))).
 		And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))
-	expr, err := expression.NewBuilder().
-		WithCondition(cond).
-		WithUpdate(expression.Set(expression.Name("lang"), expression.Value(lang))).
-		Build()
+	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(update).Build()
 	if err != nil {
-		return fmt.Errorf("build language change: %w", err)
+		return err
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
@@ -233,8 +214,5 @@ func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now t
 		}
 		return session.ErrBadCSRF
 	}
-	if err != nil {
-		return fmt.Errorf("set session language: %w", err)
-	}
-	return nil
+	return err
 }
