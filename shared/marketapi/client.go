@@ -407,6 +407,19 @@ func (c *Client) PushMeteringData(ctx context.Context, metering string) error {
 // connection was made): it certainly did nothing.
 var ErrNotSent = errors.New("the request was not sent")
 
+// Wait waits d before a call is tried again after throttling, or less if
+// ctx ends first (its error then).
+func Wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Sent reports whether a failed call may have reached the OpenAPI: an
 // answer came, or the failure came after a connection was made (a
 // timeout waiting for the answer).

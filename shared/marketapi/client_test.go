@@ -1,9 +1,11 @@
 package marketapi
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -48,5 +50,18 @@ func TestAPIErrorKeepsTheMessageOut(t *testing.T) {
 		Message: "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3DLTAI5tEXAMPLE"}
 	if got := err.Error(); strings.Contains(got, "LTAI5tEXAMPLE") || !strings.Contains(got, "SignatureDoesNotMatch") || !strings.Contains(got, "R1") {
 		t.Fatalf("%q", got)
+	}
+}
+
+// TestWait: a wait ends when its time is up, or early with the context's
+// error when the context ends first.
+func TestWait(t *testing.T) {
+	if err := Wait(context.Background(), time.Millisecond); err != nil {
+		t.Fatalf("a wait that ran out: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Wait(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a wait whose context ended: %v", err)
 	}
 }
