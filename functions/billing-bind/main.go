@@ -10,6 +10,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/binding"
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/storage"
@@ -19,7 +20,7 @@ import (
 func main() { apigateway.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
-	s := binding.LoadSettings(env.Settings)
+	s := flow.LoadSettings(env.Settings)
 	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/mail"
 	"github.com/guance/aliyun-marketplace/shared/password"
@@ -19,7 +20,7 @@ import (
 func main() { apigateway.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
-	s := registration.LoadSettings(env.Settings)
+	s := flow.LoadAccountSettings(env.Settings)
 	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package registration
+package flow
 
 import (
 	"time"
@@ -8,8 +8,9 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
-// Settings are the RegistrationFunction's configuration, under the
-// template's variable names. The code-hashing secret is read apart.
+// Settings are the flow functions' configuration (registration, billing
+// and workspace binding), under the template's variable names. The
+// code-hashing secret is read apart.
 type Settings struct {
 	Tables            storage.Tables  // INSTANCES_TABLE, SESSIONS_TABLE, ACCOUNTS_TABLE, WORKSPACES_TABLE, OUTBOX_TABLE
 	VerificationTable string          // VERIFICATION_TABLE
@@ -20,20 +21,30 @@ type Settings struct {
 	MarketplaceURL    string          // MARKETPLACE_URL
 }
 
-// LoadSettings reads the settings; env reports what is missing or wrong.
+// LoadSettings reads what every flow needs; it is all the billing binding
+// needs (its codes go through the outbox, it creates nothing to log in
+// to). env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
-	urls, err := sites.ParseLoginURLs(env.Required("SITE_LOGIN_URLS"))
-	env.Check(err)
 	return Settings{
 		Tables: storage.Tables{
 			Instances: env.Required("INSTANCES_TABLE"), Sessions: env.Required("SESSIONS_TABLE"),
 			Accounts: env.Required("ACCOUNTS_TABLE"), Workspaces: env.Required("WORKSPACES_TABLE"), Outbox: env.Required("OUTBOX_TABLE"),
 		},
 		VerificationTable: env.Required("VERIFICATION_TABLE"),
-		LoginURLs:         urls,
-		MailFrom:          env.Required("MAIL_FROM"),
-		MailTimeout:       env.Duration("MAIL_TIMEOUT", 4*time.Second),
-		TermsURL:          env.Required("TERMS_URL"),
 		MarketplaceURL:    env.Get("MARKETPLACE_URL", "https://market.console.aliyun.com/"),
 	}
+}
+
+// LoadAccountSettings adds what a flow that creates Guance accounts and
+// workspaces needs (registration, workspace binding): the sender of its
+// codes, the sites' login pages, the terms.
+func LoadAccountSettings(env *config.Env) Settings {
+	s := LoadSettings(env)
+	urls, err := sites.ParseLoginURLs(env.Required("SITE_LOGIN_URLS"))
+	env.Check(err)
+	s.LoginURLs = urls
+	s.MailFrom = env.Required("MAIL_FROM")
+	s.MailTimeout = env.Duration("MAIL_TIMEOUT", 4*time.Second)
+	s.TermsURL = env.Required("TERMS_URL")
+	return s
 }
