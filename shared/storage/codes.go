@@ -145,7 +145,7 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 		}
 		items = append(items, put)
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch i := canceledAt(err); {
 	case err == nil:
 		return nil
@@ -210,7 +210,7 @@ func (s *Codes) Revoke(ctx context.Context, in verification.Issue) error {
 			ExpressionAttributeNames: giveBack.Names(), ExpressionAttributeValues: giveBack.Values(),
 		}})
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
 		return fmt.Errorf("revoke %s code: %w", in.Record.Purpose, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
@@ -370,5 +371,49 @@ func TestUsernamesDoNotSpendAddresses(t *testing.T) {
 	own.Limits = limits
 	if err := store.Issue(ctx, own); err != nil {
 		t.Fatalf("the address's own code after sends to a look-alike username: %v", err)
+	}
+}
+
+// collidingDB answers the first n transactions with a TransactionConflict,
+// as DynamoDB does when another transaction writes the same items at the
+// same moment (the local server runs writes one at a time, so it never
+// does).
+type collidingDB struct {
+	*dynamodb.Client
+	n int
+}
+
+func (c *collidingDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.n > 0 {
+		c.n--
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[0].Code = aws.String("TransactionConflict")
+		return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+	}
+	return c.Client.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestIssueAndRevokeRetryACollision: two sends for one session at once
+// collide on the cooldown and counters; the one DynamoDB cancels is tried
+// again and then answered by its conditions, not failed.
+func TestIssueAndRevokeRetryACollision(t *testing.T) {
+	db := dynamotest.Start(t)
+	colliding := &collidingDB{Client: db.Client(), n: 1}
+	store := storage.NewCodes(colliding, db.Tables["VerificationTable"], db.Tables["OutboxTable"])
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	if err := store.Issue(context.Background(), issue(buyer, "a@example.com", "123456", at)); err != nil {
+		t.Fatalf("a send that collided once: %v", err)
+	}
+	colliding.n = 1
+	var limit *verification.LimitError
+	if err := store.Issue(context.Background(), issue(buyer, "a@example.com", "654321", at)); !errors.As(err, &limit) || limit.Limit != verification.LimitCooldown {
+		t.Fatalf("a second send that collided once: %v, want the cooldown", err)
+	}
+	colliding.n = 1
+	if err := store.Revoke(context.Background(), issue(buyer, "a@example.com", "123456", at)); err != nil {
+		t.Fatalf("a revoke that collided once: %v", err)
 	}
 }

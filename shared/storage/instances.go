@@ -298,7 +298,7 @@ func (s *Instances) RecordPayment(ctx context.Context, id, requestID string, cal
 	if err != nil {
 		return "", err
 	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Update: &types.Update{
 			TableName: aws.String(s.table), Key: s.key(id),
 			UpdateExpression: noted.Update(), ConditionExpression: noted.Condition(),
