@@ -31,11 +31,6 @@ func num(n int64) types.AttributeValue {
 
 func epoch(t time.Time) types.AttributeValue { return num(t.Unix()) }
 
-// epochValue is epoch for the expression builder's values.
-func epochValue(t time.Time) *types.AttributeValueMemberN {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
-}
-
 func idKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{idAttr: str(id)}
 }

@@ -275,8 +275,8 @@ func (s *Records) settleInstance(account, uid, instance, workspaceID, site strin
 			// No longer a pending activation; its usage is metered.
 			Remove(name("awaiting")).Remove(name("checkAt")).
 			Set(name("metering"), value(activation.MeteringOn)).
-			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epochValue(at)))).
-			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epochValue(metering.Ceil(at))))).
+			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epoch(at)))).
+			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epoch(metering.Ceil(at))))).
 			Add(name("meteredWorkspaces"), value(&types.AttributeValueMemberSS{Value: []string{metering.FormatMember(workspaceID, at)}}))).
 		Build()
 	if err != nil {

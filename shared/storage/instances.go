@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -184,8 +183,6 @@ func (s *Instances) Apply(ctx context.Context, id string, change activation.Chan
 	}
 }
 
-func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
-
 // changeExpression turns a change into its update and the condition under
 // which it applies; activation.Explain is the reading of the same rules.
 func changeExpression(c activation.Change) (expression.Expression, error) {
@@ -196,7 +193,7 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	// A move, or a dispute, is due to be followed (see activation.Effects).
 	due := func(u expression.UpdateBuilder) expression.UpdateBuilder {
 		return u.Set(name("effects"), expression.Value(activation.EffectsDue)).
-			Set(name("effectsAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).
+			Set(name("effectsAt"), expression.Value(epoch(c.At))).
 			Add(name("effectsSeq"), expression.Value(1))
 	}
 	if c.ClearDispute {
@@ -227,11 +224,11 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 			// A released instance is no longer a pending activation; its
 			// usage is billed up to now.
 			update = update.Remove(name("awaiting")).Remove(name("checkAt")).
-				Set(name("releasedAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)}))
+				Set(name("releasedAt"), expression.Value(epoch(c.At)))
 		case activation.StatusFrozen:
-			update = update.Set(name("frozenAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("freezes"), expression.Value(1))
+			update = update.Set(name("frozenAt"), expression.Value(epoch(c.At))).Add(name("freezes"), expression.Value(1))
 		case activation.StatusActive:
-			update = update.Set(name("restoredAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(c.At)})).Add(name("restores"), expression.Value(1))
+			update = update.Set(name("restoredAt"), expression.Value(epoch(c.At))).Add(name("restores"), expression.Value(1))
 		}
 	}
 	switch {
@@ -241,7 +238,7 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		cond = cond.And(name(c.Guard.Counter()).Equal(expression.Value(c.Guard.Seen)))
 	case c.Guard != nil:
 		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
-			name(c.Guard.After).LessThan(expression.Value(&types.AttributeValueMemberN{Value: unix(c.Guard.Since)}))))
+			name(c.Guard.After).LessThan(expression.Value(epoch(c.Guard.Since)))))
 	}
 	if !c.ExpiredOn.IsZero() {
 		update = update.Set(name("expiredOn"), expression.Value(c.ExpiredOn))

@@ -320,12 +320,12 @@ func (q *Queue) MeteringDue(ctx context.Context, upTo time.Time, after string, l
 // instance whose last billable window is decided).
 func (q *Queue) AdvanceMetering(ctx context.Context, id string, from, to time.Time, done bool) error {
 	name := expression.Name
-	update := expression.Set(name("meteredUntil"), expression.Value(epochValue(to)))
+	update := expression.Set(name("meteredUntil"), expression.Value(epoch(to)))
 	if done {
 		update = expression.Remove(name("metering")).Remove(name("meteredUntil"))
 	}
 	expr, err := expression.NewBuilder().
-		WithCondition(name("meteredUntil").Equal(expression.Value(epochValue(from)))).
+		WithCondition(name("meteredUntil").Equal(expression.Value(epoch(from)))).
 		WithUpdate(update).Build()
 	if err != nil {
 		return err

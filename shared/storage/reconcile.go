@@ -67,7 +67,7 @@ func (q *Queue) EffectsDue(ctx context.Context, before time.Time, after string, 
 
 func (q *Queue) query(ctx context.Context, index, hash, value, rangeAttr string, upTo time.Time, after string, limit int) ([]map[string]types.AttributeValue, string, error) {
 	key := expression.Key(hash).Equal(expression.Value(value)).
-		And(expression.Key(rangeAttr).LessThanEqual(expression.Value(&types.AttributeValueMemberN{Value: unix(upTo)})))
+		And(expression.Key(rangeAttr).LessThanEqual(expression.Value(epoch(upTo))))
 	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
 	if err != nil {
 		return nil, "", err
@@ -157,7 +157,7 @@ func (q *Queue) whilePending(ctx context.Context, id string, update expression.U
 // Recheck sets when a pending activation is checked next. false: it is no
 // longer pending.
 func (q *Queue) Recheck(ctx context.Context, id string, at time.Time) (bool, error) {
-	return q.whilePending(ctx, id, expression.Set(expression.Name("checkAt"), expression.Value(&types.AttributeValueMemberN{Value: unix(at)})))
+	return q.whilePending(ctx, id, expression.Set(expression.Name("checkAt"), expression.Value(epoch(at))))
 }
 
 // Abandon marks a pending activation as given up: it leaves the checks
@@ -185,9 +185,9 @@ func NewHolder() string {
 func (q *Queue) Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error) {
 	expr, err := expression.NewBuilder().
 		WithCondition(expression.Or(expression.Name("holder").AttributeNotExists(),
-			expression.Name("until").LessThan(expression.Value(&types.AttributeValueMemberN{Value: unix(now)})))).
+			expression.Name("until").LessThan(expression.Value(epoch(now))))).
 		WithUpdate(expression.Set(expression.Name("holder"), expression.Value(holder)).
-			Set(expression.Name("until"), expression.Value(&types.AttributeValueMemberN{Value: unix(until)}))).
+			Set(expression.Name("until"), expression.Value(epoch(until)))).
 		Build()
 	if err != nil {
 		return "", false, err

@@ -153,8 +153,8 @@ func (s *Records) settleFirst(uid, instance string, ws guance.Workspace, at time
 			// No longer a pending activation; its usage is metered.
 			Remove(name("awaiting")).Remove(name("checkAt")).
 			Set(name("metering"), value(activation.MeteringOn)).
-			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epochValue(at)))).
-			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epochValue(metering.Ceil(at))))).
+			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epoch(at)))).
+			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epoch(metering.Ceil(at))))).
 			Add(name("meteredWorkspaces"), value(&types.AttributeValueMemberSS{Value: []string{metering.FormatMember(ws.ID, at)}}))).
 		Build()
 	if err != nil {
