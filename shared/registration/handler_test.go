@@ -542,3 +542,39 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		t.Fatalf("a mismatched password at Send code: %d\n%s", rec.Code, body)
 	}
 }
+
+// TestActivateChecksTheDraftAgain: steps keep what was typed even when it
+// is wrong (Send code, Back), so a buyer past both steps can go back and
+// leave wrong values in the draft; Activate checks them again and sends
+// the buyer to the step that holds them, writing nothing.
+func TestActivateChecksTheDraftAgain(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(b *buyer)
+		want  string
+	}{
+		{"phone left wrong by Send code", func(b *buyer) {
+			form := basicForm("send-code")
+			form.Set("phone", "not-a-phone<>")
+			b.post("/register/basic", form)
+		}, "/register/basic"},
+		{"terms unticked, name too long, then Back", func(b *buyer) {
+			b.post("/register/company", url.Values{"company": {strings.Repeat("x", 500)}, "action": {"back"}})
+		}, "/register/company"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			b := f.buyer(t, instance, uid, "en")
+			b.throughBasic()
+			b.throughCompany()
+			tt.spoil(b)
+			if rec := b.post("/register/activate", activateForm()); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tt.want {
+				t.Fatalf("activate: %d to %q, want %s", rec.Code, rec.Header().Get("Location"), tt.want)
+			}
+			if inst, _ := f.instances.Get(context.Background(), instance); inst.Progress != activation.ProgressPending {
+				t.Fatal("a draft with unchecked values activated the instance")
+			}
+		})
+	}
+}

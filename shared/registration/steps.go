@@ -380,12 +380,34 @@ func isInstanceRefusal(err error) bool {
 		errors.Is(err, activation.ErrNotPending) || errors.Is(err, activation.ErrNotLive)
 }
 
+// unchecked is the page of the first step whose fields, as the draft keeps
+// them, do not pass that step's checks ("" when all do). A step keeps what
+// was typed even when it is wrong (Back, Send code), so a draft that once
+// passed a step may hold values that no longer do.
+func (d draft) unchecked() string {
+	if _, err := guance.Username(d.Username); err != nil || !d.Password.KeptFor(d.Username) || d.Verified == "" || !sites.Known(d.Site) {
+		return web.RegisterBasicPath
+	}
+	if _, err := guance.Phone(d.Phone); err != nil {
+		return web.RegisterBasicPath
+	}
+	c := d.Company
+	_, nameErr := guance.CompanyName(c.Name)
+	_, industryErr := guance.Text("industry", c.Industry, 50, false)
+	_, regionErr := guance.Text("region", c.Region, 50, false)
+	_, descriptionErr := guance.Description(c.Description)
+	if !d.Agreed || nameErr != nil || industryErr != nil || regionErr != nil || descriptionErr != nil {
+		return web.RegisterCompanyPath
+	}
+	return ""
+}
+
 // activate writes the registration in one transaction and shows the
 // success page, or why it was refused.
 func (h *Handler) activate(v *visit, name, instance string) {
 	d, now := v.draft, h.Now().UTC()
-	if !d.Password.KeptFor(d.Username) || d.Verified == "" {
-		flow.Redirect(v.W, v.R, web.RegisterBasicPath)
+	if back := d.unchecked(); back != "" {
+		flow.Redirect(v.W, v.R, back)
 		return
 	}
 	loginURL := h.LoginURLs[d.Site]
