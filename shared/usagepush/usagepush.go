@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
@@ -426,11 +427,19 @@ func (m *Meter) pastDeadline(ctx context.Context, recs []metering.Record, pushes
 	return keepR, keepP, nil
 }
 
-// split halves a call by instance (an instance's records stay together).
+// split halves a call by instance: the first half of its instances, in
+// the order they come, and the rest (an instance's records stay together).
+// A call of two or more instances always gives two calls smaller than it.
 func split(recs []metering.Record, pushes []storage.Push) (a, b []metering.Record, pa, pb []storage.Push) {
-	half := recs[len(recs)/2].InstanceID
+	var ids []string
+	for _, rec := range recs {
+		if !slices.Contains(ids, rec.InstanceID) {
+			ids = append(ids, rec.InstanceID)
+		}
+	}
+	first := ids[:len(ids)/2]
 	for i, rec := range recs {
-		if rec.InstanceID < half {
+		if slices.Contains(first, rec.InstanceID) {
 			a, pa = append(a, rec), append(pa, pushes[i])
 		} else {
 			b, pb = append(b, rec), append(pb, pushes[i])

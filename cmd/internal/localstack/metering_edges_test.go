@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/metering"
 	"github.com/guance/aliyun-marketplace/shared/storage"
@@ -108,23 +108,34 @@ func TestMalformedUsageDoesNotStallTheInstance(t *testing.T) {
 
 // TestOneBadRecordDoesNotRefuseTheOthers guards against what a review found: Batch packs up to 100
 // instances into a call; the marketplace validates the call as a whole,
-// so one invalid record (here A's overflowed sum) has every other
-// instance's record refused with it, and refused records are never sent
-// again: B's correct usage is lost.
+// so one invalid record has every other instance's record refused with
+// it, and refused records are never sent again: the others' correct usage
+// would be lost. Here A is an instance the marketplace does not know (its
+// record is refused), between B and C; the call is split until A's record
+// is alone, and only it is refused.
 func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
 	f := newMeteringFixture(t)
 	h := f.now
-	a := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a1", "wksp_a2")
 	b := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
-	f.use(t, "wksp_a1", "host", h, math.MaxInt64/2+1)
-	f.use(t, "wksp_a2", "host", h, math.MaxInt64/2+1)
-	f.use(t, "wksp_b", "host", h, 5)
+	a := b + "0" // sorts between B and C, unknown to the marketplace
+	if _, _, err := f.instances.Create(context.Background(), activation.Instance{
+		ID: a, AliUID: simulator.SampleUID, ProductCode: simulator.SampleProductCode, Status: activation.StatusActive, Progress: activation.ProgressActivated,
+		Workspaces: []string{"wksp_a"}, Metering: activation.MeteringOn, MeteredFrom: h.Add(-time.Minute), MeteredUntil: h,
+		MeteredWorkspaces: []string{metering.FormatMember("wksp_a", h.Add(-time.Minute))}, CreatedAt: h, UpdatedAt: h,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_c")
+	for _, ws := range []string{"wksp_a", "wksp_b", "wksp_c"} {
+		f.use(t, ws, "host", h, 5)
+	}
 	f.advance(time.Hour + metering.Grace)
 	s := f.run(t)
-	f.advance(10 * time.Minute)
-	f.run(t)
-	if got := f.market.Billed(b)["HostCount"]; got != 5 {
-		t.Fatalf("B billed %d of 5: A %q (%s), B %q (%s), %+v", got, f.push(t, a, h).State, f.push(t, a, h).Reason, f.push(t, b, h).State, f.push(t, b, h).Reason, s)
+	if s.Refused != 1 || s.Pushed != 2 || f.market.Billed(b)["HostCount"] != 5 || f.market.Billed(c)["HostCount"] != 5 {
+		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.market.Billed(b)["HostCount"], f.market.Billed(c)["HostCount"], f.push(t, a, h).State, f.push(t, a, h).Reason, s)
+	}
+	if p := f.push(t, a, h); p.State != storage.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
+		t.Fatalf("A: %q (%s)", p.State, p.Reason)
 	}
 }
 
