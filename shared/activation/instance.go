@@ -309,6 +309,13 @@ var (
 	ErrNotLive = errors.New("the instance is released or frozen")
 )
 
+// Unavailable reports whether err says the buyer can no longer act on the
+// instance at all (not theirs, released or frozen, or unknown): the flows
+// answer these alike, with a way back to the marketplace.
+func Unavailable(err error) bool {
+	return errors.Is(err, ErrNotYours) || errors.Is(err, ErrNotLive) || errors.Is(err, ErrInstanceNotFound)
+}
+
 // CheckActivatable says whether the buyer with uid may activate the
 // instance now: bought by uid, still pending, and active.
 func (i Instance) CheckActivatable(uid string) error {

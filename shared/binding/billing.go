@@ -140,7 +140,7 @@ func (h *BillingHandler) post(v *flow.Visit) {
 		h.refuse(v, d, "UIDLinked", "bind.billing.linked")
 	case errors.Is(err, guance.ErrNoSuchAccount):
 		h.refuse(v, d, "NoSuchAccount", "bind.billing.unknown")
-	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
+	case activation.Unavailable(err):
 		h.refuse(v, d, "InstanceClosed", "bind.billing.closed")
 	default:
 		h.flow.Fail(v.W, v.R, v.Lang, err)

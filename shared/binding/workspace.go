@@ -321,7 +321,7 @@ func (h *WorkspaceHandler) refusal(v *flow.Visit, err error) (string, bool) {
 		warn = "gone"
 	case errors.Is(err, guance.ErrWorkspaceSettled):
 		warn = "taken"
-	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
+	case activation.Unavailable(err):
 		warn = "closed"
 	case errors.Is(err, guance.ErrLinkChanged):
 		warn = "unlinked"

@@ -376,8 +376,7 @@ func isDigits(s string) bool {
 }
 
 func isInstanceRefusal(err error) bool {
-	return errors.Is(err, activation.ErrInstanceNotFound) || errors.Is(err, activation.ErrNotYours) ||
-		errors.Is(err, activation.ErrNotPending) || errors.Is(err, activation.ErrNotLive)
+	return activation.Unavailable(err) || errors.Is(err, activation.ErrNotPending)
 }
 
 // unchecked is the page of the first step whose fields, as the draft keeps
@@ -449,7 +448,7 @@ func (h *Handler) refused(v *visit, err error) {
 		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
 	case errors.Is(err, activation.ErrNotPending):
 		code, view.Notice = "InstanceNotPending", i18n.M("reg.instance.done")
-	case errors.Is(err, activation.ErrNotLive), errors.Is(err, activation.ErrNotYours), errors.Is(err, activation.ErrInstanceNotFound):
+	case activation.Unavailable(err):
 		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
 	default:
 		h.fail(v, err)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/web"
@@ -58,8 +57,6 @@ func problemFor(err error, next web.Next) web.Problem {
 			p.Page.Action = web.Link{Label: "action.activate", Href: next.Back}
 		}
 		return p
-	case errors.Is(err, activation.ErrInstanceNotFound):
-		return web.Problem{Status: http.StatusNotFound, Code: "InstanceNotFound", Page: web.ErrorView{Head: "err.unknown.head", Body: "err.unknown.body", Next: "next.retry", Action: market}}
 	case errors.As(err, &mkt):
 		return web.Problem{Status: http.StatusBadGateway, Code: "MarketUnavailable", Page: web.ErrorView{Head: "err.market.head", Body: "err.market.body", Next: "next.retry", Action: market}}
 	case errors.As(err, &released):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
 
@@ -58,6 +59,8 @@ func CommonProblem(err error, next Next) (Problem, bool) {
 		return Problem{http.StatusForbidden, "CrossOrigin", ErrorView{"err.origin.head", "err.origin.body", "", next.back("action.back")}}, true
 	case errors.Is(err, ErrBadForm):
 		return Problem{http.StatusBadRequest, "BadForm", ErrorView{"err.form.head", "err.form.body", "next.back", next.back("action.back")}}, true
+	case errors.Is(err, activation.ErrInstanceNotFound):
+		return Problem{http.StatusNotFound, "InstanceNotFound", ErrorView{"err.unknown.head", "err.unknown.body", "next.retry", next.marketplace()}}, true
 	case errors.Is(err, ErrNoSuchPage):
 		return Problem{http.StatusNotFound, "NoSuchPage", ErrorView{"err.notfound.head", "err.notfound.body", "", next.back("action.activate")}}, true
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/guance/aliyun-marketplace/shared/i18n"
+	"github.com/guance/aliyun-marketplace/shared/logging"
 )
 
 // Stylesheet is the one stylesheet of every page, inlined in each (a page is
@@ -73,7 +74,7 @@ func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int
 	ctx := templ.WithNonce(r.Context(), nonce)
 	var buf bytes.Buffer
 	if err := page.Render(ctx, &buf); err != nil {
-		log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, "error", err.Error())
+		log.ErrorContext(r.Context(), "render page", "path", r.URL.Path, logging.Err(err))
 		SecurityHeaders(w, "")
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
