@@ -151,11 +151,13 @@ type Summary struct {
 	Throttled   int `json:"throttled,omitempty"`
 }
 
-// cursor is where a run stopped: the step, and inside it the position.
+// cursor is where the next run starts: the step after the one a run ran
+// out of time in. No position inside a step is kept: what a step did has
+// left its index or list (a pending activation's next check is later, a
+// carried-out effect is off the index, a confirmed notification is off
+// the list), so starting the step over loses nothing.
 type cursor struct {
-	Step  string `json:"step"`
-	After string `json:"after,omitempty"`
-	Page  int    `json:"page,omitempty"`
+	Step string `json:"step"`
 }
 
 // errOutOfTime stops a step cleanly.
@@ -210,7 +212,7 @@ func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 func (x *run) steps(ctx context.Context, from cursor) error {
 	// The outbox first, every run: it needs no OpenAPI, so a marketplace
 	// that throttles never holds up the mails.
-	if err := x.runStep(ctx, StepOutbox, cursor{}); err != nil {
+	if err := x.runStep(ctx, StepOutbox); err != nil {
 		x.stopAt = from
 		return err
 	}
@@ -223,11 +225,7 @@ func (x *run) steps(ctx context.Context, from cursor) error {
 	}
 	for i := range rotation {
 		step := rotation[(first+i)%len(rotation)]
-		at := cursor{Step: step}
-		if step == from.Step {
-			at = from
-		}
-		if err := x.runStep(ctx, step, at); err != nil {
+		if err := x.runStep(ctx, step); err != nil {
 			// The next run starts with the next step, so that a step
 			// that keeps running out of time (the OpenAPI throttling)
 			// never starves the others; the one cut short lost nothing
@@ -242,15 +240,15 @@ func (x *run) steps(ctx context.Context, from cursor) error {
 // runStep runs one step. Only running out of time is returned: a step
 // that cannot even list its work (the table or the OpenAPI down) is
 // logged and counted, and the others still run.
-func (x *run) runStep(ctx context.Context, step string, at cursor) error {
+func (x *run) runStep(ctx context.Context, step string) error {
 	var err error
 	switch step {
 	case StepEffects:
-		err = x.effects(ctx, at)
+		err = x.effects(ctx)
 	case StepPending:
-		err = x.pending(ctx, at)
+		err = x.pending(ctx)
 	case StepNotifications:
-		err = x.notifications(ctx, at)
+		err = x.notifications(ctx)
 	case StepOutbox:
 		err = x.outbox(ctx)
 	}
@@ -282,12 +280,11 @@ func (x *run) tally(step string, f func(*Tally)) {
 
 // effects finishes the moves whose effects are due, settling disputes
 // with the marketplace first.
-func (x *run) effects(ctx context.Context, at cursor) error {
+func (x *run) effects(ctx context.Context) error {
 	before := x.Now().Add(-DefaultEffectsGrace)
-	after := at.After
+	after := ""
 	for {
 		if x.late(ctx) {
-			x.stopAt = cursor{Step: StepEffects, After: after}
 			return errOutOfTime
 		}
 		ids, next, err := x.Queue.EffectsDue(ctx, before, after, pageSize)
@@ -296,14 +293,12 @@ func (x *run) effects(ctx context.Context, at cursor) error {
 		}
 		for _, id := range ids {
 			if x.late(ctx) {
-				x.stopAt = cursor{Step: StepEffects, After: after}
 				return errOutOfTime
 			}
 			x.tally(StepEffects, func(t *Tally) { t.Examined++ })
 			changed, err := x.effectsOf(ctx, id)
 			switch {
 			case errors.Is(err, errOutOfTime):
-				x.stopAt = cursor{Step: StepEffects, After: after}
 				return err
 			case err != nil:
 				x.Log.WarnContext(ctx, "effects not carried out", "instanceId", id, logging.Err(err))
@@ -344,12 +339,11 @@ func (x *run) effectsOf(ctx context.Context, id string) (bool, error) {
 // is due, and gives up those past AbandonAfter. A page's activations are
 // checked Concurrency at a time (the OpenAPI's flow control slows them
 // down when it must).
-func (x *run) pending(ctx context.Context, at cursor) error {
+func (x *run) pending(ctx context.Context) error {
 	now := x.Now()
-	after := at.After
+	after := ""
 	for {
 		if x.late(ctx) {
-			x.stopAt = cursor{Step: StepPending, After: after}
 			return errOutOfTime
 		}
 		list, next, err := x.Queue.PendingDue(ctx, now, after, pendingPage)
@@ -406,9 +400,6 @@ func (x *run) pending(ctx context.Context, at cursor) error {
 		case listErr != nil:
 			return listErr
 		case outOfRun:
-			// The ones checked left the window (their next check is
-			// later); the next run starts over from the same place.
-			x.stopAt = cursor{Step: StepPending, After: at.After}
 			return errOutOfTime
 		case next == "":
 			return nil
@@ -489,12 +480,11 @@ func (x *run) throttled(ctx context.Context, call func() error) error {
 // notifications applies the marketplace's failed notifications through the
 // SPI's own path, then confirms each applied one. Confirmed ones leave the
 // list; one that cannot be applied stays, and is tried once a run.
-func (x *run) notifications(ctx context.Context, at cursor) error {
-	page := max(at.Page, 1)
+func (x *run) notifications(ctx context.Context) error {
+	page := 1
 	seen := map[string]bool{}
 	for {
 		if x.late(ctx) {
-			x.stopAt = cursor{Step: StepNotifications, Page: page}
 			return errOutOfTime
 		}
 		var list []marketapi.Notification
@@ -504,9 +494,6 @@ func (x *run) notifications(ctx context.Context, at cursor) error {
 			return err
 		})
 		if err != nil {
-			if errors.Is(err, errOutOfTime) {
-				x.stopAt = cursor{Step: StepNotifications, Page: page}
-			}
 			return err
 		}
 		fresh := 0
@@ -519,7 +506,6 @@ func (x *run) notifications(ctx context.Context, at cursor) error {
 			x.tally(StepNotifications, func(t *Tally) { t.Examined++ })
 			if err := x.apply(ctx, n); err != nil {
 				if errors.Is(err, errOutOfTime) {
-					x.stopAt = cursor{Step: StepNotifications, Page: page}
 					return err
 				}
 				x.Log.WarnContext(ctx, "failed notification not applied", "action", n.Action, logging.Err(err))
