@@ -1,12 +1,13 @@
 // Command outbox is the OutboxFunction: it sends the outbox's mails as the
-// table's stream reports them, and on a schedule retries the ones whose
-// attempt failed.
+// table's stream reports them (the reconciliation retries the ones whose
+// attempt failed).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/mail"
@@ -14,7 +15,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
-type handler = func(ctx context.Context, event json.RawMessage) (any, error)
+type handler = func(ctx context.Context, event events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 
 func main() { function.Main(build) }
 
@@ -37,7 +38,6 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 			// A send's own deadline and its record, with room to spare.
 			Margin: 15 * time.Second,
 		},
-		SweepLimit: 200,
 	}
 	return invocation.Handle, nil
 }

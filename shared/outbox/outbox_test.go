@@ -153,7 +153,7 @@ func TestDeliverer(t *testing.T) {
 	}
 }
 
-func TestHandleStream(t *testing.T) {
+func TestHandle(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	sealer, _ := NewSealer("a-test-secret-of-enough-length")
 	a := New(KindCode, "a@example.com", "en", nil, now, time.Hour)
@@ -164,11 +164,11 @@ func TestHandleStream(t *testing.T) {
 		{EventName: "INSERT", Change: events.DynamoDBStreamRecord{SequenceNumber: "1", Keys: map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(a.ID)}}},
 		{EventName: "MODIFY", Change: events.DynamoDBStreamRecord{SequenceNumber: "2", Keys: map[string]events.DynamoDBAttributeValue{"id": events.NewStringAttribute(a.ID)}}},
 	}}
-	if resp := inv.HandleStream(context.Background(), ev); len(resp.BatchItemFailures) != 0 || len(m.sent) != 1 {
+	if resp, _ := inv.Handle(context.Background(), ev); len(resp.BatchItemFailures) != 0 || len(m.sent) != 1 {
 		t.Fatalf("stream: %+v, sent %v", resp, m.sent)
 	}
 	store.fail = errors.New("throttled")
-	if resp := inv.HandleStream(context.Background(), ev); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "1" {
+	if resp, _ := inv.Handle(context.Background(), ev); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "1" {
 		t.Fatalf("a store failure must be reported for a retry: %+v", resp)
 	}
 }
