@@ -12,6 +12,8 @@ package metering
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +51,9 @@ type BillableItem struct {
 // Mapping maps Guance's usage items to the product's billable items
 // (configuration: METERING_ITEMS).
 type Mapping map[string]BillableItem
+
+// Items are the usage items the mapping bills, sorted.
+func (m Mapping) Items() []string { return slices.Sorted(maps.Keys(m)) }
 
 // ParseMapping reads "usage=Key[:assist],..." (METERING_ITEMS).
 func ParseMapping(setting string) (Mapping, error) {
@@ -116,6 +121,17 @@ func ParseMember(s string) (Member, bool) {
 		return Member{}, false
 	}
 	return Member{WorkspaceID: id, Since: time.Unix(sec, 0).UTC()}, true
+}
+
+// ParseMembers reads an instance's metered workspaces (those that parse)
+// and returns them with their ids.
+func ParseMembers(raw []string) (members []Member, ids []string) {
+	for _, r := range raw {
+		if mb, ok := ParseMember(r); ok {
+			members, ids = append(members, mb), append(ids, mb.WorkspaceID)
+		}
+	}
+	return members, ids
 }
 
 // FormatMember is ParseMember's inverse.

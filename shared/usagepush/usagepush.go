@@ -72,18 +72,21 @@ type Meter struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Skipped   bool  `json:"skipped,omitempty"`
-	Instances int   `json:"instances"`
-	Decided   int   `json:"windowsDecided"`
-	Empty     int   `json:"windowsEmpty"`
-	Late      int   `json:"windowsLate"`
-	Pushed    int   `json:"windowsPushed"`
-	Refused   int   `json:"windowsRefused"`
-	Uncertain int   `json:"windowsUncertain"`
-	Calls     int   `json:"calls"`
-	Throttled int   `json:"throttled"`
-	Finished  bool  `json:"finished"`
-	TookMs    int64 `json:"tookMs"`
+	Skipped   bool `json:"skipped,omitempty"`
+	Instances int  `json:"instances"`
+	Decided   int  `json:"windowsDecided"`
+	Empty     int  `json:"windowsEmpty"`
+	// FilledLate are windows decided empty (in this run or an earlier
+	// one) whose usage came late, before their deadline: pushed now.
+	FilledLate int   `json:"windowsFilledLate,omitempty"`
+	Late       int   `json:"windowsLate"`
+	Pushed     int   `json:"windowsPushed"`
+	Refused    int   `json:"windowsRefused"`
+	Uncertain  int   `json:"windowsUncertain"`
+	Calls      int   `json:"calls"`
+	Throttled  int   `json:"throttled"`
+	Finished   bool  `json:"finished"`
+	TookMs     int64 `json:"tookMs"`
 }
 
 const leaseName = "metering"
@@ -190,10 +193,7 @@ func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
 		return err
 	}
 	now := m.Now().UTC()
-	items := make([]string, 0, len(m.Mapping))
-	for item := range m.Mapping {
-		items = append(items, item)
-	}
+	items := m.Mapping.Items()
 	for _, p := range empty {
 		if m.late(ctx) {
 			return errOutOfTime
@@ -206,13 +206,7 @@ func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
 			}
 			continue
 		}
-		var members []metering.Member
-		var ids []string
-		for _, raw := range p.Members {
-			if mb, ok := metering.ParseMember(raw); ok {
-				members, ids = append(members, mb), append(ids, mb.WorkspaceID)
-			}
-		}
+		members, ids := metering.ParseMembers(p.Members)
 		usage, _, err := m.Usage.Get(ctx, ids, []time.Time{w}, items)
 		if err != nil {
 			return err
@@ -228,7 +222,7 @@ func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
 		if filled, err := m.Pushes.Fill(ctx, p, string(b), now); err != nil {
 			return err
 		} else if filled {
-			s.Empty--
+			s.FilledLate++
 			m.Log.WarnContext(ctx, "usage written after its window was decided: pushed late", "instanceId", p.InstanceID, "window", p.Window)
 		}
 	}
@@ -260,23 +254,10 @@ func SpanOf(inst activation.Instance) metering.Span {
 
 func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, now time.Time, s *Summary) error {
 	plan := metering.PlanWindows(inst.MeteredUntil, SpanOf(inst), now)
-	var members []metering.Member
-	for _, raw := range inst.MeteredWorkspaces {
-		if mb, ok := metering.ParseMember(raw); ok {
-			members = append(members, mb)
-		}
-	}
+	members, ids := metering.ParseMembers(inst.MeteredWorkspaces)
 	var usage []metering.Usage
 	if len(plan.Due) > 0 {
-		ids := make([]string, len(members))
-		for i, mb := range members {
-			ids[i] = mb.WorkspaceID
-		}
-		items := make([]string, 0, len(m.Mapping))
-		for item := range m.Mapping {
-			items = append(items, item)
-		}
-		list, bad, err := m.Usage.Get(ctx, ids, plan.Due, items)
+		list, bad, err := m.Usage.Get(ctx, ids, plan.Due, m.Mapping.Items())
 		if err != nil {
 			return err
 		}
@@ -547,7 +528,7 @@ func (m *Meter) report(ctx context.Context, s Summary) {
 	if s.Uncertain > 0 {
 		m.Metrics.Add("MeteringWindowsUncertain", float64(s.Uncertain), nil)
 	}
-	m.Log.InfoContext(ctx, "metering run", "instances", s.Instances, "decided", s.Decided, "empty", s.Empty, "late", s.Late,
+	m.Log.InfoContext(ctx, "metering run", "instances", s.Instances, "decided", s.Decided, "empty", s.Empty, "filledLate", s.FilledLate, "late", s.Late,
 		"pushed", s.Pushed, "refused", s.Refused, "uncertain", s.Uncertain, "calls", s.Calls, "throttled", s.Throttled, "finished", s.Finished, "tookMs", s.TookMs)
 }
 

@@ -49,29 +49,37 @@ func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Valu
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 // TestLateUsageIsStillBilled guards against what a review found: a window is decided once, at the
-// first run 5 minutes or more after it ends (runs are 10 minutes apart,
-// so anywhere from +5 to +15 min). Usage the platform writes after that
-// (here at 11:08, still well before the window's deadline, 12:00) is never
-// read again: not billed, and nothing counts it, logs it or alarms.
+// first run Grace or more after it ends. Usage the platform writes after
+// that (here at 11:33, still before the window's deadline, 12:00) was
+// never read again: not billed, and nothing counted, logged or alarmed.
+// Now a window decided empty is looked at again until its deadline, and
+// the run that pushes it counts it as filled late.
 func TestLateUsageIsStillBilled(t *testing.T) {
 	f := newMeteringFixture(t)
 	h := f.now // 10:00
 	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.advance(time.Hour + metering.Grace) // 11:05: decided, nothing there yet: "empty"
-	f.run(t)
-	f.advance(3 * time.Minute) // 11:08: the platform's hourly write lands
+	f.advance(time.Hour + metering.Grace) // 11:30: decided, nothing there yet: "empty"
+	if s := f.run(t); s.Empty != 1 {
+		t.Fatalf("11:30: %+v, want the window decided empty", s)
+	}
+	f.advance(3 * time.Minute) // 11:33: the platform's hourly write lands
 	f.use(t, "wksp_a", "host", h, 7)
-	var sum struct{ late, refused, uncertain int }
+	var sum struct{ late, refused, uncertain, filled, empty int }
 	for range 3 {
 		f.advance(10 * time.Minute)
 		s := f.run(t)
 		sum.late += s.Late
 		sum.refused += s.Refused
 		sum.uncertain += s.Uncertain
+		sum.filled += s.FilledLate
+		sum.empty += s.Empty
 	}
 	if got := f.market.Billed(id)["HostCount"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
-		t.Fatalf("usage written 8 min after its window (52 min before its deadline): billed %d of 7, push record %q, summaries %+v, metrics %q: lost without a trace",
+		t.Fatalf("usage written 3 min after its window was decided (27 min before its deadline): billed %d of 7, push record %q, summaries %+v, metrics %q: lost without a trace",
 			got, f.push(t, id, h).State, sum, f.metrics.String())
+	}
+	if got := f.market.Billed(id)["HostCount"]; got != 7 || sum.filled != 1 || sum.empty != 0 {
+		t.Fatalf("billed %d of 7; later runs %+v: want one window filled late and no other counted empty", got, sum)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,7 +79,7 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 	case !guance.WellFormedWorkspaceID(u.WorkspaceID):
 		return UsageResult{}, fmt.Errorf("-workspace %q: a workspace ID is wksp_ and 32 hex digits (the console stand-in lists them)", u.WorkspaceID)
 	case items[u.Item] == (metering.BillableItem{}):
-		return UsageResult{}, fmt.Errorf("-item %q is not a billable item; METERING_ITEMS maps %s", u.Item, strings.Join(slices.Sorted(maps.Keys(items)), ", "))
+		return UsageResult{}, fmt.Errorf("-item %q is not a billable item; METERING_ITEMS maps %s", u.Item, strings.Join(items.Items(), ", "))
 	case u.Amount < 0:
 		return UsageResult{}, fmt.Errorf("-amount %d: usage is never negative", u.Amount)
 	case u.Hours < 1 || u.Hours > 24:
