@@ -33,10 +33,8 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	invocation := &outbox.Invocation{
 		Deliverer: &outbox.Deliverer{
 			Store:  storage.NewOutbox(storage.NewClient(env.AWS), table),
-			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: 10 * time.Second},
+			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
-			// A send's own deadline and its record, with room to spare.
-			Margin: 15 * time.Second,
 		},
 	}
 	return invocation.Handle, nil

@@ -48,8 +48,8 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 		Domain: service, Effects: effects, Key: key,
 		Outbox: &outbox.Deliverer{
 			Store:  storage.NewOutbox(db, s.OutboxTable),
-			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: 10 * time.Second},
-			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics, Margin: 15 * time.Second,
+			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: outbox.SendTimeout},
+			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 		},
 		CheckEvery: s.CheckEvery, AbandonAfter: s.AbandonAfter,
 		Now: time.Now, Log: env.Log, Metrics: env.Metrics,

@@ -39,6 +39,9 @@ type Mailer interface {
 	SendOutbox(ctx context.Context, item Item, secret string) error
 }
 
+// SendTimeout bounds one mail's send (the Mailer's own deadline).
+const SendTimeout = 10 * time.Second
+
 // Deliverer sends outbox items.
 type Deliverer struct {
 	Store   Store
@@ -50,7 +53,15 @@ type Deliverer struct {
 	// Margin is how much of an invocation's time a sweep leaves unused:
 	// enough for one more send and its record (a send cut short by the
 	// deadline is neither marked sent nor failed, and would go twice).
+	// Zero: SendTimeout and 5 s for the record.
 	Margin time.Duration
+}
+
+func (d *Deliverer) margin() time.Duration {
+	if d.Margin > 0 {
+		return d.Margin
+	}
+	return SendTimeout + 5*time.Second
 }
 
 // Result counts what a delivery run did.
@@ -141,7 +152,7 @@ func (d *Deliverer) Sweep(ctx context.Context, limit int) (Result, error) {
 	}
 	var total Result
 	for _, id := range ids {
-		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(deadline) < d.Margin {
+		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(deadline) < d.margin() {
 			break
 		}
 		r, err := d.Deliver(ctx, id)
