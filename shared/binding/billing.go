@@ -163,7 +163,7 @@ func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft, form web.Form) 
 	}
 	_, err := h.Codes.Send(v.R.Context(), verification.Request{
 		Purpose: verification.BindBilling, Target: d.Username, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: flow.ClientIP(v.R)},
+		Client: verification.Client{IP: web.ClientIP(v.R)},
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.BindBilling)})

@@ -243,7 +243,7 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 	}
 	_, err := h.Codes.Send(v.R.Context(), verification.Request{
 		Purpose: verification.CreateWorkspace, Target: d.Create.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: flow.ClientIP(v.R)},
+		Client: verification.Client{IP: web.ClientIP(v.R)},
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.CreateWorkspace)})

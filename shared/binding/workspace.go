@@ -149,7 +149,7 @@ func rowOf(ws guance.Workspace, inst activation.Instance) web.WorkspaceRow {
 // problem answers a state that stops a binding page.
 func (h *WorkspaceHandler) problem(v *flow.Visit, err error) {
 	if errors.Is(err, errNotBound) {
-		flow.Redirect(v.W, v.R, "/activate")
+		flow.Redirect(v.W, v.R, web.ActivatePath)
 		return
 	}
 	h.flow.Fail(v.W, v.R, v.Lang, err)

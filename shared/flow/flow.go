@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
@@ -129,21 +128,12 @@ func Redirect(w http.ResponseWriter, r *http.Request, path string) {
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
-// ClientIP is the caller's address as API Gateway saw it: the adapter puts
-// the bare source IP in RemoteAddr; a plain server adds a port.
-func ClientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
 // Fail answers a request that cannot go on with its error page, in the
 // given language, with the way back into a live session when there is one.
 func (f *Flow) Fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
 	next := web.Next{Marketplace: f.MarketplaceURL}
 	if !errors.Is(err, session.ErrNotFound) && session.IDFrom(r) != "" {
-		next.Back = "/activate"
+		next.Back = web.ActivatePath
 	}
 	p, ok := web.CommonProblem(err, next)
 	if !ok {

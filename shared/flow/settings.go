@@ -6,6 +6,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/config"
 	"github.com/guance/aliyun-marketplace/shared/sites"
 	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
 // Settings are the flow functions' configuration (registration, billing
@@ -31,7 +32,7 @@ func LoadSettings(env *config.Env) Settings {
 			Accounts: env.Required("ACCOUNTS_TABLE"), Workspaces: env.Required("WORKSPACES_TABLE"), Outbox: env.Required("OUTBOX_TABLE"),
 		},
 		VerificationTable: env.Required("VERIFICATION_TABLE"),
-		MarketplaceURL:    env.Get("MARKETPLACE_URL", "https://market.console.aliyun.com/"),
+		MarketplaceURL:    env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
 	}
 }
 

@@ -176,7 +176,7 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	}
 	_, err := h.Codes.Send(v.R.Context(), verification.Request{
 		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: flow.ClientIP(v.R)},
+		Client: verification.Client{IP: web.ClientIP(v.R)},
 	})
 	if err == nil {
 		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,7 +79,7 @@ func (req request) target() string {
 const maxBody = 16 << 10
 
 // defaultReturn is where Back goes when the page was opened on its own.
-const defaultReturn = "/activate"
+const defaultReturn = web.ActivatePath
 
 // page shows the form and, if the session is waiting for a code of the
 // purpose, where it went and how long until another may be sent.
@@ -132,7 +131,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = h.Sender.Send(r.Context(), verification.Request{
 			Purpose: purpose, Target: req.target(), Lang: string(lang), SessionID: sess.ID,
-			Client: verification.Client{IP: clientIP(r)},
+			Client: verification.Client{IP: web.ClientIP(r)},
 		})
 	}
 	if err != nil {
@@ -199,15 +198,6 @@ func (h *Handler) session(r *http.Request) (session.Session, error) {
 		return session.Session{}, session.ErrNotFound
 	}
 	return h.Sessions.Get(r.Context(), id, h.Now())
-}
-
-// clientIP is the caller's address as API Gateway saw it: the adapter puts
-// the bare source IP in RemoteAddr; a plain server adds a port.
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // returnPath keeps a return target only if it is a path on this site.

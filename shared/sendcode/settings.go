@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/config"
+	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
 // Settings are the VerificationCodeFunction's configuration, under the
@@ -26,7 +27,7 @@ func LoadSettings(env *config.Env) Settings {
 		AccountsTable:     env.Required("ACCOUNTS_TABLE"),
 		OutboxTable:       env.Required("OUTBOX_TABLE"),
 		MailFrom:          env.Required("MAIL_FROM"),
-		MarketplaceURL:    env.Get("MARKETPLACE_URL", "https://market.console.aliyun.com/"),
+		MarketplaceURL:    env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
 		MailTimeout:       env.Duration("MAIL_TIMEOUT", 4*time.Second),
 	}
 }

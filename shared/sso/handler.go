@@ -73,7 +73,7 @@ type Handler struct {
 // Paths of the flow.
 const (
 	SSOPath      = "/aliyun/sso"
-	ActivatePath = "/activate"
+	ActivatePath = web.ActivatePath
 	LanguagePath = web.LanguagePath
 	RegisterPath = "/register"
 	BindPath     = web.BindBillingPath

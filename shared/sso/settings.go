@@ -6,6 +6,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/config"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/sites"
+	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
 // Settings are the SsoRedirectFunction's configuration, under the
@@ -34,11 +35,7 @@ func LoadSettings(env *config.Env) Settings {
 		Window:         env.Duration("SSO_LINK_WINDOW", 5*time.Minute),
 		SessionTTL:     env.Duration("SESSION_TTL", time.Hour),
 		CookieSecure:   env.Bool("COOKIE_SECURE", true),
-		MarketplaceURL: env.Get("MARKETPLACE_URL", DefaultMarketplaceURL),
+		MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
 		Market:         marketapi.LoadSettings(env),
 	}
 }
-
-// DefaultMarketplaceURL is the buyer's console of the Alibaba Cloud
-// Marketplace, where Purchased Services is.
-const DefaultMarketplaceURL = "https://market.console.aliyun.com/"

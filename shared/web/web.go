@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
@@ -65,6 +66,23 @@ func (c Chrome) Text(m i18n.Message) string { return m.In(c.Lang) }
 // LanguagePath is where the language switch posts (served by the function
 // that owns activation sessions).
 const LanguagePath = "/activate/language"
+
+// ActivatePath is the activation page, where every flow starts and comes
+// back to.
+const ActivatePath = "/activate"
+
+// DefaultMarketplaceURL is the buyer's console of the Alibaba Cloud
+// Marketplace, where Purchased Services is.
+const DefaultMarketplaceURL = "https://market.console.aliyun.com/"
+
+// ClientIP is the caller's address as API Gateway saw it: the adapter puts
+// the bare source IP in RemoteAddr; a plain server adds a port.
+func ClientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
 
 // Render writes page with status. The page is rendered into a buffer
 // first, so a failure becomes a clean 500 rather than half a page; the
