@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
@@ -44,7 +45,7 @@ func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	sessions := storage.NewSessions(db.Client(), db.Tables["SessionsTable"])
 	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
-	if err := accounts.CreateBilling(context.Background(), storage.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
+	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
 	hasher, _ := verification.NewHasher("a-test-secret-of-enough-length")

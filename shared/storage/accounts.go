@@ -6,19 +6,12 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-)
 
-// BillingAccount is a billing center account as the accounts table keeps it.
-type BillingAccount struct {
-	Username string `dynamodbav:"username"`
-	Email    string `dynamodbav:"email"`
-	Phone    string `dynamodbav:"phone,omitempty"`
-	Company  string `dynamodbav:"company,omitempty"`
-}
+	"github.com/guance/aliyun-marketplace/shared/guance"
+)
 
 // ErrAccountExists means the username is taken.
 var ErrAccountExists = errors.New("the username is taken")
@@ -35,17 +28,15 @@ func NewAccounts(db TableDB, table string) *Accounts {
 	return &Accounts{db: db, table: table}
 }
 
-func billingKey(username string) map[string]types.AttributeValue {
-	return idKey("billing#" + username)
-}
-
-// CreateBilling records a new account; the username must be free.
-func (s *Accounts) CreateBilling(ctx context.Context, a BillingAccount) error {
-	item, err := attributevalue.MarshalMap(a)
+// CreateBilling records a billing center account on its own, as one that
+// existed before the marketplace (the local stack's demo customer, tests);
+// the username must be free. Registration writes its accounts in its own
+// transaction.
+func (s *Accounts) CreateBilling(ctx context.Context, a guance.BillingAccount) error {
+	item, err := withID(a, billingID(a.Username))
 	if err != nil {
 		return fmt.Errorf("marshal billing account: %w", err)
 	}
-	item[idAttr] = billingKey(a.Username)[idAttr]
 	fresh, err := notExists()
 	if err != nil {
 		return err
@@ -68,7 +59,7 @@ func (s *Accounts) BillingEmail(ctx context.Context, username string) (string, b
 		return "", false, err
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: billingKey(username),
+		TableName: aws.String(s.table), Key: idKey(billingID(username)),
 		ProjectionExpression: proj.Projection(), ExpressionAttributeNames: proj.Names(),
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -322,10 +323,10 @@ func TestBillingAccounts(t *testing.T) {
 	db := dynamotest.Start(t)
 	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
 	ctx := context.Background()
-	if err := accounts.CreateBilling(ctx, storage.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
+	if err := accounts.CreateBilling(ctx, guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := accounts.CreateBilling(ctx, storage.BillingAccount{Username: "acme", Email: "other@acme.example"}); !errors.Is(err, storage.ErrAccountExists) {
+	if err := accounts.CreateBilling(ctx, guance.BillingAccount{Username: "acme", Email: "other@acme.example"}); !errors.Is(err, storage.ErrAccountExists) {
 		t.Fatalf("taken username: %v", err)
 	}
 	if email, ok, err := accounts.BillingEmail(ctx, "acme"); err != nil || !ok || email != "billing@acme.example" {

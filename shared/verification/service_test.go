@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -36,7 +37,7 @@ func newEnv(t testing.TB) *env {
 	db := dynamotest.Start(t)
 	codes := storage.NewCodes(db.Client(), db.Tables["VerificationTable"], db.Tables["OutboxTable"])
 	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
-	if err := accounts.CreateBilling(context.Background(), storage.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
+	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
 	hasher, err := verification.NewHasher(secret)

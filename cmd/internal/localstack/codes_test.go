@@ -18,6 +18,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
+	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/storage"
@@ -224,7 +225,7 @@ func TestCodeMailThroughLocalSES(t *testing.T) {
 func TestBindBillingCodeThroughTheOutbox(t *testing.T) {
 	s := startStackWith(t, freeAddr(t))
 	accounts := storage.NewAccounts(localstack.DynamoDBClient(s.DynamoDBURL), "AccountsTable")
-	if err := accounts.CreateBilling(context.Background(), storage.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
+	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBuyer(t)
