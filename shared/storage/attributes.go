@@ -93,6 +93,44 @@ func conflicted(err error) bool {
 	return errors.As(err, &api) && api.ErrorCode() == "TransactionConflictException"
 }
 
+// batchGetter is the part of the client batchGet needs.
+type batchGetter interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
+
+// batchGetTries bounds how often batchGet asks for what was left.
+const batchGetTries = 8
+
+// batchGet runs one BatchGetItem request (at most 100 keys) to the end
+// and returns the items per table. DynamoDB leaves keys unprocessed when
+// it throttles; they are asked for again after a wait that doubles, as
+// the SDK's documentation advises, rather than at once.
+func batchGet(ctx context.Context, db batchGetter, req map[string]types.KeysAndAttributes) (map[string][]map[string]types.AttributeValue, error) {
+	found := map[string][]map[string]types.AttributeValue{}
+	wait := 25 * time.Millisecond
+	for try := 1; ; try++ {
+		out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, err
+		}
+		for table, items := range out.Responses {
+			found[table] = append(found[table], items...)
+		}
+		if req = out.UnprocessedKeys; len(req) == 0 {
+			return found, nil
+		}
+		if try == batchGetTries {
+			return nil, fmt.Errorf("%w: keys still unprocessed after %d tries", ErrBusy, try)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
 // ErrBusy means a transaction kept colliding with others writing the same
 // items at the same moment; nothing was written and the request can be
 // tried again.

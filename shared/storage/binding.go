@@ -37,16 +37,9 @@ func (s *Records) Purchase(ctx context.Context, instanceID, uid string) (inst ac
 		s.tables.Instances: {Keys: []map[string]types.AttributeValue{{instanceKey: str(instanceID)}}, ConsistentRead: aws.Bool(true)},
 		s.tables.Accounts:  {Keys: []map[string]types.AttributeValue{idKey(cloudKey(uid))}, ConsistentRead: aws.Bool(true)},
 	}
-	found := map[string][]map[string]types.AttributeValue{}
-	for len(keys) > 0 {
-		out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: keys})
-		if err != nil {
-			return inst, link, false, fmt.Errorf("read purchase %s: %w", instanceID, err)
-		}
-		for table, items := range out.Responses {
-			found[table] = append(found[table], items...)
-		}
-		keys = out.UnprocessedKeys
+	found, err := batchGet(ctx, s.db, keys)
+	if err != nil {
+		return inst, link, false, fmt.Errorf("read purchase %s: %w", instanceID, err)
 	}
 	if len(found[s.tables.Instances]) == 0 {
 		return inst, link, false, fmt.Errorf("read purchase %s: %w", instanceID, activation.ErrInstanceNotFound)
@@ -153,20 +146,16 @@ func (s *Records) workspacesByID(ctx context.Context, ids []string) ([]guance.Wo
 		for _, id := range ids[start:min(start+100, len(ids))] {
 			keys = append(keys, idKey(id))
 		}
-		req := map[string]types.KeysAndAttributes{s.tables.Workspaces: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for len(req) > 0 {
-			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("read workspaces: %w", err)
+		found, err := batchGet(ctx, s.db, map[string]types.KeysAndAttributes{s.tables.Workspaces: {Keys: keys, ConsistentRead: aws.Bool(true)}})
+		if err != nil {
+			return nil, fmt.Errorf("read workspaces: %w", err)
+		}
+		for _, item := range found[s.tables.Workspaces] {
+			var ws guance.Workspace
+			if err := attributevalue.UnmarshalMap(item, &ws); err != nil {
+				return nil, fmt.Errorf("unmarshal workspace: %w", err)
 			}
-			for _, item := range out.Responses[s.tables.Workspaces] {
-				var ws guance.Workspace
-				if err := attributevalue.UnmarshalMap(item, &ws); err != nil {
-					return nil, fmt.Errorf("unmarshal workspace: %w", err)
-				}
-				list = append(list, ws)
-			}
-			req = out.UnprocessedKeys
+			list = append(list, ws)
 		}
 	}
 	return list, nil

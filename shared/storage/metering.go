@@ -91,21 +91,18 @@ func (s *Usage) Get(ctx context.Context, workspaces []string, windows []time.Tim
 		n := min(len(keys), 100)
 		batch := keys[:n]
 		keys = keys[n:]
-		for len(batch) > 0 {
-			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: batch}}})
-			if err != nil {
-				return nil, 0, fmt.Errorf("read usage: %w", err)
+		found, err := batchGet(ctx, s.db, map[string]types.KeysAndAttributes{s.table: {Keys: batch}})
+		if err != nil {
+			return nil, 0, fmt.Errorf("read usage: %w", err)
+		}
+		for _, item := range found[s.table] {
+			w, ok := asked[stringOf(item[idAttr])]
+			var amount int64
+			if !ok || attributevalue.Unmarshal(item["amount"], &amount) != nil || amount < 0 || amount > metering.MaxAmount {
+				bad++
+				continue
 			}
-			for _, item := range out.Responses[s.table] {
-				w, ok := asked[stringOf(item[idAttr])]
-				var amount int64
-				if !ok || attributevalue.Unmarshal(item["amount"], &amount) != nil || amount < 0 || amount > metering.MaxAmount {
-					bad++
-					continue
-				}
-				list = append(list, metering.Usage{WorkspaceID: w.ws, Item: w.item, WindowStart: w.window, Amount: amount})
-			}
-			batch = out.UnprocessedKeys[s.table].Keys
+			list = append(list, metering.Usage{WorkspaceID: w.ws, Item: w.item, WindowStart: w.window, Amount: amount})
 		}
 	}
 	return list, bad, nil
