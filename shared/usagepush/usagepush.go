@@ -122,7 +122,7 @@ func (m *Meter) Run(ctx context.Context) (Summary, error) {
 		err = m.decide(ctx, &s)
 	}
 	if err == nil {
-		err = m.lookAgain(ctx, &s)
+		err = m.lookAgain(ctx, start.UTC(), &s)
 	}
 	if err == nil {
 		err = m.push(ctx, &s)
@@ -186,8 +186,9 @@ func (m *Meter) decide(ctx context.Context, s *Summary) error {
 // deadline: usage written after the window was decided (the platform was
 // late) is pushed then, since nothing went out for the window. (Usage
 // written late for a window already pushed is not: a window is pushed
-// once.)
-func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
+// once.) Windows decided since this run began were read just now and are
+// left for the next run.
+func (m *Meter) lookAgain(ctx context.Context, runStart time.Time, s *Summary) error {
 	empty, err := m.Pushes.Unsent(ctx, storage.PushEmpty)
 	if err != nil {
 		return err
@@ -197,6 +198,9 @@ func (m *Meter) lookAgain(ctx context.Context, s *Summary) error {
 	for _, p := range empty {
 		if m.late(ctx) {
 			return errOutOfTime
+		}
+		if !p.UpdatedAt.Before(runStart) {
+			continue
 		}
 		w := time.Unix(p.Window, 0).UTC()
 		if !now.Add(2 * time.Minute).Before(w.Add(metering.Window + metering.Deadline)) {
