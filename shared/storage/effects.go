@@ -54,7 +54,19 @@ func (s *Records) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 	}
 	linkAt, noticeAt := -1, -1
 	if last && inst.BillingAccount != "" {
-		link, err := s.unlink(ctx, inst)
+		// The link and the billing center account, in one read.
+		linkID, accountID := cloudKey(inst.AliUID), billingID(inst.BillingAccount)
+		found, err := batchGet(ctx, s.db, map[string]types.KeysAndAttributes{
+			s.tables.Accounts: {Keys: []map[string]types.AttributeValue{idKey(linkID), idKey(accountID)}, ConsistentRead: aws.Bool(true)},
+		})
+		if err != nil {
+			return false, fmt.Errorf("read the cloud link and billing center account of instance %s: %w", inst.ID, err)
+		}
+		read := map[string]map[string]types.AttributeValue{}
+		for _, item := range found[s.tables.Accounts] {
+			read[stringOf(item[idAttr])] = item
+		}
+		link, err := s.unlink(ctx, inst, read[linkID])
 		if err != nil {
 			return false, err
 		}
@@ -62,7 +74,7 @@ func (s *Records) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 			linkAt = len(items)
 			items = append(items, *link)
 		}
-		notice, err := s.releaseNotice(ctx, inst)
+		notice, err := s.releaseNotice(inst, read[accountID])
 		if err != nil {
 			return false, err
 		}
@@ -124,17 +136,14 @@ func (s *Records) backToBillingCenter(workspaceID, instance string) (types.Trans
 // from the link, and the link goes with its last instance. The write is
 // conditioned on the link being as read (its seq), so an instance bound
 // meanwhile is never dropped with it. nil: the link does not hold the
-// instance (never bound through it, or taken off already).
-func (s *Records) unlink(ctx context.Context, inst activation.Instance) (*types.TransactWriteItem, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.tables.Accounts), Key: idKey(cloudKey(inst.AliUID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("read the cloud link of instance %s: %w", inst.ID, err)
-	}
+// instance (never bound through it, or taken off already). item is the
+// link as read (nil: none).
+func (s *Records) unlink(ctx context.Context, inst activation.Instance, item map[string]types.AttributeValue) (*types.TransactWriteItem, error) {
 	var link guance.CloudLink
-	if err := attributevalue.UnmarshalMap(out.Item, &link); err != nil {
+	if err := attributevalue.UnmarshalMap(item, &link); err != nil {
 		return nil, fmt.Errorf("unmarshal cloud link: %w", err)
 	}
-	if len(out.Item) == 0 || !slices.Contains(link.Instances, inst.ID) {
+	if len(item) == 0 || !slices.Contains(link.Instances, inst.ID) {
 		return nil, nil
 	}
 	name, value := expression.Name, expression.Value
@@ -208,14 +217,11 @@ func (s *Records) otherLiveInstances(ctx context.Context, inst activation.Instan
 }
 
 // releaseNotice is the outbox mail telling the billing center account of
-// the release, written once (its id is the instance's).
-func (s *Records) releaseNotice(ctx context.Context, inst activation.Instance) (types.TransactWriteItem, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.tables.Accounts), Key: idKey(billingID(inst.BillingAccount))})
-	if err != nil {
-		return types.TransactWriteItem{}, fmt.Errorf("read the billing center account of instance %s: %w", inst.ID, err)
-	}
+// the release, written once (its id is the instance's). read is the
+// account as read (nil: none).
+func (s *Records) releaseNotice(inst activation.Instance, read map[string]types.AttributeValue) (types.TransactWriteItem, error) {
 	var account guance.BillingAccount
-	if err := attributevalue.UnmarshalMap(out.Item, &account); err != nil {
+	if err := attributevalue.UnmarshalMap(read, &account); err != nil {
 		return types.TransactWriteItem{}, fmt.Errorf("unmarshal billing center account: %w", err)
 	}
 	now := time.Now().UTC()
