@@ -251,11 +251,10 @@ func parseKeyCondition(expr string, names map[string]string, values map[string]a
 	// A BETWEEN's own AND: "h = :h AND s BETWEEN :a AND :b" splits in two
 	// at the first AND, which is the one between the conditions.
 	var c keyCondition
-	var hashPart, sortPart string
-	for i, p := range parts {
+	var sortPart string
+	for _, p := range parts {
 		p = strings.TrimSpace(strings.Trim(strings.TrimSpace(p), "()"))
-		if m := hashEq.FindStringSubmatch(p); m != nil && c.hash == "" && (i == 0 || hashPart == "") {
-			hashPart = p
+		if m := hashEq.FindStringSubmatch(p); m != nil && c.hash == "" {
 			c.hash, c.hashValue = name(m[1]), values[m[2]]
 			continue
 		}

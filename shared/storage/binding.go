@@ -212,7 +212,7 @@ func (s *Records) BindBilling(ctx context.Context, b guance.BillingBind, step se
 	if err != nil {
 		return err
 	}
-	draft, err := DraftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, b.At)
+	draft, err := draftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, b.At)
 	if err != nil {
 		return err
 	}
@@ -363,7 +363,7 @@ func (s *Records) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, st
 	if err != nil {
 		return err
 	}
-	draft, err := DraftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, c.At)
+	draft, err := draftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, c.At)
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 		}})
 	}
 	if in.Mail != nil {
-		put, err := OutboxPut(s.outboxTable, *in.Mail)
+		put, err := outboxPut(s.outboxTable, *in.Mail)
 		if err != nil {
 			return err
 		}

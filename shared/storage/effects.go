@@ -234,7 +234,7 @@ func (s *Records) releaseNotice(inst activation.Instance, read map[string]types.
 		// No address to tell (an account removed since): nothing is sent.
 		item.Kind, item.To = outbox.KindVoid, ""
 	}
-	put, err := OutboxPut(s.tables.Outbox, item)
+	put, err := outboxPut(s.tables.Outbox, item)
 	if err != nil {
 		return types.TransactWriteItem{}, err
 	}

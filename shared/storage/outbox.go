@@ -36,9 +36,9 @@ const DueIndex = "due"
 // NewOutbox returns the store for the outbox table.
 func NewOutbox(db OutboxDB, table string) *Outbox { return &Outbox{db: db, table: table} }
 
-// OutboxPut is the put of a new outbox item, for a transaction that writes
+// outboxPut is the put of a new outbox item, for a transaction that writes
 // it beside the change it reports.
-func OutboxPut(table string, item outbox.Item) (types.TransactWriteItem, error) {
+func outboxPut(table string, item outbox.Item) (types.TransactWriteItem, error) {
 	av, err := marshalOutbox(item)
 	if err != nil {
 		return types.TransactWriteItem{}, err
@@ -57,7 +57,7 @@ func marshalOutbox(item outbox.Item) (map[string]types.AttributeValue, error) {
 
 // Put writes a new item on its own (a mail that reports no other write).
 func (s *Outbox) Put(ctx context.Context, item outbox.Item) error {
-	put, err := OutboxPut(s.table, item)
+	put, err := outboxPut(s.table, item)
 	if err != nil {
 		return err
 	}

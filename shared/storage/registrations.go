@@ -107,14 +107,14 @@ func (s *Records) Register(ctx context.Context, r guance.Registration, step sess
 		add(s.put(s.tables.Accounts, link)),                                              // 3
 		add(s.put(s.tables.Workspaces, workspace)),                                       // 4
 		add(s.settleFirst(r.UID, r.Instance, r.Workspace, r.At)),                         // 5
-		add(DraftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, r.At)), // 6
+		add(draftUpdate(s.tables.Sessions, step.SessionID, step.Flow, step.Draft, r.At)), // 6
 	} {
 		if err != nil {
 			return err
 		}
 	}
 	if mail != nil {
-		if err := add(OutboxPut(s.tables.Outbox, *mail)); err != nil {
+		if err := add(outboxPut(s.tables.Outbox, *mail)); err != nil {
 			return err
 		}
 	}

@@ -149,10 +149,10 @@ func unmarshalSession(id string, item map[string]types.AttributeValue) (session.
 // top-level attribute each, so that saving one never touches another.
 const draftPrefix = "draft_"
 
-// DraftUpdate is the update of a flow's draft in a session, for a
+// draftUpdate is the update of a flow's draft in a session, for a
 // transaction that writes it beside the change the flow makes; the
 // session must be live.
-func DraftUpdate(table, id, flow, draft string, now time.Time) (types.TransactWriteItem, error) {
+func draftUpdate(table, id, flow, draft string, now time.Time) (types.TransactWriteItem, error) {
 	expr, err := expression.NewBuilder().
 		WithCondition(expression.Name(idAttr).AttributeExists().And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))).
 		WithUpdate(expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))).
