@@ -12,7 +12,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/binding"
 	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
@@ -21,15 +20,7 @@ func main() { apigateway.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := flow.LoadSettings(env.Settings)
-	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := verification.NewHasher(secret)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := outbox.NewSealer(secret)
+	hasher, sealer, err := verification.LoadKeys(ctx, env.Secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -21,11 +21,7 @@ func main() { apigateway.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := flow.LoadAccountSettings(env.Settings)
-	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := verification.NewHasher(secret)
+	hasher, _, err := verification.LoadKeys(ctx, env.Secrets) // codes here are mailed directly, not sealed
 	if err != nil {
 		return nil, err
 	}

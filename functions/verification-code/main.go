@@ -10,7 +10,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/apigateway"
 	"github.com/guance/aliyun-marketplace/shared/function"
 	"github.com/guance/aliyun-marketplace/shared/mail"
-	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/sendcode"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -20,15 +19,7 @@ func main() { apigateway.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := sendcode.LoadSettings(env.Settings)
-	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := verification.NewHasher(secret)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := outbox.NewSealer(secret)
+	hasher, sealer, err := verification.LoadKeys(ctx, env.Secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@
 package verification
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,6 +17,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/outbox"
 )
 
 // Purpose says what a code is for; a code for one purpose never passes for another.
@@ -155,6 +158,30 @@ func NewHasher(secret string) (Hasher, error) {
 		return Hasher{}, errors.New("the code hashing secret must have at least 16 bytes")
 	}
 	return Hasher{secret: []byte(secret)}, nil
+}
+
+// Secrets reads a function's secrets by setting name.
+type Secrets interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// CodeSecret is the setting of the secret that keys both the code hashes
+// and the seal of the codes mailed through the outbox.
+const CodeSecret = "CODE_HASH_SECRET"
+
+// LoadKeys reads CodeSecret and returns the hasher of codes and the sealer
+// of outbox mails, both keyed by it.
+func LoadKeys(ctx context.Context, secrets Secrets) (Hasher, outbox.Sealer, error) {
+	secret, err := secrets.Get(ctx, CodeSecret)
+	if err != nil {
+		return Hasher{}, outbox.Sealer{}, err
+	}
+	hasher, err := NewHasher(secret)
+	if err != nil {
+		return Hasher{}, outbox.Sealer{}, err
+	}
+	sealer, err := outbox.NewSealer(secret)
+	return hasher, sealer, err
 }
 
 // Hash is the stored form of code for purpose and key.
