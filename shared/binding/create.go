@@ -60,18 +60,13 @@ func (h *WorkspaceHandler) renderCreate(v *flow.Visit, status int, newAccount bo
 
 // readCreate takes the create form into the draft and returns what is
 // wrong with it (the code and the password are checked apart).
-func readCreate(v *flow.Visit, d *workspaceDraft, newAccount bool) (web.Form, map[string]i18n.Message) {
+func readCreate(v *flow.Visit, d *workspaceDraft, newAccount bool) (web.Form, flow.Problems) {
 	f := v.R.PostForm
 	c := &d.Create
 	c.Workspace, c.WorkspaceLang, c.Email, c.Agreed = f.Get("workspace"), f.Get("wslang"), f.Get("email"), f.Get("agree") == "yes"
-	bad := map[string]i18n.Message{}
-	note := func(err *guance.FieldError) {
-		if err != nil {
-			bad[err.Field] = i18n.M(err.Key)
-		}
-	}
+	bad := flow.Problems{}
 	if name, err := guance.WorkspaceName(c.Workspace); err != nil {
-		note(err)
+		bad.Add(err)
 	} else {
 		c.Workspace = name
 	}
@@ -89,12 +84,12 @@ func readCreate(v *flow.Visit, d *workspaceDraft, newAccount bool) (web.Form, ma
 	if newAccount {
 		c.Username, c.Phone = f.Get("username"), f.Get("phone")
 		if username, err := guance.Username(c.Username); err != nil {
-			note(err)
+			bad.Add(err)
 		} else {
 			c.Username = username
 		}
 		if phone, err := guance.Phone(c.Phone); err != nil {
-			note(err)
+			bad.Add(err)
 		} else {
 			c.Phone = phone
 		}
