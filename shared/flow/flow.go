@@ -61,11 +61,7 @@ func (f *Flow) Render(v *Visit, status int, page templ.Component) {
 }
 
 func (f *Flow) session(r *http.Request) (session.Session, error) {
-	id := session.IDFrom(r)
-	if id == "" {
-		return session.Session{}, session.ErrNotFound
-	}
-	return f.Sessions.Get(r.Context(), id, f.Now())
+	return session.FromRequest(r, f.Sessions, f.Now())
 }
 
 // Page wraps a GET: the session, or the refusal.

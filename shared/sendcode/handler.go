@@ -193,11 +193,7 @@ func readRequest(w http.ResponseWriter, r *http.Request, asJSON bool) (request, 
 }
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
-	id := session.IDFrom(r)
-	if id == "" {
-		return session.Session{}, session.ErrNotFound
-	}
-	return h.Sessions.Get(r.Context(), id, h.Now())
+	return session.FromRequest(r, h.Sessions, h.Now())
 }
 
 // returnPath keeps a return target only if it is a path on this site.

@@ -4,6 +4,7 @@
 package session
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -101,6 +102,21 @@ func IDFrom(r *http.Request) string {
 		}
 	}
 	return ""
+}
+
+// Getter reads a live session by id.
+type Getter interface {
+	Get(ctx context.Context, id string, now time.Time) (Session, error)
+}
+
+// FromRequest reads the live session the request's cookie names:
+// ErrNotFound without a cookie, or for one that has ended.
+func FromRequest(r *http.Request, sessions Getter, now time.Time) (Session, error) {
+	id := IDFrom(r)
+	if id == "" {
+		return Session{}, ErrNotFound
+	}
+	return sessions.Get(r.Context(), id, now)
 }
 
 // Link is an accepted Login Without Password link, remembered until it

@@ -239,11 +239,7 @@ func (h *Handler) activatePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
-	id := session.IDFrom(r)
-	if id == "" {
-		return session.Session{}, session.ErrNotFound
-	}
-	return h.Sessions.Get(r.Context(), id, h.Now())
+	return session.FromRequest(r, h.Sessions, h.Now())
 }
 
 // maxFormBytes bounds the small forms of these pages.
