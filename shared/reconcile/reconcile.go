@@ -108,9 +108,6 @@ type Reconciler struct {
 	// Margin is the time kept before the run's deadline, to stop cleanly
 	// and give the lease back.
 	Margin time.Duration
-	// Lease is how long the lease holds if the run dies without giving it
-	// back: the function's timeout.
-	Lease time.Duration
 	// OutboxLimit bounds the mails one run tries.
 	OutboxLimit int
 	// Concurrency is how many pending activations are checked at once
@@ -175,7 +172,7 @@ type run struct {
 func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	start := r.Now()
 	holder := storage.NewHolder()
-	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, start.Add(r.lease(ctx)))
+	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, storage.LeaseUntil(ctx, start))
 	if err != nil {
 		return Summary{}, err
 	}
@@ -597,17 +594,6 @@ func (r *Reconciler) abandonAfter() time.Duration {
 		return r.AbandonAfter
 	}
 	return DefaultAbandonAfter
-}
-
-// lease is how long the lease holds: the run's deadline, or Lease.
-func (r *Reconciler) lease(ctx context.Context) time.Duration {
-	if deadline, ok := ctx.Deadline(); ok {
-		return time.Until(deadline) + time.Second
-	}
-	if r.Lease > 0 {
-		return r.Lease
-	}
-	return 15 * time.Minute
 }
 
 func (r *Reconciler) sleep(ctx context.Context, d time.Duration) error {

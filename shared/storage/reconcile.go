@@ -179,6 +179,17 @@ func NewHolder() string {
 	return hex.EncodeToString(b)
 }
 
+// LeaseUntil is until when a scheduled run started at now holds its lease
+// if it dies without giving it back: its invocation's deadline and a
+// second (no run of it can still be going then), or 15 minutes (Lambda's
+// longest) without a deadline.
+func LeaseUntil(ctx context.Context, now time.Time) time.Time {
+	if deadline, ok := ctx.Deadline(); ok {
+		return now.Add(time.Until(deadline) + time.Second) // on the caller's clock
+	}
+	return now.Add(15 * time.Minute)
+}
+
 // Acquire takes the lease name for holder (NewHolder) until until, unless
 // another holder has it and it has not expired (ok false). It returns the
 // cursor the last holder left.

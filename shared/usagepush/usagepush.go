@@ -104,11 +104,7 @@ const maxThrottledAttempts = 6
 func (m *Meter) Run(ctx context.Context) (Summary, error) {
 	start := m.Now()
 	holder := storage.NewHolder()
-	until := start.Add(15 * time.Minute)
-	if d, ok := ctx.Deadline(); ok {
-		until = d.Add(time.Second)
-	}
-	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, until); err != nil || !ok {
+	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, storage.LeaseUntil(ctx, start)); err != nil || !ok {
 		if err == nil {
 			m.Log.InfoContext(ctx, "metering skipped: another run holds the lease")
 		}
