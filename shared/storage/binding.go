@@ -251,17 +251,25 @@ func (s *Records) settleInstance(account, uid, instance, workspaceID, site strin
 	mine := name("billingAccount").Equal(value(account)).
 		And(expression.Or(name("progress").Equal(value(activation.ProgressBillingBound)), name("progress").Equal(value(activation.ProgressActivated))))
 	fresh := name("progress").Equal(value(activation.ProgressPending)).And(name("billingAccount").AttributeNotExists())
-	expr, err := expression.NewBuilder().
-		WithCondition(name(instanceKey).AttributeExists().
-			And(name("aliUid").Equal(value(uid))).
-			And(name("status").Equal(value(activation.StatusActive))).
-			And(expression.Or(mine, fresh))).
+	cond := name(instanceKey).AttributeExists().
+		And(name("aliUid").Equal(value(uid))).
+		And(name("status").Equal(value(activation.StatusActive))).
+		And(expression.Or(mine, fresh))
+	return s.settling(instance, cond, account, workspaceID, site, at)
+}
+
+// settling is the instance's write when a workspace is settled through it,
+// under cond: activated under account, its login site kept if it has one,
+// the workspace on its list and metered from at, no longer a pending
+// activation awaiting a check. A refusal returns the item as it was.
+func (s *Records) settling(instance string, cond expression.ConditionBuilder, account, workspaceID, site string, at time.Time) (types.TransactWriteItem, error) {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().WithCondition(cond).
 		WithUpdate(expression.Set(name("progress"), value(activation.ProgressActivated)).
 			Set(name("billingAccount"), value(account)).
 			Set(name("loginSite"), expression.IfNotExists(name("loginSite"), value(site))).
 			Set(name("updatedAt"), value(at)).
 			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{workspaceID}})).
-			// No longer a pending activation; its usage is metered.
 			Remove(name("awaiting")).Remove(name("checkAt")).
 			Set(name("metering"), value(activation.MeteringOn)).
 			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epoch(at)))).

@@ -13,7 +13,6 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/guance"
-	"github.com/guance/aliyun-marketplace/shared/metering"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
@@ -140,32 +139,11 @@ func (s *Records) Register(ctx context.Context, r guance.Registration, step sess
 // workspace: conditioned on it being the buyer's, pending and active.
 func (s *Records) settleFirst(uid, instance string, ws guance.Workspace, at time.Time) (types.TransactWriteItem, error) {
 	name, value := expression.Name, expression.Value
-	expr, err := expression.NewBuilder().
-		WithCondition(name(instanceKey).AttributeExists().
-			And(name("aliUid").Equal(value(uid))).
-			And(name("status").Equal(value(activation.StatusActive))).
-			And(name("progress").Equal(value(activation.ProgressPending)))).
-		WithUpdate(expression.Set(name("progress"), value(activation.ProgressActivated)).
-			Set(name("billingAccount"), value(ws.BillingAccount)).
-			Set(name("loginSite"), value(ws.Site)).
-			Set(name("updatedAt"), value(at)).
-			Add(name("workspaces"), value(&types.AttributeValueMemberSS{Value: []string{ws.ID}})).
-			// No longer a pending activation; its usage is metered.
-			Remove(name("awaiting")).Remove(name("checkAt")).
-			Set(name("metering"), value(activation.MeteringOn)).
-			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epoch(at)))).
-			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epoch(metering.Ceil(at))))).
-			Add(name("meteredWorkspaces"), value(&types.AttributeValueMemberSS{Value: []string{metering.FormatMember(ws.ID, at)}}))).
-		Build()
-	if err != nil {
-		return types.TransactWriteItem{}, err
-	}
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(s.tables.Instances), Key: map[string]types.AttributeValue{instanceKey: str(instance)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}, nil
+	cond := name(instanceKey).AttributeExists().
+		And(name("aliUid").Equal(value(uid))).
+		And(name("status").Equal(value(activation.StatusActive))).
+		And(name("progress").Equal(value(activation.ProgressPending)))
+	return s.settling(instance, cond, ws.BillingAccount, ws.ID, ws.Site, at)
 }
 
 // refusedInstance is the instance as it was when it refused a write: the
