@@ -76,8 +76,8 @@ type Summary struct {
 	Instances int  `json:"instances"`
 	Decided   int  `json:"windowsDecided"`
 	Empty     int  `json:"windowsEmpty"`
-	// FilledLate are windows decided empty (in this run or an earlier
-	// one) whose usage came late, before their deadline: pushed now.
+	// FilledLate are windows an earlier run decided empty whose usage
+	// came late, before their deadline: pushed now.
 	FilledLate int   `json:"windowsFilledLate,omitempty"`
 	Late       int   `json:"windowsLate"`
 	Pushed     int   `json:"windowsPushed"`
