@@ -84,7 +84,12 @@ func (h *BillingHandler) render(v *flow.Visit, status int, d billingDraft, view 
 	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
 		view.CodeSent, view.Wait = d.Code.shown(verification.BindBilling, h.Now())
 	}
-	h.flow.Render(v, status, web.BindBillingPage(v.Chrome("bind.billing.title", web.BindBillingPath, web.WaitStyle(view.Wait)), view))
+	c := v.Chrome("bind.billing.title", web.BindBillingPath, web.WaitStyle(view.Wait))
+	// The site selector sits at the top right of this page already, as the
+	// seed shows it: it decides only where a workspace created later goes,
+	// so it is the workspace binding's choice (its draft), not this one's.
+	c.Tools = web.SiteSelectorBack(c, decodeWorkspace(v.Sess.Draft(workspaceFlow)).Site, web.BindBillingPath)
+	h.flow.Render(v, status, web.BindBillingPage(c, view))
 }
 
 func (h *BillingHandler) post(v *flow.Visit) {

@@ -53,8 +53,8 @@ func (h *WorkspaceHandler) renderCreate(v *flow.Visit, status int, newAccount bo
 		view.CodeSent, view.Wait = d.Create.Code.shown(verification.CreateWorkspace, h.Now())
 	}
 	path := createPath(newAccount)
+	// The site is shown, fixed: it was chosen on the binding page.
 	c := v.Chrome("bind.ws.create.title", path, web.WaitStyle(view.Wait))
-	c.Tools = web.SiteSelectorBack(c, d.Site, path)
 	h.flow.Render(v, status, web.CreateWorkspacePage(c, view))
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/binding"
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/guance"
+	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
@@ -478,5 +479,43 @@ func TestRequestsWithoutTheirGuards(t *testing.T) {
 	}
 	if inst, _ := f.instances.Get(context.Background(), "7000001"); inst.Progress != activation.ProgressPending {
 		t.Fatal("the instance changed")
+	}
+}
+
+// TestTheSeedsWordsOnTheBindingPages: the site selector sits at the top
+// right of the billing center binding page already (it decides only
+// where a workspace created later goes), and what it chooses there is the
+// site the create pages show, fixed, without a selector; the buttons are
+// named as the seed names them, in both languages.
+func TestTheSeedsWordsOnTheBindingPages(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	billing := b.get("/bind/billing").Body.String()
+	for _, want := range []string{`<form method="post" action="/bind/workspace/site" id="site">`, `name="return" value="/bind/billing"`, `id="site-note"`} {
+		if !strings.Contains(billing, want) {
+			t.Fatalf("the billing page lacks %q", want)
+		}
+	}
+	if rec := b.post("/bind/workspace/site", url.Values{"site": {"eu1"}, "return": {"/bind/billing"}}); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/billing" {
+		t.Fatalf("site chosen on the billing page: %d %v", rec.Code, rec.Header())
+	}
+	if billing = b.get("/bind/billing").Body.String(); !strings.Contains(billing, `<option value="eu1" selected>`) {
+		t.Fatal("the billing page forgot the site chosen on it")
+	}
+	b.bindBilling()
+	for path, button := range map[string]string{"/bind/workspace/create/have": ">Create</button>", "/bind/workspace/create/new": ">Register and create workspace</button>"} {
+		body := b.get(path).Body.String()
+		if strings.Contains(body, `id="site"`) || !strings.Contains(body, "The new workspace will be created on Frankfurt") || !strings.Contains(body, button) {
+			t.Errorf("%s: a selector, another site, or the button unnamed:\n%s", path, body)
+		}
+	}
+	confirm := b.get("/bind/workspace/confirm?ws=wksp_free").Body.String()
+	if !strings.Contains(confirm, `<button type="submit" id="bind">Confirm</button>`) {
+		t.Errorf("the bind-existing confirmation's button:\n%s", confirm)
+	}
+	for key, zh := range map[string]string{"bind.ws.create.go": "创建", "bind.ws.create.go.new": "注册并创建工作空间", "bind.ws.confirm.go": "确定"} {
+		if got := i18n.M(key).In(i18n.ZH); got != zh {
+			t.Errorf("%s in Chinese: %q, want %q", key, got, zh)
+		}
 	}
 }

@@ -27,6 +27,9 @@ type WorkspaceHandler struct {
 	flow *flow.Flow
 }
 
+// workspaceFlow names the workspace binding's draft in the session.
+const workspaceFlow = "bind-workspace"
+
 // workspaceDraft is the workspace binding's progress in the session: the
 // site chosen for new workspaces, and the create form as typed.
 type workspaceDraft struct {
@@ -69,7 +72,7 @@ func (d workspaceDraft) encode() string {
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *WorkspaceHandler) Routes() http.Handler {
-	h.flow = &flow.Flow{Name: "bind-workspace", Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	h.flow = &flow.Flow{Name: workspaceFlow, Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+web.BindWorkspacePath, h.flow.Page(h.list))
 	mux.HandleFunc("POST "+web.BindSitePath, h.flow.Form(h.setSite))

@@ -51,8 +51,8 @@ var catalogue = map[string]text{
 	"activate.bind.go":   {ZH: "绑定并开通", EN: "Bind and activate"},
 	"activate.help.head": {ZH: "在哪里找到这些信息？", EN: "Where do I find these?"},
 	"help.uid": {
-		ZH: "阿里云账号 ID：在阿里云控制台右上角主账号头像菜单中查看；RAM 用户的主账号 UID 是“@”后面的数字。",
-		EN: "Account ID: in the Alibaba Cloud console, the avatar menu of the main account (top right); for a RAM user, the main account UID is the number after the \"@\".",
+		ZH: "账号 ID：用主账号登录阿里云控制台，点击右上角头像，在弹出的菜单中查看账号 ID。",
+		EN: "Account ID: sign in to the Alibaba Cloud console with the main account and click the avatar at the top right; the menu shows the account ID.",
 	},
 	"help.instance": {
 		ZH: "商品实例 ID：云市场 > 已购买的服务 列表中。",
@@ -317,6 +317,7 @@ var catalogue = map[string]text{
 	"bind.ws.confirm.head":     {ZH: "确认绑定", EN: "Confirm the binding"},
 	"bind.ws.confirm.body":     {ZH: "工作空间“%s”（%s）的账单将由阿里云账号 %s 通过商品实例 %s 结算。在这次购买释放之前，不能改由其他账号结算。", EN: "The bills of the workspace \"%s\" (%s) will be settled by Alibaba Cloud account %s through product instance %s. Until this purchase is released, no other account can settle it."},
 	"bind.ws.cancel":           {ZH: "取消", EN: "Cancel"},
+	"bind.ws.confirm.go":       {ZH: "确定", EN: "Confirm"},
 	"bind.ws.bound.notice":     {ZH: "工作空间“%s”已绑定。", EN: "The workspace \"%s\" is bound."},
 	"bind.ws.created.notice":   {ZH: "工作空间“%s”已创建并绑定。", EN: "The workspace \"%s\" is created and bound."},
 	"bind.ws.gone":             {ZH: "找不到这个工作空间，或它不属于此费用中心账号。", EN: "There is no such workspace of this billing center account."},
@@ -336,7 +337,8 @@ var catalogue = map[string]text{
 	"bind.ws.create.lead.new":  {ZH: "同时注册一个观测云账号：新工作空间属于它，由本次购买结算。", EN: "Register a Guance account too: the new workspace belongs to it and is settled by this purchase."},
 	"bind.ws.create.site":      {ZH: "新工作空间将创建在 %s，之后不能更改。", EN: "The new workspace will be created on %s; this cannot be changed later."},
 	"bind.ws.create.email":     {ZH: "观测云账号的邮箱", EN: "Email of the Guance account"},
-	"bind.ws.create.go":        {ZH: "创建并绑定", EN: "Create and bind"},
+	"bind.ws.create.go":        {ZH: "创建", EN: "Create"},
+	"bind.ws.create.go.new":    {ZH: "注册并创建工作空间", EN: "Register and create workspace"},
 	"bind.ws.create.noaccount": {ZH: "没有观测云账号使用这个邮箱。请检查邮箱，或选择“我没有观测云账号”。", EN: "No Guance account has this email. Check it, or choose \"I have no Guance account\"."},
 	"back.bind":                {ZH: "返回绑定页面", EN: "Back to the binding page"},
 

@@ -210,7 +210,7 @@ func TestRegistrationJourney(t *testing.T) {
 	}
 	page = b.get("/register/activate")
 	body = page.Body.String()
-	if !strings.Contains(body, `value="`+uid+`"`) || !strings.Contains(body, `value="`+instance+`"`) || !strings.Contains(body, "the main account UID is the number after") {
+	if !strings.Contains(body, `value="`+uid+`"`) || !strings.Contains(body, `value="`+instance+`"`) || !strings.Contains(body, "click the avatar at the top right; the menu shows the account ID") || strings.Contains(body, "RAM") {
 		t.Fatalf("activation page must be filled in from the session, with help:\n%s", body)
 	}
 	f.db.ResetRoundTrips()
