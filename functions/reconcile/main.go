@@ -24,10 +24,6 @@ func main() { function.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (handler, error) {
 	s := reconcile.LoadSettings(env.Settings)
-	key, err := env.Secrets.Get(ctx, "MARKET_ISV_KEY")
-	if err != nil {
-		return nil, err
-	}
 	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
 	if err != nil {
 		return nil, err
@@ -42,16 +38,16 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	market := marketapi.NewLazy(s.Market, env.Secrets)
 	effects := &activation.Effects{Store: records, Log: env.Log}
 	service := activation.NewService(instances, market, env.Log)
-	service.StaleHorizon, service.Effects = s.StaleHorizon, effects
+	service.StaleHorizon, service.Effects, service.Records = s.StaleHorizon, effects, market
 	r := &reconcile.Reconciler{
 		Queue: storage.NewQueue(db, s.InstancesTable), Instances: instances, Market: market,
-		Domain: service, Effects: effects, Key: key,
+		Domain: service, Effects: effects,
 		Outbox: &outbox.Deliverer{
 			Store:  storage.NewOutbox(db, s.OutboxTable),
 			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: outbox.SendTimeout},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 		},
-		CheckEvery: s.CheckEvery, AbandonAfter: s.AbandonAfter,
+		CheckEvery: s.CheckEvery, AbandonAfter: s.AbandonAfter, AuditEvery: s.AuditEvery, AuditPerRun: s.AuditPerRun,
 		Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 	}
 	// Every event (the schedule's, or one sent by hand) is one run.

@@ -4,7 +4,10 @@
 package activation
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +48,7 @@ const (
 	AwaitingAbandoned  = "abandoned"
 	EffectsDue         = "due"
 	MeteringOn         = "on"
+	AuditLive          = "live"
 )
 
 // ErrInstanceNotFound means no instance is recorded under the id.
@@ -89,6 +93,12 @@ type Instance struct {
 	// that no move happened since a read (times can tie within a second).
 	Freezes  int `dynamodbav:"freezes,omitempty"`
 	Restores int `dynamodbav:"restores,omitempty"`
+	// UpgradedAt, Upgrades and UpgradeDigest are the last upgrade, the
+	// count of them and what it set (see UpgradeDigest): an upgrade
+	// without an order id is checked against them.
+	UpgradedAt    time.Time `dynamodbav:"upgradedAt,unixtime,omitempty"`
+	Upgrades      int       `dynamodbav:"upgrades,omitempty"`
+	UpgradeDigest string    `dynamodbav:"upgradeDigest,omitempty"`
 	// DisputedAction is an expiredInstance or resumeInstance that the
 	// order history contradicted and the Market OpenAPI could not settle at
 	// once (empty: none); the reconciliation settles it.
@@ -100,6 +110,13 @@ type Instance struct {
 	// go when the instance is activated or released.
 	Awaiting string    `dynamodbav:"awaiting,omitempty"`
 	CheckAt  time.Time `dynamodbav:"checkAt,unixtime,omitempty"`
+	// Audit ("live") puts a live instance in the liveAudit index, by
+	// AuditAt: the reconciliation compares what the marketplace says of
+	// it (DescribeInstanceForIsv) with what we hold, a bounded number a
+	// run, to find the lifecycle calls that never reached us. It goes
+	// once the instance is released.
+	Audit   string    `dynamodbav:"audit,omitempty"`
+	AuditAt time.Time `dynamodbav:"auditAt,unixtime,omitempty"`
 	// Effects ("due") puts the instance in the effectsDue index: a status
 	// move (or a dispute) whose consequences for the workspaces, the link
 	// and the mail are not all carried out yet. EffectsSeq counts the
@@ -165,10 +182,17 @@ func OrderSortKey(id string) string {
 // Guard makes a change that carries no order id wait for the marketplace's
 // word when the instance moved the other way recently: a retried
 // expiredInstance sent before a renewal must not freeze the paid-up
-// instance, and a late resumeInstance must not restore one in arrears.
+// instance, a late resumeInstance must not restore one in arrears, and a
+// late upgradeInstance without an order id must not undo a later upgrade.
 type Guard struct {
-	// After is "restoredAt" (for a freeze) or "frozenAt" (for a resume).
+	// After is "restoredAt" (for a freeze), "frozenAt" (for a resume) or
+	// "upgradedAt" (for an upgrade without an order id).
 	After string
+	// UnlessOrder, when set, contests the change whenever an order of
+	// that kind was ever applied: an upgrade without an order id cannot
+	// be placed among upgrades that have one, so it never undoes them
+	// alone.
+	UnlessOrder string
 	// Since is the edge: the change goes ahead alone only if the opposite
 	// move is older than this (or never happened).
 	Since time.Time
@@ -182,8 +206,11 @@ type Guard struct {
 
 // Counter is the attribute counting the moves Guard.After times.
 func (g Guard) Counter() string {
-	if g.After == "frozenAt" {
+	switch g.After {
+	case "frozenAt":
 		return "freezes"
+	case "upgradedAt":
+		return "upgrades"
 	}
 	return "restores"
 }
@@ -209,6 +236,10 @@ type Change struct {
 	ExpiredOn     time.Time
 	SKU           string
 	BillableItems map[string]string
+	// Digest, set on upgrades, names what the change sets (UpgradeDigest):
+	// without an order id, a change whose digest the instance has already
+	// is a repeat.
+	Digest string
 	// Dispute records the call for the reconciliation instead of applying
 	// it.
 	Dispute bool
@@ -262,6 +293,8 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return AlreadyApplied, nil
 	case !slices.Contains(c.From, old.Status):
 		return Superseded, nil
+	case c.OrderID == "" && c.Digest != "" && old.UpgradeDigest == c.Digest:
+		return AlreadyApplied, nil
 	case c.Dispute && old.DisputedAction == c.Action:
 		return Disputed, nil
 	case c.ClearDispute:
@@ -270,27 +303,49 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return Superseded, nil
 	case c.Guard != nil && !c.Guard.Settled && old.movedAfter(c.Guard.After, c.Guard.Since):
 		return Contested, nil
+	case c.Guard != nil && !c.Guard.Settled && c.Guard.UnlessOrder != "" && old.Orders[c.Guard.UnlessOrder] != "":
+		return Contested, nil
 	case c.OrderID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
 		return AlreadyApplied, nil
 	}
 	return "", errors.New("conditional write refused for no known reason")
 }
 
-// moves is how many freezes ("freezes") or restores ("restores") the
-// instance had.
+// moves is how many freezes ("freezes"), restores ("restores") or
+// upgrades ("upgrades") the instance had.
 func (i *Instance) moves(counter string) int {
-	if counter == "freezes" {
+	switch counter {
+	case "freezes":
 		return i.Freezes
+	case "upgrades":
+		return i.Upgrades
 	}
 	return i.Restores
 }
 
 func (i *Instance) movedAfter(attr string, since time.Time) bool {
 	at := i.RestoredAt
-	if attr == "frozenAt" {
+	switch attr {
+	case "frozenAt":
 		at = i.FrozenAt
+	case "upgradedAt":
+		at = i.UpgradedAt
 	}
 	return !at.IsZero() && !at.Before(since)
+}
+
+// UpgradeDigest names what an upgrade sets: its SKU and billable items,
+// in a stable order. Two upgrades that set the same are one.
+func UpgradeDigest(sku string, items map[string]string) string {
+	h := sha256.New()
+	h.Write([]byte(sku))
+	for _, name := range slices.Sorted(maps.Keys(items)) {
+		h.Write([]byte{0})
+		h.Write([]byte(name))
+		h.Write([]byte{0})
+		h.Write([]byte(items[name]))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Activated reports whether the buyer finished activating: a workspace is

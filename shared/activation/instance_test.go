@@ -50,6 +50,9 @@ func TestExplain(t *testing.T) {
 	disputed.DisputedAction, disputed.DisputedAt = marketplace.ActionExpiredInstance, t0
 	freeze := Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen}
 	resume := Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive}
+	upgraded := Instance{Status: StatusActive, Orders: map[string]string{OrderCreate: "10"}, UpgradedAt: t0.Add(-time.Hour), Upgrades: 1, UpgradeDigest: UpgradeDigest("sku-a", nil)}
+	orderless := Change{Action: marketplace.ActionUpgradeInstance, From: Live, SKU: "sku-a", Digest: UpgradeDigest("sku-a", nil),
+		Guard: &Guard{After: "upgradedAt", Since: t0.Add(-24 * time.Hour), UnlessOrder: OrderUpgrade}}
 	tests := []struct {
 		name    string
 		old     *Instance
@@ -70,6 +73,9 @@ func TestExplain(t *testing.T) {
 		{"freeze soon after a restore", inst, withGuard(freeze, "restoredAt", t0.Add(-24*time.Hour)), Contested, nil},
 		{"resume soon after a freeze", &frozen, withGuard(resume, "frozenAt", t0.Add(-24*time.Hour)), Contested, nil},
 		{"dispute recorded before", &disputed, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, Dispute: true}, Disputed, nil},
+		{"orderless upgrade repeated", &upgraded, orderless, AlreadyApplied, nil},
+		{"orderless upgrade soon after another", &upgraded, withDigest(orderless, "other"), Contested, nil},
+		{"orderless upgrade once upgrades had order ids", inst, withDigest(orderless, "other"), Contested, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +91,88 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+func withDigest(c Change, digest string) Change {
+	c.Digest = digest
+	return c
+}
+
+func TestUpgradeDigest(t *testing.T) {
+	a := UpgradeDigest("sku", map[string]string{"Count": "2", "Num": "3"})
+	if b := UpgradeDigest("sku", map[string]string{"Num": "3", "Count": "2"}); a != b {
+		t.Fatal("the digest depends on the order of the items")
+	}
+	for _, other := range []string{
+		UpgradeDigest("sku", map[string]string{"Count": "2", "Num": "4"}),
+		UpgradeDigest("sku2", map[string]string{"Count": "2", "Num": "3"}),
+		UpgradeDigest("sku", map[string]string{"Count": "2Num3"}),
+		UpgradeDigest("sku", nil),
+	} {
+		if other == a {
+			t.Fatal("two different upgrades share a digest")
+		}
+	}
+}
+
+// TestApplyNotification: the documented failed notification (orderPay, a
+// JSON object with no token and no requestId) is recorded once per order,
+// as made when the marketplace made it; an instance we never heard of is
+// recovered from the marketplace first; anything else is refused.
+func TestApplyNotification(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	made := now.Add(-3 * time.Hour)
+	doc := marketplace.FailedNotification{ID: "deab3673236843a3b378c7d8d25c5f01", Action: "orderPay", CreatedAt: made,
+		Message: `{"productCode":"cmgj00001","orderId":"123456","orderBizId":"111222","action":"orderPay","aliUid":"12211222211","skuId":"cmgj00001-prepay"}`}
+
+	store := &fakeStore{}
+	svc := &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
+	if outcome, err := svc.ApplyNotification(context.Background(), doc); err != nil || outcome != Applied {
+		t.Fatalf("documented notification: %s %v", outcome, err)
+	}
+	if got := store.payments[0]; got.id != "111222" || got.key != "order-123456" || got.call.OrderID != "123456" || !got.call.At.Equal(made) {
+		t.Fatalf("recorded %+v", got)
+	}
+
+	unknown := &fakeStore{missing: true}
+	records := &fakeRecords{record: MarketRecord{InstanceID: "111222", OrderID: "123456", AliUID: "12211222211", Status: MarketOpened}}
+	svc = &Service{Store: unknown, Records: records, Now: func() time.Time { return now }, Log: quiet}
+	if _, err := svc.ApplyNotification(context.Background(), doc); err != nil {
+		t.Fatalf("unknown instance: %v", err)
+	}
+	if unknown.inst.ID != "111222" || unknown.inst.AliUID != "12211222211" || len(unknown.payments) != 1 {
+		t.Fatalf("not recovered: %+v, %d payments", unknown.inst, len(unknown.payments))
+	}
+	svc.Records = &fakeRecords{err: ErrMarketUnavailable}
+	unknown.missing, unknown.payments = true, nil
+	if _, err := svc.ApplyNotification(context.Background(), doc); !errors.Is(err, ErrMarketUnavailable) {
+		t.Fatalf("recovery failing: %v", err)
+	}
+
+	for _, bad := range []marketplace.FailedNotification{
+		{ID: "1", Action: "releaseInstance", Message: `{"action":"releaseInstance","instanceId":"1"}`},
+		{ID: "2", Action: "orderPay", Message: `{"action":"orderPay","orderBizId":"1"}`},
+		{ID: "3", Action: "orderPay", Message: `[1]`},
+	} {
+		if _, err := svc.ApplyNotification(context.Background(), bad); err == nil {
+			t.Errorf("notification %s taken", bad.ID)
+		}
+	}
+	// The action may come only beside the message.
+	bare := doc
+	bare.Message = `{"productCode":"cmgj00001","orderId":"123456","orderBizId":"111222","aliUid":"12211222211"}`
+	store = &fakeStore{}
+	svc = &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
+	if _, err := svc.ApplyNotification(context.Background(), bare); err != nil {
+		t.Fatalf("action beside the message: %v", err)
+	}
+}
+
+type fakeRecords struct {
+	record MarketRecord
+	err    error
+}
+
+func (r *fakeRecords) Record(context.Context, string) (MarketRecord, error) { return r.record, r.err }
+
 func withGuard(c Change, after string, since time.Time) Change {
 	c.Guard = &Guard{After: after, Since: since}
 	return c
@@ -93,13 +181,20 @@ func withGuard(c Change, after string, since time.Time) Change {
 // fakeStore applies changes to one in-memory instance with the same rules
 // as the DynamoDB store: the condition is Explain's reading.
 type fakeStore struct {
-	inst    Instance
-	changes []Change
-	err     error
+	inst     Instance
+	changes  []Change
+	err      error
+	missing  bool // no instance yet: payments refused until one is created
+	payments []payment
+}
+
+type payment struct {
+	id, key string
+	call    Call
 }
 
 func (s *fakeStore) Create(_ context.Context, inst Instance) (Instance, bool, error) {
-	s.inst = inst
+	s.inst, s.missing = inst, false
 	return inst, true, s.err
 }
 
@@ -124,7 +219,11 @@ func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error
 	return Applied, nil
 }
 
-func (s *fakeStore) RecordPayment(context.Context, string, string, Call) (Outcome, error) {
+func (s *fakeStore) RecordPayment(_ context.Context, id, key string, call Call) (Outcome, error) {
+	if s.missing {
+		return "", ErrInstanceNotFound
+	}
+	s.payments = append(s.payments, payment{id, key, call})
 	return Applied, s.err
 }
 
@@ -136,9 +235,9 @@ type fakeMarket struct {
 	asked  int
 }
 
-func (m *fakeMarket) InstanceStatus(context.Context, string) (MarketStatus, error) {
+func (m *fakeMarket) Describe(_ context.Context, id string) (MarketInstance, error) {
 	m.asked++
-	return m.status, m.err
+	return MarketInstance{InstanceID: id, Status: m.status}, m.err
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

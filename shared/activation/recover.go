@@ -26,6 +26,17 @@ var (
 	ErrMarketUnavailable = errors.New("market openapi unavailable")
 )
 
+// MarketInstance is what DescribeInstanceForIsv says of an instance.
+type MarketInstance struct {
+	InstanceID  string
+	OrderID     string
+	ProductCode string
+	SKU         string
+	Status      MarketStatus
+	Trial       bool
+	EndOn       time.Time // zero when not given
+}
+
 // MarketRecord is what the Market OpenAPI says of an instance and its
 // order, when createInstance never reached us.
 type MarketRecord struct {
@@ -65,6 +76,7 @@ func Recovered(r MarketRecord, now time.Time) Instance {
 		// A pending activation like any other: the buyer is on the page
 		// now, and the reconciliation checks it if they leave it there.
 		inst.Awaiting, inst.CheckAt = AwaitingActivation, now.Add(DefaultFirstCheck).Truncate(time.Second)
+		inst.Audit, inst.AuditAt = AuditLive, now.Add(DefaultAuditEvery).Truncate(time.Second)
 	}
 	return inst
 }

@@ -26,9 +26,11 @@ type Store interface {
 	Get(ctx context.Context, id string) (Instance, error)
 }
 
-// Market tells what the marketplace itself says of an instance now.
+// Market tells what the marketplace itself says of an instance now
+// (DescribeInstanceForIsv): ErrUnknownToMarket when it knows none,
+// ErrMarketUnavailable when it could not say.
 type Market interface {
-	InstanceStatus(ctx context.Context, id string) (MarketStatus, error)
+	Describe(ctx context.Context, id string) (MarketInstance, error)
 }
 
 // DefaultStaleHorizon is how long after a renewal or a resume a freeze (and
@@ -48,6 +50,16 @@ type Follower interface {
 // first asks the marketplace about an activation still pending.
 const DefaultFirstCheck = time.Hour
 
+// DefaultAuditEvery is how often the reconciliation compares a live
+// instance with what the marketplace says of it.
+const DefaultAuditEvery = 24 * time.Hour
+
+// MarketRecords rebuilds an instance from the marketplace's own record,
+// when createInstance never reached us.
+type MarketRecords interface {
+	Record(ctx context.Context, id string) (MarketRecord, error)
+}
+
 // Service applies marketplace calls to instances.
 type Service struct {
 	Store Store
@@ -62,8 +74,11 @@ type Service struct {
 	// FirstCheck: see DefaultFirstCheck (NewService sets it; zero checks
 	// at once, as the local stack does).
 	FirstCheck time.Duration
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Records recovers an instance a failed notification names and we
+	// never heard of; nil leaves such a notification unapplied.
+	Records MarketRecords
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // NewService returns a Service on store with the real clock.
@@ -77,22 +92,9 @@ type Result struct {
 	Instance *Instance
 }
 
-// callTimeKey carries the time a call was made, when it is applied later
-// than that (a notification the marketplace failed to deliver).
-type callTimeKey struct{}
-
-// WithCallTime makes Handle treat the call as made at t: its stale-call
-// guards reach back from then, and the instance records it then.
-func WithCallTime(ctx context.Context, t time.Time) context.Context {
-	return context.WithValue(ctx, callTimeKey{}, t)
-}
-
 // Handle applies one decoded SPI message (see marketplace.Decode).
 func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, error) {
 	now := s.Now().UTC()
-	if t, ok := ctx.Value(callTimeKey{}).(time.Time); ok && !t.IsZero() && t.Before(now) {
-		now = t.UTC()
-	}
 	switch m := msg.(type) {
 	case *marketplace.CreateInstance:
 		return s.create(ctx, m, now)
@@ -103,6 +105,55 @@ func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, 
 		}
 		return Result{Outcome: outcome}, nil
 	}
+	return s.lifecycle(ctx, msg, now)
+}
+
+// ApplyNotification applies a message the marketplace failed to deliver
+// (DescribeFailedNotifications: orderPay only), as made when the
+// marketplace made it. It came over the signed OpenAPI, so it has no token
+// to check, and no requestId: the order it pays is its idempotency key
+// (one payment per order), the same whether the message arrives once or
+// is listed again because its confirmation was lost. An instance we never
+// heard of (its createInstance lost too) is recovered from the
+// marketplace's record first.
+func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNotification) (Outcome, error) {
+	params, err := marketplace.ParseMessage(n.Message)
+	if err != nil {
+		return "", err
+	}
+	if params["action"] == "" {
+		params["action"] = n.Action
+	}
+	m, err := marketplace.DecodeNotification(params)
+	if err != nil {
+		return "", err
+	}
+	at := s.Now().UTC()
+	if !n.CreatedAt.IsZero() && n.CreatedAt.Before(at) {
+		at = n.CreatedAt.UTC()
+	}
+	key := "order-" + m.OrderID
+	call := Call{OrderID: m.OrderID, At: at}
+	outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, key, call)
+	if errors.Is(err, ErrInstanceNotFound) && s.Records != nil {
+		record, rerr := s.Records.Record(ctx, m.InstanceID)
+		if rerr != nil {
+			return "", fmt.Errorf("orderPay of instance %s, unknown here: %w", m.InstanceID, rerr)
+		}
+		if _, _, err := s.Store.Create(ctx, Recovered(record, s.Now())); err != nil {
+			return "", fmt.Errorf("recover instance %s: %w", m.InstanceID, err)
+		}
+		s.Log.WarnContext(ctx, "instance recovered from the Market OpenAPI for a failed notification", "instanceId", m.InstanceID)
+		outcome, err = s.Store.RecordPayment(ctx, m.InstanceID, key, call)
+	}
+	if err != nil {
+		return "", fmt.Errorf("orderPay of instance %s: %w", m.InstanceID, err)
+	}
+	return outcome, nil
+}
+
+// lifecycle applies a lifecycle call other than createInstance.
+func (s *Service) lifecycle(ctx context.Context, msg marketplace.Message, now time.Time) (Result, error) {
 	id, change, err := ChangeFor(msg, now, s.horizon())
 	if err != nil {
 		return Result{}, err
@@ -156,22 +207,31 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 		return "", err
 	}
 	seen := inst.moves(change.Guard.Counter())
-	var status MarketStatus
+	var market MarketInstance
 	err = ErrMarketUnavailable
 	if s.Market != nil {
-		status, err = s.Market.InstanceStatus(ctx, id)
+		market, err = s.Market.Describe(ctx, id)
 	}
-	want := MarketExpired
-	if change.To == StatusActive {
-		want = MarketOpened
+	agrees := false
+	switch {
+	case change.Action == marketplace.ActionUpgradeInstance:
+		agrees = market.SKU == change.SKU
+	case change.To == StatusActive:
+		agrees = market.Status == MarketOpened
+	default:
+		agrees = market.Status == MarketExpired
 	}
 	switch {
-	case err == nil && status == want:
+	case err == nil && agrees:
 		change.Guard = &Guard{After: change.Guard.After, Settled: true, Seen: seen}
 		return s.Store.Apply(ctx, id, change)
 	case err == nil:
-		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", status)
+		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
 		return Superseded, nil
+	case change.Action == marketplace.ActionUpgradeInstance:
+		// An upgrade is not urgent, and nothing but the marketplace can
+		// place it: refused, so that the marketplace calls again.
+		return "", fmt.Errorf("upgrade without an order id, contested: %w", err)
 	}
 	s.Log.WarnContext(ctx, "contested call recorded for the reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
 	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
@@ -206,6 +266,8 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 		Awaiting:      AwaitingActivation,
 		CheckAt:       now.Add(s.FirstCheck).Truncate(time.Second),
 		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
+		Audit:         AuditLive,
+		AuditAt:       now.Add(DefaultAuditEvery).Truncate(time.Second),
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
@@ -232,7 +294,15 @@ func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (s
 		// For pay-as-you-go a renewal means the arrears were paid: restore.
 		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderKind: OrderRenew, OrderID: m.OrderID, From: Live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
 	case *marketplace.UpgradeInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live, SKU: m.SKU, BillableItems: m.BillableItems, At: now}, nil
+		change := Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live,
+			SKU: m.SKU, BillableItems: m.BillableItems, Digest: UpgradeDigest(m.SKU, m.BillableItems), At: now}
+		if m.OrderID == "" {
+			// Both documented samples carry no order id. Such an upgrade
+			// goes ahead alone only if no other upgrade is recent and none
+			// ever had an order id; otherwise the marketplace's SKU decides.
+			change.Guard = &Guard{After: "upgradedAt", Since: edge, UnlessOrder: OrderUpgrade}
+		}
+		return m.InstanceID, change, nil
 	case *marketplace.ExpiredInstance:
 		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}, nil
 	case *marketplace.ResumeInstance:

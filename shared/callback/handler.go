@@ -58,6 +58,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	action := params["action"]
 	result, err := Apply(r.Context(), params, h.Key, h.Applier)
+	if err != nil && action == string(marketplace.ActionCreateInstance) {
+		h.deferCreate(w, r, err)
+		return
+	}
 	if err != nil {
 		h.reject(w, r, action, err)
 		return
@@ -91,6 +95,38 @@ func Apply(ctx context.Context, params marketplace.Params, key string, applier A
 		return activation.Result{}, err
 	}
 	return applier.Handle(ctx, msg)
+}
+
+// notReady is the instance id createInstance answers when it made no
+// instance: the docs' "0", on which the marketplace calls again (up to 120
+// times).
+const notReady = "0"
+
+// deferCreate answers a createInstance that made no instance. Every such
+// answer carries instanceId "0", so whatever the marketplace reads, it
+// calls again:
+//   - a failure a retry can fix (our storage failing or throttled): 200,
+//     the documented answer of a call to be made again, with the code;
+//   - a permanent refusal (a bad or missing token, a malformed call): its
+//     4xx status and code as for any SPI call. Nothing was written; a
+//     retry after the cause is fixed (usually our ISV key) succeeds.
+func (h *Handler) deferCreate(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := errorAnswer(err)
+	level := slog.LevelWarn
+	if status >= 500 {
+		level, status = slog.LevelError, http.StatusOK
+		h.Metrics.Count("ActivationsDeferred", nil)
+	}
+	h.Log.Log(r.Context(), level, "spi call rejected",
+		"action", marketplace.ActionCreateInstance, "status", status, "code", body.Code, "instanceId", notReady, logging.Err(err), "remoteAddr", r.RemoteAddr)
+	h.Metrics.Count("SpiCallsRejected", map[string]string{"Code": body.Code})
+	writeJSON(w, status, deferredAnswer{InstanceID: notReady, errorBody: body})
+}
+
+// deferredAnswer is createInstance's answer when no instance was made.
+type deferredAnswer struct {
+	InstanceID string `json:"instanceId"`
+	errorBody
 }
 
 // createAnswer is the answer to createInstance. It depends only on the

@@ -21,6 +21,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/logging/logtest"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/marketplace/marketplacetest"
 	"github.com/guance/aliyun-marketplace/shared/sso"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
@@ -39,21 +40,22 @@ type fixture struct {
 type market struct {
 	mu     sync.Mutex
 	status activation.MarketStatus
+	sku    string
 	err    error
 	asked  int
 	// onAsk runs while the marketplace is being asked (a call racing it).
 	onAsk func()
 }
 
-func (m *market) InstanceStatus(context.Context, string) (activation.MarketStatus, error) {
+func (m *market) Describe(_ context.Context, id string) (activation.MarketInstance, error) {
 	m.mu.Lock()
 	m.asked++
-	status, err, onAsk := m.status, m.err, m.onAsk
+	status, sku, err, onAsk := m.status, m.sku, m.err, m.onAsk
 	m.mu.Unlock()
 	if onAsk != nil {
 		onAsk()
 	}
-	return status, err
+	return activation.MarketInstance{InstanceID: id, Status: status, SKU: sku}, err
 }
 
 func (m *market) set(status activation.MarketStatus, err error) {
@@ -329,7 +331,8 @@ func TestRejections(t *testing.T) {
 		{"missing action", marketplace.Params{"instanceId": "1"}, key, 400, "InvalidAction", "action"},
 		{"missing required parameter", with(createParams(), "orderId", ""), key, 400, "InvalidParameter", "orderId"},
 		{"malformed instance id", with(renew, "instanceId", "56O4018"), key, 400, "InvalidParameter", "instanceId"},
-		{"malformed uid", with(createParams(), "aliUid", "12345"), key, 400, "InvalidParameter", "aliUid"},
+		{"malformed uid", with(createParams(), "aliUid", "12a45"), key, 400, "InvalidParameter", "aliUid"},
+		{"malformed instance id of createInstance", with(createParams(), "orderBizId", "5604O18"), key, 400, "InvalidParameter", "orderBizId"},
 		{"unknown instance", renew, key, 404, "InstanceNotFound", ""},
 	}
 	for _, tt := range tests {
@@ -338,6 +341,12 @@ func TestRejections(t *testing.T) {
 			status, body := f.call(t, tt.params, tt.signKey)
 			if status != tt.status || body["code"] != tt.code || body["success"] != false || body["message"] == "" {
 				t.Fatalf("got %d %v, want %d %s", status, body, tt.status, tt.code)
+			}
+			// A refused createInstance says, as the docs ask, that no
+			// instance was made: instanceId "0", and the marketplace calls
+			// again. Other actions carry no instance id.
+			if _, has := body["instanceId"]; has != (tt.params["action"] == "createInstance") || has && body["instanceId"] != "0" {
+				t.Fatalf("instanceId in %v", body)
 			}
 			if tt.parameter != "" && body["parameter"] != tt.parameter {
 				t.Fatalf("parameter %v, want %s", body["parameter"], tt.parameter)
@@ -382,21 +391,120 @@ func TestWrongMethodAndBody(t *testing.T) {
 	}
 }
 
+// TestDynamoDBFailureIsRetryable: a createInstance our storage cannot
+// record answers as the docs ask of a failure a retry can fix, 200 with
+// instanceId "0" (the marketplace calls again, up to 120 times); any
+// other action answers 500, which the marketplace also retries.
 func TestDynamoDBFailureIsRetryable(t *testing.T) {
 	f := newFixture(t)
+	f.call(t, createParams(), key)
 	f.db.Engine.EmulateFailureForTable(f.db.Tables["InstancesTable"], miniserver.FailureConditionInternalServerError)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/aliyun/spi?"+createParams().Signed(key).Encode(), nil)
+	create := with(createParams(), "orderBizId", "5604019")
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/aliyun/spi?"+create.Signed(key).Encode(), nil)
 	status, body := f.do(t, req)
-	if status != http.StatusInternalServerError || body["code"] != "InternalError" {
-		t.Fatalf("got %d %v, want 500 InternalError", status, body)
+	if status != http.StatusOK || body["instanceId"] != "0" || body["code"] != "InternalError" {
+		t.Fatalf("createInstance: got %d %v, want 200 with instanceId 0", status, body)
+	}
+	renew := marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891"}
+	req = httptest.NewRequestWithContext(ctx, http.MethodGet, "/aliyun/spi?"+renew.Signed(key).Encode(), nil)
+	if status, body := f.do(t, req); status != http.StatusInternalServerError || body["code"] != "InternalError" {
+		t.Fatalf("renewInstance: got %d %v, want 500 InternalError", status, body)
 	}
 	if !strings.Contains(f.logs.String(), `"level":"ERROR"`) {
 		t.Fatalf("a store failure must be logged as an error: %s", f.logs.String())
 	}
 	f.db.Engine.EmulateFailureForTable(f.db.Tables["InstancesTable"], miniserver.FailureConditionNone)
-	if status, _ := f.call(t, createParams(), key); status != http.StatusOK {
-		t.Fatalf("after recovery: %d", status)
+	if status, body := f.call(t, create, key); status != http.StatusOK || body["instanceId"] != "5604019" {
+		t.Fatalf("after recovery: %d %v", status, body)
+	}
+}
+
+// TestUpgradeWithoutOrderID: both documented upgrade samples carry no
+// orderId. Such an upgrade applies alone when nothing could make it
+// stale; after a recent upgrade, or once upgrades carry order ids, the
+// marketplace's SKU decides; a late retry never undoes a later upgrade.
+func TestUpgradeWithoutOrderID(t *testing.T) {
+	f := newFixture(t)
+	f.call(t, createParams(), key)
+	upgrade := func(sku string) marketplace.Params {
+		return marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "skuId": sku}
+	}
+	steps := []struct {
+		name    string
+		params  marketplace.Params
+		market  string // the SKU the OpenAPI says, when asked
+		down    bool
+		status  int
+		wantSKU string
+		asked   int
+	}{
+		{"first upgrade: applied alone", upgrade("sku-a"), "", false, 200, "sku-a", 0},
+		{"its repeat: nothing asked, nothing changed", upgrade("sku-a"), "", false, 200, "sku-a", 0},
+		{"a second soon after: the marketplace agrees", upgrade("sku-b"), "sku-b", false, 200, "sku-b", 1},
+		{"a late retry of the first: the marketplace says b", upgrade("sku-a"), "sku-b", false, 200, "sku-b", 1},
+		{"the marketplace cannot be asked: refused, retried later", upgrade("sku-c"), "", true, 500, "sku-b", 1},
+		{"an upgrade with an order id", with(upgrade("sku-d"), "orderId", "205060317920895"), "", false, 200, "sku-d", 0},
+		{"then one without: contested while ordered ones exist", upgrade("sku-e"), "sku-d", false, 200, "sku-d", 1},
+	}
+	for _, step := range steps {
+		f.market.mu.Lock()
+		f.market.sku, f.market.err, f.market.asked = step.market, nil, 0
+		if step.down {
+			f.market.err = fmt.Errorf("market openapi: %w", activation.ErrMarketUnavailable)
+		}
+		f.market.mu.Unlock()
+		status, body := f.call(t, step.params, key)
+		if status != step.status {
+			t.Fatalf("%s: %d %v", step.name, status, body)
+		}
+		inst, _ := f.store.Get(context.Background(), "5604018")
+		if inst.SKU != step.wantSKU || f.market.asked != step.asked {
+			t.Fatalf("%s: sku %s, asked %d; want %s, %d", step.name, inst.SKU, f.market.asked, step.wantSKU, step.asked)
+		}
+	}
+}
+
+// TestDocumentedSamples plays every SPI sample request of the docs
+// (marketplacetest), signed with our key, in lifecycle order: each is
+// taken, answers success, and moves the instance as the action says.
+func TestDocumentedSamples(t *testing.T) {
+	f := newFixture(t)
+	f.market.set(activation.MarketExpired, nil)
+	want := map[marketplace.Action]activation.Status{
+		"createInstance": activation.StatusActive, "renewInstance": activation.StatusActive, "upgradeInstance": activation.StatusActive,
+		"expiredInstance": activation.StatusFrozen, "resumeInstance": activation.StatusActive, "refundRenewInstance": activation.StatusActive,
+		"orderPay": activation.StatusActive, "releaseInstance": activation.StatusReleased,
+	}
+	for _, call := range marketplacetest.Load().Calls {
+		params := call.Params()
+		if call.Action == marketplace.ActionResumeInstance {
+			f.market.set(activation.MarketOpened, nil) // a resume just after the freeze is asked about
+		}
+		status, body := f.call(t, params, key)
+		if status != http.StatusOK {
+			t.Fatalf("%s (%s): %d %v", call.Action, call.Source, status, body)
+		}
+		if call.Action == marketplace.ActionCreateInstance && body["instanceId"] != "1" {
+			t.Fatalf("createInstance answered %v", body)
+		}
+		if call.Action != marketplace.ActionCreateInstance && body["success"] != true {
+			t.Fatalf("%s answered %v", call.Action, body)
+		}
+		inst, err := f.store.Get(context.Background(), "1")
+		if err != nil || inst.Status != want[call.Action] {
+			t.Fatalf("after %s: %+v %v", call.Action, inst.Status, err)
+		}
+		switch call.Action {
+		case marketplace.ActionCreateInstance:
+			if inst.AliUID != "12345678901234" || inst.BillableItems["Count"] != "2" || inst.BillableItems["Num"] != "3" {
+				t.Fatalf("createInstance stored %+v", inst)
+			}
+		case marketplace.ActionUpgradeInstance:
+			if inst.SKU != "cmgj00001" {
+				t.Fatalf("upgrade without orderId not applied: %s", inst.SKU)
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
 // Lazy builds its Client on first use. The OpenAPI is needed only on rare
@@ -33,13 +34,13 @@ func (l *Lazy) get(ctx context.Context) (*Client, error) {
 	return l.client, nil
 }
 
-// InstanceStatus calls DescribeInstanceForIsv.
-func (l *Lazy) InstanceStatus(ctx context.Context, id string) (activation.MarketStatus, error) {
+// Describe calls DescribeInstanceForIsv.
+func (l *Lazy) Describe(ctx context.Context, id string) (activation.MarketInstance, error) {
 	c, err := l.get(ctx)
 	if err != nil {
-		return "", err
+		return activation.MarketInstance{}, err
 	}
-	return c.InstanceStatus(ctx, id)
+	return c.Describe(ctx, id)
 }
 
 // Record calls DescribeInstanceForIsv and DescribeOrderForIsv.
@@ -52,7 +53,7 @@ func (l *Lazy) Record(ctx context.Context, id string) (activation.MarketRecord, 
 }
 
 // FailedNotifications calls DescribeFailedNotifications.
-func (l *Lazy) FailedNotifications(ctx context.Context, page, size int) ([]Notification, int, error) {
+func (l *Lazy) FailedNotifications(ctx context.Context, page, size int) ([]marketplace.FailedNotification, int, error) {
 	c, err := l.get(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -61,12 +62,12 @@ func (l *Lazy) FailedNotifications(ctx context.Context, page, size int) ([]Notif
 }
 
 // ConfirmNotification calls ConfirmNotification.
-func (l *Lazy) ConfirmNotification(ctx context.Context, requestID string) error {
+func (l *Lazy) ConfirmNotification(ctx context.Context, id string) error {
 	c, err := l.get(ctx)
 	if err != nil {
 		return err
 	}
-	return c.ConfirmNotification(ctx, requestID)
+	return c.ConfirmNotification(ctx, id)
 }
 
 // PushMeteringData calls PushMeteringData.

@@ -2,8 +2,11 @@ package marketplace
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Action names the event an SPI call carries.
@@ -101,7 +104,8 @@ type ResumeInstance struct {
 }
 
 // OrderPay is the message SPI telling that an order was paid. RequestID is
-// its idempotency key.
+// its idempotency key; empty when the message came listed as a failed
+// notification (see DecodeNotification).
 type OrderPay struct {
 	RequestID   string
 	InstanceID  string // orderBizId
@@ -116,32 +120,47 @@ type OrderPay struct {
 // package init cost every function about half a millisecond of cold start.
 type pattern struct {
 	min, max int
-	extra    string // allowed besides letters and digits
-	digits   bool   // digits only
+	digits   bool // digits only; otherwise any text (see text)
 }
 
+// The docs type every field as a String with no length. Ids are kept to
+// decimal digits because they become keys and are compared as numbers
+// (their own examples run from 1 to 16 digits: "instanceId=1", UIDs of 11,
+// 14 and 16 digits), at any sane length. Everything else is text: the
+// marketplace may send any product code, SKU or request id, and a call is
+// never refused over a format the docs do not promise.
 var (
-	uidPattern   = pattern{min: 16, max: 16, digits: true}
-	idPattern    = pattern{min: 1, max: 32, digits: true}
-	codePattern  = pattern{min: 1, max: 64, extra: "_.-"}
-	tokenPattern = pattern{min: 1, max: 128, extra: "_-"}
+	idPattern   = pattern{min: 1, max: 32, digits: true}
+	uidPattern  = idPattern
+	textPattern = pattern{min: 1, max: 256}
 )
 
-// MatchString reports whether s is made of the pattern's characters and
-// has a length in its range.
+// MatchString reports whether s fits the pattern: for digits, a run of
+// decimal digits; for text, valid UTF-8 without control characters, at
+// most max bytes.
 func (p pattern) MatchString(s string) bool {
 	if len(s) < p.min || len(s) > p.max {
 		return false
 	}
+	if !p.digits {
+		return text(s)
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-		case p.digits:
+		if c := s[i]; c < '0' || c > '9' {
 			return false
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case strings.IndexByte(p.extra, c) >= 0:
-		default:
+		}
+	}
+	return true
+}
+
+// text reports whether s is valid UTF-8 without control characters: what
+// can be stored and shown as it came.
+func text(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}
@@ -181,39 +200,37 @@ func Decode(params Params) (Message, error) {
 			InstanceID:    d.id("orderBizId"),
 			AliUID:        d.uid("aliUid"),
 			OrderID:       d.id("orderId"),
-			ProductCode:   d.code("productCode", true),
-			SKU:           d.code("skuId", true),
-			Trial:         d.boolean("trial", true),
-			ExpiredOn:     d.time("expiredOn", false),
-			Template:      d.code("template", false),
+			ProductCode:   d.text("productCode", true),
+			SKU:           d.text("skuId", true),
+			Trial:         d.boolean("trial"),
+			ExpiredOn:     d.optionalTime("expiredOn"),
+			Template:      d.text("template", false),
 			BillableItems: d.rest("action", "aliUid", "orderBizId", "orderId", "productCode", "skuId", "trial", "expiredOn", "template"),
 		}
 	case ActionRenewInstance:
-		msg = &RenewInstance{InstanceID: d.id("instanceId"), OrderID: d.id("orderId"), ExpiredOn: d.time("expiredOn", false)}
+		msg = &RenewInstance{InstanceID: d.id("instanceId"), OrderID: d.id("orderId"), ExpiredOn: d.optionalTime("expiredOn")}
 	case ActionUpgradeInstance:
+		// The Chinese table marks orderId required, the English one has no
+		// such row, and both sample requests leave it out: optional.
 		msg = &UpgradeInstance{
 			InstanceID:    d.id("instanceId"),
-			OrderID:       d.id("orderId"),
-			SKU:           d.code("skuId", true),
+			OrderID:       d.optionalID("orderId"),
+			SKU:           d.text("skuId", true),
 			BillableItems: d.rest("action", "instanceId", "orderId", "skuId"),
 		}
 	case ActionExpiredInstance:
 		msg = &ExpiredInstance{InstanceID: d.id("instanceId")}
 	case ActionReleaseInstance:
-		msg = &ReleaseInstance{InstanceID: d.id("instanceId"), Refund: d.boolean("isRefund", false), OrderID: d.optionalID("orderId")}
+		// The Chinese table marks isRefund required; the sample leaves it out.
+		msg = &ReleaseInstance{InstanceID: d.id("instanceId"), Refund: d.boolean("isRefund"), OrderID: d.optionalID("orderId")}
 	case ActionRefundRenewInstance:
-		msg = &RefundRenewInstance{InstanceID: d.id("instanceId"), ExpiredOn: d.time("expiredOn", true)}
+		// The expiry it sets back is the whole call: without it there is
+		// nothing to act on.
+		msg = &RefundRenewInstance{InstanceID: d.id("instanceId"), ExpiredOn: d.time("expiredOn")}
 	case ActionResumeInstance:
-		msg = &ResumeInstance{InstanceID: d.id("instanceId"), ProductCode: d.code("productCode", false), SKU: d.code("skuId", false)}
+		msg = &ResumeInstance{InstanceID: d.id("instanceId"), ProductCode: d.text("productCode", false), SKU: d.text("skuId", false)}
 	case ActionOrderPay:
-		msg = &OrderPay{
-			RequestID:   d.requestID("requestId"),
-			InstanceID:  d.id("orderBizId"),
-			AliUID:      d.uid("aliUid"),
-			OrderID:     d.id("orderId"),
-			ProductCode: d.code("productCode", false),
-			SKU:         d.code("skuId", false),
-		}
+		msg = decodeOrderPay(&d, true)
 	default:
 		return nil, &ParamError{Param: "action", Reason: fmt.Sprintf("unknown action %q", action)}
 	}
@@ -223,11 +240,60 @@ func Decode(params Params) (Message, error) {
 	return msg, nil
 }
 
+// FailedNotification is a message SPI call the marketplace gave up
+// delivering, as DescribeFailedNotifications lists it.
+type FailedNotification struct {
+	// ID (NotificationRequestId) identifies it for ConfirmNotification.
+	ID     string
+	Action string
+	// Message is the message's parameters, a JSON object (ParseMessage).
+	Message   string
+	CreatedAt time.Time
+}
+
+// decodeOrderPay reads the message SPI's orderPay. Its requestId is the
+// idempotency key of a call; the same message listed by
+// DescribeFailedNotifications carries none (see DecodeNotification).
+func decodeOrderPay(d *decoder, withRequestID bool) *OrderPay {
+	m := &OrderPay{
+		InstanceID:  d.id("orderBizId"),
+		AliUID:      d.uid("aliUid"),
+		OrderID:     d.id("orderId"),
+		ProductCode: d.text("productCode", false),
+		SKU:         d.text("skuId", false),
+	}
+	if withRequestID {
+		m.RequestID = d.text("requestId", true)
+	}
+	return m
+}
+
+// DecodeNotification decodes the message of a notification the
+// marketplace failed to deliver, as DescribeFailedNotifications lists it:
+// a JSON object of the message SPI's parameters, with no token (it comes
+// over the signed OpenAPI, so there is nothing to check) and no requestId
+// (the notification's own id stands for it). Only the message SPI is
+// listed there; lifecycle calls are not.
+func DecodeNotification(params Params) (*OrderPay, error) {
+	d := decoder{params: params}
+	if action := params["action"]; Action(action) != ActionOrderPay {
+		return nil, &ParamError{Param: "action", Reason: fmt.Sprintf("unknown message %q", action)}
+	}
+	m := decodeOrderPay(&d, false)
+	if d.err != nil {
+		return nil, d.err
+	}
+	return m, nil
+}
+
 // decoder reads parameters one by one and keeps the first problem it meets,
 // so Decode reads as a list of fields instead of a ladder of checks.
 type decoder struct {
 	params Params
 	err    error
+	// odd are optional parameters written otherwise than documented:
+	// read as absent, and kept with the unnamed ones.
+	odd []string
 }
 
 func (d *decoder) fail(name, reason string) {
@@ -265,33 +331,31 @@ func (d *decoder) optionalID(name string) string {
 }
 
 func (d *decoder) uid(name string) string {
-	return d.match(name, true, uidPattern, "a 16-digit Alibaba Cloud account ID")
+	return d.match(name, true, uidPattern, "an Alibaba Cloud account ID (decimal digits, at most 32)")
 }
 
-func (d *decoder) code(name string, required bool) string {
-	return d.match(name, required, codePattern, "at most 64 letters, digits, '.', '_' or '-'")
+func (d *decoder) text(name string, required bool) string {
+	return d.match(name, required, textPattern, "text of at most 256 bytes (valid UTF-8, no control characters)")
 }
 
-func (d *decoder) requestID(name string) string {
-	return d.match(name, true, tokenPattern, "at most 128 letters, digits, '_' or '-'")
-}
-
-func (d *decoder) boolean(name string, required bool) bool {
-	v, ok := d.get(name, required)
-	switch {
-	case !ok:
-		return false
-	case v == "true":
+// boolean reads a flag the way the docs write it ("true", "false"), in
+// any case. A flag that is absent or written otherwise reads false: none
+// of them decides whether the call can be acted on, and the raw value is
+// kept with the unnamed parameters.
+func (d *decoder) boolean(name string) bool {
+	v, ok := d.get(name, false)
+	if ok && strings.EqualFold(v, "true") {
 		return true
-	case v == "false":
-		return false
 	}
-	d.fail(name, `must be "true" or "false"`)
+	if ok && !strings.EqualFold(v, "false") {
+		d.odd = append(d.odd, name)
+	}
 	return false
 }
 
-func (d *decoder) time(name string, required bool) time.Time {
-	v, ok := d.get(name, required)
+// time reads a required marketplace time.
+func (d *decoder) time(name string) time.Time {
+	v, ok := d.get(name, true)
 	if !ok {
 		return time.Time{}
 	}
@@ -302,36 +366,67 @@ func (d *decoder) time(name string, required bool) time.Time {
 	return t
 }
 
-// maxBillableItems bounds what one call can make us store.
-const maxBillableItems = 32
+// optionalTime reads a time the call can do without (createInstance's and
+// renewInstance's expiredOn): written otherwise than documented, it is
+// kept as it came with the unnamed parameters rather than refused.
+func (d *decoder) optionalTime(name string) time.Time {
+	v, ok := d.get(name, false)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := ParseTime(v)
+	if err != nil {
+		d.odd = append(d.odd, name)
+		return time.Time{}
+	}
+	return t
+}
 
-// rest returns the parameters not named in known (nor the token), which the
-// protocol uses for billable items; nil when there are none.
+// MaxExtraBytes bounds what the unnamed parameters of one call make us
+// store (names and values together). The SPI endpoint's body limit is
+// larger; past this bound the rest is dropped, never the call.
+const MaxExtraBytes = 16 << 10
+
+// rest returns the parameters not named in known (nor the token), and
+// those read but written otherwise than documented: the protocol's
+// billable items, and any parameter the marketplace adds later
+// (package_version, ecsInstanceId, ...). Every one is kept, whatever its
+// name or value, made valid UTF-8 so that it can be stored; nil when there
+// are none.
 func (d *decoder) rest(known ...string) map[string]string {
 	skip := map[string]bool{TokenParam: true}
 	for _, name := range known {
 		skip[name] = true
 	}
-	items := map[string]string{}
-	for name, value := range d.params {
-		if skip[name] {
-			continue
-		}
-		if !codePattern.MatchString(name) || len(value) > 256 {
-			d.fail(name, "is not a valid billable item (name of at most 64 letters, digits, '.', '_' or '-'; value of at most 256 bytes)")
-			return nil
-		}
-		items[name] = value
+	for _, name := range d.odd {
+		skip[name] = false
 	}
-	if len(items) == 0 {
+	names := make([]string, 0, len(d.params))
+	for name := range d.params {
+		if !skip[name] && name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
 		return nil
 	}
-	if len(items) > maxBillableItems {
-		d.fail("(billable items)", fmt.Sprintf("at most %d extra parameters are accepted", maxBillableItems))
-		return nil
+	slices.Sort(names) // a bound keeps the same ones on every repeat
+	items, size := make(map[string]string, len(names)), 0
+	for _, name := range names {
+		value := strings.ToValidUTF8(d.params[name], "\uFFFD")
+		key := strings.ToValidUTF8(name, "\uFFFD")
+		if size += len(key) + len(value); size > MaxExtraBytes {
+			break
+		}
+		items[key] = value
 	}
 	return items
 }
 
-// ValidUID reports whether s looks like an Alibaba Cloud account ID.
+// ValidUID reports whether s looks like an Alibaba Cloud account ID: a run
+// of decimal digits of a sane length. The docs promise no length, and
+// their own examples have 11, 14 and 16 digits.
 func ValidUID(s string) bool { return uidPattern.MatchString(s) }
+
+// ValidID reports whether s looks like a marketplace instance or order id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }

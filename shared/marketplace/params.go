@@ -59,12 +59,17 @@ func ReadParams(r *http.Request) (Params, error) {
 	return params, nil
 }
 
-// ParseMessage reads the parameters of a call the marketplace failed to
+// ParseMessage reads the parameters of a message the marketplace failed to
 // deliver, as DescribeFailedNotifications lists it: a JSON object of the
-// parameters, or the call's query string.
+// parameters (documented), or a query string. A value that is not a plain
+// string, number or boolean is kept as its JSON text: a field added later
+// never makes the message unreadable.
 func ParseMessage(message string) (Params, error) {
 	message = strings.TrimSpace(message)
 	params := Params{}
+	if strings.HasPrefix(message, "[") {
+		return nil, &ParamError{Reason: "the notification's message is not a JSON object"}
+	}
 	if strings.HasPrefix(message, "{") {
 		var raw map[string]any
 		dec := json.NewDecoder(strings.NewReader(message))
@@ -80,8 +85,11 @@ func ParseMessage(message string) (Params, error) {
 				params[name] = v.String()
 			case bool:
 				params[name] = strconv.FormatBool(v)
+			case nil:
+				// absent
 			default:
-				return nil, &ParamError{Param: name, Reason: "not a plain value"}
+				raw, _ := json.Marshal(v)
+				params[name] = string(raw)
 			}
 		}
 		return params, nil

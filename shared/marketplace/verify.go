@@ -32,7 +32,7 @@ func DecodeVerify(params Params) (*Verify, error) {
 	}
 	v := &Verify{
 		InstanceID: d.id("instanceId"),
-		TimeStamp:  d.time("timeStamp", true),
+		TimeStamp:  d.time("timeStamp"),
 		Token:      params[TokenParam],
 	}
 	if d.err != nil {

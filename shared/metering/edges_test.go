@@ -18,7 +18,7 @@ func TestAggregateNeverOverflows(t *testing.T) {
 		{WorkspaceID: "wksp_a", Item: "host", WindowStart: h0.Unix(), Amount: math.MaxInt64/2 + 1},
 		{WorkspaceID: "wksp_b", Item: "host", WindowStart: h0.Unix(), Amount: math.MaxInt64/2 + 1},
 	}
-	rec, ok, _ := Aggregate("i-1", h0, members, usage, Mapping{"host": {Key: "HostCount"}})
+	rec, ok, _ := Aggregate("i-1", h0, members, usage, Mapping{"host": {Key: "Unit", Assist: "c-Unit-1"}})
 	if ok && rec.Entities[0].Value < 0 {
 		t.Fatalf("two in-range amounts summed to a negative Value %d: the record (and its whole call) will be refused", rec.Entities[0].Value)
 	}

@@ -41,12 +41,27 @@ const (
 	CallEvery = 60 * time.Second
 )
 
+// Keys are the billable item keys PushMeteringData documents: usage is
+// mapped onto these, never onto a key of our own.
+var Keys = []string{
+	"Frequency", "Period", "Storage", "NetworkOut", "NetworkIn", "Character", "DailyActiveUser",
+	"PeriodMin", "VirtualCpu", "Unit", "Memory", "KTokens", "Suit", "StorageGigaByte",
+}
+
 // BillableItem is a billable item of the product, as published on the
-// marketplace: its Key and its meteringAssit.
+// marketplace: one of the documented Keys, and its meteringAssit (the
+// item's code in the product's listing, such as
+// "cmapi00060317-PeriodMin-4"), which the docs require of products
+// published now.
 type BillableItem struct {
 	Key    string
 	Assist string
 }
+
+// ExampleMapping is METERING_ITEMS for Guance's usage, as a deploy sets
+// it with its own product's codes: hosts as Unit, log storage as
+// StorageGigaByte, thousands of trace spans as Frequency.
+const ExampleMapping = "host=Unit:cmapi00012345-Unit-1,log_gb=StorageGigaByte:cmapi00012345-StorageGigaByte-2,span_k=Frequency:cmapi00012345-Frequency-3"
 
 // Mapping maps Guance's usage items to the product's billable items
 // (configuration: METERING_ITEMS).
@@ -55,9 +70,13 @@ type Mapping map[string]BillableItem
 // Items are the usage items the mapping bills, sorted.
 func (m Mapping) Items() []string { return slices.Sorted(maps.Keys(m)) }
 
-// ParseMapping reads "usage=Key[:assist],..." (METERING_ITEMS).
+// ParseMapping reads "usage=Key:meteringAssit,..." (METERING_ITEMS): each
+// Key one of the documented Keys, each meteringAssit given (the billable
+// item's code in the product's listing). Metering cannot start without
+// it: the marketplace refuses a record of any other shape.
 func ParseMapping(setting string) (Mapping, error) {
 	m := Mapping{}
+	assists := map[string]string{}
 	for _, pair := range strings.Split(setting, ",") {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
@@ -65,18 +84,39 @@ func ParseMapping(setting string) (Mapping, error) {
 		}
 		usage, target, ok := strings.Cut(pair, "=")
 		key, assist, _ := strings.Cut(target, ":")
-		if !ok || usage == "" || key == "" {
-			return nil, fmt.Errorf("metering items: %q is not usage=Key[:assist]", pair)
+		switch {
+		case !ok || usage == "" || key == "" || assist == "":
+			return nil, fmt.Errorf("metering items: %q is not usage=Key:meteringAssit (for example %s)", pair, ExampleMapping)
+		case !slices.Contains(Keys, key):
+			return nil, fmt.Errorf("metering items: %q maps onto %q, which PushMeteringData does not document (one of %s)", usage, key, strings.Join(Keys, ", "))
+		case !validAssist(assist):
+			return nil, fmt.Errorf("metering items: the meteringAssit of %q is not a listing's code (letters, digits, '-', '_', '.')", usage)
 		}
 		if _, dup := m[usage]; dup {
 			return nil, fmt.Errorf("metering items: %q is mapped twice", usage)
 		}
+		if other, dup := assists[assist]; dup {
+			return nil, fmt.Errorf("metering items: %q and %q share one meteringAssit", other, usage)
+		}
+		assists[assist] = usage
 		m[usage] = BillableItem{Key: key, Assist: assist}
 	}
 	if len(m) == 0 {
-		return nil, fmt.Errorf("metering items: none configured")
+		return nil, fmt.Errorf("metering items: none configured (METERING_ITEMS, for example %s)", ExampleMapping)
 	}
 	return m, nil
+}
+
+func validAssist(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Usage is one usage record of the platform: one workspace, one usage
@@ -91,18 +131,22 @@ type Usage struct {
 	ExpiresAt int64 `dynamodbav:"expiresAt,omitempty" json:"expiresAt,omitempty"`
 }
 
-// Entity is one billable item's amount in a record.
+// Entity is one billable item's amount in a record. The documented
+// example writes every value as a string ("Value":"96"), and the docs ask
+// that it be followed exactly: the ",string" options write the numbers so.
 type Entity struct {
 	Key    string `json:"Key"`
-	Value  int64  `json:"Value"`
-	Assist string `json:"meteringAssit,omitempty"`
+	Value  int64  `json:"Value,string"`
+	Assist string `json:"meteringAssit"`
 }
 
-// Record is one window of one instance, as PushMeteringData takes it.
+// Record is one window of one instance, as PushMeteringData takes it:
+// [{"InstanceId":"1000001","StartTime":"100000000","EndTime":"100000010",
+// "Entities":[{"Key":"PeriodMin","Value":"96","meteringAssit":"..."}]}].
 type Record struct {
 	InstanceID string   `json:"InstanceId"`
-	StartTime  int64    `json:"StartTime"`
-	EndTime    int64    `json:"EndTime"`
+	StartTime  int64    `json:"StartTime,string"`
+	EndTime    int64    `json:"EndTime,string"`
 	Entities   []Entity `json:"Entities"`
 }
 

@@ -1,9 +1,13 @@
 package metering
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/marketplace/marketplacetest"
 )
 
 var h0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC) // a window boundary
@@ -44,7 +48,7 @@ func TestPlanWindows(t *testing.T) {
 }
 
 func TestAggregate(t *testing.T) {
-	m := Mapping{"host": {Key: "HostCount"}, "log_gb": {Key: "LogGB", Assist: "gb"}}
+	m := Mapping{"host": {Key: "Unit", Assist: "c-Unit-1"}, "log_gb": {Key: "StorageGigaByte", Assist: "c-StorageGigaByte-2"}}
 	members := []Member{{"wksp_a", h0.Add(-time.Hour)}, {"wksp_b", h0.Add(10 * time.Minute)}}
 	usage := []Usage{
 		{WorkspaceID: "wksp_a", Item: "host", WindowStart: h0.Unix(), Amount: 3},
@@ -55,7 +59,7 @@ func TestAggregate(t *testing.T) {
 		{WorkspaceID: "wksp_z", Item: "host", WindowStart: h0.Unix(), Amount: 50},               // not settled through it
 	}
 	rec, ok, unmapped := Aggregate("5700001", h0, members, usage, m)
-	want := fmt.Sprintf("{5700001 %d %d [{HostCount 3 } {LogGB 7 gb}]}", h0.Unix(), h0.Add(time.Hour).Unix())
+	want := fmt.Sprintf("{5700001 %d %d [{StorageGigaByte 7 c-StorageGigaByte-2} {Unit 3 c-Unit-1}]}", h0.Unix(), h0.Add(time.Hour).Unix())
 	if !ok || fmt.Sprint(rec) != want || fmt.Sprint(unmapped) != "[apm]" {
 		t.Fatalf("%v %v %v", rec, ok, unmapped)
 	}
@@ -110,14 +114,47 @@ func TestBatch(t *testing.T) {
 }
 
 func TestParseMapping(t *testing.T) {
-	m, err := ParseMapping(" host=HostCount, log_gb=LogGB:gb ")
-	if err != nil || m["host"] != (BillableItem{Key: "HostCount"}) || m["log_gb"] != (BillableItem{Key: "LogGB", Assist: "gb"}) {
+	m, err := ParseMapping(" host=Unit:cmapi1-Unit-1, log_gb=StorageGigaByte:cmapi1-StorageGigaByte-2 ")
+	if err != nil || m["host"] != (BillableItem{Key: "Unit", Assist: "cmapi1-Unit-1"}) || m["log_gb"] != (BillableItem{Key: "StorageGigaByte", Assist: "cmapi1-StorageGigaByte-2"}) {
 		t.Fatalf("%v %v", m, err)
 	}
-	for _, bad := range []string{"", "host", "host=", "=Key", "a=K,a=L"} {
+	if _, err := ParseMapping(ExampleMapping); err != nil {
+		t.Fatalf("the documented example: %v", err)
+	}
+	for _, bad := range []string{
+		"", "host", "host=", "=Key",
+		"host=Unit",               // no meteringAssit: the docs require it
+		"host=HostCount:c-1",      // a key the docs do not name
+		"host=unit:c-1",           // keys are case-sensitive
+		"host=Unit:c 1",           // not a listing's code
+		"a=Unit:c-1,a=Period:c-2", // one usage item twice
+		"a=Unit:c-1,b=Period:c-1", // one billable item for two
+	} {
 		if _, err := ParseMapping(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestRecordsAreWrittenAsDocumented: the marketplace asks that Metering
+// follow its example exactly: every value a string, meteringAssit present.
+func TestRecordsAreWrittenAsDocumented(t *testing.T) {
+	example := marketplacetest.Load().Metering.Example
+	var records []Record
+	if err := json.Unmarshal([]byte(example), &records); err != nil {
+		t.Fatal(err)
+	}
+	again, err := json.Marshal(records)
+	if err != nil || string(again) != example {
+		t.Fatalf("the documented example written back:\n%s\nwant\n%s", again, example)
+	}
+	for _, e := range records[0].Entities {
+		if !slices.Contains(Keys, e.Key) {
+			t.Fatalf("the example's key %q is not among Keys", e.Key)
+		}
+	}
+	if !slices.Equal(Keys, marketplacetest.Load().Metering.Keys) {
+		t.Fatalf("Keys %v, documented %v", Keys, marketplacetest.Load().Metering.Keys)
 	}
 }
 

@@ -1,8 +1,10 @@
 // Package reconcile is the scheduled reconciliation: it finishes what the
 // request paths could not (a status move's effects cut short, a dispute
 // the marketplace could not settle at once), asks the marketplace about
-// activations left pending, applies the notifications the marketplace
-// failed to deliver, and sends the mails still waiting in the outbox.
+// activations left pending, compares live instances with what the
+// marketplace says of them (a lifecycle call that never reached us),
+// applies the messages the marketplace failed to deliver, and sends the
+// mails still waiting in the outbox.
 //
 // A run is bounded in time, holds a lease so that two never overlap, and
 // never stops for one bad item: it counts it and goes on. What a run
@@ -19,7 +21,6 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
-	"github.com/guance/aliyun-marketplace/shared/callback"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
@@ -34,6 +35,8 @@ type Queue interface {
 	EffectsDue(ctx context.Context, before time.Time, after string, limit int) ([]string, string, error)
 	Recheck(ctx context.Context, id string, at time.Time) (bool, error)
 	Abandon(ctx context.Context, id string, at time.Time) (bool, error)
+	AuditDue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	Reaudit(ctx context.Context, id string, next time.Time, done bool) error
 	Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error)
 	Release(ctx context.Context, name, holder, cursor string) error
 }
@@ -45,15 +48,16 @@ type Instances interface {
 
 // Market is the Market OpenAPI.
 type Market interface {
-	InstanceStatus(ctx context.Context, id string) (activation.MarketStatus, error)
-	FailedNotifications(ctx context.Context, page, size int) ([]marketapi.Notification, int, error)
-	ConfirmNotification(ctx context.Context, requestID string) error
+	Describe(ctx context.Context, id string) (activation.MarketInstance, error)
+	FailedNotifications(ctx context.Context, page, size int) ([]marketplace.FailedNotification, int, error)
+	ConfirmNotification(ctx context.Context, id string) error
 }
 
-// Domain applies calls and the marketplace's word (activation.Service).
+// Domain applies the marketplace's word and its failed notifications
+// (activation.Service).
 type Domain interface {
-	callback.Applier
 	MarketSays(ctx context.Context, inst activation.Instance, status activation.MarketStatus) (activation.Outcome, error)
+	ApplyNotification(ctx context.Context, n marketplace.FailedNotification) (activation.Outcome, error)
 }
 
 // Follower carries out an instance's due effects (activation.Effects).
@@ -70,11 +74,12 @@ type Outbox interface {
 const (
 	StepEffects       = "effects"
 	StepPending       = "pending"
+	StepAudit         = "audit"
 	StepNotifications = "notifications"
 	StepOutbox        = "outbox"
 )
 
-var steps = []string{StepOutbox, StepEffects, StepPending, StepNotifications}
+var steps = []string{StepOutbox, StepEffects, StepPending, StepAudit, StepNotifications}
 
 // Defaults.
 const (
@@ -86,8 +91,11 @@ const (
 	DefaultAbandonAfter = 7 * 24 * time.Hour
 	// DefaultEffectsGrace leaves fresh moves to the call that made them.
 	DefaultEffectsGrace = time.Minute
-	leaseName           = "reconcile"
-	pageSize            = 100
+	// DefaultAuditPerRun bounds the live instances a run compares with
+	// the marketplace (one DescribeInstanceForIsv each).
+	DefaultAuditPerRun = 50
+	leaseName          = "reconcile"
+	pageSize           = 100
 	// pendingPage is larger: a page is checked in parallel.
 	pendingPage = 500
 )
@@ -100,11 +108,14 @@ type Reconciler struct {
 	Domain    Domain
 	Effects   Follower
 	Outbox    Outbox
-	// Key is the ISV key: failed notifications are checked like calls.
-	Key string
 
 	CheckEvery   time.Duration
 	AbandonAfter time.Duration
+	// AuditEvery is how long a live instance waits between two
+	// comparisons with the marketplace (activation.DefaultAuditEvery);
+	// AuditPerRun bounds them a run (DefaultAuditPerRun).
+	AuditEvery  time.Duration
+	AuditPerRun int
 	// Margin is the time kept before the run's deadline, to stop cleanly
 	// and give the lease back.
 	Margin time.Duration
@@ -213,7 +224,7 @@ func (x *run) steps(ctx context.Context, from cursor) error {
 		x.stopAt = from
 		return err
 	}
-	rotation := []string{StepEffects, StepPending, StepNotifications}
+	rotation := []string{StepEffects, StepPending, StepAudit, StepNotifications}
 	first := 0
 	for i, s := range rotation {
 		if s == from.Step {
@@ -244,6 +255,8 @@ func (x *run) runStep(ctx context.Context, step string) error {
 		err = x.effects(ctx)
 	case StepPending:
 		err = x.pending(ctx)
+	case StepAudit:
+		err = x.audit(ctx)
 	case StepNotifications:
 		err = x.notifications(ctx)
 	case StepOutbox:
@@ -317,11 +330,11 @@ func (x *run) effectsOf(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	if inst.DisputedAction != "" && inst.Status != activation.StatusReleased {
-		status, err := x.ask(ctx, id)
+		market, err := x.ask(ctx, id)
 		if err != nil {
 			return false, err
 		}
-		if _, err := x.Domain.MarketSays(ctx, inst, status); err != nil {
+		if _, err := x.Domain.MarketSays(ctx, inst, market.Status); err != nil {
 			return false, err
 		}
 		return true, nil // MarketSays followed the effects
@@ -407,10 +420,11 @@ func (x *run) pending(ctx context.Context) error {
 
 // check handles one pending activation.
 func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time) error {
-	status, err := x.ask(ctx, inst.ID)
+	market, err := x.ask(ctx, inst.ID)
 	if err != nil {
 		return err
 	}
+	status := market.Status
 	outcome, err := x.Domain.MarketSays(ctx, inst, status)
 	if err != nil {
 		return err
@@ -438,14 +452,83 @@ func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time
 
 // ask calls DescribeInstanceForIsv, backing off while the OpenAPI
 // throttles (Service.Flow.Control) for as long as the run has time.
-func (x *run) ask(ctx context.Context, id string) (activation.MarketStatus, error) {
-	var status activation.MarketStatus
+func (x *run) ask(ctx context.Context, id string) (activation.MarketInstance, error) {
+	var market activation.MarketInstance
 	err := x.throttled(ctx, func() error {
 		var err error
-		status, err = x.Market.InstanceStatus(ctx, id)
+		market, err = x.Market.Describe(ctx, id)
 		return err
 	})
-	return status, err
+	return market, err
+}
+
+// audit compares up to AuditPerRun live instances, those due the
+// longest, with what the marketplace says of them now: a lifecycle call
+// that never reached us (the marketplace retries its calls, then gives
+// up, and lists only message SPI calls as failed notifications) shows as
+// a status we do not hold. Pending activations are left to the pending
+// step, which asks about them more often.
+func (x *run) audit(ctx context.Context) error {
+	now := x.Now()
+	ids, err := x.Queue.AuditDue(ctx, now, x.auditPerRun())
+	if err != nil {
+		return err
+	}
+	next := now.Add(x.auditEvery())
+	for _, id := range ids {
+		if x.late(ctx) {
+			return errOutOfTime
+		}
+		x.tally(StepAudit, func(t *Tally) { t.Examined++ })
+		changed, err := x.compare(ctx, id, next)
+		switch {
+		case errors.Is(err, errOutOfTime):
+			return err
+		case err != nil:
+			x.Log.WarnContext(ctx, "instance not compared with the marketplace", "instanceId", id, logging.Err(err))
+			x.tally(StepAudit, func(t *Tally) { t.Failed++ })
+			// Asked again at the next comparison, not at once.
+			if err := x.Queue.Reaudit(ctx, id, next, false); err != nil {
+				return err
+			}
+		case changed:
+			x.tally(StepAudit, func(t *Tally) { t.Changed++ })
+		}
+	}
+	return nil
+}
+
+// compare brings one live instance in line with the marketplace.
+func (x *run) compare(ctx context.Context, id string, next time.Time) (bool, error) {
+	inst, err := x.Instances.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if inst.Status == activation.StatusReleased {
+		return false, x.Queue.Reaudit(ctx, id, next, true)
+	}
+	if inst.Awaiting == activation.AwaitingActivation {
+		return false, x.Queue.Reaudit(ctx, id, next, false)
+	}
+	market, err := x.ask(ctx, id)
+	if errors.Is(err, activation.ErrUnknownToMarket) {
+		// Never released over an answer that holds no record: a person
+		// looks (the log line names it), and it is asked again later.
+		x.Log.ErrorContext(ctx, "live instance unknown to the marketplace", "instanceId", id)
+		return false, x.Queue.Reaudit(ctx, id, next, false)
+	}
+	if err != nil {
+		return false, err
+	}
+	outcome, err := x.Domain.MarketSays(ctx, inst, market.Status)
+	if err != nil {
+		return false, err
+	}
+	if outcome == activation.Applied {
+		x.Log.WarnContext(ctx, "instance brought in line with the marketplace: a lifecycle call never reached us", "instanceId", id, "marketStatus", market.Status)
+		x.Metrics.Count("LifecycleCallsRecovered", nil)
+	}
+	return outcome == activation.Applied, x.Queue.Reaudit(ctx, id, next, market.Status == activation.MarketClosed)
 }
 
 func (x *run) throttled(ctx context.Context, call func() error) error {
@@ -474,9 +557,10 @@ func (x *run) throttled(ctx context.Context, call func() error) error {
 	}
 }
 
-// notifications applies the marketplace's failed notifications through the
-// SPI's own path, then confirms each applied one. Confirmed ones leave the
-// list; one that cannot be applied stays, and is tried once a run.
+// notifications applies the messages the marketplace failed to deliver
+// (DescribeFailedNotifications), then confirms each applied one.
+// Confirmed ones leave the list; one that cannot be applied stays, and is
+// tried once a run.
 func (x *run) notifications(ctx context.Context) error {
 	page := 1
 	seen := map[string]bool{}
@@ -484,7 +568,7 @@ func (x *run) notifications(ctx context.Context) error {
 		if x.late(ctx) {
 			return errOutOfTime
 		}
-		var list []marketapi.Notification
+		var list []marketplace.FailedNotification
 		err := x.throttled(ctx, func() error {
 			var err error
 			list, _, err = x.Market.FailedNotifications(ctx, page, pageSize)
@@ -495,10 +579,10 @@ func (x *run) notifications(ctx context.Context) error {
 		}
 		fresh := 0
 		for _, n := range list {
-			if seen[n.RequestID] {
+			if seen[n.ID] {
 				continue // kept earlier in this run
 			}
-			seen[n.RequestID] = true
+			seen[n.ID] = true
 			fresh++
 			x.tally(StepNotifications, func(t *Tally) { t.Examined++ })
 			if err := x.apply(ctx, n); err != nil {
@@ -520,20 +604,11 @@ func (x *run) notifications(ctx context.Context) error {
 	}
 }
 
-func (x *run) apply(ctx context.Context, n marketapi.Notification) error {
-	params, err := marketplace.ParseMessage(n.Message)
-	if err != nil {
-		return err
+func (x *run) apply(ctx context.Context, n marketplace.FailedNotification) error {
+	if _, err := x.Domain.ApplyNotification(ctx, n); err != nil {
+		return fmt.Errorf("apply %s notification: %w", n.Action, err)
 	}
-	if params["action"] == "" && n.Action != "" {
-		params["action"] = n.Action
-	}
-	// Applied as made when the marketplace made it: its stale-call guards
-	// reach back from then, not from now.
-	if _, err := callback.Apply(activation.WithCallTime(ctx, n.CreatedAt), params, x.Key, x.Domain); err != nil {
-		return fmt.Errorf("apply %s: %w", params["action"], err)
-	}
-	return x.throttled(ctx, func() error { return x.Market.ConfirmNotification(ctx, n.RequestID) })
+	return x.throttled(ctx, func() error { return x.Market.ConfirmNotification(ctx, n.ID) })
 }
 
 // outbox sends what is due, with the outbox's own backoff and dead count.
@@ -580,6 +655,20 @@ func (r *Reconciler) concurrency() int {
 		return r.Concurrency
 	}
 	return 8
+}
+
+func (r *Reconciler) auditEvery() time.Duration {
+	if r.AuditEvery > 0 {
+		return r.AuditEvery
+	}
+	return activation.DefaultAuditEvery
+}
+
+func (r *Reconciler) auditPerRun() int {
+	if r.AuditPerRun > 0 {
+		return r.AuditPerRun
+	}
+	return DefaultAuditPerRun
 }
 
 func (r *Reconciler) checkEvery() time.Duration {

@@ -9,8 +9,9 @@ import (
 )
 
 // Settings are the ReconcileFunction's configuration, under the
-// template's variable names. The ISV key, the OpenAPI's AccessKey and the
-// outbox's sealing secret are secrets, read apart.
+// template's variable names. The OpenAPI's AccessKey and the outbox's
+// sealing secret are secrets, read apart. (No ISV key: the failed
+// notifications come over the signed OpenAPI, with no token to check.)
 type Settings struct {
 	InstancesTable  string // INSTANCES_TABLE
 	AccountsTable   string // ACCOUNTS_TABLE
@@ -23,6 +24,10 @@ type Settings struct {
 	// AbandonAfter is the age at which a pending activation is given up
 	// (ABANDON_AFTER).
 	AbandonAfter time.Duration
+	// AuditEvery and AuditPerRun pace the comparison of live instances
+	// with the marketplace (AUDIT_EVERY, AUDIT_PER_RUN).
+	AuditEvery   time.Duration
+	AuditPerRun  int
 	StaleHorizon time.Duration // STALE_CALL_HORIZON
 	Market       marketapi.Settings
 }
@@ -37,6 +42,8 @@ func LoadSettings(env *config.Env) Settings {
 		MailFrom:        env.Required("MAIL_FROM"),
 		CheckEvery:      env.Duration("PENDING_CHECK_EVERY", DefaultCheckEvery),
 		AbandonAfter:    env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
+		AuditEvery:      env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
+		AuditPerRun:     env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
 		StaleHorizon:    env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
 		Market:          marketapi.LoadSettings(env),
 	}

@@ -45,7 +45,9 @@ func (m *fakeMarket) Record(_ context.Context, id string) (activation.MarketReco
 	}
 	r, ok := m.records[id]
 	if !ok {
-		return activation.MarketRecord{}, &marketapi.APIError{Action: "DescribeInstanceForIsv", Status: 404, Code: "InstanceNotFound"}
+		// What the documented answer holds for an instance it does not know:
+		// no record.
+		return activation.MarketRecord{}, fmt.Errorf("market openapi DescribeInstanceForIsv %s: %w", id, marketapi.ErrNotFound)
 	}
 	return r, nil
 }
@@ -404,6 +406,14 @@ func TestUnknownInstanceAndMarketFailures(t *testing.T) {
 	}
 	if !strings.Contains(f.logs.String(), `"code":"MarketUnavailable"`) {
 		t.Fatal("market failure not logged")
+	}
+	// A refusal of the OpenAPI, even one whose code says "not found", is
+	// a marketplace that did not answer: the buyer of a real purchase sees
+	// the retry page, never "we cannot find your purchase".
+	f.market.err = fmt.Errorf("market openapi DescribeInstanceForIsv: %w", &marketapi.APIError{Action: "DescribeInstanceForIsv", Status: 404, Code: "InstanceNotFound"})
+	rec = f.get(t, link("9999999", now.Add(2*time.Second)), "Accept-Language", "en")
+	if rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "We cannot find this purchase") {
+		t.Fatalf("a refusal read as an unknown purchase: %d", rec.Code)
 	}
 }
 

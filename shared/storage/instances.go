@@ -224,6 +224,7 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 			// A released instance is no longer a pending activation; its
 			// usage is billed up to now.
 			update = update.Remove(name("awaiting")).Remove(name("checkAt")).
+				Remove(name("audit")).Remove(name("auditAt")).
 				Set(name("releasedAt"), expression.Value(epoch(c.At)))
 		case activation.StatusFrozen:
 			update = update.Set(name("frozenAt"), expression.Value(epoch(c.At))).Add(name("freezes"), expression.Value(1))
@@ -239,6 +240,20 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	case c.Guard != nil:
 		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
 			name(c.Guard.After).LessThan(expression.Value(epoch(c.Guard.Since)))))
+		if c.Guard.UnlessOrder != "" {
+			cond = cond.And(name(orderSeq + "." + c.Guard.UnlessOrder).AttributeNotExists())
+		}
+	}
+	if c.Digest != "" {
+		// An upgrade: what it set, when, and how many there were, for the
+		// upgrades without an order id that come after it.
+		update = update.Set(name("upgradeDigest"), expression.Value(c.Digest)).
+			Set(name("upgradedAt"), expression.Value(epoch(c.At))).
+			Add(name("upgrades"), expression.Value(1))
+		if c.OrderID == "" {
+			// Without an order id, only the digest tells a repeat.
+			cond = cond.And(expression.Or(name("upgradeDigest").AttributeNotExists(), name("upgradeDigest").NotEqual(expression.Value(c.Digest))))
+		}
 	}
 	if !c.ExpiredOn.IsZero() {
 		update = update.Set(name("expiredOn"), expression.Value(c.ExpiredOn))

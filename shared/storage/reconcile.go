@@ -22,6 +22,7 @@ import (
 const (
 	PendingActivationsIndex = "pendingActivations"
 	EffectsDueIndex         = "effectsDue"
+	LiveAuditIndex          = "liveAudit"
 )
 
 // Queue reads the instances the reconciliation works on, through the
@@ -63,6 +64,46 @@ func (q *Queue) EffectsDue(ctx context.Context, before time.Time, after string, 
 		ids = append(ids, stringOf(item[instanceKey]))
 	}
 	return ids, next, nil
+}
+
+// AuditDue returns up to limit ids of live instances whose comparison
+// with the marketplace is due (auditAt <= now), the longest due first.
+func (q *Queue) AuditDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	items, _, err := q.query(ctx, LiveAuditIndex, "audit", activation.AuditLive, "auditAt", now, "", limit)
+	if err != nil {
+		return nil, fmt.Errorf("read instances due for a comparison with the marketplace: %w", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, item := range items {
+		ids = append(ids, stringOf(item[instanceKey]))
+	}
+	return ids, nil
+}
+
+// Reaudit sets when a live instance is compared with the marketplace
+// next, or (done) takes it off the comparisons: it was released. Nothing
+// happens to an instance that left them meanwhile.
+func (q *Queue) Reaudit(ctx context.Context, id string, next time.Time, done bool) error {
+	update := expression.Set(expression.Name("auditAt"), expression.Value(epoch(next)))
+	if done {
+		update = expression.Remove(expression.Name("audit")).Remove(expression.Name("auditAt"))
+	}
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name("audit").Equal(expression.Value(activation.AuditLive))).
+		WithUpdate(update).Build()
+	if err != nil {
+		return err
+	}
+	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(q.table), Key: map[string]types.AttributeValue{instanceKey: str(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &refused) {
+		return fmt.Errorf("set the next comparison of instance %s: %w", id, err)
+	}
+	return nil
 }
 
 func (q *Queue) query(ctx context.Context, index, hash, value, rangeAttr string, upTo time.Time, after string, limit int) ([]map[string]types.AttributeValue, string, error) {

@@ -508,6 +508,13 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 				s.Refused += len(pushes)
 				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), nil)
 				m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
+				if api.Code == marketapi.CodePermissionDenied {
+					// Its own alarm: no window will be taken until the key
+					// is replaced, and the cause is always the same.
+					m.Metrics.Count("MeteringPermissionDenied", nil)
+					m.Log.ErrorContext(ctx, "PushMeteringData refused the caller: it cannot be called with a RAM sub-account's AccessKey; "+
+						"store the main account's AccessKey in the MarketAccessKeyId/Secret parameters (README, Deploying)", "code", api.Code)
+				}
 				return nil
 			}
 			// The call may have landed: never sent again, alarmed.

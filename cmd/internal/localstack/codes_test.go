@@ -91,7 +91,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // Password, leaving the buyer with a session; it returns the page's CSRF token.
 func activate(t *testing.T, s *localstack.Stack, b *buyer) string {
 	t.Helper()
-	if code, _ := b.post(s.SimulatorURL+"/buy", url.Values{"uid": {simulator.SampleUID}}); code != 200 {
+	if code, _ := b.post(s.SimulatorURL+"/buy", url.Values{"uid": {simulator.SampleUID}, "agree": {"1"}}); code != 200 {
 		t.Fatalf("buy: %d", code)
 	}
 	bought := s.Market.Purchases()[0]

@@ -200,12 +200,14 @@ func TestBuyerJourneyInChromium(t *testing.T) {
 				}
 				return strings.TrimSpace(v)
 			}
-			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(s.SimulatorURL + "/")}
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(s.SimulatorURL + "/"), chromedp.Click(chromedp.CSS("#activate-now")),
+				chromedp.WaitVisible(chromedp.CSS("#agree")), chromedp.Click(chromedp.CSS("#agree"))}
 			if tt.lose {
 				steps = append(steps, chromedp.Click(chromedp.CSS(`input[name="lose"]`)))
 			}
 			steps = append(steps,
 				chromedp.Click(chromedp.CSS("#buy")),
+				chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm")),
 				chromedp.WaitVisible(chromedp.CSS("a.login")),
 				chromedp.Click(chromedp.CSS("a.login")),
 				chromedp.WaitVisible(chromedp.CSS("#register")),

@@ -133,8 +133,12 @@ func (j *journey) buy(uid string) string {
 		seen[p.InstanceID] = true
 	}
 	j.step("activate now",
-		chromedp.Navigate(j.s.SimulatorURL+"/"), chromedp.WaitVisible(chromedp.CSS("#buy")),
-		chromedp.SetValue(chromedp.CSS("#uid"), uid), chromedp.Click(chromedp.CSS("#buy")),
+		chromedp.Navigate(j.s.SimulatorURL+"/"), chromedp.Click(chromedp.CSS("#activate-now")),
+		// The "Activate Pay-as-you-go Service" prompt: the terms, then
+		// "Activation Request Submitted" and Confirm.
+		chromedp.WaitVisible(chromedp.CSS("#buy")),
+		chromedp.SetValue(chromedp.CSS("#uid"), uid), chromedp.Click(chromedp.CSS("#agree")), chromedp.Click(chromedp.CSS("#buy")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm")), chromedp.Click(chromedp.CSS("#confirm")),
 		chromedp.WaitVisible(chromedp.CSS("#purchases > section:first-child a.login")),
 	)
 	// The list on the page may be an older one: wait for the market.

@@ -42,6 +42,11 @@ const (
 // DefaultISVKey signs SPI calls locally unless MARKET_ISV_KEY says otherwise.
 const DefaultISVKey = "local-isv-key"
 
+// LocalMeteringItems is METERING_ITEMS locally (the template has none:
+// a deploy sets its product's): the documented example's shape, with the
+// simulator's product code, which the simulator's listing knows.
+const LocalMeteringItems = "host=Unit:cmgj00053362-Unit-1,log_gb=StorageGigaByte:cmgj00053362-StorageGigaByte-2,span_k=Frequency:cmgj00053362-Frequency-3"
+
 // LocalCodeHashSecret keys verification-code hashes locally.
 const LocalCodeHashSecret = "local-code-hash-secret-not-for-production"
 
@@ -209,6 +214,7 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		"MARKET_ENDPOINT":          ep.MarketAPI,
 		"COOKIE_SECURE":            "false",
 		"CODE_HASH_SECRET":         LocalCodeHashSecret,
+		"METERING_ITEMS":           LocalMeteringItems,
 		// Locally a purchase left pending is checked by the next
 		// reconciliation, so that the simulator's moves show at once.
 		"PENDING_FIRST_CHECK": "1s",

@@ -203,7 +203,8 @@ func TestGatewayConcurrency(t *testing.T) {
 }
 
 // TestDynamoDBDown runs the real binary with nothing at its DynamoDB
-// endpoint: the marketplace must get a 5xx, so that it calls again.
+// endpoint: createInstance answers, as the docs ask of a failure, instance
+// id "0", so that the marketplace calls again; any other action a 5xx.
 func TestDynamoDBDown(t *testing.T) {
 	setup(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -222,8 +223,18 @@ func TestDynamoDBDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := answerOf(t, res)
-	if resp.StatusCode != 500 || !strings.Contains(resp.Body, "InternalError") {
-		t.Fatalf("got %d %s, want 500 InternalError", resp.StatusCode, resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `"instanceId":"0"`) || !strings.Contains(resp.Body, "InternalError") {
+		t.Fatalf("got %d %s, want 200 with instanceId 0", resp.StatusCode, resp.Body)
+	}
+	event, err = os.ReadFile(filepath.Join(stack.root, "events", "renew-instance.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = pool.Invoke(context.Background(), event); err != nil {
+		t.Fatal(err)
+	}
+	if resp := answerOf(t, res); resp.StatusCode != 500 || !strings.Contains(resp.Body, "InternalError") {
+		t.Fatalf("renewInstance: got %d %s, want 500 InternalError", resp.StatusCode, resp.Body)
 	}
 }
 

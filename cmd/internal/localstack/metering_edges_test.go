@@ -74,11 +74,11 @@ func TestLateUsageIsStillBilled(t *testing.T) {
 		sum.filled += s.FilledLate
 		sum.empty += s.Empty
 	}
-	if got := f.market.Billed(id)["HostCount"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
+	if got := f.market.Billed(id)["Unit"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
 		t.Fatalf("usage written 3 min after its window was decided (27 min before its deadline): billed %d of 7, push record %q, summaries %+v, metrics %q: lost without a trace",
 			got, f.push(t, id, h).State, sum, f.metrics.String())
 	}
-	if got := f.market.Billed(id)["HostCount"]; got != 7 || sum.filled != 1 || sum.empty != 0 {
+	if got := f.market.Billed(id)["Unit"]; got != 7 || sum.filled != 1 || sum.empty != 0 {
 		t.Fatalf("billed %d of 7; later runs %+v: want one window filled late and no other counted empty", got, sum)
 	}
 }
@@ -109,7 +109,7 @@ func TestMalformedUsageDoesNotStallTheInstance(t *testing.T) {
 		late += s.Late
 		f.advance(10 * time.Minute)
 	}
-	if got := f.market.Billed(id)["HostCount"]; got != 3 {
+	if got := f.market.Billed(id)["Unit"]; got != 3 {
 		t.Fatalf("wksp_b's one malformed record: wksp_a's 3 hosts billed %d; run errors %d, 10:00 window %q, late %d", got, errs, f.push(t, id, h).State, late)
 	}
 }
@@ -139,8 +139,8 @@ func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
 	}
 	f.advance(time.Hour + metering.Grace)
 	s := f.run(t)
-	if s.Refused != 1 || s.Pushed != 2 || f.market.Billed(b)["HostCount"] != 5 || f.market.Billed(c)["HostCount"] != 5 {
-		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.market.Billed(b)["HostCount"], f.market.Billed(c)["HostCount"], f.push(t, a, h).State, f.push(t, a, h).Reason, s)
+	if s.Refused != 1 || s.Pushed != 2 || f.market.Billed(b)["Unit"] != 5 || f.market.Billed(c)["Unit"] != 5 {
+		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.market.Billed(b)["Unit"], f.market.Billed(c)["Unit"], f.push(t, a, h).State, f.push(t, a, h).Reason, s)
 	}
 	if p := f.push(t, a, h); p.State != storage.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
 		t.Fatalf("A: %q (%s)", p.State, p.Reason)
@@ -246,12 +246,29 @@ func TestRefusedAlarmSeesRefusals(t *testing.T) {
 			t.Fatalf("MeteringWindowsRefused emitted with dimensions [%s]; the alarm reads it with [%s]: it never sees a refusal", got, strings.Join(want, ","))
 		}
 	}
+	// Permission.Denied (a RAM sub-account's key) raises its own alarm,
+	// read without dimensions as it is emitted.
+	var alarm struct {
+		Resources map[string]struct {
+			Properties struct {
+				MetricName string        `yaml:"MetricName"`
+				Dimensions []interface{} `yaml:"Dimensions"`
+			} `yaml:"Properties"`
+		} `yaml:"Resources"`
+	}
+	if err := yaml.Unmarshal(text, &alarm); err != nil {
+		t.Fatal(err)
+	}
+	denied := alarm.Resources["MeteringPermissionDeniedAlarm"].Properties
+	if got, ok := emitted["MeteringPermissionDenied"]; !ok || got != "" || denied.MetricName != "MeteringPermissionDenied" || len(denied.Dimensions) != 0 {
+		t.Fatalf("MeteringPermissionDenied emitted %v with [%s]; the alarm reads %q with %v", ok, got, denied.MetricName, denied.Dimensions)
+	}
 }
 
 // TestUsageKeyWinsOverAttributes guards against what a review found: the metering reads usage
 // by key (workspace#window#item) but sums by the item's attributes. A
 // record stored under the "host" key whose item attribute says "log_gb"
-// (a platform bug; PutItem cannot be forced to agree) is billed as LogGB
+// (a platform bug; PutItem cannot be forced to agree) is billed as StorageGigaByte
 // on top of the real log_gb record: billed twice.
 func TestUsageKeyWinsOverAttributes(t *testing.T) {
 	f := newMeteringFixture(t)
@@ -263,7 +280,7 @@ func TestUsageKeyWinsOverAttributes(t *testing.T) {
 	})
 	f.advance(time.Hour + metering.Grace)
 	f.run(t)
-	if got := f.market.Billed(id); got["LogGB"] != 10 {
+	if got := f.market.Billed(id); got["StorageGigaByte"] != 10 {
 		t.Fatalf("10 GB of logs used, billed %v", got)
 	}
 }

@@ -46,7 +46,7 @@ func TestCredentialsFailureLeavesWindowsPending(t *testing.T) {
 	}
 	f.advance(10 * time.Minute)
 	f.run(t) // SSM is back
-	if got := f.market.Billed(id)["HostCount"]; got != 5 {
+	if got := f.market.Billed(id)["Unit"]; got != 5 {
 		t.Fatalf("no request was made, yet billed %d of 5: state %q reason %q", got, f.push(t, id, h).State, f.push(t, id, h).Reason)
 	}
 }

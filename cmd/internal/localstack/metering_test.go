@@ -45,7 +45,7 @@ type meteringFixture struct {
 	metrics   *bytes.Buffer
 }
 
-var meteringMapping = metering.Mapping{"host": {Key: "HostCount"}, "log_gb": {Key: "LogGB", Assist: "gb"}}
+var meteringMapping = metering.Mapping{"host": {Key: "Unit", Assist: "cmgj00053362-Unit-1"}, "log_gb": {Key: "StorageGigaByte", Assist: "cmgj00053362-StorageGigaByte-2"}}
 
 func newMeteringFixture(t testing.TB) *meteringFixture {
 	db := dynamotest.Start(t)
@@ -155,7 +155,7 @@ func TestMeteringPushesEachWindowOnce(t *testing.T) {
 	if s.Pushed != 1 || s.Calls != 1 {
 		t.Fatalf("%+v", s)
 	}
-	if got := f.market.Billed(id); got["HostCount"] != 7 || got["LogGB"] != 10 || len(got) != 2 {
+	if got := f.market.Billed(id); got["Unit"] != 7 || got["StorageGigaByte"] != 10 || len(got) != 2 {
 		t.Fatalf("billed %v", got)
 	}
 	for range 3 {

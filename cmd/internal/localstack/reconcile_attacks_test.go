@@ -9,10 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/activation"
-	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/reconcile"
 	"github.com/guance/aliyun-marketplace/shared/storage"
@@ -29,58 +26,6 @@ func (f *reconcileFixture) activated(t *testing.T, id string) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestStaleFailedNotificationNeverMovesStatusBackwards: a failed
-// notification is applied as made at its CreateTime, so the stale-call
-// horizon (24 h) is measured from then. An expiredInstance the
-// marketplace failed to deliver four days ago, followed three days ago by
-// a renewal (the marketplace now says OPENED), must not freeze the paid-up
-// instance; nor an old resumeInstance restore one frozen since.
-func TestStaleFailedNotificationNeverMovesStatusBackwards(t *testing.T) {
-	f := newReconcileFixture(t)
-	ctx := context.Background()
-	now := time.Now()
-
-	// Freeze after renewal.
-	renewed := f.bought(t, 5*24*time.Hour)
-	f.activated(t, renewed)
-	f.market.QueueFailed(simulator.SampleParams(marketplace.ActionExpiredInstance, renewed, now.Add(-4*24*time.Hour)).Signed(localstack.ISVKey()), now.Add(-4*24*time.Hour))
-	f.service.Now = func() time.Time { return now.Add(-3 * 24 * time.Hour) }
-	if res, err := f.service.Handle(ctx, &marketplace.RenewInstance{InstanceID: renewed, OrderID: "299999999999999", ExpiredOn: now.Add(400 * 24 * time.Hour)}); err != nil || res.Outcome != activation.Applied {
-		t.Fatalf("renewal: %+v %v", res, err)
-	}
-	f.market.SetStatus(renewed, "OPENED") // the marketplace: paid up
-
-	// Resume after a later freeze.
-	inArrears := f.bought(t, 6*24*time.Hour)
-	f.activated(t, inArrears)
-	f.service.Now = func() time.Time { return now.Add(-6 * 24 * time.Hour).Add(time.Hour) }
-	if _, err := f.service.Handle(ctx, &marketplace.ExpiredInstance{InstanceID: inArrears}); err != nil {
-		t.Fatal(err)
-	}
-	f.market.QueueFailed(simulator.SampleParams(marketplace.ActionResumeInstance, inArrears, now.Add(-5*24*time.Hour)).Signed(localstack.ISVKey()), now.Add(-5*24*time.Hour))
-	f.service.Now = func() time.Time { return now.Add(-3 * 24 * time.Hour) }
-	if _, err := f.service.Handle(ctx, &marketplace.ExpiredInstance{InstanceID: inArrears}); err != nil {
-		t.Fatal(err)
-	}
-	f.market.SetStatus(inArrears, "EXPIRED") // the marketplace: in arrears
-	f.service.Now = time.Now
-
-	if got := f.instance(t, renewed).Status; got != activation.StatusActive {
-		t.Fatalf("setup: renewed is %s", got)
-	}
-	if got := f.instance(t, inArrears).Status; got != activation.StatusFrozen {
-		t.Fatalf("setup: inArrears is %s", got)
-	}
-	s := f.run(t, ctx)
-	t.Logf("notifications step: %+v", s.Steps[reconcile.StepNotifications])
-	if got := f.instance(t, renewed).Status; got != activation.StatusActive {
-		t.Errorf("a 4-day-old expiredInstance froze an instance renewed 3 days ago (marketplace says OPENED): %s", got)
-	}
-	if got := f.instance(t, inArrears).Status; got != activation.StatusFrozen {
-		t.Errorf("a 5-day-old resumeInstance restored an instance frozen 3 days ago (marketplace says EXPIRED): %s", got)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/marketplace/marketplacetest"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
 	"github.com/guance/aliyun-marketplace/shared/reconcile"
@@ -71,6 +72,7 @@ func newReconcileFixture(t testing.TB) *reconcileFixture {
 	}
 	f.service = activation.NewService(f.instances, client, log)
 	f.service.Effects = &activation.Effects{Store: f.records, Log: log}
+	f.service.Records = client
 	return f
 }
 
@@ -80,7 +82,7 @@ func (f *reconcileFixture) reconciler() *reconcile.Reconciler {
 	sealer, _ := outbox.NewSealer("a-test-secret-of-enough-length")
 	return &reconcile.Reconciler{
 		Queue: storage.NewQueue(f.db.Client(), f.tables.Instances), Instances: f.instances, Market: client,
-		Domain: f.service, Effects: f.service.Effects, Key: localstack.ISVKey(),
+		Domain: f.service, Effects: f.service.Effects,
 		Outbox: &outbox.Deliverer{Store: storage.NewOutbox(f.db.Client(), f.tables.Outbox), Mailer: f.mails, Sealer: sealer,
 			Now: time.Now, Log: log, Metrics: metrics.NewRecorder(io.Discard, "test"), Margin: time.Second},
 		Backoff: time.Millisecond,
@@ -168,9 +170,10 @@ func TestReconcilePendingActivations(t *testing.T) {
 		t.Errorf("the abandoned one is not counted: %s", f.metrics.String())
 	}
 	// Calls only for the due ones (the week-old one is asked before it
-	// is given up: it may have closed), none for the fresh one.
-	if calls := f.market.Calls()["DescribeInstanceForIsv"]; calls != 5 {
-		t.Errorf("%d DescribeInstanceForIsv calls, want 5", calls)
+	// is given up: it may have closed), none for the fresh one; and the
+	// week-old one, abandoned, once more by its daily comparison.
+	if calls := f.market.Calls()["DescribeInstanceForIsv"]; calls != 6 {
+		t.Errorf("%d DescribeInstanceForIsv calls, want 6", calls)
 	}
 	// The next run finds nothing due.
 	s = f.run(t, ctx)
@@ -179,26 +182,102 @@ func TestReconcilePendingActivations(t *testing.T) {
 	}
 }
 
-// TestReconcileFailedNotifications: calls the marketplace could not
-// deliver are applied through the SPI's path and confirmed; a forged one
-// (a bad token) is neither.
+// TestReconcileFailedNotifications: the messages the marketplace failed
+// to deliver (orderPay, listed as the documented JSON with no token and no
+// requestId) are applied once per order, as made when they were made, and
+// confirmed; one for a purchase we never heard of is recovered from the
+// marketplace's record first; one the marketplace itself cannot describe
+// stays listed and is counted on each run.
 func TestReconcileFailedNotifications(t *testing.T) {
 	f := newReconcileFixture(t)
 	ctx := context.Background()
-	a := f.bought(t, time.Minute)
-	b := f.bought(t, time.Minute)
-	f.market.QueueFailed(simulator.SampleParams(marketplace.ActionReleaseInstance, a, time.Now()).Signed(localstack.ISVKey()), time.Now())
-	f.market.QueueFailed(simulator.SampleParams(marketplace.ActionExpiredInstance, b, time.Now()).Signed(localstack.ISVKey()), time.Now())
-	f.market.QueueFailed(simulator.SampleParams(marketplace.ActionReleaseInstance, b, time.Now()).Signed("not-the-key"), time.Now())
+	known := f.bought(t, time.Minute)
+	made := time.Now().Add(-3 * time.Hour).Truncate(time.Millisecond)
+	f.market.QueueFailed(known, made)
+	f.market.QueueFailed(known, made)                               // listed twice: one payment of one order
+	lost := f.market.Buy("12211222211", time.Now().Add(-time.Hour)) // createInstance never reached us
+	f.market.QueueFailed(lost.InstanceID, made)
+	doc := marketplacetest.Load().FailedNotification.Item // for a purchase nobody knows
+	f.market.QueueNotification(simulator.FailedNotification{ID: doc.NotificationRequestID, Action: doc.Action, Message: doc.Message, CreateTime: time.UnixMilli(doc.CreateTime)})
+
 	s := f.run(t, ctx)
-	if got := s.Steps[reconcile.StepNotifications]; got.Examined != 3 || got.Changed != 2 || got.Failed != 1 {
+	if got := s.Steps[reconcile.StepNotifications]; got.Examined != 4 || got.Changed != 3 || got.Failed != 1 {
 		t.Fatalf("notifications step %+v", got)
 	}
-	if f.instance(t, a).Status != activation.StatusReleased || f.instance(t, b).Status != activation.StatusFrozen {
-		t.Fatal("the notifications were not applied")
+	inst := f.instance(t, known)
+	if call := inst.LastCalls[marketplace.ActionOrderPay]; !call.At.Equal(made) {
+		t.Fatalf("orderPay recorded as %+v, want made at %v", call, made)
 	}
-	if left, total := f.market.FailedNotifications(1, 10); total != 1 || !strings.Contains(left[0].Message, "token=") {
+	recovered := f.instance(t, lost.InstanceID)
+	if recovered.AliUID != "12211222211" || recovered.LastCalls[marketplace.ActionOrderPay].OrderID != lost.OrderID {
+		t.Fatalf("the unknown purchase was not recovered and paid: %+v", recovered)
+	}
+	left, total := f.market.FailedNotifications(1, 10)
+	if total != 1 || left[0].ID != doc.NotificationRequestID {
 		t.Fatalf("left unconfirmed: %+v", left)
+	}
+	if s := f.run(t, ctx); s.Steps[reconcile.StepNotifications].Failed != 1 {
+		t.Fatalf("second run %+v", s.Steps[reconcile.StepNotifications])
+	}
+}
+
+// TestReconcileFindsLostLifecycleCalls: a lifecycle call the marketplace
+// made and never delivered is listed nowhere; the daily comparison of a
+// live instance with DescribeInstanceForIsv finds it and applies it, a
+// bounded number a run, and a released one leaves the comparisons.
+func TestReconcileFindsLostLifecycleCalls(t *testing.T) {
+	f := newReconcileFixture(t)
+	ctx := context.Background()
+	released := f.bought(t, 2*24*time.Hour)
+	f.activated(t, released)
+	f.market.LoseCall(marketplace.Params{"action": "releaseInstance", "instanceId": released})
+	frozen := f.bought(t, 2*24*time.Hour)
+	f.activated(t, frozen)
+	f.market.LoseCall(marketplace.Params{"action": "expiredInstance", "instanceId": frozen})
+	fine := f.bought(t, 2*24*time.Hour)
+	f.activated(t, fine)
+	f.market.Opened(fine, "")
+	young := f.bought(t, time.Hour) // compared tomorrow
+	f.activated(t, young)
+	f.market.SetStatus(young, "CLOSED")
+
+	s := f.run(t, ctx)
+	if got := s.Steps[reconcile.StepAudit]; got.Examined != 3 || got.Changed != 2 || got.Failed != 0 {
+		t.Fatalf("audit step %+v", got)
+	}
+	for id, want := range map[string]activation.Status{released: activation.StatusReleased, frozen: activation.StatusFrozen, fine: activation.StatusActive, young: activation.StatusActive} {
+		if got := f.instance(t, id).Status; got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+	if inst := f.instance(t, released); inst.Audit != "" {
+		t.Errorf("a released instance is still compared: %+v", inst)
+	}
+	if inst := f.instance(t, fine); !inst.AuditAt.After(time.Now().Add(23 * time.Hour)) {
+		t.Errorf("the next comparison of an unchanged one: %v", inst.AuditAt)
+	}
+	if !strings.Contains(f.metrics.String(), `"LifecycleCallsRecovered":1`) {
+		t.Errorf("the recovered calls are not counted: %s", f.metrics.String())
+	}
+	if s := f.run(t, ctx); s.Steps[reconcile.StepAudit].Examined != 0 {
+		t.Fatalf("the second run compared again: %+v", s.Steps[reconcile.StepAudit])
+	}
+
+	// Bounded: 7 due, 5 a run.
+	for range 7 {
+		f.activated(t, f.bought(t, 2*24*time.Hour))
+	}
+	r := f.reconciler()
+	r.AuditPerRun = 5
+	before := f.market.Calls()["DescribeInstanceForIsv"]
+	if s, err := r.Run(ctx); err != nil || s.Steps[reconcile.StepAudit].Examined != 5 {
+		t.Fatalf("%+v %v", s.Steps[reconcile.StepAudit], err)
+	}
+	if calls := f.market.Calls()["DescribeInstanceForIsv"] - before; calls != 5 {
+		t.Fatalf("%d DescribeInstanceForIsv calls for a bound of 5", calls)
+	}
+	if s, err := r.Run(ctx); err != nil || s.Steps[reconcile.StepAudit].Examined != 2 {
+		t.Fatalf("the rest: %+v %v", s.Steps[reconcile.StepAudit], err)
 	}
 }
 
@@ -240,8 +319,8 @@ func TestReconcileSettlesDisputes(t *testing.T) {
 
 type unavailable struct{}
 
-func (unavailable) InstanceStatus(context.Context, string) (activation.MarketStatus, error) {
-	return "", activation.ErrMarketUnavailable
+func (unavailable) Describe(context.Context, string) (activation.MarketInstance, error) {
+	return activation.MarketInstance{}, activation.ErrMarketUnavailable
 }
 
 // TestReconcileOutbox: mails still waiting are sent; one that keeps
@@ -356,9 +435,9 @@ type slowMarket struct {
 	delay time.Duration
 }
 
-func (m slowMarket) InstanceStatus(ctx context.Context, id string) (activation.MarketStatus, error) {
+func (m slowMarket) Describe(ctx context.Context, id string) (activation.MarketInstance, error) {
 	time.Sleep(m.delay)
-	return m.Market.InstanceStatus(ctx, id)
+	return m.Market.Describe(ctx, id)
 }
 
 // BenchmarkReconcile10000Pending is one run over 10,000 pending

@@ -80,6 +80,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Close()
 		}
 	}()
+	listing, err := Listing()
+	if err != nil {
+		return nil, fmt.Errorf("METERING_ITEMS: %w", err)
+	}
+	s.Market.SetListing(listing)
 	listen := func(addr string) (net.Listener, string, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {

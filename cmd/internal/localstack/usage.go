@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/metering"
-	"github.com/guance/aliyun-marketplace/shared/samtemplate"
 	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
@@ -194,22 +192,24 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // MeteringItems is the stack's METERING_ITEMS: this shell's, as make dev
-// would pass it, or the template's default.
+// would pass it, or the local one (LocalMeteringItems).
 func MeteringItems() (metering.Mapping, error) {
 	if v, ok := os.LookupEnv("METERING_ITEMS"); ok {
 		return metering.ParseMapping(v)
 	}
-	root, err := Root()
+	return metering.ParseMapping(LocalMeteringItems)
+}
+
+// Listing is the simulated product's billable items as published: each
+// meteringAssit of the stack's METERING_ITEMS with its Key.
+func Listing() (map[string]string, error) {
+	m, err := MeteringItems()
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"), nil)
-	if err != nil {
-		return nil, err
+	listing := map[string]string{}
+	for _, item := range m {
+		listing[item.Assist] = item.Key
 	}
-	fn, ok := tmpl.Function("MeteringFunction")
-	if !ok {
-		return nil, errors.New("no MeteringFunction in template.yaml")
-	}
-	return metering.ParseMapping(fn.Environment["METERING_ITEMS"])
+	return listing, nil
 }

@@ -118,7 +118,7 @@ func TestWriteUsageRewind(t *testing.T) {
 	if s := f.run(t); s.Pushed != 1 || s.Late != 0 {
 		t.Fatalf("after the rewind: %+v", s)
 	}
-	if got := f.market.Billed(instance)["HostCount"]; got != 5 {
+	if got := f.market.Billed(instance)["Unit"]; got != 5 {
 		t.Fatalf("billed %d, want 5", got)
 	}
 	// Again, with another amount: nothing more is written, rewound or
@@ -134,7 +134,7 @@ func TestWriteUsageRewind(t *testing.T) {
 	if w := res.Windows[0]; err != nil || !w.Written || w.Decided != "pushed" {
 		t.Fatalf("%v %+v", err, res)
 	}
-	if s := f.run(t); s.Pushed != 0 || f.market.Billed(instance)["HostCount"] != 5 {
+	if s := f.run(t); s.Pushed != 0 || f.market.Billed(instance)["Unit"] != 5 {
 		t.Fatalf("second run: %+v, billed %v", s, f.market.Billed(instance))
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/metering"
 )
 
 // Market is the marketplace's own record of what was bought: the
@@ -25,6 +28,8 @@ type Market struct {
 	throttle int
 	calls    map[string]int
 	metering meteringState
+	// listing maps each billable item's meteringAssit to its Key.
+	listing map[string]string
 	// Now is the market's clock (tests move it).
 	Now func() time.Time
 }
@@ -164,27 +169,56 @@ func (m *Market) SetStatus(id, status string) bool {
 	return ok
 }
 
-// FailedNotification is a call the marketplace gave up delivering, as
-// DescribeFailedNotifications lists it.
+// FailedNotification is a message SPI call (orderPay) the marketplace
+// gave up delivering, as DescribeFailedNotifications lists it.
 type FailedNotification struct {
-	RequestID string
-	Action    string
-	// Message is the call's signed parameters, as a query string.
+	ID     string // NotificationRequestId
+	Action string
+	// Message is the documented JSON object of the message's parameters:
+	// no token, no requestId.
 	Message    string
 	CreateTime time.Time
 }
 
-// QueueFailed records a signed call as delivered to no one: it waits in
-// DescribeFailedNotifications until confirmed. The marketplace's own
-// status moves as the call says.
-func (m *Market) QueueFailed(signed marketplace.Params, now time.Time) FailedNotification {
-	m.Applied(signed)
+// QueueFailed records an orderPay of the purchase as delivered to no one:
+// it waits in DescribeFailedNotifications until confirmed. Only the
+// message SPI is listed there; a lifecycle call the marketplace fails to
+// deliver is lost (see LoseCall).
+func (m *Market) QueueFailed(instanceID string, now time.Time) (FailedNotification, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p, ok := m.instances[instanceID]
+	if !ok {
+		return FailedNotification{}, false
+	}
 	m.next++
-	n := FailedNotification{RequestID: fmt.Sprintf("N%012d", m.next), Action: signed["action"], Message: signed.Encode(), CreateTime: now}
+	message, _ := json.Marshal(map[string]string{
+		"productCode": p.ProductCode, "orderId": p.OrderID, "orderBizId": p.InstanceID,
+		"action": string(marketplace.ActionOrderPay), "aliUid": p.AliUID, "skuId": p.SKU,
+	})
+	n := FailedNotification{ID: fmt.Sprintf("%032x", m.next), Action: string(marketplace.ActionOrderPay), Message: string(message), CreateTime: now}
 	m.failed = append(m.failed, n)
-	return n
+	return n, true
+}
+
+// QueueNotification lists n as it is, for a test that brings one from the
+// documentation.
+func (m *Market) QueueNotification(n FailedNotification) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failed = append(m.failed, n)
+}
+
+// LoseCall is a lifecycle call the marketplace made on its side and never
+// delivered (our SPI failed every retry): its status moves as the call
+// says, and nothing is listed anywhere. Only the reconciliation's
+// comparison with DescribeInstanceForIsv finds it.
+func (m *Market) LoseCall(params marketplace.Params) bool {
+	if _, ok := m.Instance(params["instanceId"]); !ok {
+		return false
+	}
+	m.Applied(params)
+	return true
 }
 
 // FailedNotifications is one page (from 1) of the unconfirmed ones, oldest
@@ -201,11 +235,11 @@ func (m *Market) FailedNotifications(page, size int) ([]FailedNotification, int)
 }
 
 // Confirm takes a failed notification off the list.
-func (m *Market) Confirm(requestID string) bool {
+func (m *Market) Confirm(id string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, n := range m.failed {
-		if n.RequestID == requestID {
+		if n.ID == id {
 			m.failed = append(m.failed[:i], m.failed[i+1:]...)
 			return true
 		}
@@ -297,30 +331,45 @@ func (m *Market) Billed(instanceID string) map[string]int64 {
 	return out
 }
 
-// meteringRecord is a record as PushMeteringData takes it.
+// meteringRecord is a record as PushMeteringData takes it: the
+// documented example, every value a string.
 type meteringRecord struct {
-	InstanceID string `json:"InstanceId"`
-	StartTime  int64  `json:"StartTime"`
-	EndTime    int64  `json:"EndTime"`
-	Entities   []struct {
-		Key    string `json:"Key"`
-		Value  *int64 `json:"Value"`
-		Assist string `json:"meteringAssit"`
-	} `json:"Entities"`
+	InstanceID string           `json:"InstanceId"`
+	StartTime  string           `json:"StartTime"`
+	EndTime    string           `json:"EndTime"`
+	Entities   []meteringEntity `json:"Entities"`
+}
+
+type meteringEntity struct {
+	Key    string `json:"Key"`
+	Value  string `json:"Value"`
+	Assist string `json:"meteringAssit"`
+}
+
+// SetListing is the product's billable items as published: each
+// meteringAssit with its Key. A record naming another is refused; with no
+// listing, any meteringAssit given is taken.
+func (m *Market) SetListing(listing map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.listing = maps.Clone(listing)
 }
 
 // pushMetering applies a PushMeteringData call the way the marketplace's
-// documentation describes its limits: at most 100 records, one product, a
+// documentation describes it: Metering exactly as the example (a JSON
+// array; every value a string; each entity a documented Key, a value of 0
+// or more, and its meteringAssit), at most 100 records, one product, a
 // window wider than 5 minutes, an hourly window before the end of the
 // next hour, one call per instance per 60 seconds, no usage after the
 // instance closed. code is empty when the call is taken; drop says to
 // lose its answer.
 func (m *Market) pushMetering(raw string, now time.Time) (code string, drop bool) {
+	const invalid = "Invalid.Parameter.Metering"
 	var records []meteringRecord
 	dec := json.NewDecoder(strings.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&records); err != nil || len(records) == 0 {
-		return "Invalid.Parameter.Metering", false
+		return invalid, false // numbers where strings belong land here too
 	}
 	if len(records) > 100 {
 		return "Metering.Data.Exceeded", false
@@ -334,20 +383,26 @@ func (m *Market) pushMetering(raw string, now time.Time) (code string, drop bool
 	product := ""
 	for _, r := range records {
 		p, ok := m.instances[r.InstanceID]
+		start, serr := strconv.ParseInt(r.StartTime, 10, 64)
+		end, eerr := strconv.ParseInt(r.EndTime, 10, 64)
 		switch {
-		case !ok:
-			return "Invalid.Parameter.Metering", false
+		case !ok, serr != nil, eerr != nil:
+			return invalid, false
 		case product != "" && p.ProductCode != product:
-			return "Invalid.Parameter.Metering", false
-		case r.EndTime-r.StartTime <= 300 || r.EndTime > now.Unix():
-			return "Invalid.Parameter.Metering", false
-		case r.EndTime-r.StartTime == 3600 && now.Unix() > r.EndTime+3600:
-			return "Invalid.Parameter.Metering", false
+			return invalid, false
+		case end-start <= 300 || end > now.Unix():
+			return invalid, false
+		case end-start == 3600 && now.Unix() > end+3600:
+			return invalid, false
 		}
 		product = p.ProductCode
 		for _, e := range r.Entities {
-			if e.Key == "" || e.Value == nil || *e.Value < 0 {
-				return "Invalid.Parameter.Metering", false
+			v, err := strconv.ParseInt(e.Value, 10, 64)
+			switch {
+			case !slices.Contains(metering.Keys, e.Key), err != nil, v < 0, e.Assist == "":
+				return invalid, false
+			case m.listing != nil && m.listing[e.Assist] != e.Key:
+				return invalid, false
 			}
 		}
 		if last, ok := m.metering.lastCall[r.InstanceID]; ok && now.Sub(last) < 60*time.Second {
@@ -360,12 +415,15 @@ func (m *Market) pushMetering(raw string, now time.Time) (code string, drop bool
 	for _, r := range records {
 		m.metering.lastCall[r.InstanceID] = now
 		p := m.instances[r.InstanceID]
-		if (p.Status == "CLOSED" || p.Status == "EXPIRED") && !p.StatusAt.IsZero() && r.StartTime >= p.StatusAt.Unix() {
+		start, _ := strconv.ParseInt(r.StartTime, 10, 64)
+		end, _ := strconv.ParseInt(r.EndTime, 10, 64)
+		if (p.Status == "CLOSED" || p.Status == "EXPIRED") && !p.StatusAt.IsZero() && start >= p.StatusAt.Unix() {
 			continue // usage after the instance closed is not billed
 		}
-		billed := Pushed{InstanceID: r.InstanceID, StartTime: r.StartTime, EndTime: r.EndTime, Entities: map[string]int64{}, At: now}
+		billed := Pushed{InstanceID: r.InstanceID, StartTime: start, EndTime: end, Entities: map[string]int64{}, At: now}
 		for _, e := range r.Entities {
-			billed.Entities[e.Key] += *e.Value
+			v, _ := strconv.ParseInt(e.Value, 10, 64)
+			billed.Entities[e.Key] += v
 		}
 		m.metering.pushed = append(m.metering.pushed, billed)
 	}

@@ -20,10 +20,12 @@ import (
 )
 
 // Page is the simulator's web UI:
-//   - /          Purchased Services: buy the plan, Login Without Password,
-//     and the marketplace's own moves (close or expire an instance with no
-//     SPI call, a notification that fails to arrive), and the
-//     reconciliation run on demand
+//   - /          Purchased Services: Login Without Password, and the
+//     marketplace's own moves (close or expire an instance with no SPI
+//     call, a call that never arrives), and the scheduled jobs on demand
+//   - /activate  Activate Now, as the buyer meets it: the "Activate
+//     Pay-as-you-go Service" prompt with the terms, then "Activation
+//     Request Submitted" with Confirm, back to Purchased Services
 //   - /console   send any SPI call, signed, and read the answer
 type Page struct {
 	Client *Client
@@ -37,6 +39,9 @@ type Page struct {
 	Reconcile func(ctx context.Context) ([]byte, error)
 	Meter     func(ctx context.Context) ([]byte, error)
 	Now       func() time.Time
+	// CreateRetryWait is the first wait before createInstance is called
+	// again after an answer without an instance id (default 2 s).
+	CreateRetryWait time.Duration
 
 	mu      sync.Mutex
 	history []Exchange
@@ -47,8 +52,17 @@ func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/" && r.Method == http.MethodGet:
 		p.purchased(w, r)
+	case r.URL.Path == "/activate" && r.Method == http.MethodGet:
+		render(w, http.StatusOK, activateTemplate, activateData{UID: SampleUID, Error: r.URL.Query().Get("error")})
 	case r.URL.Path == "/buy" && r.Method == http.MethodPost:
 		p.buy(w, r)
+	case r.URL.Path == "/submitted" && r.Method == http.MethodGet:
+		bought, ok := p.Market.Instance(r.URL.Query().Get("instance"))
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		render(w, http.StatusOK, submittedTemplate, bought)
 	case r.URL.Path == "/login" && r.Method == http.MethodGet:
 		p.login(w, r)
 	case r.URL.Path == "/console" && r.Method == http.MethodGet:
@@ -134,16 +148,27 @@ func (p *Page) marketStatus(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/?notice="+url.QueryEscape("Instance "+id+" is "+status+" on the marketplace; no SPI call was sent."), http.StatusSeeOther)
 }
 
-// marketFail is a lifecycle call that never reaches our SPI: signed, and
-// left in DescribeFailedNotifications for the reconciliation.
+// marketFail is a call that never reaches our SPI, as the marketplace
+// handles one: a message SPI call (orderPay) is listed by
+// DescribeFailedNotifications, as the documented JSON, until confirmed; a
+// lifecycle call is retried by the marketplace and then lost, its status
+// move made on the marketplace's side alone, for the reconciliation's
+// comparison with DescribeInstanceForIsv to find.
 func (p *Page) marketFail(w http.ResponseWriter, r *http.Request) {
 	id, action := r.PostFormValue("instance"), marketplace.Action(r.PostFormValue("action"))
 	if _, ok := p.Market.Instance(id); !ok || !slices.Contains(marketplace.LifecycleActions, action) || action == marketplace.ActionCreateInstance {
 		http.Redirect(w, r, "/?error="+url.QueryEscape("No such instance or lifecycle action."), http.StatusSeeOther)
 		return
 	}
-	n := p.Market.QueueFailed(SampleParams(action, id, p.Now()).Signed(p.Client.Key), p.Now())
-	http.Redirect(w, r, "/?notice="+url.QueryEscape(string(action)+" of instance "+id+" failed to arrive; it waits as notification "+n.RequestID+"."), http.StatusSeeOther)
+	if action == marketplace.ActionOrderPay {
+		n, _ := p.Market.QueueFailed(id, p.Now())
+		http.Redirect(w, r, "/?notice="+url.QueryEscape("orderPay of instance "+id+" failed every retry; DescribeFailedNotifications lists it as "+n.ID+"."), http.StatusSeeOther)
+		return
+	}
+	p.Market.LoseCall(SampleParams(action, id, p.Now()))
+	bought, _ := p.Market.Instance(id)
+	http.Redirect(w, r, "/?notice="+url.QueryEscape(string(action)+" of instance "+id+" never reached the SPI: the marketplace says "+bought.Status+
+		" and lists nothing; the reconciliation finds it by comparing DescribeInstanceForIsv with what it holds."), http.StatusSeeOther)
 }
 
 // APIReconcilePath runs the reconciliation for cmd/marketsim and answers
@@ -187,8 +212,11 @@ func (p *Page) runNow(w http.ResponseWriter, r *http.Request, name string, run f
 	http.Redirect(w, r, "/?notice="+url.QueryEscape("The "+name+" ran: its summary is below.")+"#summary", http.StatusSeeOther)
 }
 
-// buy is Activate Now on the marketplace: the purchase is recorded, then
-// our SPI gets createInstance, unless the buyer asked to lose that call.
+// buy is Activate on the "Activate Pay-as-you-go Service" prompt: the
+// terms must be agreed to; the purchase is recorded, then our SPI gets
+// createInstance (unless the buyer asked to lose that call), called again
+// while it answers no instance id, as the marketplace does; the buyer
+// sees "Activation Request Submitted".
 func (p *Page) buy(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
@@ -196,7 +224,11 @@ func (p *Page) buy(w http.ResponseWriter, r *http.Request) {
 	}
 	uid := strings.TrimSpace(r.PostForm.Get("uid"))
 	if !marketplace.ValidUID(uid) {
-		http.Redirect(w, r, "/?error="+url.QueryEscape("The account ID must be 16 digits."), http.StatusSeeOther)
+		http.Redirect(w, r, "/activate?error="+url.QueryEscape("The account ID is a run of decimal digits (at most 32)."), http.StatusSeeOther)
+		return
+	}
+	if r.PostForm.Get("agree") == "" {
+		http.Redirect(w, r, "/activate?error="+url.QueryEscape("Agree to the pay-as-you-go terms to activate."), http.StatusSeeOther)
 		return
 	}
 	bought := p.Market.Buy(uid, p.Now())
@@ -208,9 +240,37 @@ func (p *Page) buy(w http.ResponseWriter, r *http.Request) {
 		}
 		ex, err := p.Client.Call(r.Context(), params, false)
 		p.remember(ex, err)
-		p.noteAnswer(params, ex)
+		if !p.noteAnswer(params, ex) {
+			go p.callAgain(params)
+		}
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, "/submitted?instance="+url.QueryEscape(bought.InstanceID), http.StatusSeeOther)
+}
+
+// MaxCreateCalls is how often the marketplace calls createInstance until
+// it gets an instance id (the docs: up to 120 times).
+const MaxCreateCalls = 120
+
+// callAgain calls createInstance again, as the marketplace does while the
+// answer holds no instance id (instanceId "0", or a failure): after a
+// wait that grows from CreateRetryWait to a minute, until an id comes or
+// MaxCreateCalls were made.
+func (p *Page) callAgain(params marketplace.Params) {
+	wait := p.CreateRetryWait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	for range MaxCreateCalls - 1 {
+		time.Sleep(wait)
+		wait = min(wait*2, time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ex, err := p.Client.Call(ctx, params, false)
+		cancel()
+		p.remember(ex, err)
+		if p.noteAnswer(params, ex) {
+			return
+		}
+	}
 }
 
 // login is Login Without Password: a link signed now, to the authUrl our
@@ -239,10 +299,15 @@ func (p *Page) marketMoves(params marketplace.Params) {
 	}
 }
 
-// noteAnswer records what our createInstance answered.
-func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
-	if ex.Status != http.StatusOK || marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
-		return
+// noteAnswer records what our createInstance answered, and reports
+// whether it gave the instance an id ("0", or an answer without one, asks
+// the marketplace to call again). Other calls need nothing.
+func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) bool {
+	if marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
+		return true
+	}
+	if ex.Status != http.StatusOK {
+		return false
 	}
 	p.Market.Record(params, p.Now())
 	var answer struct {
@@ -251,9 +316,13 @@ func (p *Page) noteAnswer(params marketplace.Params, ex Exchange) {
 			AuthURL string `json:"authUrl"`
 		} `json:"appInfo"`
 	}
-	if json.Unmarshal([]byte(ex.Answer), &answer) == nil && answer.InstanceID == params["orderBizId"] {
+	if json.Unmarshal([]byte(ex.Answer), &answer) != nil || answer.InstanceID == "" || answer.InstanceID == "0" {
+		return false
+	}
+	if answer.InstanceID == params["orderBizId"] {
 		p.Market.Opened(answer.InstanceID, answer.AppInfo.AuthURL)
 	}
+	return true
 }
 
 // APICallPath is where cmd/marketsim sends its calls when the simulator
@@ -396,11 +465,7 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 <html lang="en"><head><meta charset="utf-8"><title>Purchased Services · Marketplace simulator</title>` + style + `</head><body>
 ` + nav + `
 <h1>Alibaba Cloud Marketplace · Purchased Services</h1>
-<form method="post" action="/buy" class="row">
- <div><label for="uid">Buyer's Alibaba Cloud account ID</label><input id="uid" name="uid" value="{{.UID}}" size="20"></div>
- <div><label><input type="checkbox" name="lose" value="1"> lose the createInstance callback</label></div>
- <div><button class="button" id="buy">Activate Now: buy the Guance Commercial Plan</button></div>
-</form>
+<p><a class="button" id="activate-now" href="/activate">Activate Now: buy the Guance Commercial Plan</a></p>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 {{if .Notice}}<p class="ok" role="status" id="notice">{{.Notice}}</p>{{end}}
 <div id="purchases">
@@ -411,20 +476,50 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 <p><a class="button login" href="/login?instance={{.InstanceID}}">Login Without Password</a></p>
 <div class="alone small"><span class="what">The marketplace alone (no SPI call):</span>
  <form method="post" action="/market/status"><input type="hidden" name="instance" value="{{.InstanceID}}"><button name="status" value="CLOSED" class="close">Close</button><button name="status" value="EXPIRED" class="expire">Expire</button><button name="status" value="OPENED" class="open">Open</button></form>
- <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="inline" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Queue as failed</button></form>
+ <form method="post" action="/market/fail"><input type="hidden" name="instance" value="{{.InstanceID}}"><label class="inline" for="fail-{{.InstanceID}}">Lose a call:</label><select id="fail-{{.InstanceID}}" name="action">{{range $.Actions}}{{if ne (print .) "createInstance"}}<option>{{.}}</option>{{end}}{{end}}</select><button class="fail">Lose it</button></form>
 </div>
 </section>
 {{else}}<p>Nothing bought yet.</p>{{end}}
 </div>
 <h2>Failed notifications <small class="api">DescribeFailedNotifications</small></h2>
-{{range .Failed}}<p class="small failed">{{.RequestID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC</p>{{else}}<p class="small">None waiting.</p>{{end}}
+<p class="small">Only the message SPI (orderPay) is listed here, as the documented JSON. A lost lifecycle call is listed nowhere: the marketplace moved the purchase, and the reconciliation finds it by comparing DescribeInstanceForIsv with what it holds.</p>
+{{range .Failed}}<p class="small failed">{{.ID}} · {{.Action}} · {{.CreateTime.UTC.Format "2006-01-02 15:04:05"}} UTC · <code>{{.Message}}</code></p>{{else}}<p class="small">None waiting.</p>{{end}}
 <h2>Reconciliation</h2>
-<p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace only about purchases still pending activation (and about disputed calls): to change an activated one without our SPI hearing of it, lose a call instead.</p>
+<p>It runs on its schedule (every 15 minutes); run it now to see it settle what is above. It asks the marketplace about purchases pending activation, about disputed calls, and, a bounded number a run, about live purchases due a comparison (each once a day), which is how a lost lifecycle call is found.</p>
 <form method="post" action="/reconcile"><button class="button" id="reconcile">Run the reconciliation now</button></form>
 <h2>Metering</h2>
 <p>Usage is pushed with PushMeteringData every 10 minutes, each hourly window once its usage is complete ({{.GraceMinutes}} minutes after it ends) and before the end of the next hour. A workspace counts from the first full hour after it was settled through the purchase. Write a workspace's usage with <code>go run ./cmd/marketsim usage -workspace ID</code> (the console stand-in lists a login's workspaces with their IDs; <code>-rewind</code> moves the purchase's metering start back to the last closed hour, so that it is billed without waiting); the billed usage shows with each purchase above.</p>
 <form method="post" action="/meter"><button class="button" id="meter">Run the metering now</button></form>
 {{if .Summary}}<pre id="summary">{{.Summary}}</pre>{{end}}
+</body></html>`))
+
+type activateData struct {
+	UID   string
+	Error string
+}
+
+var activateTemplate = template.Must(template.New("activate").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Activate Pay-as-you-go Service · Marketplace simulator</title>` + style + `</head><body>
+` + nav + `
+<h1>Activate Pay-as-you-go Service</h1>
+<p>Guance Commercial Plan · pay-as-you-go: you pay for what you use, billed to your Alibaba Cloud account.</p>
+{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="/buy">
+ <label for="uid">Buyer's Alibaba Cloud account ID</label><input id="uid" name="uid" value="{{.UID}}" size="34" inputmode="numeric">
+ <p class="small muted">Any run of decimal digits: the marketplace's own examples have 11, 14 and 16.</p>
+ <label class="inline"><input type="checkbox" id="agree" name="agree" value="1" required> I have read and agree to the <a href="#terms">Alibaba Cloud Marketplace pay-as-you-go service terms</a>.</label>
+ <p class="small"><label class="inline"><input type="checkbox" name="lose" value="1"> simulate: lose the createInstance callback</label></p>
+ <p><button class="button" id="buy">Activate</button> <a href="/">Cancel</a></p>
+</form>
+<p class="small muted" id="terms">The terms: usage is metered hourly and billed after each hour; arrears freeze the service (data is kept); closing it releases the instance.</p>
+</body></html>`))
+
+var submittedTemplate = template.Must(template.New("submitted").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Activation Request Submitted · Marketplace simulator</title>` + style + `</head><body>
+` + nav + `
+<h1>Activation Request Submitted</h1>
+<p id="submitted">Your request to activate the Guance Commercial Plan (instance {{.InstanceID}}) was submitted. Find it in Purchased Services, and click Login Without Password to start using it.</p>
+<p><a class="button" id="confirm" href="/">Confirm</a></p>
 </body></html>`))
 
 var consoleTemplate = template.Must(template.New("console").Parse(`<!doctype html>

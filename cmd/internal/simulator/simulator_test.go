@@ -179,7 +179,8 @@ func TestBilledWindowsOnThePage(t *testing.T) {
 	at := time.Date(2026, 11, 26, 21, 40, 0, 0, time.UTC)
 	bought := market.Buy(SampleUID, at)
 	window := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC).Unix()
-	raw := `[{"InstanceId":"` + bought.InstanceID + `","StartTime":` + strconv.FormatInt(window, 10) + `,"EndTime":` + strconv.FormatInt(window+3600, 10) + `,"Entities":[{"Key":"HostCount","Value":5},{"Key":"LogGB","Value":3}]}]`
+	raw := `[{"InstanceId":"` + bought.InstanceID + `","StartTime":"` + strconv.FormatInt(window, 10) + `","EndTime":"` + strconv.FormatInt(window+3600, 10) +
+		`","Entities":[{"Key":"Unit","Value":"5","meteringAssit":"c-Unit-1"},{"Key":"StorageGigaByte","Value":"3","meteringAssit":"c-StorageGigaByte-2"}]}]`
 	if code, _ := market.pushMetering(raw, at); code != "" {
 		t.Fatalf("push refused: %s", code)
 	}
@@ -191,7 +192,7 @@ func TestBilledWindowsOnThePage(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"HostCount 5 · LogGB 3</dd>", "1 record(s) pushed", "<li>11-26 20:00-21:00 UTC: HostCount 5 · LogGB 3 (pushed at 21:40:00)</li>"} {
+	for _, want := range []string{"StorageGigaByte 3 · Unit 5</dd>", "1 record(s) pushed", "<li>11-26 20:00-21:00 UTC: StorageGigaByte 3 · Unit 5 (pushed at 21:40:00)</li>"} {
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("the page lacks %q:\n%s", want, body)
 		}
