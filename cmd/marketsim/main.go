@@ -30,7 +30,6 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metering"
-	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 func main() {
@@ -302,9 +301,9 @@ func writeUsage(args []string) error {
 			when = "from " + w.DecidedFrom.Format(clock)
 		}
 		switch {
-		case w.Decided == storage.PushEmpty && now.Before(w.Deadline):
+		case w.Decided == metering.PushEmpty && now.Before(w.Deadline):
 			line += fmt.Sprintf("; the window was decided empty and is looked at again until %s: billed by the next metering run", w.Deadline.Format(clock))
-		case w.Decided == storage.PushPushed:
+		case w.Decided == metering.PushPushed:
 			line += "; the window is billed already (pushed once, with what it held then): usage written later is not"
 		case w.Decided != "":
 			line += fmt.Sprintf("; the window was decided already (%s): usage written later is not billed", w.Decided)

@@ -22,12 +22,13 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable)
 	db := storage.NewClient(env.AWS)
-	store := storage.NewInstances(db, s.InstancesTable)
+	store := storage.NewInstances(db, t.Instances)
 	// The OpenAPI is asked only about a contested freeze or resume.
-	service := activation.NewService(store, marketapi.NewLazy(s.Market, env.Secrets), env.Log)
+	service := activation.NewService(store, marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets), env.Log)
 	service.StaleHorizon, service.FirstCheck = s.StaleHorizon, s.FirstCheck
-	records := storage.NewRecords(db, storage.Tables{Instances: s.InstancesTable, Accounts: s.AccountsTable, Workspaces: s.WorkspacesTable, Outbox: s.OutboxTable})
+	records := storage.NewRecords(db, t)
 	// A move's effects run on the call; what a call cannot finish within
 	// its few seconds, the reconciliation does.
 	service.Effects = &activation.Effects{Store: records, Log: env.Log}

@@ -20,14 +20,15 @@ func main() { function.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (handler, error) {
 	s := usagepush.LoadSettings(env.Settings)
+	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.UsageTable, storage.MeteringTable)
 	db := storage.NewClient(env.AWS)
 	m := &usagepush.Meter{
-		Instances: storage.NewQueue(db, s.InstancesTable),
-		Usage:     storage.NewUsage(db, s.UsageTable),
-		Pushes:    storage.NewPushes(db, s.MeteringTable),
+		Instances: storage.NewQueue(db, t.Instances),
+		Usage:     storage.NewUsage(db, t.Usage),
+		Pushes:    storage.NewPushes(db, t.Metering),
 		// The generic request of the SDK already used for the other
 		// Market actions: a second SDK would cost cold start and size.
-		Market:  marketapi.NewLazy(s.Market, env.Secrets),
+		Market:  marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
 		Mapping: s.Mapping,
 		Now:     time.Now, Log: env.Log, Metrics: env.Metrics,
 	}

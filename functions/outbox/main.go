@@ -20,7 +20,6 @@ type handler = func(ctx context.Context, event events.DynamoDBEvent) (events.Dyn
 func main() { function.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (handler, error) {
-	table := env.Settings.Required("OUTBOX_TABLE")
 	from := env.Settings.Required("MAIL_FROM")
 	secret, err := env.Secrets.Get(ctx, "CODE_HASH_SECRET")
 	if err != nil {
@@ -32,7 +31,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	}
 	invocation := &outbox.Invocation{
 		Deliverer: &outbox.Deliverer{
-			Store:  storage.NewOutbox(storage.NewClient(env.AWS), table),
+			Store:  storage.NewOutbox(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable).Outbox),
 			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 		},

@@ -23,14 +23,15 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable)
 	db := storage.NewClient(env.AWS)
 	h := &sso.Handler{
 		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, CookieSecure: s.CookieSecure,
-		Instances: storage.NewInstances(db, s.InstancesTable),
-		Sessions:  storage.NewSessions(db, s.SessionsTable),
-		Links:     storage.NewRecords(db, storage.Tables{Accounts: s.AccountsTable}),
+		Instances: storage.NewInstances(db, t.Instances),
+		Sessions:  storage.NewSessions(db, t.Sessions),
+		Links:     storage.NewRecords(db, t),
 		// Built on first use: only a lost createInstance needs the OpenAPI.
-		Market:         marketapi.NewLazy(s.Market, env.Secrets),
+		Market:         marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
 		LoginURLs:      s.LoginURLs,
 		MarketplaceURL: s.MarketplaceURL,
 		Log:            env.Log,

@@ -23,16 +23,17 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable)
 	db := storage.NewClient(env.AWS)
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
-			Store:    storage.NewCodes(db, s.VerificationTable, s.OutboxTable),
+			Store:    storage.NewCodes(db, t.Verification, t.Outbox),
 			Mailer:   &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
-			Accounts: storage.NewAccounts(db, s.AccountsTable),
+			Accounts: storage.NewAccounts(db, t.Accounts),
 			Hasher:   hasher, Sealer: sealer,
 			Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log,
 		},
-		Sessions:       storage.NewSessions(db, s.SessionsTable),
+		Sessions:       storage.NewSessions(db, t.Sessions),
 		MarketplaceURL: s.MarketplaceURL,
 		Log:            env.Log,
 		Metrics:        env.Metrics,

@@ -9,7 +9,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
-	"github.com/guance/aliyun-marketplace/shared/sendcode"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/verification"
 	"github.com/guance/aliyun-marketplace/shared/web"
@@ -118,12 +117,12 @@ func (h *BillingHandler) post(v *flow.Visit) {
 	}
 	err = h.Verifier.Verify(v.R.Context(), verification.BindBilling, v.Sess.ID, username, f.Get("code"))
 	if err != nil {
-		if !sendcode.IsCodeRefusal(err) {
+		if !flow.IsCodeRefusal(err) {
 			h.flow.Fail(v.W, v.R, v.Lang, err)
 			return
 		}
 		h.Log.InfoContext(v.R.Context(), "billing binding code refused", "kind", verification.ErrorKind(err))
-		form.Errors["code"] = sendcode.VerifyMessage(err)
+		form.Errors["code"] = flow.VerifyMessage(err)
 		if h.flow.Save(v, d.encode()) {
 			h.render(v, http.StatusBadRequest, d, web.BindBillingView{Form: form})
 		}
@@ -179,7 +178,7 @@ func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft, form web.Form) 
 	if !h.flow.Save(v, d.encode()) {
 		return
 	}
-	status, msg, wait, ok := sendcode.InPageRefusal(err)
+	status, msg, wait, ok := flow.InPageRefusal(err)
 	if !ok {
 		h.flow.Fail(v.W, v.R, v.Lang, err)
 		return

@@ -8,7 +8,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
-	"github.com/guance/aliyun-marketplace/shared/sendcode"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/verification"
 	"github.com/guance/aliyun-marketplace/shared/web"
@@ -118,9 +117,9 @@ func (h *WorkspaceHandler) postCreate(newAccount bool) func(*flow.Visit) {
 			switch {
 			case err == nil:
 				c.Verified, c.WorkspaceID = c.Email, guance.NewWorkspaceID()
-			case sendcode.IsCodeRefusal(err):
+			case flow.IsCodeRefusal(err):
 				h.Log.InfoContext(v.R.Context(), "workspace creation code refused", "kind", verification.ErrorKind(err))
-				bad["code"] = sendcode.VerifyMessage(err)
+				bad["code"] = flow.VerifyMessage(err)
 			default:
 				h.flow.Fail(v.W, v.R, v.Lang, err)
 				return
@@ -254,7 +253,7 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 	if !h.flow.Save(v, d.encode()) {
 		return
 	}
-	status, msg, wait, ok := sendcode.InPageRefusal(err)
+	status, msg, wait, ok := flow.InPageRefusal(err)
 	if !ok {
 		h.flow.Fail(v.W, v.R, v.Lang, err)
 		return

@@ -5,35 +5,26 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/config"
 	"github.com/guance/aliyun-marketplace/shared/sites"
-	"github.com/guance/aliyun-marketplace/shared/storage"
 	"github.com/guance/aliyun-marketplace/shared/web"
 )
 
 // Settings are the flow functions' configuration (registration, billing
 // and workspace binding), under the template's variable names. The
+// tables are the store's (loaded by the function's wiring), the
 // code-hashing secret is read apart.
 type Settings struct {
-	Tables            storage.Tables  // INSTANCES_TABLE, SESSIONS_TABLE, ACCOUNTS_TABLE, WORKSPACES_TABLE, OUTBOX_TABLE
-	VerificationTable string          // VERIFICATION_TABLE
-	LoginURLs         sites.LoginURLs // SITE_LOGIN_URLS
-	MailFrom          string          // MAIL_FROM
-	MailTimeout       time.Duration   // MAIL_TIMEOUT
-	TermsURL          string          // TERMS_URL
-	MarketplaceURL    string          // MARKETPLACE_URL
+	LoginURLs      sites.LoginURLs // SITE_LOGIN_URLS
+	MailFrom       string          // MAIL_FROM
+	MailTimeout    time.Duration   // MAIL_TIMEOUT
+	TermsURL       string          // TERMS_URL
+	MarketplaceURL string          // MARKETPLACE_URL
 }
 
 // LoadSettings reads what every flow needs; it is all the billing binding
 // needs (its codes go through the outbox, it creates nothing to log in
 // to). env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
-	return Settings{
-		Tables: storage.Tables{
-			Instances: env.Required("INSTANCES_TABLE"), Sessions: env.Required("SESSIONS_TABLE"),
-			Accounts: env.Required("ACCOUNTS_TABLE"), Workspaces: env.Required("WORKSPACES_TABLE"), Outbox: env.Required("OUTBOX_TABLE"),
-		},
-		VerificationTable: env.Required("VERIFICATION_TABLE"),
-		MarketplaceURL:    env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
-	}
+	return Settings{MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL)}
 }
 
 // LoadAccountSettings adds what a flow that creates Guance accounts and

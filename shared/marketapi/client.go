@@ -148,34 +148,19 @@ var ErrNotFound = activation.ErrUnknownToMarket
 // It is activation.ErrMarketUnavailable.
 var ErrUnavailable = activation.ErrMarketUnavailable
 
-// CodeFlowControl is the OpenAPI's throttling error code: back off.
-const CodeFlowControl = "Service.Flow.Control"
+// APIError is an answer of the OpenAPI that refuses the call
+// (marketplace.APIError). It counts as ErrUnavailable too: a refusal says
+// nothing about the buyer's purchase.
+type APIError = marketplace.APIError
 
-// CodePermissionDenied is PushMeteringData's refusal of the caller, for
-// example a RAM sub-account's AccessKey, which it never accepts.
-const CodePermissionDenied = "Permission.Denied"
+// ErrNotSent marks a call that certainly did nothing (marketplace.ErrNotSent).
+var ErrNotSent = marketplace.ErrNotSent
 
-// APIError is an answer of the OpenAPI that refuses the call. It counts
-// as ErrUnavailable: a refusal says nothing about the buyer's purchase.
-type APIError struct {
-	Action    string
-	Status    int
-	Code      string
-	Message   string
-	RequestID string
-}
-
-// Error names the action, status, code and request id, not the message:
-// the OpenAPI's messages can quote the string it signed, AccessKeyId
-// included (SignatureDoesNotMatch), and errors end up in logs.
-func (e *APIError) Error() string {
-	return fmt.Sprintf("market openapi %s: %d %s (request %s)", e.Action, e.Status, e.Code, e.RequestID)
-}
-
-// Is makes errors.Is(err, ErrUnavailable) true: no documented error code
-// means "no such instance" (the documented ones are IllegalPermission and
-// UnknownError), so a refused call is a marketplace that did not answer.
-func (e *APIError) Is(target error) bool { return target == ErrUnavailable }
+// refused wraps an OpenAPI refusal so that it is also ErrUnavailable: no
+// documented error code means "no such instance" (the documented ones are
+// IllegalPermission and UnknownError), so a refused call is a marketplace
+// that did not answer.
+func refused(api *APIError) error { return fmt.Errorf("%w: %w", ErrUnavailable, api) }
 
 // params are the action's parameters, sent as a signed form body (POST):
 // PushMeteringData's records would not fit a URL.
@@ -244,7 +229,7 @@ func classify(action string, err error) error {
 		throttling *openapi.ThrottlingError
 	)
 	answered := func(status *int, code, message, request *string) error {
-		return &APIError{Action: action, Status: dara.IntValue(status), Code: dara.StringValue(code), Message: dara.StringValue(message), RequestID: dara.StringValue(request)}
+		return refused(&APIError{Action: action, Status: dara.IntValue(status), Code: dara.StringValue(code), Message: dara.StringValue(message), RequestID: dara.StringValue(request)})
 	}
 	switch {
 	case errors.As(err, &throttling):
@@ -397,12 +382,6 @@ func (c *Client) ConfirmNotification(ctx context.Context, id string) error {
 	return nil
 }
 
-// Throttled reports whether err is the OpenAPI asking to slow down.
-func Throttled(err error) bool {
-	var api *APIError
-	return errors.As(err, &api) && (api.Code == CodeFlowControl || strings.HasPrefix(api.Code, "Throttling"))
-}
-
 // PushMeteringData reports pay-as-you-go usage: metering is the JSON
 // array of records (at most 100, all of one product). An answer with
 // Success false is an *APIError with its code, like a refused call.
@@ -415,29 +394,7 @@ func (c *Client) PushMeteringData(ctx context.Context, metering string) error {
 		return err
 	}
 	if out.Success != nil && !*out.Success {
-		return &APIError{Action: "PushMeteringData", Status: 200, Code: out.Code}
+		return refused(&APIError{Action: "PushMeteringData", Status: 200, Code: out.Code})
 	}
 	return nil
 }
-
-// ErrNotSent marks a failed call that never reached the OpenAPI (no
-// connection was made): it certainly did nothing.
-var ErrNotSent = errors.New("the request was not sent")
-
-// Wait waits d before a call is tried again after throttling, or less if
-// ctx ends first (its error then).
-func Wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Sent reports whether a failed call may have reached the OpenAPI: an
-// answer came, or the failure came after a connection was made (a
-// timeout waiting for the answer).
-func Sent(err error) bool { return !errors.Is(err, ErrNotSent) }

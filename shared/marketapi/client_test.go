@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
 )
 
 func TestNewValidatesConfig(t *testing.T) {
@@ -72,8 +74,8 @@ func TestWhatAnAnswerMeans(t *testing.T) {
 				t.Fatal(err)
 			}
 			inst, err := c.Describe(context.Background(), "5604018")
-			if errors.Is(err, ErrNotFound) != tt.notFound || errors.Is(err, ErrUnavailable) != tt.unavailable || Throttled(err) != tt.throttled {
-				t.Fatalf("err %v: not found %v, unavailable %v, throttled %v", err, errors.Is(err, ErrNotFound), errors.Is(err, ErrUnavailable), Throttled(err))
+			if errors.Is(err, ErrNotFound) != tt.notFound || errors.Is(err, ErrUnavailable) != tt.unavailable || errors.Is(err, marketplace.ErrThrottled) != tt.throttled {
+				t.Fatalf("err %v: not found %v, unavailable %v, throttled %v", err, errors.Is(err, ErrNotFound), errors.Is(err, ErrUnavailable), errors.Is(err, marketplace.ErrThrottled))
 			}
 			if err == nil && (inst.InstanceID != "5604018" || inst.OrderID != "205060317920890" || inst.EndOn.Year() != 2099) {
 				t.Fatalf("record %+v", inst)
@@ -93,7 +95,7 @@ func TestACallEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := c.Describe(ctx, "1"); !errors.Is(err, ErrUnavailable) || !Sent(err) {
+	if _, err := c.Describe(ctx, "1"); !errors.Is(err, ErrUnavailable) || !marketplace.Sent(err) {
 		t.Fatalf("%v", err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
@@ -108,21 +110,8 @@ func TestNoConnectionIsNotSent(t *testing.T) {
 	addr := srv.URL
 	srv.Close()
 	c, _ := New(Config{Endpoint: addr, AccessKeyID: "k", AccessKeySecret: "s"})
-	if err := c.PushMeteringData(context.Background(), "[]"); !errors.Is(err, ErrUnavailable) || Sent(err) {
+	if err := c.PushMeteringData(context.Background(), "[]"); !errors.Is(err, ErrUnavailable) || marketplace.Sent(err) {
 		t.Fatalf("%v: want unavailable and not sent", err)
-	}
-}
-
-// TestWait: a wait ends when its time is up, or early with the context's
-// error when the context ends first.
-func TestWait(t *testing.T) {
-	if err := Wait(context.Background(), time.Millisecond); err != nil {
-		t.Fatalf("a wait that ran out: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Wait(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("a wait whose context ended: %v", err)
 	}
 }
 

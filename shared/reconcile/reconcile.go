@@ -22,11 +22,10 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/logging"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/runner"
 )
 
 // Queue is the work list and the lease, in the instances table.
@@ -182,8 +181,8 @@ type run struct {
 // Run runs the reconciliation once.
 func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	start := r.Now()
-	holder := storage.NewHolder()
-	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, storage.LeaseUntil(ctx, start))
+	holder := runner.NewHolder()
+	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, runner.LeaseUntil(ctx, start))
 	if err != nil {
 		return Summary{}, err
 	}
@@ -541,7 +540,7 @@ func (x *run) throttled(ctx context.Context, call func() error) error {
 		x.summary.MarketCalls++
 		x.mu.Unlock()
 		err := call()
-		if !marketapi.Throttled(err) {
+		if !errors.Is(err, marketplace.ErrThrottled) {
 			return err
 		}
 		x.mu.Lock()
@@ -689,5 +688,5 @@ func (r *Reconciler) sleep(ctx context.Context, d time.Duration) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	return marketapi.Wait(ctx, d)
+	return runner.Wait(ctx, d)
 }

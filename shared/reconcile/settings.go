@@ -5,19 +5,15 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/config"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
 )
 
 // Settings are the ReconcileFunction's configuration, under the
-// template's variable names. The OpenAPI's AccessKey and the outbox's
-// sealing secret are secrets, read apart. (No ISV key: the failed
+// template's variable names. Where the Market OpenAPI is, its AccessKey
+// and the outbox's sealing secret are the adapters', read by the
+// function's wiring. (No ISV key: the failed
 // notifications come over the signed OpenAPI, with no token to check.)
 type Settings struct {
-	InstancesTable  string // INSTANCES_TABLE
-	AccountsTable   string // ACCOUNTS_TABLE
-	WorkspacesTable string // WORKSPACES_TABLE
-	OutboxTable     string // OUTBOX_TABLE
-	MailFrom        string // MAIL_FROM
+	MailFrom string // MAIL_FROM
 	// CheckEvery is how long a pending activation waits between two
 	// questions to the marketplace (PENDING_CHECK_EVERY).
 	CheckEvery time.Duration
@@ -29,22 +25,16 @@ type Settings struct {
 	AuditEvery   time.Duration
 	AuditPerRun  int
 	StaleHorizon time.Duration // STALE_CALL_HORIZON
-	Market       marketapi.Settings
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
 	return Settings{
-		InstancesTable:  env.Required("INSTANCES_TABLE"),
-		AccountsTable:   env.Required("ACCOUNTS_TABLE"),
-		WorkspacesTable: env.Required("WORKSPACES_TABLE"),
-		OutboxTable:     env.Required("OUTBOX_TABLE"),
-		MailFrom:        env.Required("MAIL_FROM"),
-		CheckEvery:      env.Duration("PENDING_CHECK_EVERY", DefaultCheckEvery),
-		AbandonAfter:    env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
-		AuditEvery:      env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
-		AuditPerRun:     env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
-		StaleHorizon:    env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
-		Market:          marketapi.LoadSettings(env),
+		MailFrom:     env.Required("MAIL_FROM"),
+		CheckEvery:   env.Duration("PENDING_CHECK_EVERY", DefaultCheckEvery),
+		AbandonAfter: env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
+		AuditEvery:   env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
+		AuditPerRun:  env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
+		StaleHorizon: env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/outbox"
-	"github.com/guance/aliyun-marketplace/shared/sendcode"
 	"github.com/guance/aliyun-marketplace/shared/session"
 	"github.com/guance/aliyun-marketplace/shared/sites"
 	"github.com/guance/aliyun-marketplace/shared/verification"
@@ -118,12 +117,12 @@ func (h *Handler) postBasic(v *visit) {
 	}
 	if v.draft.Verified != v.draft.Email {
 		err := h.Verifier.Verify(v.R.Context(), verification.Register, v.Sess.ID, v.draft.Email, v.R.PostForm.Get("code"))
-		if err != nil && !sendcode.IsCodeRefusal(err) {
+		if err != nil && !flow.IsCodeRefusal(err) {
 			h.fail(v, err)
 			return
 		}
 		if err != nil {
-			bad["code"] = sendcode.VerifyMessage(err)
+			bad["code"] = flow.VerifyMessage(err)
 			h.Log.InfoContext(v.R.Context(), "registration code refused", "kind", verification.ErrorKind(err))
 			if h.save(v) {
 				h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
@@ -192,7 +191,7 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	if !h.save(v) {
 		return
 	}
-	status, msg, wait, ok := sendcode.InPageRefusal(err)
+	status, msg, wait, ok := flow.InPageRefusal(err)
 	if !ok {
 		h.fail(v, err)
 		return

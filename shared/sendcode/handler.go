@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/logging"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
@@ -214,20 +215,20 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, lan
 // error, or the page with the message where it belongs (next to the field
 // when the field is wrong), keeping what was typed.
 func (h *Handler) answerError(w http.ResponseWriter, r *http.Request, asJSON bool, lang i18n.Lang, sess session.Session, req request, err error) {
-	out := outcomeFor(err)
+	out := flow.RefusalOf(err)
 	h.logRefusal(r, out, err)
-	if out.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(out.retryAfter))
+	if out.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(out.RetryAfter))
 	}
 	if asJSON {
-		e := map[string]any{"code": out.code, "message": out.message.In(lang)}
-		if out.field != "" {
-			e["field"] = out.field
+		e := map[string]any{"code": out.Code, "message": out.Message.In(lang)}
+		if out.Field != "" {
+			e["field"] = out.Field
 		}
-		if out.retryAfter > 0 {
-			e["retryAfterSeconds"] = out.retryAfter
+		if out.RetryAfter > 0 {
+			e["retryAfterSeconds"] = out.RetryAfter
 		}
-		writeJSON(w, out.status, map[string]any{"error": e})
+		writeJSON(w, out.Status, map[string]any{"error": e})
 		return
 	}
 	purpose, perr := verification.ParsePurpose(req.Purpose)
@@ -235,15 +236,15 @@ func (h *Handler) answerError(w http.ResponseWriter, r *http.Request, asJSON boo
 		purpose = verification.Register
 	}
 	view := web.CodeView{Purpose: string(purpose), Username: purpose == verification.BindBilling, Target: req.target(), Return: returnPath(req.Return)}
-	if out.field != "" {
-		view.FieldError = out.message
+	if out.Field != "" {
+		view.FieldError = out.Message
 	} else {
-		view.Error = out.message
+		view.Error = out.Message
 	}
-	if out.code == "Cooldown" {
-		view.Wait = out.retryAfter
+	if out.Code == "Cooldown" {
+		view.Wait = out.RetryAfter
 	}
-	h.render(w, r, out.status, lang, sess, view)
+	h.render(w, r, out.Status, lang, sess, view)
 }
 
 // refuse answers a request that has no session to show a form in.
@@ -274,13 +275,13 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, asJSON bool, la
 
 // logRefusal logs a refused send: never the address, the username or the
 // code, only what kind of refusal it was.
-func (h *Handler) logRefusal(r *http.Request, out outcome, err error) {
+func (h *Handler) logRefusal(r *http.Request, out flow.SendRefusal, err error) {
 	level := slog.LevelWarn
-	if out.status >= 500 {
+	if out.Status >= 500 {
 		level = slog.LevelError
 	}
-	h.Log.Log(r.Context(), level, "verification code refused", "status", out.status, "code", out.code, "kind", verification.ErrorKind(err), logging.Err(err))
-	h.Metrics.Count("VerificationCodesRefused", map[string]string{"Code": out.code})
+	h.Log.Log(r.Context(), level, "verification code refused", "status", out.Status, "code", out.Code, "kind", verification.ErrorKind(err), logging.Err(err))
+	h.Metrics.Count("VerificationCodesRefused", map[string]string{"Code": out.Code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

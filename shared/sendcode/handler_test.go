@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/flow"
 	"github.com/guance/aliyun-marketplace/shared/guance"
 	"github.com/guance/aliyun-marketplace/shared/i18n"
 	"github.com/guance/aliyun-marketplace/shared/logging"
@@ -445,7 +446,7 @@ func TestVerifyMessagesInBothLanguages(t *testing.T) {
 		{verification.ErrNoCode, "No code is waiting", "没有待验证的验证码"},
 		{verification.ErrCodeFormat, "The code is 6 digits.", "6 位数字"},
 	} {
-		m := sendcode.VerifyMessage(tt.err)
+		m := flow.VerifyMessage(tt.err)
 		if en := m.In(i18n.EN); !strings.Contains(en, tt.en) {
 			t.Errorf("%v: %q", tt.err, en)
 		}

@@ -10,24 +10,16 @@ import (
 // Settings are the VerificationCodeFunction's configuration, under the
 // template's variable names. The code-hashing secret is read apart.
 type Settings struct {
-	SessionsTable     string        // SESSIONS_TABLE
-	VerificationTable string        // VERIFICATION_TABLE
-	AccountsTable     string        // ACCOUNTS_TABLE
-	OutboxTable       string        // OUTBOX_TABLE
-	MailFrom          string        // MAIL_FROM
-	MarketplaceURL    string        // MARKETPLACE_URL
-	MailTimeout       time.Duration // MAIL_TIMEOUT
+	MailFrom       string        // MAIL_FROM
+	MarketplaceURL string        // MARKETPLACE_URL
+	MailTimeout    time.Duration // MAIL_TIMEOUT
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
 	return Settings{
-		SessionsTable:     env.Required("SESSIONS_TABLE"),
-		VerificationTable: env.Required("VERIFICATION_TABLE"),
-		AccountsTable:     env.Required("ACCOUNTS_TABLE"),
-		OutboxTable:       env.Required("OUTBOX_TABLE"),
-		MailFrom:          env.Required("MAIL_FROM"),
-		MarketplaceURL:    env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
-		MailTimeout:       env.Duration("MAIL_TIMEOUT", 4*time.Second),
+		MailFrom:       env.Required("MAIL_FROM"),
+		MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
+		MailTimeout:    env.Duration("MAIL_TIMEOUT", 4*time.Second),
 	}
 }

@@ -418,17 +418,3 @@ func TestIssueAndRevokeRetryACollision(t *testing.T) {
 		t.Fatalf("a revoke that collided once: %v", err)
 	}
 }
-
-// TestLeaseUntil: a run holds its lease until its deadline and a second,
-// on the caller's clock, or 15 minutes without a deadline.
-func TestLeaseUntil(t *testing.T) {
-	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	if got := storage.LeaseUntil(context.Background(), now); !got.Equal(now.Add(15 * time.Minute)) {
-		t.Fatalf("without a deadline: %s", got)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if got := storage.LeaseUntil(ctx, now).Sub(now); got < 59*time.Second || got > 61*time.Second {
-		t.Fatalf("with a minute left: %s past now, want about 61 s", got)
-	}
-}

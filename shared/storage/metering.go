@@ -108,37 +108,6 @@ func (s *Usage) Get(ctx context.Context, workspaces []string, windows []time.Tim
 	return list, bad, nil
 }
 
-// Push states.
-const (
-	PushPending   = "pending"   // decided, not sent
-	PushSending   = "sending"   // a call with it is under way
-	PushPushed    = "pushed"    // the marketplace took it
-	PushRefused   = "refused"   // the marketplace refused it (Reason)
-	PushUncertain = "uncertain" // a call whose fate is unknown: never sent again
-	PushEmpty     = "empty"     // nothing billable was used
-	PushLate      = "late"      // past its deadline before it could be sent
-	PushSkipped   = "skipped"   // not billable (frozen, released)
-)
-
-// Push is the push record of one window of one instance.
-type Push struct {
-	InstanceID string `dynamodbav:"instanceId"`
-	Window     int64  `dynamodbav:"window"`
-	State      string `dynamodbav:"state"`
-	Product    string `dynamodbav:"product,omitempty"`
-	// Record is the metering.Record as JSON: what is sent, fixed when the
-	// window is decided.
-	Record string `dynamodbav:"record,omitempty"`
-	Reason string `dynamodbav:"reason,omitempty"`
-	// Members are the metered workspaces (metering.FormatMember) of an
-	// empty window, to look again for usage written late.
-	Members   []string  `dynamodbav:"members,stringset,omitempty"`
-	UpdatedAt time.Time `dynamodbav:"updatedAt"`
-	// Unsent ("pending" or "sending") puts the record in the unsent index
-	// until it is final.
-	Unsent string `dynamodbav:"unsent,omitempty"`
-}
-
 // Pushes is the metering table: the push records.
 type Pushes struct {
 	db    RecordsDB
@@ -154,14 +123,14 @@ func pushKey(instance string, window int64) map[string]types.AttributeValue {
 
 // Create writes a window's push record unless one exists: the decision
 // about a window is taken once. created is false when it existed.
-func (s *Pushes) Create(ctx context.Context, p Push) (bool, error) {
+func (s *Pushes) Create(ctx context.Context, p metering.Push) (bool, error) {
 	switch p.State {
-	case PushPending:
-		p.Unsent = PushPending
-	case PushEmpty:
+	case metering.PushPending:
+		p.Unsent = metering.PushPending
+	case metering.PushEmpty:
 		// Looked at again until its deadline: usage written late
 		// still gets billed.
-		p.Unsent = PushEmpty
+		p.Unsent = metering.PushEmpty
 	}
 	item, err := attributevalue.MarshalMap(p)
 	if err != nil {
@@ -183,37 +152,37 @@ func (s *Pushes) Create(ctx context.Context, p Push) (bool, error) {
 
 // Get reads the push record of an instance's window, consistently; ok is
 // false while the window is undecided.
-func (s *Pushes) Get(ctx context.Context, instance string, window time.Time) (p Push, ok bool, err error) {
+func (s *Pushes) Get(ctx context.Context, instance string, window time.Time) (p metering.Push, ok bool, err error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: pushKey(instance, window.Unix()), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return Push{}, false, fmt.Errorf("read push record: %w", err)
+		return metering.Push{}, false, fmt.Errorf("read push record: %w", err)
 	}
 	if len(out.Item) == 0 {
-		return Push{}, false, nil
+		return metering.Push{}, false, nil
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, &p); err != nil {
-		return Push{}, false, fmt.Errorf("unmarshal push record: %w", err)
+		return metering.Push{}, false, fmt.Errorf("unmarshal push record: %w", err)
 	}
 	return p, true, nil
 }
 
 // Unsent lists the records in a state of the unsent index (pending or
 // sending), oldest window first.
-func (s *Pushes) Unsent(ctx context.Context, state string) ([]Push, error) {
+func (s *Pushes) Unsent(ctx context.Context, state metering.PushState) ([]metering.Push, error) {
 	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("unsent").Equal(expression.Value(state))).Build()
 	if err != nil {
 		return nil, err
 	}
 	in := &dynamodb.QueryInput{TableName: aws.String(s.table), IndexName: aws.String(UnsentIndex),
 		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()}
-	var list []Push
+	var list []metering.Push
 	for {
 		out, err := s.db.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query unsent pushes: %w", err)
 		}
 		for _, item := range out.Items {
-			var p Push
+			var p metering.Push
 			if err := attributevalue.UnmarshalMap(item, &p); err != nil {
 				return nil, fmt.Errorf("unmarshal push record: %w", err)
 			}
@@ -230,12 +199,12 @@ func (s *Pushes) Unsent(ctx context.Context, state string) ([]Push, error) {
 // most 100), each conditioned on being in from: a call's records go to
 // sending together before it, and to their end together after it. A
 // refused move changes none (ok false).
-func (s *Pushes) Move(ctx context.Context, list []Push, from, to, reason string, at time.Time) (bool, error) {
+func (s *Pushes) Move(ctx context.Context, list []metering.Push, from, to metering.PushState, reason string, at time.Time) (bool, error) {
 	var items []types.TransactWriteItem
 	for _, p := range list {
 		update := expression.Set(expression.Name("state"), expression.Value(to)).Set(expression.Name("updatedAt"), expression.Value(at))
 		switch to {
-		case PushPending, PushSending:
+		case metering.PushPending, metering.PushSending:
 			update = update.Set(expression.Name("unsent"), expression.Value(to))
 		default:
 			update = update.Remove(expression.Name("unsent"))
@@ -268,11 +237,11 @@ func (s *Pushes) Move(ctx context.Context, list []Push, from, to, reason string,
 
 // Fill gives an empty window the record of usage written late: it becomes
 // pending (if it is still empty).
-func (s *Pushes) Fill(ctx context.Context, p Push, record string, at time.Time) (bool, error) {
+func (s *Pushes) Fill(ctx context.Context, p metering.Push, record string, at time.Time) (bool, error) {
 	expr, err := expression.NewBuilder().
-		WithCondition(expression.Name("state").Equal(expression.Value(PushEmpty))).
-		WithUpdate(expression.Set(expression.Name("state"), expression.Value(PushPending)).
-			Set(expression.Name("unsent"), expression.Value(PushPending)).
+		WithCondition(expression.Name("state").Equal(expression.Value(metering.PushEmpty))).
+		WithUpdate(expression.Set(expression.Name("state"), expression.Value(metering.PushPending)).
+			Set(expression.Name("unsent"), expression.Value(metering.PushPending)).
 			Set(expression.Name("record"), expression.Value(record)).
 			Set(expression.Name("updatedAt"), expression.Value(at))).
 		Build()

@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,24 +209,6 @@ func (q *Queue) Abandon(ctx context.Context, id string, at time.Time) (bool, err
 // leaseKey is the lease's item in the instances table.
 func leaseKey(name string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{instanceKey: str("lease#" + name)}
-}
-
-// NewHolder is a fresh lease holder token: a run's own.
-func NewHolder() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b) // never fails on supported platforms (crypto/rand)
-	return hex.EncodeToString(b)
-}
-
-// LeaseUntil is until when a scheduled run started at now holds its lease
-// if it dies without giving it back: its invocation's deadline and a
-// second (no run of it can still be going then), or 15 minutes (Lambda's
-// longest) without a deadline.
-func LeaseUntil(ctx context.Context, now time.Time) time.Time {
-	if deadline, ok := ctx.Deadline(); ok {
-		return now.Add(time.Until(deadline) + time.Second) // on the caller's clock
-	}
-	return now.Add(15 * time.Minute)
 }
 
 // Acquire takes the lease name for holder (NewHolder) until until, unless

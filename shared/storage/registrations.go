@@ -17,11 +17,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/session"
 )
 
-// Tables names the tables a flow writes across.
-type Tables struct {
-	Instances, Sessions, Accounts, Workspaces, Outbox string
-}
-
 // Records keeps the Guance records of the flows (accounts, billing center
 // accounts, cloud account links, workspaces) and writes each flow's step
 // with the instance it changes, in one transaction.

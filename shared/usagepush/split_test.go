@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/guance/aliyun-marketplace/shared/metering"
-	"github.com/guance/aliyun-marketplace/shared/storage"
 )
 
 // TestSplit: a refused call of several instances splits into two smaller
@@ -24,13 +23,13 @@ func TestSplit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var recs []metering.Record
-		var pushes []storage.Push
+		var pushes []metering.Push
 		for i, id := range tt.call {
 			recs = append(recs, metering.Record{InstanceID: string(id), StartTime: int64(i)})
-			pushes = append(pushes, storage.Push{InstanceID: string(id), Window: int64(i)})
+			pushes = append(pushes, metering.Push{InstanceID: string(id), Window: int64(i)})
 		}
 		a, b, pa, pb := split(recs, pushes)
-		ids := func(recs []metering.Record, pushes []storage.Push) string {
+		ids := func(recs []metering.Record, pushes []metering.Push) string {
 			var sb strings.Builder
 			for i, r := range recs {
 				if pushes[i].InstanceID != r.InstanceID || pushes[i].Window != r.StartTime {

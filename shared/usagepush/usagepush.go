@@ -16,10 +16,10 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/activation"
 	"github.com/guance/aliyun-marketplace/shared/logging"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/metering"
 	"github.com/guance/aliyun-marketplace/shared/metrics"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/runner"
 )
 
 // Instances are the activated instances and the run's lease.
@@ -37,10 +37,10 @@ type UsageReader interface {
 
 // Pushes keeps the push records.
 type Pushes interface {
-	Create(ctx context.Context, p storage.Push) (bool, error)
-	Unsent(ctx context.Context, state string) ([]storage.Push, error)
-	Move(ctx context.Context, list []storage.Push, from, to, reason string, at time.Time) (bool, error)
-	Fill(ctx context.Context, p storage.Push, record string, at time.Time) (bool, error)
+	Create(ctx context.Context, p metering.Push) (bool, error)
+	Unsent(ctx context.Context, state metering.PushState) ([]metering.Push, error)
+	Move(ctx context.Context, list []metering.Push, from, to metering.PushState, reason string, at time.Time) (bool, error)
+	Fill(ctx context.Context, p metering.Push, record string, at time.Time) (bool, error)
 }
 
 // Market is PushMeteringData.
@@ -103,8 +103,8 @@ const maxThrottledAttempts = 6
 // Run runs one pass under the lease.
 func (m *Meter) Run(ctx context.Context) (Summary, error) {
 	start := m.Now()
-	holder := storage.NewHolder()
-	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, storage.LeaseUntil(ctx, start)); err != nil || !ok {
+	holder := runner.NewHolder()
+	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, runner.LeaseUntil(ctx, start)); err != nil || !ok {
 		if err == nil {
 			m.Log.InfoContext(ctx, "metering skipped: another run holds the lease")
 		}
@@ -185,7 +185,7 @@ func (m *Meter) decide(ctx context.Context, s *Summary) error {
 // once.) Windows decided since this run began were read just now and are
 // left for the next run.
 func (m *Meter) lookAgain(ctx context.Context, runStart time.Time, s *Summary) error {
-	empty, err := m.Pushes.Unsent(ctx, storage.PushEmpty)
+	empty, err := m.Pushes.Unsent(ctx, metering.PushEmpty)
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (m *Meter) lookAgain(ctx context.Context, runStart time.Time, s *Summary) e
 		w := time.Unix(p.Window, 0).UTC()
 		if !now.Add(2 * time.Minute).Before(w.Add(metering.Window + metering.Deadline)) {
 			// Too near its deadline to push: empty for good.
-			if _, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushEmpty, storage.PushEmpty, "", now); err != nil {
+			if _, err := m.Pushes.Move(ctx, []metering.Push{p}, metering.PushEmpty, metering.PushEmpty, "", now); err != nil {
 				return err
 			}
 			continue
@@ -267,9 +267,9 @@ func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, no
 		}
 		usage = list
 	}
-	record := func(w time.Time, state string, rec *metering.Record) error {
-		p := storage.Push{InstanceID: inst.ID, Window: w.Unix(), State: state, Product: inst.ProductCode, UpdatedAt: now}
-		if state == storage.PushEmpty {
+	record := func(w time.Time, state metering.PushState, rec *metering.Record) error {
+		p := metering.Push{InstanceID: inst.ID, Window: w.Unix(), State: state, Product: inst.ProductCode, UpdatedAt: now}
+		if state == metering.PushEmpty {
 			p.Members = inst.MeteredWorkspaces
 		}
 		if rec != nil {
@@ -290,9 +290,9 @@ func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, no
 		if len(unmapped) > 0 {
 			m.Log.WarnContext(ctx, "usage items without a billable item", "instanceId", inst.ID, "items", unmapped)
 		}
-		state, recp := storage.PushPending, &rec
+		state, recp := metering.PushPending, &rec
 		if !ok {
-			state, recp = storage.PushEmpty, nil
+			state, recp = metering.PushEmpty, nil
 			s.Empty++
 		}
 		if err := record(w, state, recp); err != nil {
@@ -302,12 +302,12 @@ func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, no
 	for _, w := range plan.Late {
 		s.Late++
 		m.Log.ErrorContext(ctx, "metering window late: past its deadline, not billed", "instanceId", inst.ID, "window", w.Unix())
-		if err := record(w, storage.PushLate, nil); err != nil {
+		if err := record(w, metering.PushLate, nil); err != nil {
 			return err
 		}
 	}
 	for _, w := range plan.Skipped {
-		if err := record(w, storage.PushSkipped, nil); err != nil {
+		if err := record(w, metering.PushSkipped, nil); err != nil {
 			return err
 		}
 	}
@@ -324,7 +324,7 @@ func (m *Meter) decideInstance(ctx context.Context, inst activation.Instance, no
 // uncertain the records a dead run left sending.
 func (m *Meter) push(ctx context.Context, s *Summary) error {
 	now := m.Now().UTC()
-	stuck, err := m.Pushes.Unsent(ctx, storage.PushSending)
+	stuck, err := m.Pushes.Unsent(ctx, metering.PushSending)
 	if err != nil {
 		return err
 	}
@@ -336,19 +336,19 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 		if now.Sub(p.UpdatedAt) < stuckAfter {
 			continue // another run's call under way
 		}
-		if ok, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushSending, storage.PushUncertain, "a run stopped during its call", now); err != nil {
+		if ok, err := m.Pushes.Move(ctx, []metering.Push{p}, metering.PushSending, metering.PushUncertain, "a run stopped during its call", now); err != nil {
 			return err
 		} else if ok {
 			s.Uncertain++
 			m.Log.ErrorContext(ctx, "metering window uncertain: a run stopped during its call", "instanceId", p.InstanceID, "window", p.Window)
 		}
 	}
-	pending, err := m.Pushes.Unsent(ctx, storage.PushPending)
+	pending, err := m.Pushes.Unsent(ctx, metering.PushPending)
 	if err != nil {
 		return err
 	}
 	var list []metering.Pending
-	byKey := map[string]storage.Push{}
+	byKey := map[string]metering.Push{}
 	for _, p := range pending {
 		var rec metering.Record
 		if err := json.Unmarshal([]byte(p.Record), &rec); err != nil {
@@ -357,7 +357,7 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 		}
 		if now.After(time.Unix(rec.EndTime, 0).Add(metering.Deadline)) {
 			// Decided in time, but never sent before its deadline.
-			if ok, err := m.Pushes.Move(ctx, []storage.Push{p}, storage.PushPending, storage.PushLate, "past its deadline before it was sent", now); err != nil {
+			if ok, err := m.Pushes.Move(ctx, []metering.Push{p}, metering.PushPending, metering.PushLate, "past its deadline before it was sent", now); err != nil {
 				return err
 			} else if ok {
 				s.Late++
@@ -373,7 +373,7 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 			return errOutOfTime
 		}
 		var recs []metering.Record
-		var pushes []storage.Push
+		var pushes []metering.Push
 		for _, p := range call {
 			recs = append(recs, p.Record)
 			pushes = append(pushes, byKey[fmt.Sprint(p.Record.InstanceID, "/", p.Record.StartTime)])
@@ -389,16 +389,16 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 
 // pastDeadline moves to late the records whose deadline is too near for a
 // call (a minute's margin), and returns the others.
-func (m *Meter) pastDeadline(ctx context.Context, recs []metering.Record, pushes []storage.Push, s *Summary) ([]metering.Record, []storage.Push, error) {
+func (m *Meter) pastDeadline(ctx context.Context, recs []metering.Record, pushes []metering.Push, s *Summary) ([]metering.Record, []metering.Push, error) {
 	now := m.Now().UTC()
 	var keepR []metering.Record
-	var keepP []storage.Push
+	var keepP []metering.Push
 	for i, rec := range recs {
 		if now.Add(time.Minute).Before(time.Unix(rec.EndTime, 0).Add(metering.Deadline)) {
 			keepR, keepP = append(keepR, rec), append(keepP, pushes[i])
 			continue
 		}
-		if ok, err := m.Pushes.Move(ctx, pushes[i:i+1], storage.PushPending, storage.PushLate, "past its deadline before it was sent", now); err != nil {
+		if ok, err := m.Pushes.Move(ctx, pushes[i:i+1], metering.PushPending, metering.PushLate, "past its deadline before it was sent", now); err != nil {
 			return nil, nil, err
 		} else if ok {
 			s.Late++
@@ -411,7 +411,7 @@ func (m *Meter) pastDeadline(ctx context.Context, recs []metering.Record, pushes
 // split halves a call by instance: the first half of its instances, in
 // the order they come, and the rest (an instance's records stay together).
 // A call of two or more instances always gives two calls smaller than it.
-func split(recs []metering.Record, pushes []storage.Push) (a, b []metering.Record, pa, pb []storage.Push) {
+func split(recs []metering.Record, pushes []metering.Push) (a, b []metering.Record, pa, pb []metering.Push) {
 	var ids []string
 	for _, rec := range recs {
 		if !slices.Contains(ids, rec.InstanceID) {
@@ -431,7 +431,7 @@ func split(recs []metering.Record, pushes []storage.Push) (a, b []metering.Recor
 
 // pushCall sends one call's records: marked sending before the call and
 // final after it, so that nothing is ever sent twice.
-func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []storage.Push, s *Summary) error {
+func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []metering.Push, s *Summary) error {
 	var body []byte
 	attempts := 0
 	wait := m.Backoff
@@ -448,7 +448,7 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 		if body, err = json.Marshal(recs); err != nil {
 			return err
 		}
-		ok, err := m.Pushes.Move(ctx, pushes, storage.PushPending, storage.PushSending, "", m.Now().UTC())
+		ok, err := m.Pushes.Move(ctx, pushes, metering.PushPending, metering.PushSending, "", m.Now().UTC())
 		if err != nil {
 			return err
 		}
@@ -463,20 +463,20 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 		record := context.WithoutCancel(ctx)
 		switch {
 		case callErr == nil:
-			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPushed, "", after); err != nil {
+			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPushed, "", after); err != nil {
 				return err
 			}
 			s.Pushed += len(pushes)
 			m.Metrics.Add("MeteringWindowsPushed", float64(len(pushes)), nil)
 			return nil
-		case marketapi.Throttled(callErr), !marketapi.Sent(callErr):
+		case errors.Is(callErr, marketplace.ErrThrottled), !marketplace.Sent(callErr):
 			// Certainly not applied: back to pending, and again after a
 			// wait; a marketplace out of reach, or throttling on and on,
 			// is left to the next run.
-			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPending, "", after); err != nil {
+			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPending, "", after); err != nil {
 				return err
 			}
-			if !marketapi.Sent(callErr) {
+			if !marketplace.Sent(callErr) {
 				m.Log.WarnContext(ctx, "the marketplace is out of reach: pushing resumes next run", logging.Err(callErr))
 				return errStopPushing
 			}
@@ -487,12 +487,11 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 			}
 			wait = min(wait*2, 30*time.Second)
 		default:
-			var api *marketapi.APIError
-			if errors.As(callErr, &api) && api.Status < 500 {
-				if api.Code == "Invalid.Parameter.Metering" && len(pushes) > 1 && recs[0].InstanceID != recs[len(recs)-1].InstanceID {
+			if api, ok := marketplace.Refused(callErr); ok {
+				if api.Code == marketplace.CodeInvalidMetering && len(pushes) > 1 && recs[0].InstanceID != recs[len(recs)-1].InstanceID {
 					// A refusal certainly did nothing: find the bad
 					// record by halves, so the others are billed.
-					if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushPending, "", after); err != nil {
+					if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPending, "", after); err != nil {
 						return err
 					}
 					a, b, pa, pb := split(recs, pushes)
@@ -502,13 +501,13 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 					return m.pushCall(ctx, b, pb, s)
 				}
 				// Refused: kept with the reason, alarmed, never resent.
-				if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushRefused, api.Code, after); err != nil {
+				if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushRefused, api.Code, after); err != nil {
 					return err
 				}
 				s.Refused += len(pushes)
 				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), nil)
 				m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
-				if api.Code == marketapi.CodePermissionDenied {
+				if api.Code == marketplace.CodePermissionDenied {
 					// Its own alarm: no window will be taken until the key
 					// is replaced, and the cause is always the same.
 					m.Metrics.Count("MeteringPermissionDenied", nil)
@@ -518,7 +517,7 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []s
 				return nil
 			}
 			// The call may have landed: never sent again, alarmed.
-			if _, err := m.Pushes.Move(record, pushes, storage.PushSending, storage.PushUncertain, "outcome unknown: "+callErr.Error(), after); err != nil {
+			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushUncertain, "outcome unknown: "+callErr.Error(), after); err != nil {
 				return err
 			}
 			s.Uncertain += len(pushes)
@@ -543,5 +542,5 @@ func (m *Meter) sleep(ctx context.Context, d time.Duration) error {
 	if m.Sleep != nil {
 		return m.Sleep(ctx, d)
 	}
-	return marketapi.Wait(ctx, d)
+	return runner.Wait(ctx, d)
 }

@@ -142,7 +142,7 @@ func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
 	if s.Refused != 1 || s.Pushed != 2 || f.market.Billed(b)["Unit"] != 5 || f.market.Billed(c)["Unit"] != 5 {
 		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.market.Billed(b)["Unit"], f.market.Billed(c)["Unit"], f.push(t, a, h).State, f.push(t, a, h).Reason, s)
 	}
-	if p := f.push(t, a, h); p.State != storage.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
+	if p := f.push(t, a, h); p.State != metering.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
 		t.Fatalf("A: %q (%s)", p.State, p.Reason)
 	}
 }
@@ -167,7 +167,7 @@ func TestRetryNeverCrossesTheDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := f.push(t, id, h); p.State != storage.PushLate || s.Calls > 1 {
+	if p := f.push(t, id, h); p.State != metering.PushLate || s.Calls > 1 {
 		t.Fatalf("retried at %s, past the 12:00 deadline: %d calls, state %q reason %q", f.now.Format("15:04:05"), s.Calls, p.State, p.Reason)
 	}
 }

@@ -79,7 +79,7 @@ func TestServerErrorIsNotARefusal(t *testing.T) {
 	if _, err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if p := f.push(t, id, h); p.State != storage.PushUncertain {
+	if p := f.push(t, id, h); p.State != metering.PushUncertain {
 		t.Fatalf("billed %d time(s), recorded %q (%s): the README's procedure for refused records pushes it again", len(f.market.Pushed()), p.State, p.Reason)
 	}
 }

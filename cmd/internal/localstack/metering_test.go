@@ -120,14 +120,14 @@ func (f *meteringFixture) use(t testing.TB, ws, item string, window time.Time, a
 	}
 }
 
-func (f *meteringFixture) push(t testing.TB, instance string, window time.Time) storage.Push {
+func (f *meteringFixture) push(t testing.TB, instance string, window time.Time) metering.Push {
 	t.Helper()
 	out, err := f.db.Client().GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(f.tables["MeteringTable"]),
 		Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: instance}, "window": &types.AttributeValueMemberN{Value: fmt.Sprint(window.Unix())}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p storage.Push
+	var p metering.Push
 	_ = attributevalue.UnmarshalMap(out.Item, &p)
 	return p
 }
@@ -165,7 +165,7 @@ func TestMeteringPushesEachWindowOnce(t *testing.T) {
 	if n := len(f.market.Pushed()); n != 1 {
 		t.Fatalf("%d records billed, want 1", n)
 	}
-	if p := f.push(t, id, h); p.State != storage.PushPushed {
+	if p := f.push(t, id, h); p.State != metering.PushPushed {
 		t.Fatalf("push record %+v", p)
 	}
 }
@@ -197,14 +197,14 @@ func TestMeteringLimits(t *testing.T) {
 func TestMeteringRefusalsAndFlowControl(t *testing.T) {
 	for _, tt := range []struct {
 		codes     []string
-		state     string
+		state     metering.PushState
 		billed    int
 		throttled int
 	}{
-		{[]string{"Invalid.Parameter.Metering"}, storage.PushRefused, 0, 0},
-		{[]string{"Metering.Data.Exceeded"}, storage.PushRefused, 0, 0},
-		{[]string{"Permission.Denied"}, storage.PushRefused, 0, 0},
-		{[]string{"Service.Flow.Control", "Service.Flow.Control"}, storage.PushPushed, 1, 2},
+		{[]string{"Invalid.Parameter.Metering"}, metering.PushRefused, 0, 0},
+		{[]string{"Metering.Data.Exceeded"}, metering.PushRefused, 0, 0},
+		{[]string{"Permission.Denied"}, metering.PushRefused, 0, 0},
+		{[]string{"Service.Flow.Control", "Service.Flow.Control"}, metering.PushPushed, 1, 2},
 	} {
 		t.Run(tt.codes[0], func(t *testing.T) {
 			f := newMeteringFixture(t)
@@ -218,7 +218,7 @@ func TestMeteringRefusalsAndFlowControl(t *testing.T) {
 			if p.State != tt.state || s.Throttled != tt.throttled || len(f.market.Pushed()) != tt.billed {
 				t.Fatalf("state %s (%s), %+v, %d billed", p.State, p.Reason, s, len(f.market.Pushed()))
 			}
-			if tt.state == storage.PushRefused && (p.Reason != tt.codes[0] || !strings.Contains(f.metrics.String(), `"MeteringWindowsRefused":1`)) {
+			if tt.state == metering.PushRefused && (p.Reason != tt.codes[0] || !strings.Contains(f.metrics.String(), `"MeteringWindowsRefused":1`)) {
 				t.Fatalf("reason %q, metrics %s", p.Reason, f.metrics.String())
 			}
 			f.advance(10 * time.Minute)
@@ -241,7 +241,7 @@ func TestMeteringNeverPushesTwice(t *testing.T) {
 	f.advance(time.Hour + metering.Grace)
 	f.market.DropNextPushes(1)
 	s := f.run(t)
-	if s.Uncertain != 1 || f.push(t, id, h).State != storage.PushUncertain || !strings.Contains(f.metrics.String(), "MeteringWindowsUncertain") {
+	if s.Uncertain != 1 || f.push(t, id, h).State != metering.PushUncertain || !strings.Contains(f.metrics.String(), "MeteringWindowsUncertain") {
 		t.Fatalf("%+v %+v", s, f.push(t, id, h))
 	}
 	for range 3 {
@@ -265,12 +265,12 @@ func TestMeteringNeverPushesTwice(t *testing.T) {
 		_, _ = m.Run(context.Background())
 	}()
 	<-died
-	if p := f.push(t, other, w); p.State != storage.PushSending {
+	if p := f.push(t, other, w); p.State != metering.PushSending {
 		t.Fatalf("after the dying run: %+v", p)
 	}
 	f.advance(30 * time.Minute)
 	s = f.run(t)
-	if s.Uncertain != 1 || s.Calls != 0 || f.push(t, other, w).State != storage.PushUncertain {
+	if s.Uncertain != 1 || s.Calls != 0 || f.push(t, other, w).State != metering.PushUncertain {
 		t.Fatalf("%+v %+v", s, f.push(t, other, w))
 	}
 }
@@ -306,12 +306,12 @@ func TestMeteringLateAndReleased(t *testing.T) {
 	}
 	f.advance(2*time.Hour + metering.Grace) // 12:30: 10:00 is past its deadline (12:00), 11:00 is due
 	s := f.run(t)
-	if s.Late != 1 || s.Pushed != 1 || f.push(t, id, h).State != storage.PushLate || !strings.Contains(f.metrics.String(), "MeteringWindowsLate") {
+	if s.Late != 1 || s.Pushed != 1 || f.push(t, id, h).State != metering.PushLate || !strings.Contains(f.metrics.String(), "MeteringWindowsLate") {
 		t.Fatalf("%+v", s)
 	}
 	f.advance(time.Hour) // 13:30: the 12:00 window decided, after the release
 	f.run(t)
-	if p := f.push(t, id, h.Add(2*time.Hour)); p.State != storage.PushSkipped {
+	if p := f.push(t, id, h.Add(2*time.Hour)); p.State != metering.PushSkipped {
 		t.Fatalf("the window of the release: %+v", p)
 	}
 	inst, _ := f.instances.Get(context.Background(), id)

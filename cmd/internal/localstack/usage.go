@@ -46,7 +46,7 @@ type UsageWindow struct {
 	// Decided is the state of the window's push record ("" while the
 	// window is undecided): usage written after a window was decided is
 	// not billed, except in an empty window still before its deadline.
-	Decided string
+	Decided metering.PushState
 	// Billable is false for a window before the workspace is metered.
 	Billable bool
 	// DecidedFrom is when a metering run first takes the window, and

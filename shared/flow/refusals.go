@@ -1,4 +1,4 @@
-package sendcode
+package flow
 
 import (
 	"errors"
@@ -9,30 +9,31 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/verification"
 )
 
-// outcome is how a refused send is answered inside a session.
-type outcome struct {
-	status     int
-	code       string
-	field      string // the field at fault, if the field is
-	message    i18n.Message
-	retryAfter int // seconds
+// SendRefusal is how a refused code send is answered inside a session,
+// by the code endpoint and by the pages that send codes themselves.
+type SendRefusal struct {
+	Status     int
+	Code       string
+	Field      string // the field at fault, if the field is
+	Message    i18n.Message
+	RetryAfter int // seconds
 }
 
-// outcomeFor is the one place that maps a refused send to status and text.
-func outcomeFor(err error) outcome {
+// RefusalOf is the one place that maps a refused send to status and text.
+func RefusalOf(err error) SendRefusal {
 	var limit *verification.LimitError
 	switch {
 	case errors.Is(err, verification.ErrUnknownPurpose):
-		return outcome{status: http.StatusBadRequest, code: "UnknownPurpose", message: i18n.M("code.error.purpose")}
+		return SendRefusal{Status: http.StatusBadRequest, Code: "UnknownPurpose", Message: i18n.M("code.error.purpose")}
 	case errors.Is(err, verification.ErrInvalidAddress):
-		return outcome{status: http.StatusBadRequest, code: "InvalidAddress", field: "address", message: i18n.M("code.error.address")}
+		return SendRefusal{Status: http.StatusBadRequest, Code: "InvalidAddress", Field: "address", Message: i18n.M("code.error.address")}
 	case errors.Is(err, verification.ErrInvalidTarget):
-		return outcome{status: http.StatusBadRequest, code: "InvalidUsername", field: "username", message: i18n.M("code.error.username")}
+		return SendRefusal{Status: http.StatusBadRequest, Code: "InvalidUsername", Field: "username", Message: i18n.M("code.error.username")}
 	case errors.As(err, &limit):
 		secs := int(math.Ceil(limit.RetryAfter.Seconds()))
 		mins := int(math.Ceil(limit.RetryAfter.Minutes()))
-		limited := func(code, key string, arg int) outcome {
-			return outcome{status: http.StatusTooManyRequests, code: code, retryAfter: secs, message: i18n.M(key, arg)}
+		limited := func(code, key string, arg int) SendRefusal {
+			return SendRefusal{Status: http.StatusTooManyRequests, Code: code, RetryAfter: secs, Message: i18n.M(key, arg)}
 		}
 		switch limit.Limit {
 		case verification.LimitCooldown:
@@ -45,9 +46,9 @@ func outcomeFor(err error) outcome {
 			return limited("ClientLimit", "code.error.client-cap", mins)
 		}
 	case errors.Is(err, verification.ErrMailFailed):
-		return outcome{status: http.StatusServiceUnavailable, code: "MailFailed", message: i18n.M("code.error.mail")}
+		return SendRefusal{Status: http.StatusServiceUnavailable, Code: "MailFailed", Message: i18n.M("code.error.mail")}
 	}
-	return outcome{status: http.StatusServiceUnavailable, code: "Unavailable", message: i18n.M("err.unavailable.body")}
+	return SendRefusal{Status: http.StatusServiceUnavailable, Code: "Unavailable", Message: i18n.M("err.unavailable.body")}
 }
 
 // VerifyMessage is the text shown next to the code field when a typed code
@@ -85,11 +86,11 @@ func InPageRefusal(err error) (status int, msg i18n.Message, wait int, ok bool) 
 	if !errors.As(err, &limit) && !errors.Is(err, verification.ErrMailFailed) {
 		return 0, i18n.Message{}, 0, false
 	}
-	o := outcomeFor(err)
-	if o.code == "Cooldown" {
-		wait = o.retryAfter
+	o := RefusalOf(err)
+	if o.Code == "Cooldown" {
+		wait = o.RetryAfter
 	}
-	return o.status, o.message, wait, true
+	return o.Status, o.Message, wait, true
 }
 
 // IsCodeRefusal tells a refused code, shown next to the code field with
