@@ -93,10 +93,10 @@ test: tools browser npm
 ## for a real and an unknown username with a 300 ms SES (medians of 20)
 bench: tools
 	$(GO) test -run '^$$' -bench . -skip 'BindBillingTime' -benchtime=500x -count=1 ./shared/...
-	$(GO) test -run '^$$' -bench 'BindBillingTime' -benchtime=5x -count=1 ./shared/sendcode
+	$(GO) test -run '^$$' -bench 'BindBillingTime' -benchtime=5x -count=1 ./shared/endpoints/sendcode
 	$(GO) test -run '^$$' -bench 'ColdStart|WarmInvoke' -benchtime=30x -count=1 ./cmd/...
-	$(GO) test -run '^$$' -bench 'Reconcile10000Pending|Metering2000Instances' -benchtime=1x -count=1 ./cmd/internal/localstack
-	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/internal/localstack
+	$(GO) test -run '^$$' -bench 'Reconcile10000Pending|Metering2000Instances' -benchtime=1x -count=1 ./cmd/devstack/localstack
+	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/devstack/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 
 ## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint

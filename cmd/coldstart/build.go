@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 
-	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 )
 
 // deployArch is what the functions run on in Lambda (template.yaml's

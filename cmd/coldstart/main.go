@@ -33,9 +33,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
-	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 )
 
 // options are the command line.

@@ -20,9 +20,9 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/guance/aliyun-marketplace/cmd/internal/emulator"
-	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/shared/samtemplate"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/emulator"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 )
 
 func main() {

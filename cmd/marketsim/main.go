@@ -26,10 +26,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/guance/aliyun-marketplace/cmd/internal/localstack"
-	"github.com/guance/aliyun-marketplace/cmd/internal/simulator"
-	"github.com/guance/aliyun-marketplace/shared/marketplace"
-	"github.com/guance/aliyun-marketplace/shared/metering"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/domain/metering"
 )
 
 func main() {

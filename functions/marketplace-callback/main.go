@@ -6,15 +6,14 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/guance/aliyun-marketplace/shared/activation"
-	"github.com/guance/aliyun-marketplace/shared/apigateway"
-	"github.com/guance/aliyun-marketplace/shared/callback"
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/callback"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
-func main() { apigateway.Main(build) }
+func main() { function.HTTP(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := callback.LoadSettings(env.Settings)

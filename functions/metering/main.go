@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
-	"github.com/guance/aliyun-marketplace/shared/storage"
-	"github.com/guance/aliyun-marketplace/shared/usagepush"
+	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/jobs/usagepush"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
 type handler = func(ctx context.Context, event json.RawMessage) (usagepush.Summary, error)

@@ -9,10 +9,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/mail"
-	"github.com/guance/aliyun-marketplace/shared/outbox"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/adapters/mail"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
 type handler = func(ctx context.Context, event events.DynamoDBEvent) (events.DynamoDBEventResponse, error)

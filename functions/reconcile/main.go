@@ -9,13 +9,13 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/guance/aliyun-marketplace/shared/activation"
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/mail"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
-	"github.com/guance/aliyun-marketplace/shared/outbox"
-	"github.com/guance/aliyun-marketplace/shared/reconcile"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/adapters/mail"
+	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+	"github.com/guance/aliyun-marketplace/shared/jobs/reconcile"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
 type handler = func(ctx context.Context, event json.RawMessage) (reconcile.Summary, error)

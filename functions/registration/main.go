@@ -7,17 +7,16 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/guance/aliyun-marketplace/shared/apigateway"
-	"github.com/guance/aliyun-marketplace/shared/flow"
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/mail"
-	"github.com/guance/aliyun-marketplace/shared/password"
-	"github.com/guance/aliyun-marketplace/shared/registration"
-	"github.com/guance/aliyun-marketplace/shared/storage"
-	"github.com/guance/aliyun-marketplace/shared/verification"
+	"github.com/guance/aliyun-marketplace/shared/adapters/mail"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/password"
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/registration"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
-func main() { apigateway.Main(build) }
+func main() { function.HTTP(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := flow.LoadAccountSettings(env.Settings)

@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/guance/aliyun-marketplace/shared/apigateway"
-	"github.com/guance/aliyun-marketplace/shared/function"
-	"github.com/guance/aliyun-marketplace/shared/marketapi"
-	"github.com/guance/aliyun-marketplace/shared/sso"
-	"github.com/guance/aliyun-marketplace/shared/storage"
+	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/sso"
+	"github.com/guance/aliyun-marketplace/shared/platform/function"
 )
 
-func main() { apigateway.Main(build) }
+func main() { function.HTTP(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := sso.LoadSettings(env.Settings)

@@ -1,0 +1,135 @@
+package samtemplate_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"gopkg.in/yaml.v3"
+
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/callback"
+)
+
+// grants reads a function's inline policy statements from template.yaml as
+// "dynamodb:Action Resource" strings, Resource being the logical id of a
+// table (InstancesTable) or of one of its indexes (InstancesTable/index/x).
+func grants(t *testing.T, function string) map[string]bool {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join("..", "..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		t.Fatal(err)
+	}
+	get := func(n *yaml.Node, key string) *yaml.Node {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+		return nil
+	}
+	list := func(n *yaml.Node) []*yaml.Node {
+		if n == nil {
+			return nil
+		}
+		if n.Kind == yaml.SequenceNode {
+			return n.Content
+		}
+		return []*yaml.Node{n}
+	}
+	resource := func(n *yaml.Node) string {
+		v := n.Value
+		v = strings.NewReplacer("${", "", "}", "", ".Arn", "").Replace(v)
+		return v
+	}
+	fn := get(get(get(doc.Content[0], "Resources"), function), "Properties")
+	if fn == nil {
+		t.Fatalf("no function %s", function)
+	}
+	out := map[string]bool{}
+	for _, policy := range list(get(fn, "Policies")) {
+		for _, st := range list(get(policy, "Statement")) {
+			if get(st, "Effect").Value != "Allow" {
+				continue
+			}
+			for _, a := range list(get(st, "Action")) {
+				for _, r := range list(get(st, "Resource")) {
+					out[a.Value+" "+resource(r)] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// recordingDB answers every call with success and notes the IAM action
+// and table each one (and each item of a transaction) needs.
+type recordingDB struct{ needs []string }
+
+func (r *recordingDB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	r.needs = append(r.needs, "dynamodb:GetItem "+aws.ToString(in.TableName))
+	return &dynamodb.GetItemOutput{}, nil
+}
+
+func (r *recordingDB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	r.needs = append(r.needs, "dynamodb:UpdateItem "+aws.ToString(in.TableName))
+	return &dynamodb.UpdateItemOutput{}, nil
+}
+
+func (r *recordingDB) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		switch {
+		case it.Put != nil:
+			r.needs = append(r.needs, "dynamodb:PutItem "+aws.ToString(it.Put.TableName))
+		case it.Update != nil:
+			r.needs = append(r.needs, "dynamodb:UpdateItem "+aws.ToString(it.Update.TableName))
+		case it.Delete != nil:
+			r.needs = append(r.needs, "dynamodb:DeleteItem "+aws.ToString(it.Delete.TableName))
+		case it.ConditionCheck != nil:
+			r.needs = append(r.needs, "dynamodb:ConditionCheckItem "+aws.ToString(it.ConditionCheck.TableName))
+		}
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, nil
+}
+
+// TestReconcilePolicyCoversFailedOrderPay: the reconciliation applies
+// failed notifications "through the SPI's own path" (callback.Apply ->
+// Service.Handle). For orderPay that path is Instances.RecordPayment, a
+// TransactWriteItems whose second item is a Put on the instances table
+// (the request id's idempotency key): ReconcileFunction's role must grant
+// it, or every failed orderPay is refused in AWS and retried for ever.
+func TestReconcilePolicyCoversFailedOrderPay(t *testing.T) {
+	const key = "an-isv-key"
+	params := marketplace.Params{
+		"action": "orderPay", "requestId": "0123456789abcdef0123456789abcdef", "orderBizId": "5700001",
+		"aliUid": "1234567890123456", "orderId": "200000000000001", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay",
+	}
+	params["token"] = marketplace.Sign(params, key)
+	db := &recordingDB{}
+	service := activation.NewService(storage.NewInstances(db, "InstancesTable"), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := callback.Apply(context.Background(), params, key, service); err != nil {
+		t.Fatal(err)
+	}
+	granted := grants(t, "ReconcileFunction")
+	spi := grants(t, "MarketplaceCallbackFunction")
+	for _, need := range db.needs {
+		if !granted[need] {
+			t.Errorf("a failed orderPay applied by the reconciliation issues %q, which ReconcileFunction's policy does not grant (MarketplaceCallbackFunction: %v)", need, spi[need])
+		}
+	}
+}

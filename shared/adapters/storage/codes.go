@@ -1,0 +1,306 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+)
+
+// Codes keeps verification codes ("code#<purpose>#<session key>", one per
+// purpose and session, holding the target and the keyed hash), the
+// cooldowns ("cool#<session key>#<kind>#<target>") and the counters of the
+// sending limits ("rate#<scope>#<value>#<window start>"), each with an
+// expiresAt TTL. Codes stay a day past their validity so that
+// a late try reads "expired" rather than "no code". A bind-billing code's
+// mail goes into the outbox table in the same transaction.
+type Codes struct {
+	db          DynamoDB
+	table       string
+	outboxTable string
+}
+
+// NewCodes returns the store for the verification table; outboxTable
+// receives the mails that must not be sent while the asker waits.
+func NewCodes(db DynamoDB, table, outboxTable string) *Codes {
+	return &Codes{db: db, table: table, outboxTable: outboxTable}
+}
+
+func codeID(purpose verification.Purpose, session string) string {
+	return "code#" + string(purpose) + "#" + session
+}
+
+// counter is one limit's count in its current fixed window.
+type counter struct {
+	limit string // a verification.Limit* name
+	id    string
+	max   int
+	end   time.Time
+}
+
+// targetKind keeps addresses and usernames apart in the counters: a
+// username may look like an address, and sends to it must not spend the
+// allowance of the address.
+func targetKind(p verification.Purpose) string {
+	if p == verification.BindBilling {
+		return "username"
+	}
+	return "address"
+}
+
+func counters(in verification.Issue) []counter {
+	rec, now := in.Record, in.Now
+	hour := now.Truncate(time.Hour)
+	day := now.Truncate(24 * time.Hour)
+	window := func(scope, value string, start time.Time) string {
+		return "rate#" + scope + "#" + value + "#" + strconv.FormatInt(start.Unix(), 10)
+	}
+	l := in.Limits
+	kind := targetKind(rec.Purpose)
+	cs := []counter{
+		{verification.LimitTargetHour, window("target-"+kind, rec.Session+"#"+rec.Target, hour), l.PerTargetHour, hour.Add(time.Hour)},
+		{verification.LimitAddressHour, window(kind, rec.Target, hour), l.PerAddressHour, hour.Add(time.Hour)},
+		{verification.LimitAddressDay, window(kind+"-day", rec.Target, day), l.PerAddressDay, day.Add(24 * time.Hour)},
+		{verification.LimitSession, window("session", rec.Session, hour), l.PerSessionHour, hour.Add(time.Hour)},
+	}
+	if in.Client.IP != "" {
+		cs = append(cs, counter{verification.LimitClient, window("client", in.Client.IP, hour), l.PerClientHour, hour.Add(time.Hour)})
+	}
+	return cs
+}
+
+// cooldownID is the item that times the cooldown of one session's sends
+// to one target: its own item, so that sending to another address in
+// between does not reset it.
+func cooldownID(rec verification.Record) string {
+	return "cool#" + rec.Session + "#" + targetKind(rec.Purpose) + "#" + rec.Target
+}
+
+// Issue writes the code and counts it against every limit in one
+// TransactWriteItems: the cooldown and each cap are conditions of the same
+// write, so concurrent sends cannot slip past them. The cooldown holds per
+// target: a buyer who mistyped the address may send to the right one at
+// once, but alternating addresses does not get around it.
+func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
+	rec := in.Record
+	name, value := expression.Name, expression.Value
+	cooldown, err := expression.NewBuilder().WithCondition(expression.Or(
+		name(idAttr).AttributeNotExists(),
+		name("sentAt").LessThanEqual(value(in.Now.Add(-verification.Cooldown).Unix())),
+	)).Build()
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				idAttr:    str(cooldownID(rec)),
+				"sentAt":  epoch(rec.SentAt),
+				expiresAt: epoch(rec.SentAt.Add(verification.Cooldown + time.Hour)),
+			},
+			ConditionExpression: cooldown.Condition(), ExpressionAttributeNames: cooldown.Names(), ExpressionAttributeValues: cooldown.Values(),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}},
+		{Put: &types.Put{
+			TableName: aws.String(s.table),
+			Item: map[string]types.AttributeValue{
+				idAttr:       str(codeID(rec.Purpose, rec.Session)),
+				"target":     str(rec.Target),
+				"hash":       str(rec.Hash),
+				"sentAt":     epoch(rec.SentAt),
+				"validUntil": epoch(rec.ExpiresAt),
+				"attempts":   num(0),
+				expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
+			},
+		}},
+	}
+	cs := counters(in)
+	for _, c := range cs {
+		count, err := expression.NewBuilder().
+			WithCondition(expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))).
+			WithUpdate(expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))).
+			Build()
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: idKey(c.id),
+			UpdateExpression: count.Update(), ConditionExpression: count.Condition(),
+			ExpressionAttributeNames: count.Names(), ExpressionAttributeValues: count.Values(),
+		}})
+	}
+	if in.Mail != nil {
+		put, err := outboxPut(s.outboxTable, *in.Mail)
+		if err != nil {
+			return err
+		}
+		items = append(items, put)
+	}
+	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	switch i := canceledAt(err); {
+	case err == nil:
+		return nil
+	case i == 0:
+		sent := time.Unix(s.sentAt(ctx, rec, reasonItem(err, 0), in.Now), 0)
+		return &verification.LimitError{Limit: verification.LimitCooldown, RetryAfter: retryAfter(sent.Add(verification.Cooldown), in.Now)}
+	case i >= 2 && i < 2+len(cs):
+		return &verification.LimitError{Limit: cs[i-2].limit, RetryAfter: retryAfter(cs[i-2].end, in.Now)}
+	}
+	return fmt.Errorf("issue %s code: %w", rec.Purpose, err)
+}
+
+// sentAt is when the code still in its cooldown was sent: from the refused
+// write's old item, which DynamoDB returns; a server that returns none
+// (the local one) costs a read on this refusal path only.
+func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[string]types.AttributeValue, now time.Time) int64 {
+	if len(old) == 0 {
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: idKey(cooldownID(rec)), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return now.Unix()
+		}
+		old = out.Item
+	}
+	if secs := numberOf(old["sentAt"]); secs > 0 {
+		return secs
+	}
+	return now.Unix()
+}
+
+// retryAfter is the wait until t, in whole seconds, at least one.
+func retryAfter(t, now time.Time) time.Duration {
+	return max(t.Sub(now).Round(time.Second), time.Second)
+}
+
+// Revoke deletes the code (if it is still this one) and gives back its
+// counts, in one transaction.
+func (s *Codes) Revoke(ctx context.Context, in verification.Issue) error {
+	name, value := expression.Name, expression.Value
+	same, err := expression.NewBuilder().WithCondition(expression.Or(name(idAttr).AttributeNotExists(), name("hash").Equal(value(in.Record.Hash)))).Build()
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: aws.String(s.table), Key: idKey(codeID(in.Record.Purpose, in.Record.Session)),
+			ConditionExpression: same.Condition(), ExpressionAttributeNames: same.Names(), ExpressionAttributeValues: same.Values(),
+		}},
+		// The failed send does not start a cooldown either.
+		{Delete: &types.Delete{TableName: aws.String(s.table), Key: idKey(cooldownID(in.Record))}},
+	}
+	giveBack, err := expression.NewBuilder().
+		WithCondition(name("count").GreaterThan(value(0))).
+		WithUpdate(expression.Add(name("count"), value(-1))).
+		Build()
+	if err != nil {
+		return err
+	}
+	for _, c := range counters(in) {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(s.table), Key: idKey(c.id),
+			UpdateExpression: giveBack.Update(), ConditionExpression: giveBack.Condition(),
+			ExpressionAttributeNames: giveBack.Names(), ExpressionAttributeValues: giveBack.Values(),
+		}})
+	}
+	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return fmt.Errorf("revoke %s code: %w", in.Record.Purpose, err)
+	}
+	return nil
+}
+
+// Charge counts one try in one conditional write, before anything is
+// compared: the code must be the session's for this target, unused, valid
+// and not dead. On success the stored hash comes back (ALL_NEW) for the
+// caller to compare; on refusal the old item says why.
+func (s *Codes) Charge(ctx context.Context, purpose verification.Purpose, session, target string, now time.Time) (verification.Charged, error) {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name(idAttr).AttributeExists().
+			And(name("target").Equal(value(target))).
+			And(name("consumedAt").AttributeNotExists()).
+			And(name("validUntil").GreaterThan(value(now.Unix()))).
+			And(name("attempts").LessThan(value(verification.MaxAttempts)))).
+		WithUpdate(expression.Add(name("attempts"), value(1))).
+		Build()
+	if err != nil {
+		return verification.Charged{}, err
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var refused *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return verification.Charged{Hash: stringOf(out.Attributes["hash"]), Attempts: int(numberOf(out.Attributes["attempts"]))}, nil
+	case !errors.As(err, &refused):
+		return verification.Charged{}, fmt.Errorf("charge %s code: %w", purpose, err)
+	}
+	old := refused.Item
+	switch {
+	case len(old) == 0 || old["consumedAt"] != nil || stringOf(old["target"]) != target:
+		return verification.Charged{}, verification.ErrNoCode
+	case numberOf(old["validUntil"]) <= now.Unix():
+		return verification.Charged{}, verification.ErrCodeExpired
+	}
+	return verification.Charged{}, verification.ErrCodeDead
+}
+
+// Consume marks the code used if it still holds hash and is unused.
+func (s *Codes) Consume(ctx context.Context, purpose verification.Purpose, session, target, hash string, now time.Time) error {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name("hash").Equal(value(hash)).
+			And(name("target").Equal(value(target))).
+			And(name("consumedAt").AttributeNotExists())).
+		WithUpdate(expression.Set(name("consumedAt"), value(now.Unix()))).
+		Build()
+	if err != nil {
+		return err
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		// The right code twice at once: the other try used it.
+		return verification.ErrNoCode
+	}
+	if err != nil {
+		return fmt.Errorf("consume %s code: %w", purpose, err)
+	}
+	return nil
+}
+
+// Pending reads the session's code for purpose, if it is unused and valid.
+func (s *Codes) Pending(ctx context.Context, purpose verification.Purpose, session string, now time.Time) (verification.Pending, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return verification.Pending{}, false, fmt.Errorf("read %s code: %w", purpose, err)
+	}
+	item := out.Item
+	if len(item) == 0 || item["consumedAt"] != nil || numberOf(item["validUntil"]) <= now.Unix() {
+		return verification.Pending{}, false, nil
+	}
+	return verification.Pending{Target: stringOf(item["target"]), SentAt: time.Unix(numberOf(item["sentAt"]), 0).UTC()}, true, nil
+}
+
+// dueShard is the partition of the outbox's sparse "due" index: pending
+// mails carry it, delivered ones drop it. One partition is plenty for the
+// mail volume of activations.
+const dueShard = "pending"

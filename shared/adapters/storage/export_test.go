@@ -1,0 +1,34 @@
+package storage
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+)
+
+// ConditionPaths lists the attribute paths a change's condition reads.
+func ConditionPaths(c activation.Change) []string {
+	expr, err := changeExpression(c)
+	if err != nil {
+		return nil
+	}
+	names := expr.Names()
+	var paths []string
+	for _, ref := range regexp.MustCompile(`#[0-9]+(\.#[0-9]+)*`).FindAllString(aws.ToString(expr.Condition()), -1) {
+		parts := strings.Split(ref, ".")
+		for i, p := range parts {
+			parts[i] = names[p]
+		}
+		paths = append(paths, strings.Join(parts, "."))
+	}
+	return paths
+}
+
+// UpdateOf is the update expression of a change, with its names.
+func UpdateOf(c activation.Change) (string, map[string]string) {
+	expr, _ := changeExpression(c)
+	return aws.ToString(expr.Update()), expr.Names()
+}

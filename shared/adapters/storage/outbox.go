@@ -1,0 +1,220 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+)
+
+// OutboxDB is the part of the DynamoDB client the outbox store uses.
+type OutboxDB interface {
+	DynamoDB
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Outbox keeps outbox.Item mails under "mail#<random id>". Pending items
+// carry the attribute "due" (always dueShard) and "dueAt", which put them
+// in the sparse index DueIndex; delivered and dead ones drop both.
+type Outbox struct {
+	db    OutboxDB
+	table string
+}
+
+// DueIndex is the outbox table's sparse index of pending mails by due time.
+const DueIndex = "due"
+
+// NewOutbox returns the store for the outbox table.
+func NewOutbox(db OutboxDB, table string) *Outbox { return &Outbox{db: db, table: table} }
+
+// outboxPut is the put of a new outbox item, for a transaction that writes
+// it beside the change it reports.
+func outboxPut(table string, item outbox.Item) (types.TransactWriteItem, error) {
+	av, err := marshalOutbox(item)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	av["due"] = str(dueShard)
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(table), Item: av}}, nil
+}
+
+func marshalOutbox(item outbox.Item) (map[string]types.AttributeValue, error) {
+	av, err := attributevalue.MarshalMapWithOptions(item, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+	if err != nil {
+		return nil, fmt.Errorf("marshal outbox mail: %w", err)
+	}
+	return av, nil
+}
+
+// Put writes a new item on its own (a mail that reports no other write).
+func (s *Outbox) Put(ctx context.Context, item outbox.Item) error {
+	put, err := outboxPut(s.table, item)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.Put.TableName, Item: put.Put.Item}); err != nil {
+		return fmt.Errorf("put outbox mail: %w", err)
+	}
+	return nil
+}
+
+// Claim takes a due pending item for outbox.Lease and counts the attempt.
+func (s *Outbox) Claim(ctx context.Context, id, claim string, now time.Time) (outbox.Item, error) {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name("state").Equal(value(outbox.StatePending)).
+			And(name("dueAt").LessThanEqual(value(now.Unix()))).
+			And(expression.Or(name("claimedUntil").AttributeNotExists(), name("claimedUntil").LessThan(value(now.Unix()))))).
+		WithUpdate(expression.Add(name("attempts"), value(1)).
+			Set(name("claim"), value(claim)).
+			Set(name("claimedUntil"), value(now.Add(outbox.Lease).Unix()))).
+		Build()
+	if err != nil {
+		return outbox.Item{}, err
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		if len(refused.Item) == 0 {
+			return outbox.Item{}, outbox.ErrNotFound
+		}
+		return outbox.Item{}, outbox.ErrNotDue
+	}
+	if err != nil {
+		return outbox.Item{}, fmt.Errorf("claim outbox mail: %w", err)
+	}
+	var item outbox.Item
+	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil {
+		return outbox.Item{}, fmt.Errorf("unmarshal outbox mail: %w", err)
+	}
+	return item, nil
+}
+
+// Sent marks the claimed item delivered, drops its sealed secret and its
+// place in the due index, and keeps it outbox.Keep for inspection.
+func (s *Outbox) Sent(ctx context.Context, item outbox.Item, now time.Time) error {
+	done := item
+	done.State, done.SentAt, done.ExpiresAt = outbox.StateSent, now.UTC(), now.Add(outbox.Keep).UTC()
+	return s.settle(ctx, item, done)
+}
+
+// Failed puts the claimed item back with its next due time, or marks it
+// dead once it failed outbox.MaxAttempts times.
+func (s *Outbox) Failed(ctx context.Context, item outbox.Item, reason string, now time.Time) (bool, error) {
+	if item.Attempts >= outbox.MaxAttempts {
+		dead := item
+		dead.State, dead.LastError, dead.ExpiresAt = outbox.StateDead, reason, now.Add(outbox.Keep).UTC()
+		return true, s.settle(ctx, item, dead)
+	}
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithCondition(name("state").Equal(value(outbox.StatePending)).And(name("claim").Equal(value(item.Claim)))).
+		WithUpdate(expression.Set(name("lastError"), value(reason)).
+			Set(name("dueAt"), value(now.Add(outbox.Backoff(item.Attempts)).Unix())).
+			Set(name("claimedUntil"), value(0))).
+		Build()
+	if err != nil {
+		return false, err
+	}
+	return false, s.update(ctx, item.ID, expr)
+}
+
+// settle replaces a claimed item by its final form: a put of the whole
+// item, so that what a delivered mail no longer needs (the sealed secret,
+// the due index's attributes, the claim) is gone rather than left behind.
+// (A put, not an update with REMOVE, also because the local DynamoDB
+// ignores REMOVE of a top-level attribute.)
+func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item) error {
+	final.Sealed, final.DueAt, final.Claim, final.ClaimedUntil = "", time.Time{}, "", time.Time{}
+	av, err := marshalOutbox(final)
+	if err != nil {
+		return err
+	}
+	name, value := expression.Name, expression.Value
+	cond, err := expression.NewBuilder().
+		WithCondition(name("state").Equal(value(outbox.StatePending)).And(name("claim").Equal(value(claimed.Claim)))).
+		Build()
+	if err != nil {
+		return err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table), Item: av,
+		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return outbox.ErrNotDue
+	}
+	if err != nil {
+		return fmt.Errorf("settle outbox mail: %w", err)
+	}
+	return nil
+}
+
+func (s *Outbox) update(ctx context.Context, id string, expr expression.Expression) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.table), Key: idKey(id),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if errors.As(err, &refused) {
+		return outbox.ErrNotDue
+	}
+	if err != nil {
+		return fmt.Errorf("update outbox mail: %w", err)
+	}
+	return nil
+}
+
+// Due lists pending items due by now through the sparse index, oldest
+// first, following pages until limit.
+func (s *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	name, value := expression.Name, expression.Value
+	expr, err := expression.NewBuilder().
+		WithKeyCondition(expression.Key("due").Equal(value(dueShard)).And(expression.Key("dueAt").LessThanEqual(value(now.Unix())))).
+		WithProjection(expression.NamesList(name(idAttr))).
+		Build()
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	in := &dynamodb.QueryInput{
+		TableName: aws.String(s.table), IndexName: aws.String(DueIndex),
+		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Limit: aws.Int32(int32(min(limit, 100))),
+	}
+	for len(ids) < limit {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("query due outbox mails: %w", err)
+		}
+		for _, item := range out.Items {
+			ids = append(ids, stringOf(item[idAttr]))
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}

@@ -1,0 +1,264 @@
+package storage
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+)
+
+// The instances table's sparse indexes (see template.yaml).
+const (
+	PendingActivationsIndex = "pendingActivations"
+	EffectsDueIndex         = "effectsDue"
+	LiveAuditIndex          = "liveAudit"
+)
+
+// Queue reads the instances the reconciliation works on, through the
+// sparse indexes (never a Scan), and keeps its lease.
+type Queue struct {
+	db    RecordsDB
+	table string
+}
+
+// NewQueue returns the reconciliation's view of the instances table.
+func NewQueue(db RecordsDB, table string) *Queue { return &Queue{db: db, table: table} }
+
+// PendingDue returns up to limit pending activations whose check is due
+// (checkAt <= now), oldest check first, from the cursor after (empty: the
+// start). next is empty when there are no more.
+func (q *Queue) PendingDue(ctx context.Context, now time.Time, after string, limit int) (list []activation.Instance, next string, err error) {
+	items, next, err := q.query(ctx, PendingActivationsIndex, "awaiting", activation.AwaitingActivation, "checkAt", now, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("read pending activations: %w", err)
+	}
+	for _, item := range items {
+		inst, err := unmarshalInstance(item)
+		if err != nil {
+			return nil, "", fmt.Errorf("unmarshal pending activation: %w", err)
+		}
+		list = append(list, inst)
+	}
+	return list, next, nil
+}
+
+// EffectsDue returns up to limit ids of instances whose effects are due
+// since before or earlier.
+func (q *Queue) EffectsDue(ctx context.Context, before time.Time, after string, limit int) (ids []string, next string, err error) {
+	items, next, err := q.query(ctx, EffectsDueIndex, "effects", activation.EffectsDue, "effectsAt", before, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("read instances with effects due: %w", err)
+	}
+	for _, item := range items {
+		ids = append(ids, stringOf(item[instanceKey]))
+	}
+	return ids, next, nil
+}
+
+// AuditDue returns up to limit ids of live instances whose comparison
+// with the marketplace is due (auditAt <= now), the longest due first.
+func (q *Queue) AuditDue(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	items, _, err := q.query(ctx, LiveAuditIndex, "audit", activation.AuditLive, "auditAt", now, "", limit)
+	if err != nil {
+		return nil, fmt.Errorf("read instances due for a comparison with the marketplace: %w", err)
+	}
+	ids := make([]string, 0, len(items))
+	for _, item := range items {
+		ids = append(ids, stringOf(item[instanceKey]))
+	}
+	return ids, nil
+}
+
+// Reaudit sets when a live instance is compared with the marketplace
+// next, or (done) takes it off the comparisons: it was released. Nothing
+// happens to an instance that left them meanwhile.
+func (q *Queue) Reaudit(ctx context.Context, id string, next time.Time, done bool) error {
+	update := expression.Set(expression.Name("auditAt"), expression.Value(epoch(next)))
+	if done {
+		update = expression.Remove(expression.Name("audit")).Remove(expression.Name("auditAt"))
+	}
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name("audit").Equal(expression.Value(activation.AuditLive))).
+		WithUpdate(update).Build()
+	if err != nil {
+		return err
+	}
+	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(q.table), Key: map[string]types.AttributeValue{instanceKey: str(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &refused) {
+		return fmt.Errorf("set the next comparison of instance %s: %w", id, err)
+	}
+	return nil
+}
+
+func (q *Queue) query(ctx context.Context, index, hash, value, rangeAttr string, upTo time.Time, after string, limit int) ([]map[string]types.AttributeValue, string, error) {
+	key := expression.Key(hash).Equal(expression.Value(value)).
+		And(expression.Key(rangeAttr).LessThanEqual(expression.Value(epoch(upTo))))
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return nil, "", err
+	}
+	start, err := decodeCursor(after)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := q.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(q.table), IndexName: aws.String(index),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ExclusiveStartKey: start, Limit: aws.Int32(int32(limit)),
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next, err := encodeCursor(out.LastEvaluatedKey)
+	return out.Items, next, err
+}
+
+// A cursor is a query's LastEvaluatedKey, opaque to the caller.
+func encodeCursor(key map[string]types.AttributeValue) (string, error) {
+	if len(key) == 0 {
+		return "", nil
+	}
+	typed := map[string][2]string{}
+	for name, av := range key {
+		switch v := av.(type) {
+		case *types.AttributeValueMemberS:
+			typed[name] = [2]string{"S", v.Value}
+		case *types.AttributeValueMemberN:
+			typed[name] = [2]string{"N", v.Value}
+		default:
+			return "", fmt.Errorf("cursor: key attribute %s of an unexpected type", name)
+		}
+	}
+	b, err := json.Marshal(typed)
+	return base64.RawURLEncoding.EncodeToString(b), err
+}
+
+func decodeCursor(cursor string) (map[string]types.AttributeValue, error) {
+	if cursor == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return nil, errors.New("cursor: not one of ours")
+	}
+	var typed map[string][2]string
+	if err := json.Unmarshal(b, &typed); err != nil {
+		return nil, errors.New("cursor: not one of ours")
+	}
+	key := map[string]types.AttributeValue{}
+	for name, tv := range typed {
+		if tv[0] == "N" {
+			key[name] = &types.AttributeValueMemberN{Value: tv[1]}
+		} else {
+			key[name] = &types.AttributeValueMemberS{Value: tv[1]}
+		}
+	}
+	return key, nil
+}
+
+// whilePending makes an update of a pending activation, if it still is one.
+func (q *Queue) whilePending(ctx context.Context, id string, update expression.UpdateBuilder) (bool, error) {
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name("awaiting").Equal(expression.Value(activation.AwaitingActivation))).
+		WithUpdate(update).Build()
+	if err != nil {
+		return false, err
+	}
+	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(q.table), Key: map[string]types.AttributeValue{instanceKey: str(id)},
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &refused):
+		return false, nil // activated or released meanwhile
+	case err != nil:
+		return false, fmt.Errorf("update pending activation %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// Recheck sets when a pending activation is checked next. false: it is no
+// longer pending.
+func (q *Queue) Recheck(ctx context.Context, id string, at time.Time) (bool, error) {
+	return q.whilePending(ctx, id, expression.Set(expression.Name("checkAt"), expression.Value(epoch(at))))
+}
+
+// Abandon marks a pending activation as given up: it leaves the checks
+// (and stays findable under "abandoned"). false: it is no longer pending.
+func (q *Queue) Abandon(ctx context.Context, id string, at time.Time) (bool, error) {
+	return q.whilePending(ctx, id, expression.Set(expression.Name("awaiting"), expression.Value(activation.AwaitingAbandoned)).
+		Set(expression.Name("abandonedAt"), expression.Value(at)))
+}
+
+// leaseKey is the lease's item in the instances table.
+func leaseKey(name string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{instanceKey: str("lease#" + name)}
+}
+
+// Acquire takes the lease name for holder (NewHolder) until until, unless
+// another holder has it and it has not expired (ok false). It returns the
+// cursor the last holder left.
+func (q *Queue) Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error) {
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Or(expression.Name("holder").AttributeNotExists(),
+			expression.Name("until").LessThan(expression.Value(epoch(now))))).
+		WithUpdate(expression.Set(expression.Name("holder"), expression.Value(holder)).
+			Set(expression.Name("until"), expression.Value(epoch(until)))).
+		Build()
+	if err != nil {
+		return "", false, err
+	}
+	out, err := q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(q.table), Key: leaseKey(name),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var refused *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &refused):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("take lease %s: %w", name, err)
+	}
+	return stringOf(out.Attributes["cursor"]), true, nil
+}
+
+// Release gives the lease back, leaving cursor for the next holder.
+// Nothing happens if holder lost it meanwhile (it expired and was taken).
+func (q *Queue) Release(ctx context.Context, name, holder, cursor string) error {
+	expr, err := expression.NewBuilder().
+		WithCondition(expression.Name("holder").Equal(expression.Value(holder))).
+		WithUpdate(expression.Set(expression.Name("cursor"), expression.Value(cursor)).
+			Remove(expression.Name("holder")).Remove(expression.Name("until"))).
+		Build()
+	if err != nil {
+		return err
+	}
+	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(q.table), Key: leaseKey(name),
+		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var refused *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &refused) {
+		return fmt.Errorf("give lease %s back: %w", name, err)
+	}
+	return nil
+}

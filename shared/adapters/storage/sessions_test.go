@@ -1,0 +1,133 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
+)
+
+func newSessions(t *testing.T) (*storage.Sessions, *dynamotest.Server) {
+	db := dynamotest.Start(t)
+	return storage.NewSessions(db.Client(), db.Tables["SessionsTable"]), db
+}
+
+func TestOpenSessionOncePerLink(t *testing.T) {
+	store, db := newSessions(t)
+	ctx := context.Background()
+	link := session.Link{Token: "e8eb9b13309bd350664ae708df3189cb", InstanceID: "5604018", ExpiresAt: t0.Add(6 * time.Minute)}
+	first := session.New("1234567890123456", "5604018", "zh", t0, time.Hour)
+
+	if err := store.Open(ctx, link, first); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.RoundTrips(); n != 1 {
+		t.Errorf("opening took %d round trips, want 1", n)
+	}
+	got, err := store.Get(ctx, first.ID, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, first) {
+		t.Fatalf("Get = %+v, want %+v", got, first)
+	}
+
+	second := session.New("1234567890123456", "5604018", "zh", t0, time.Hour)
+	if err := store.Open(ctx, link, second); !errors.Is(err, session.ErrLinkUsed) {
+		t.Fatalf("replayed link: %v, want ErrLinkUsed", err)
+	}
+	if _, err := store.Get(ctx, second.ID, t0); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("a refused link must open no session: %v", err)
+	}
+	if err := store.ConsumeLink(ctx, link, t0); !errors.Is(err, session.ErrLinkUsed) {
+		t.Fatalf("ConsumeLink of a used link: %v", err)
+	}
+	other := session.Link{Token: "0bd98abe38a26f98538f10293a8d6d9b", InstanceID: "5604018", ExpiresAt: t0.Add(6 * time.Minute)}
+	if err := store.ConsumeLink(ctx, other, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionExpiryIsFilteredOnRead(t *testing.T) {
+	store, _ := newSessions(t)
+	ctx := context.Background()
+	s := session.New("1234567890123456", "5604018", "zh", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "a", InstanceID: "5604018", ExpiresAt: t0}, s); err != nil {
+		t.Fatal(err)
+	}
+	// The item is still there (TTL deletes late) but the session is over.
+	if _, err := store.Get(ctx, s.ID, t0.Add(time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if _, err := store.Get(ctx, "nobody-has-this-id-nobody-has-this-id-12345", t0); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+}
+
+func TestSetLanguage(t *testing.T) {
+	store, db := newSessions(t)
+	ctx := context.Background()
+	s := session.New("1234567890123456", "5604018", "zh", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "b", InstanceID: "5604018", ExpiresAt: t0}, s); err != nil {
+		t.Fatal(err)
+	}
+	db.ResetRoundTrips()
+	if err := store.SetLanguage(ctx, s.ID, s.CSRF, "en", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.RoundTrips(); n != 1 {
+		t.Errorf("language change took %d round trips, want 1", n)
+	}
+	if got, _ := store.Get(ctx, s.ID, t0); got.Lang != "en" {
+		t.Fatalf("lang %q", got.Lang)
+	}
+	if err := store.SetLanguage(ctx, s.ID, "forged", "zh", t0); !errors.Is(err, session.ErrBadCSRF) {
+		t.Fatalf("forged CSRF: %v", err)
+	}
+	if err := store.SetLanguage(ctx, s.ID, s.CSRF, "zh", t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("expired: %v", err)
+	}
+	if err := store.SetLanguage(ctx, "missing", s.CSRF, "zh", t0); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("missing: %v", err)
+	}
+	if got, _ := store.Get(ctx, s.ID, t0); got.Lang != "en" {
+		t.Fatalf("a refused change changed the language to %q", got.Lang)
+	}
+}
+
+func TestSaveDraft(t *testing.T) {
+	store, db := newSessions(t)
+	ctx := context.Background()
+	s := session.New("1234567890123456", "5604018", "en", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "l1", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, s); err != nil {
+		t.Fatal(err)
+	}
+	db.ResetRoundTrips()
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{"step":1}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.RoundTrips(); n != 1 {
+		t.Errorf("%d round trips", n)
+	}
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "bind", `{"x":1}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Get(ctx, s.ID, t0.Add(time.Minute))
+	if err != nil || got.Draft("register") != `{"step":1}` || got.Draft("bind") != `{"x":1}` {
+		t.Fatalf("drafts %v %v", got.Drafts, err)
+	}
+	if err := store.SaveDraft(ctx, s.ID, "forged", "register", `{}`, t0.Add(time.Minute)); !errors.Is(err, session.ErrBadCSRF) {
+		t.Fatalf("forged CSRF: %v", err)
+	}
+	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{}`, t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("expired session: %v", err)
+	}
+	if got, _ := store.Get(ctx, s.ID, t0.Add(time.Minute)); got.Draft("register") != `{"step":1}` {
+		t.Fatal("a refused save changed the draft")
+	}
+}

@@ -1,0 +1,344 @@
+package activation
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
+)
+
+func TestOrderNewer(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"205060317920891", "205060317920890", true},
+		{"205060317920890", "205060317920891", false},
+		{"205060317920890", "205060317920890", false},
+		{"1000", "999", true},
+		{"999", "1000", false},
+		{"0010", "9", true},
+		{"1", "", true},
+	}
+	for _, tt := range tests {
+		if got := OrderNewer(tt.a, tt.b); got != tt.want {
+			t.Errorf("OrderNewer(%q, %q) = %v", tt.a, tt.b, got)
+		}
+		if tt.a != "" && tt.b != "" && (OrderSortKey(tt.a) > OrderSortKey(tt.b)) != tt.want {
+			t.Errorf("OrderSortKey disagrees with OrderNewer for %q, %q", tt.a, tt.b)
+		}
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	inst := &Instance{
+		Status: StatusActive, ExpiredOn: t0,
+		Orders:     map[string]string{OrderCreate: "10", OrderRenew: "20", OrderUpgrade: "30"},
+		RestoredAt: t0.Add(-time.Hour),
+	}
+	frozen := *inst
+	frozen.Status = StatusFrozen
+	frozen.FrozenAt = t0.Add(-time.Minute)
+	released := *inst
+	released.Status = StatusReleased
+	disputed := *inst
+	disputed.DisputedAction, disputed.DisputedAt = marketplace.ActionExpiredInstance, t0
+	freeze := Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen}
+	resume := Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive}
+	upgraded := Instance{Status: StatusActive, Orders: map[string]string{OrderCreate: "10"}, UpgradedAt: t0.Add(-time.Hour), Upgrades: 1, UpgradeDigest: UpgradeDigest("sku-a", nil)}
+	orderless := Change{Action: marketplace.ActionUpgradeInstance, From: Live, SKU: "sku-a", Digest: UpgradeDigest("sku-a", nil),
+		Guard: &Guard{After: "upgradedAt", Since: t0.Add(-24 * time.Hour), UnlessOrder: OrderUpgrade}}
+	tests := []struct {
+		name    string
+		old     *Instance
+		change  Change
+		want    Outcome
+		wantErr error
+	}{
+		{"no instance", nil, Change{From: Live}, "", ErrInstanceNotFound},
+		{"same renewal", inst, Change{OrderKind: OrderRenew, OrderID: "20", From: Live}, AlreadyApplied, nil},
+		{"older renewal", inst, Change{OrderKind: OrderRenew, OrderID: "19", From: Live}, Superseded, nil},
+		// The kinds are apart: a renewal is not older than an upgrade.
+		{"renewal refused for another reason", inst, Change{OrderKind: OrderRenew, OrderID: "25", From: []Status{StatusFrozen}}, Superseded, nil},
+		{"already frozen", &frozen, freeze, AlreadyApplied, nil},
+		{"already released", &released, Change{From: Live, To: StatusReleased}, AlreadyApplied, nil},
+		{"freeze after release", &released, freeze, Superseded, nil},
+		{"resume an active one", inst, resume, AlreadyApplied, nil},
+		{"same expiry again", inst, Change{From: Live, ExpiredOn: t0}, AlreadyApplied, nil},
+		{"freeze soon after a restore", inst, withGuard(freeze, "restoredAt", t0.Add(-24*time.Hour)), Contested, nil},
+		{"resume soon after a freeze", &frozen, withGuard(resume, "frozenAt", t0.Add(-24*time.Hour)), Contested, nil},
+		{"dispute recorded before", &disputed, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, Dispute: true}, Disputed, nil},
+		{"orderless upgrade repeated", &upgraded, orderless, AlreadyApplied, nil},
+		{"orderless upgrade soon after another", &upgraded, withDigest(orderless, "other"), Contested, nil},
+		{"orderless upgrade once upgrades had order ids", inst, withDigest(orderless, "other"), Contested, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Explain(tt.old, tt.change)
+			if got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Explain = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	// A refusal that none of the rules explains is an error, not a guess.
+	if _, err := Explain(inst, Change{OrderKind: OrderRenew, OrderID: "21", From: Live}); err == nil {
+		t.Fatal("an unexplained refusal must be an error")
+	}
+}
+
+func withDigest(c Change, digest string) Change {
+	c.Digest = digest
+	return c
+}
+
+func TestUpgradeDigest(t *testing.T) {
+	a := UpgradeDigest("sku", map[string]string{"Count": "2", "Num": "3"})
+	if b := UpgradeDigest("sku", map[string]string{"Num": "3", "Count": "2"}); a != b {
+		t.Fatal("the digest depends on the order of the items")
+	}
+	for _, other := range []string{
+		UpgradeDigest("sku", map[string]string{"Count": "2", "Num": "4"}),
+		UpgradeDigest("sku2", map[string]string{"Count": "2", "Num": "3"}),
+		UpgradeDigest("sku", map[string]string{"Count": "2Num3"}),
+		UpgradeDigest("sku", nil),
+	} {
+		if other == a {
+			t.Fatal("two different upgrades share a digest")
+		}
+	}
+}
+
+// TestApplyNotification: the documented failed notification (orderPay, a
+// JSON object with no token and no requestId) is recorded once per order,
+// as made when the marketplace made it; an instance we never heard of is
+// recovered from the marketplace first; anything else is refused.
+func TestApplyNotification(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	made := now.Add(-3 * time.Hour)
+	doc := marketplace.FailedNotification{ID: "deab3673236843a3b378c7d8d25c5f01", Action: "orderPay", CreatedAt: made,
+		Message: `{"productCode":"cmgj00001","orderId":"123456","orderBizId":"111222","action":"orderPay","aliUid":"12211222211","skuId":"cmgj00001-prepay"}`}
+
+	store := &fakeStore{}
+	svc := &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
+	if outcome, err := svc.ApplyNotification(context.Background(), doc); err != nil || outcome != Applied {
+		t.Fatalf("documented notification: %s %v", outcome, err)
+	}
+	if got := store.payments[0]; got.id != "111222" || got.key != "order-123456" || got.call.OrderID != "123456" || !got.call.At.Equal(made) {
+		t.Fatalf("recorded %+v", got)
+	}
+
+	unknown := &fakeStore{missing: true}
+	records := &fakeRecords{record: MarketRecord{InstanceID: "111222", OrderID: "123456", AliUID: "12211222211", Status: MarketOpened}}
+	svc = &Service{Store: unknown, Records: records, Now: func() time.Time { return now }, Log: quiet}
+	if _, err := svc.ApplyNotification(context.Background(), doc); err != nil {
+		t.Fatalf("unknown instance: %v", err)
+	}
+	if unknown.inst.ID != "111222" || unknown.inst.AliUID != "12211222211" || len(unknown.payments) != 1 {
+		t.Fatalf("not recovered: %+v, %d payments", unknown.inst, len(unknown.payments))
+	}
+	svc.Records = &fakeRecords{err: ErrMarketUnavailable}
+	unknown.missing, unknown.payments = true, nil
+	if _, err := svc.ApplyNotification(context.Background(), doc); !errors.Is(err, ErrMarketUnavailable) {
+		t.Fatalf("recovery failing: %v", err)
+	}
+
+	for _, bad := range []marketplace.FailedNotification{
+		{ID: "1", Action: "releaseInstance", Message: `{"action":"releaseInstance","instanceId":"1"}`},
+		{ID: "2", Action: "orderPay", Message: `{"action":"orderPay","orderBizId":"1"}`},
+		{ID: "3", Action: "orderPay", Message: `[1]`},
+	} {
+		if _, err := svc.ApplyNotification(context.Background(), bad); err == nil {
+			t.Errorf("notification %s taken", bad.ID)
+		}
+	}
+	// The action may come only beside the message.
+	bare := doc
+	bare.Message = `{"productCode":"cmgj00001","orderId":"123456","orderBizId":"111222","aliUid":"12211222211"}`
+	store = &fakeStore{}
+	svc = &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
+	if _, err := svc.ApplyNotification(context.Background(), bare); err != nil {
+		t.Fatalf("action beside the message: %v", err)
+	}
+}
+
+type fakeRecords struct {
+	record MarketRecord
+	err    error
+}
+
+func (r *fakeRecords) Record(context.Context, string) (MarketRecord, error) { return r.record, r.err }
+
+func withGuard(c Change, after string, since time.Time) Change {
+	c.Guard = &Guard{After: after, Since: since}
+	return c
+}
+
+// fakeStore applies changes to one in-memory instance with the same rules
+// as the DynamoDB store: the condition is Explain's reading.
+type fakeStore struct {
+	inst     Instance
+	changes  []Change
+	err      error
+	missing  bool // no instance yet: payments refused until one is created
+	payments []payment
+}
+
+type payment struct {
+	id, key string
+	call    Call
+}
+
+func (s *fakeStore) Create(_ context.Context, inst Instance) (Instance, bool, error) {
+	s.inst, s.missing = inst, false
+	return inst, true, s.err
+}
+
+func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error) {
+	if s.err != nil {
+		return "", s.err
+	}
+	s.changes = append(s.changes, c)
+	if c.Guard != nil && c.Guard.Settled && s.inst.moves(c.Guard.Counter()) != c.Guard.Seen {
+		return Superseded, nil
+	}
+	if c.Guard != nil && !c.Guard.Settled && s.inst.movedAfter(c.Guard.After, c.Guard.Since) {
+		return Contested, nil
+	}
+	if c.Dispute {
+		s.inst.DisputedAction, s.inst.DisputedAt = c.Action, c.At
+		return Disputed, nil
+	}
+	if c.To != "" {
+		s.inst.Status = c.To
+	}
+	return Applied, nil
+}
+
+func (s *fakeStore) RecordPayment(_ context.Context, id, key string, call Call) (Outcome, error) {
+	if s.missing {
+		return "", ErrInstanceNotFound
+	}
+	s.payments = append(s.payments, payment{id, key, call})
+	return Applied, s.err
+}
+
+func (s *fakeStore) Get(context.Context, string) (Instance, error) { return s.inst, s.err }
+
+type fakeMarket struct {
+	status MarketStatus
+	err    error
+	asked  int
+}
+
+func (m *fakeMarket) Describe(_ context.Context, id string) (MarketInstance, error) {
+	m.asked++
+	return MarketInstance{InstanceID: id, Status: m.status}, m.err
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestChangeForMapsMessages(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	edge := now.Add(-24 * time.Hour)
+	exp := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		msg  marketplace.Message
+		want Change
+	}{
+		{&marketplace.RenewInstance{InstanceID: "1", OrderID: "9", ExpiredOn: exp}, Change{Action: "renewInstance", OrderKind: OrderRenew, OrderID: "9", From: Live, To: StatusActive, ExpiredOn: exp, At: now}},
+		{&marketplace.UpgradeInstance{InstanceID: "1", OrderID: "9", SKU: "s"}, Change{Action: "upgradeInstance", OrderKind: OrderUpgrade, OrderID: "9", From: Live, SKU: "s", At: now}},
+		{&marketplace.ExpiredInstance{InstanceID: "1"}, Change{Action: "expiredInstance", From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}},
+		{&marketplace.ReleaseInstance{InstanceID: "1", OrderID: "7"}, Change{Action: "releaseInstance", From: Live, To: StatusReleased, Note: "7", At: now}},
+		{&marketplace.RefundRenewInstance{InstanceID: "1", ExpiredOn: exp}, Change{Action: "refundRenewInstance", From: Live, ExpiredOn: exp, At: now}},
+		{&marketplace.ResumeInstance{InstanceID: "1"}, Change{Action: "resumeInstance", From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}},
+	}
+	for _, tt := range tests {
+		id, got, err := ChangeFor(tt.msg, now, 24*time.Hour)
+		if err != nil || id != "1" || !equalChange(got, tt.want) {
+			t.Errorf("%T: got %s %+v, %v\nwant %+v", tt.msg, id, got, err, tt.want)
+		}
+	}
+}
+
+// TestContestedCalls: an expiredInstance or resumeInstance that the order
+// history contradicts is settled by the marketplace's word, and recorded
+// for the reconciliation when the marketplace cannot be asked.
+func TestContestedCalls(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		msg        marketplace.Message
+		start      Instance
+		market     *fakeMarket
+		want       Outcome
+		wantStatus Status
+		wantAsked  int
+	}{
+		{"late expire, marketplace says opened", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketOpened}, Superseded, StatusActive, 1},
+		{"expire after a restore, marketplace says expired", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketExpired}, Applied, StatusFrozen, 1},
+		{"expire long after the last restore: no question", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-48 * time.Hour)}, &fakeMarket{}, Applied, StatusFrozen, 0},
+		{"late resume, marketplace says expired", &marketplace.ResumeInstance{InstanceID: "1"},
+			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketExpired}, Superseded, StatusFrozen, 1},
+		{"resume, marketplace says opened", &marketplace.ResumeInstance{InstanceID: "1"},
+			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketOpened}, Applied, StatusActive, 1},
+		{"marketplace unreachable: recorded", &marketplace.ExpiredInstance{InstanceID: "1"},
+			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{err: ErrMarketUnavailable}, Disputed, StatusActive, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{inst: tt.start}
+			svc := &Service{Store: store, Market: tt.market, Now: func() time.Time { return now }, Log: quiet}
+			res, err := svc.Handle(context.Background(), tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tt.want || store.inst.Status != tt.wantStatus || tt.market.asked != tt.wantAsked {
+				t.Fatalf("outcome %s status %s asked %d; want %s %s %d", res.Outcome, store.inst.Status, tt.market.asked, tt.want, tt.wantStatus, tt.wantAsked)
+			}
+			if tt.want == Disputed && store.inst.DisputedAction != marketplace.ActionExpiredInstance {
+				t.Fatalf("dispute not recorded: %q", store.inst.DisputedAction)
+			}
+		})
+	}
+}
+
+func TestServiceCreateAndErrors(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	store := &fakeStore{}
+	svc := &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
+	res, err := svc.Handle(context.Background(), &marketplace.CreateInstance{InstanceID: "5", AliUID: "1234567890123456", OrderID: "3"})
+	if err != nil || res.Outcome != Applied || res.Instance == nil {
+		t.Fatalf("create: %+v %v", res, err)
+	}
+	if c := store.inst; c.Status != StatusActive || c.Progress != ProgressPending || c.Orders[OrderCreate] != "3" || c.LastCalls[marketplace.ActionCreateInstance].At != now {
+		t.Fatalf("created %+v", c)
+	}
+	store.err = errors.New("throttled")
+	if _, err := svc.Handle(context.Background(), &marketplace.RenewInstance{InstanceID: "1", OrderID: "4"}); err == nil || !errors.Is(err, store.err) {
+		t.Fatalf("store error not passed on: %v", err)
+	}
+}
+
+func equalChange(a, b Change) bool {
+	if len(a.From) != len(b.From) {
+		return false
+	}
+	for i := range a.From {
+		if a.From[i] != b.From[i] {
+			return false
+		}
+	}
+	if (a.Guard == nil) != (b.Guard == nil) || a.Guard != nil && (a.Guard.After != b.Guard.After || !a.Guard.Since.Equal(b.Guard.Since)) {
+		return false
+	}
+	return a.Action == b.Action && a.OrderKind == b.OrderKind && a.OrderID == b.OrderID && a.To == b.To &&
+		a.ExpiredOn.Equal(b.ExpiredOn) && a.SKU == b.SKU && a.Note == b.Note && a.At.Equal(b.At) && len(a.BillableItems) == len(b.BillableItems)
+}

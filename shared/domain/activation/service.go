@@ -1,0 +1,316 @@
+package activation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
+)
+
+// Store keeps instances. Each method is one conditional write (or one
+// transaction), which is what makes every call idempotent under retries
+// and races.
+type Store interface {
+	// Create records inst unless an instance with its id exists, and returns
+	// the instance as stored (the existing one when it was not created).
+	Create(ctx context.Context, inst Instance) (stored Instance, created bool, err error)
+	// Apply makes change to the instance id in one conditional write.
+	Apply(ctx context.Context, id string, change Change) (Outcome, error)
+	// RecordPayment records an orderPay message once per request id, for
+	// an instance that exists.
+	RecordPayment(ctx context.Context, id, requestID string, call Call) (Outcome, error)
+	// Get reads the instance (consistently).
+	Get(ctx context.Context, id string) (Instance, error)
+}
+
+// Market tells what the marketplace itself says of an instance now
+// (DescribeInstanceForIsv): ErrUnknownToMarket when it knows none,
+// ErrMarketUnavailable when it could not say.
+type Market interface {
+	Describe(ctx context.Context, id string) (MarketInstance, error)
+}
+
+// DefaultStaleHorizon is how long after a renewal or a resume a freeze (and
+// after a freeze, a resume) is taken as possibly a stale retry of a call
+// sent before it. The marketplace retries a call many times over hours; a
+// day covers that with room to spare.
+const DefaultStaleHorizon = 24 * time.Hour
+
+// Follower carries a status move of an instance over to what depends on
+// it (the workspaces settled through it, its cloud account link, the mail
+// to its billing center account); see Effects.
+type Follower interface {
+	Follow(ctx context.Context, id string) error
+}
+
+// DefaultFirstCheck is how long after createInstance the reconciliation
+// first asks the marketplace about an activation still pending.
+const DefaultFirstCheck = time.Hour
+
+// DefaultAuditEvery is how often the reconciliation compares a live
+// instance with what the marketplace says of it.
+const DefaultAuditEvery = 24 * time.Hour
+
+// MarketRecords rebuilds an instance from the marketplace's own record,
+// when createInstance never reached us.
+type MarketRecords interface {
+	Record(ctx context.Context, id string) (MarketRecord, error)
+}
+
+// Service applies marketplace calls to instances.
+type Service struct {
+	Store Store
+	// Market settles calls without an order id that contradict the order
+	// history; nil records them as disputed at once.
+	Market Market
+	// Effects follows every status move; nil leaves them to the
+	// reconciliation (the move flags the instance as due).
+	Effects Follower
+	// StaleHorizon: see DefaultStaleHorizon.
+	StaleHorizon time.Duration
+	// FirstCheck: see DefaultFirstCheck (NewService sets it; zero checks
+	// at once, as the local stack does).
+	FirstCheck time.Duration
+	// Records recovers an instance a failed notification names and we
+	// never heard of; nil leaves such a notification unapplied.
+	Records MarketRecords
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// NewService returns a Service on store with the real clock.
+func NewService(store Store, market Market, log *slog.Logger) *Service {
+	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, FirstCheck: DefaultFirstCheck, Now: time.Now, Log: log}
+}
+
+// Result is what a call did: Instance is set for createInstance.
+type Result struct {
+	Outcome  Outcome
+	Instance *Instance
+}
+
+// Handle applies one decoded SPI message (see marketplace.Decode).
+func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, error) {
+	now := s.Now().UTC()
+	switch m := msg.(type) {
+	case *marketplace.CreateInstance:
+		return s.create(ctx, m, now)
+	case *marketplace.OrderPay:
+		outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, m.RequestID, Call{OrderID: m.OrderID, At: now})
+		if err != nil {
+			return Result{}, fmt.Errorf("orderPay of instance %s: %w", m.InstanceID, err)
+		}
+		return Result{Outcome: outcome}, nil
+	}
+	return s.lifecycle(ctx, msg, now)
+}
+
+// ApplyNotification applies a message the marketplace failed to deliver
+// (DescribeFailedNotifications: orderPay only), as made when the
+// marketplace made it. It came over the signed OpenAPI, so it has no token
+// to check, and no requestId: the order it pays is its idempotency key
+// (one payment per order), the same whether the message arrives once or
+// is listed again because its confirmation was lost. An instance we never
+// heard of (its createInstance lost too) is recovered from the
+// marketplace's record first.
+func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNotification) (Outcome, error) {
+	params, err := marketplace.ParseMessage(n.Message)
+	if err != nil {
+		return "", err
+	}
+	if params["action"] == "" {
+		params["action"] = n.Action
+	}
+	m, err := marketplace.DecodeNotification(params)
+	if err != nil {
+		return "", err
+	}
+	at := s.Now().UTC()
+	if !n.CreatedAt.IsZero() && n.CreatedAt.Before(at) {
+		at = n.CreatedAt.UTC()
+	}
+	key := "order-" + m.OrderID
+	call := Call{OrderID: m.OrderID, At: at}
+	outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, key, call)
+	if errors.Is(err, ErrInstanceNotFound) && s.Records != nil {
+		record, rerr := s.Records.Record(ctx, m.InstanceID)
+		if rerr != nil {
+			return "", fmt.Errorf("orderPay of instance %s, unknown here: %w", m.InstanceID, rerr)
+		}
+		if _, _, err := s.Store.Create(ctx, Recovered(record, s.Now())); err != nil {
+			return "", fmt.Errorf("recover instance %s: %w", m.InstanceID, err)
+		}
+		s.Log.WarnContext(ctx, "instance recovered from the Market OpenAPI for a failed notification", "instanceId", m.InstanceID)
+		outcome, err = s.Store.RecordPayment(ctx, m.InstanceID, key, call)
+	}
+	if err != nil {
+		return "", fmt.Errorf("orderPay of instance %s: %w", m.InstanceID, err)
+	}
+	return outcome, nil
+}
+
+// lifecycle applies a lifecycle call other than createInstance.
+func (s *Service) lifecycle(ctx context.Context, msg marketplace.Message, now time.Time) (Result, error) {
+	id, change, err := ChangeFor(msg, now, s.horizon())
+	if err != nil {
+		return Result{}, err
+	}
+	outcome, err := s.Store.Apply(ctx, id, change)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
+	}
+	if outcome == Contested {
+		outcome, err = s.settle(ctx, id, change)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
+		}
+	}
+	if err := s.follow(ctx, id, change, outcome); err != nil {
+		return Result{}, err
+	}
+	return Result{Outcome: outcome}, nil
+}
+
+// follow carries out a status move's effects, on the call that made it
+// and on every repeat of it: a call that failed halfway is retried by the
+// marketplace, and the repeat finishes the work. (What a call cannot
+// finish in time, the reconciliation does.)
+func (s *Service) follow(ctx context.Context, id string, change Change, outcome Outcome) error {
+	if s.Effects == nil || change.To == "" || (outcome != Applied && outcome != AlreadyApplied) {
+		return nil
+	}
+	if err := s.Effects.Follow(ctx, id); err != nil {
+		return fmt.Errorf("%s instance %s: effects: %w", change.Action, id, err)
+	}
+	return nil
+}
+
+func (s *Service) horizon() time.Duration {
+	if s.StaleHorizon > 0 {
+		return s.StaleHorizon
+	}
+	return DefaultStaleHorizon
+}
+
+// settle asks the marketplace about a contested freeze or resume: it
+// applies the call if the marketplace's status agrees, drops it if not,
+// and records it as disputed when the marketplace cannot say now.
+func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome, error) {
+	// What the opposite move was before the marketplace is asked: the
+	// change applies only if it is still that one (a renewal landing while
+	// we ask must not be undone).
+	inst, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	seen := inst.moves(change.Guard.Counter())
+	var market MarketInstance
+	err = ErrMarketUnavailable
+	if s.Market != nil {
+		market, err = s.Market.Describe(ctx, id)
+	}
+	agrees := false
+	switch {
+	case change.Action == marketplace.ActionUpgradeInstance:
+		agrees = market.SKU == change.SKU
+	case change.To == StatusActive:
+		agrees = market.Status == MarketOpened
+	default:
+		agrees = market.Status == MarketExpired
+	}
+	switch {
+	case err == nil && agrees:
+		change.Guard = &Guard{After: change.Guard.After, Settled: true, Seen: seen}
+		return s.Store.Apply(ctx, id, change)
+	case err == nil:
+		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
+		return Superseded, nil
+	case change.Action == marketplace.ActionUpgradeInstance:
+		// An upgrade is not urgent, and nothing but the marketplace can
+		// place it: refused, so that the marketplace calls again.
+		return "", fmt.Errorf("upgrade without an order id, contested: %w", err)
+	}
+	s.Log.WarnContext(ctx, "contested call recorded for the reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
+	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
+	return s.Store.Apply(ctx, id, dispute)
+}
+
+// errorKind names an error without its text, which for a network failure
+// can hold a signed URL.
+func errorKind(err error) string {
+	switch {
+	case errors.Is(err, ErrMarketUnavailable):
+		return "MarketUnavailable"
+	case errors.Is(err, ErrUnknownToMarket):
+		return "UnknownToMarket"
+	}
+	return "Error"
+}
+
+func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now time.Time) (Result, error) {
+	inst := Instance{
+		ID:            m.InstanceID,
+		AliUID:        m.AliUID,
+		ProductCode:   m.ProductCode,
+		SKU:           m.SKU,
+		Trial:         m.Trial,
+		ExpiredOn:     m.ExpiredOn.UTC(),
+		Template:      m.Template,
+		BillableItems: m.BillableItems,
+		Status:        StatusActive,
+		Progress:      ProgressPending,
+		Orders:        map[string]string{OrderCreate: m.OrderID},
+		Awaiting:      AwaitingActivation,
+		CheckAt:       now.Add(s.FirstCheck).Truncate(time.Second),
+		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
+		Audit:         AuditLive,
+		AuditAt:       now.Add(DefaultAuditEvery).Truncate(time.Second),
+		CreatedAt:     now,
+		UpdatedAt:     now,
+	}
+	stored, created, err := s.Store.Create(ctx, inst)
+	if err != nil {
+		return Result{}, fmt.Errorf("create instance %s: %w", m.InstanceID, err)
+	}
+	outcome := Applied
+	if !created {
+		outcome = AlreadyApplied
+	}
+	return Result{Outcome: outcome, Instance: &stored}, nil
+}
+
+// Live is every status but released: nothing brings a released instance back.
+var Live = []Status{StatusActive, StatusFrozen}
+
+// ChangeFor maps a lifecycle message to the change it makes, with guards
+// that reach back horizon from now.
+func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (string, Change, error) {
+	edge := now.Add(-horizon).Truncate(time.Second)
+	switch m := msg.(type) {
+	case *marketplace.RenewInstance:
+		// For pay-as-you-go a renewal means the arrears were paid: restore.
+		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderKind: OrderRenew, OrderID: m.OrderID, From: Live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
+	case *marketplace.UpgradeInstance:
+		change := Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live,
+			SKU: m.SKU, BillableItems: m.BillableItems, Digest: UpgradeDigest(m.SKU, m.BillableItems), At: now}
+		if m.OrderID == "" {
+			// Both documented samples carry no order id. Such an upgrade
+			// goes ahead alone only if no other upgrade is recent and none
+			// ever had an order id; otherwise the marketplace's SKU decides.
+			change.Guard = &Guard{After: "upgradedAt", Since: edge, UnlessOrder: OrderUpgrade}
+		}
+		return m.InstanceID, change, nil
+	case *marketplace.ExpiredInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}, nil
+	case *marketplace.ResumeInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}, nil
+	case *marketplace.ReleaseInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionReleaseInstance, From: Live, To: StatusReleased, Note: m.OrderID, At: now}, nil
+	case *marketplace.RefundRenewInstance:
+		return m.InstanceID, Change{Action: marketplace.ActionRefundRenewInstance, From: Live, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
+	}
+	return "", Change{}, fmt.Errorf("no lifecycle change for %T", msg)
+}

@@ -1,0 +1,227 @@
+// Package verification proves that a buyer controls an email address: it
+// issues six-digit codes (stored only as keyed hashes, valid ten minutes,
+// five wrong tries at most), rate-limits their sending, and consumes a code
+// atomically when the buyer types it back.
+package verification
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+)
+
+// Purpose says what a code is for; a code for one purpose never passes for another.
+type Purpose string
+
+// The purposes of codes.
+const (
+	Register        Purpose = "register"
+	BindBilling     Purpose = "bind-billing"
+	CreateWorkspace Purpose = "create-workspace"
+)
+
+// ParsePurpose accepts the three purposes.
+func ParsePurpose(s string) (Purpose, error) {
+	switch p := Purpose(s); p {
+	case Register, BindBilling, CreateWorkspace:
+		return p, nil
+	}
+	return "", ErrUnknownPurpose
+}
+
+// Rules of codes.
+const (
+	CodeTTL     = 10 * time.Minute
+	MaxAttempts = 5
+	Cooldown    = 60 * time.Second
+)
+
+// Limits caps how many codes are sent. Each counts in a fixed window. The
+// cooldown and the tightest caps are per (session, address): one buyer's
+// session cannot spend another buyer's allowance. A higher cap per address
+// across sessions stops a flood to one inbox from many sessions.
+type Limits struct {
+	PerTargetHour  int // one session, one address
+	PerAddressHour int // every session, one address
+	PerAddressDay  int
+	PerSessionHour int // one session, any address
+	PerClientHour  int // one client IP
+}
+
+// DefaultLimits are the product's caps.
+var DefaultLimits = Limits{PerTargetHour: 5, PerAddressHour: 20, PerAddressDay: 50, PerSessionHour: 10, PerClientHour: 30}
+
+var (
+	ErrInvalidAddress = errors.New("not a valid email address")
+	ErrInvalidTarget  = errors.New("not a valid billing center username")
+	ErrUnknownPurpose = errors.New("unknown purpose")
+	// ErrMailFailed means the mail could not be sent; nothing was kept.
+	ErrMailFailed = errors.New("the code could not be sent")
+	// ErrNoCode means there is no code to check: never sent, replaced,
+	// already used, or deleted after expiry.
+	ErrNoCode = errors.New("no code was sent, or it was already used")
+	// ErrCodeExpired means the code is older than CodeTTL.
+	ErrCodeExpired = errors.New("the code has expired")
+	// ErrCodeDead means MaxAttempts wrong codes were tried: ask for a new one.
+	ErrCodeDead = errors.New("too many wrong codes: ask for a new one")
+	// ErrCodeFormat means what was typed is not six digits; it costs no try.
+	ErrCodeFormat = errors.New("a code is six digits")
+)
+
+// WrongCodeError is a wrong code; Remaining tries are left.
+type WrongCodeError struct{ Remaining int }
+
+func (e *WrongCodeError) Error() string {
+	return fmt.Sprintf("wrong code (%d tries left)", e.Remaining)
+}
+
+// The limits a LimitError names.
+const (
+	LimitCooldown    = "cooldown"
+	LimitTargetHour  = "target-hour"
+	LimitAddressHour = "address-hour"
+	LimitAddressDay  = "address-day"
+	LimitSession     = "session"
+	LimitClient      = "client"
+)
+
+// LimitError says which limit stopped a send and when to try again.
+type LimitError struct {
+	// Limit is one of the Limit constants.
+	Limit      string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("sending limit %s reached: try again in %s", e.Limit, e.RetryAfter.Round(time.Second))
+}
+
+// NormalizeAddress checks an email address and returns it in the form
+// codes are keyed by (trimmed, lower case).
+func NormalizeAddress(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) > 254 || strings.ContainsAny(s, " <>\"") {
+		return "", ErrInvalidAddress
+	}
+	parsed, err := mail.ParseAddress(s)
+	if err != nil || parsed.Address != s || parsed.Name != "" {
+		return "", ErrInvalidAddress
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+		return "", ErrInvalidAddress
+	}
+	return s, nil
+}
+
+// NormalizeUsername checks a billing center username and returns its key form.
+func NormalizeUsername(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if len(s) < 2 || len(s) > 64 {
+		return "", ErrInvalidTarget
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return "", ErrInvalidTarget
+		}
+	}
+	return s, nil
+}
+
+// NewCode is six digits from the system's CSPRNG.
+func NewCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", fmt.Errorf("generate code: %w", err)
+	}
+	return fmt.Sprintf("%06d", n.Int64()), nil
+}
+
+// Hasher keys code hashes with a secret, so a leaked table reveals no code
+// (a bare hash of six digits would be undone in a millisecond).
+type Hasher struct{ secret []byte }
+
+// NewHasher returns a hasher for secret, which must be long enough to matter.
+func NewHasher(secret string) (Hasher, error) {
+	if len(secret) < 16 {
+		return Hasher{}, errors.New("the code hashing secret must have at least 16 bytes")
+	}
+	return Hasher{secret: []byte(secret)}, nil
+}
+
+// Secrets reads a function's secrets by setting name.
+type Secrets interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// CodeSecret is the setting of the secret that keys both the code hashes
+// and the seal of the codes mailed through the outbox.
+const CodeSecret = "CODE_HASH_SECRET"
+
+// LoadKeys reads CodeSecret and returns the hasher of codes and the sealer
+// of outbox mails, both keyed by it.
+func LoadKeys(ctx context.Context, secrets Secrets) (Hasher, outbox.Sealer, error) {
+	secret, err := secrets.Get(ctx, CodeSecret)
+	if err != nil {
+		return Hasher{}, outbox.Sealer{}, err
+	}
+	hasher, err := NewHasher(secret)
+	if err != nil {
+		return Hasher{}, outbox.Sealer{}, err
+	}
+	sealer, err := outbox.NewSealer(secret)
+	return hasher, sealer, err
+}
+
+// Hash is the stored form of code for purpose and key.
+func (h Hasher) Hash(purpose Purpose, key, code string) string {
+	mac := hmac.New(sha256.New, h.secret)
+	mac.Write([]byte(string(purpose) + "\x00" + key + "\x00" + code))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// CheckCodeFormat accepts six digits (spaces around them are forgiven).
+func CheckCodeFormat(code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+		return "", ErrCodeFormat
+	}
+	return code, nil
+}
+
+// SessionKey is how codes name the session that asked for them: a hash of
+// the session id, so the verification table never holds a live cookie.
+func SessionKey(sessionID string) string {
+	sum := sha256.Sum256([]byte("session\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Record is an issued code as the store keeps it: one per purpose and
+// session, replaced by the next send.
+type Record struct {
+	Purpose Purpose
+	// Session is the SessionKey of the session that asked: only it may
+	// try or consume the code.
+	Session string
+	// Target is the normalized address, or for bind-billing the username.
+	Target    string
+	Hash      string
+	SentAt    time.Time
+	ExpiresAt time.Time
+}
+
+// Client is who asks for a code, for the per-client cap.
+type Client struct {
+	IP string
+}

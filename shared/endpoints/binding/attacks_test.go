@@ -1,0 +1,278 @@
+package binding_test
+
+// The binding flows under retries, forged input and collisions.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+	"github.com/guance/aliyun-marketplace/shared/domain/password"
+	"github.com/guance/aliyun-marketplace/shared/domain/sites"
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/binding"
+	"github.com/guance/aliyun-marketplace/shared/platform/logging"
+)
+
+// TestRetriedBindIsDone: a retried (double-clicked, or replayed by
+// a browser after a lost answer) "Bind" of a workspace this very purchase
+// has just settled must answer like the first one, not claim that someone
+// else took it.
+func TestRetriedBindIsDone(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	first := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}})
+	if loc := first.Header().Get("Location"); !strings.Contains(loc, "done=bound") {
+		t.Fatalf("first bind: %d %s", first.Code, loc)
+	}
+	again := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}})
+	loc := again.Header().Get("Location")
+	body := b.get(loc).Body.String()
+	if strings.Contains(loc, "warn=taken") {
+		t.Errorf("the retry of a bind that succeeded redirects to %q, which says %q", loc, "This workspace was just settled by another account or purchase.")
+	}
+	if !strings.Contains(body, ">Bound<") {
+		t.Fatal("the workspace is bound")
+	}
+}
+
+// TestMalformedWorkspaceID: a forged workspace id that DynamoDB
+// refuses as a key (empty, longer than 2048 bytes) is bad input: a clear
+// refusal ("no such workspace"), not the "service unavailable" page and an
+// ERROR log line that an operator's alarm would count.
+//
+// The embedded server accepts such keys; DynamoDB answers a
+// ValidationException ("The AttributeValue for a key attribute cannot
+// contain an empty string value"; a partition key is at most 2048 bytes),
+// which keyRulesDB plays.
+func TestMalformedWorkspaceID(t *testing.T) {
+	f := newFixture(t)
+	withRecordsDB(f, keyRulesDB{f.db.Client()})
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	for name, ws := range map[string]string{"empty": "", "over 2048 bytes": strings.Repeat("w", 2100)} {
+		t.Run(name, func(t *testing.T) {
+			before := strings.Count(f.logs.String(), `"level":"ERROR"`)
+			rec := b.post("/bind/workspace/confirm", url.Values{"ws": {ws}})
+			if rec.Code != http.StatusSeeOther || !strings.Contains(rec.Header().Get("Location"), "warn=gone") {
+				t.Errorf("%d %v, want 303 to warn=gone", rec.Code, rec.Header().Get("Location"))
+			}
+			if after := strings.Count(f.logs.String(), `"level":"ERROR"`); after != before {
+				t.Errorf("a forged id was logged as an ERROR: %s", lastLine(f.logs.String()))
+			}
+		})
+	}
+}
+
+// keyRulesDB refuses GetItem keys the way DynamoDB does.
+type keyRulesDB struct{ *dynamodb.Client }
+
+func (k keyRulesDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	for _, v := range in.Key {
+		if s, ok := v.(*types.AttributeValueMemberS); ok && (s.Value == "" || len(s.Value) > 2048) {
+			return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "One or more parameter values are not valid."}
+		}
+	}
+	return k.Client.GetItem(ctx, in, opts...)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// verifyEmailViaNewVariant proves addr in b's session the way a buyer
+// would by mistake: the "No Guance account" form, a right code, and a
+// password confirmation that does not match. The page asks for the
+// password again, and the session keeps the email as verified.
+func verifyEmailViaNewVariant(t *testing.T, f *fixture, b *buyer, addr string) {
+	t.Helper()
+	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"newbie"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {addr}, "agree": {"yes"}, "action": {"send-code"}}
+	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusSeeOther {
+		t.Fatalf("send: %d %s", rec.Code, rec.Body.String())
+	}
+	nw.Set("action", "create")
+	nw.Set("code", f.mail.Last().Code)
+	nw.Set("confirm", "mistyped-pass")
+	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusBadRequest {
+		t.Fatalf("mismatched password: %d", rec.Code)
+	}
+}
+
+// TestDoubleSubmittedCreateMakesOneWorkspace: submits of one Create (a
+// double click, two tabs) that all read the draft before any clears it
+// carry the draft's one workspace id: the put's condition lets one
+// through, and the others find it done.
+func TestDoubleSubmittedCreateMakesOneWorkspace(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	verifyEmailViaNewVariant(t, f, b, "alice@acme.example")
+	// The buyer switches to "Have a Guance account" (no code asked: the
+	// email is verified in the session) and double-clicks Create (four submits, so that the race shows on every run).
+	var wg sync.WaitGroup
+	codes := make([]int, 4)
+	for i := range codes {
+		wg.Go(func() {
+			codes[i] = b.post("/bind/workspace/create/have", url.Values{"workspace": {"staging"}, "wslang": {"en"}, "email": {"alice@acme.example"}, "agree": {"yes"}, "action": {"create"}}).Code
+		})
+	}
+	wg.Wait()
+	inst, _ := f.instances.Get(context.Background(), "7000001")
+	if len(inst.Workspaces) != 1 {
+		t.Errorf("one Create, double-submitted, made %d workspaces settled through the purchase (answers %v)", len(inst.Workspaces), codes)
+	}
+}
+
+// TestTakenUsernameKeepsTheCode: a "username taken" refusal after a
+// right code keeps the verified email (the page keeps what was typed), so
+// the next submit with another username needs no new code.
+func TestTakenUsernameKeepsTheCode(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"alice"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"n2@example.com"}, "agree": {"yes"}, "action": {"send-code"}}
+	b.post("/bind/workspace/create/new", nw)
+	nw.Set("action", "create")
+	nw.Set("code", f.mail.Last().Code)
+	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusConflict {
+		t.Fatalf("taken: %d", rec.Code)
+	}
+	nw.Set("username", "alice2")
+	nw.Del("code")
+	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusSeeOther {
+		t.Errorf("another username after \"taken\": %d, the page asks for a code again", rec.Code)
+	}
+}
+
+// TestUnconfiguredSite: only the sites in SITE_LOGIN_URLS have a login
+// page, so the site selector accepts no other: a workspace created on one
+// would activate the purchase with a login site that Login Without
+// Password cannot serve.
+func TestUnconfiguredSite(t *testing.T) {
+	f := newFixture(t) // login URLs: cn1 and eu1 only
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	rec := b.post("/bind/workspace/site", url.Values{"site": {"za1"}})
+	if rec.Code == http.StatusSeeOther {
+		have := url.Values{"workspace": {"staging"}, "wslang": {"en"}, "email": {"alice@acme.example"}, "agree": {"yes"}, "action": {"send-code"}}
+		b.post("/bind/workspace/create/have", have)
+		have.Set("action", "create")
+		have.Set("code", f.mail.Last().Code)
+		b.post("/bind/workspace/create/have", have)
+	}
+	inst, _ := f.instances.Get(context.Background(), "7000001")
+	if inst.Activated() && inst.LoginSite == "za1" {
+		t.Errorf("the purchase is activated on site za1, which has no login URL (site post: %d)", rec.Code)
+	}
+}
+
+// conflictDB answers TransactWriteItems with a TransactionConflict on the
+// item at index at (what DynamoDB returns when another writer, an SPI call
+// on the instance, a draft save on the session, touches it meanwhile).
+type conflictDB struct {
+	*dynamodb.Client
+	at  int
+	arm atomic.Bool
+}
+
+func (c *conflictDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.arm.Swap(false) {
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[c.at].Code = aws.String("TransactionConflict")
+		return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+	}
+	return c.Client.TransactWriteItems(ctx, in, opts...)
+}
+
+// withRecordsDB rebuilds f's routes over a records store that talks to db.
+func withRecordsDB(f *fixture, db storage.RecordsDB) {
+	f.records = storage.NewRecords(db, f.tables)
+	sealer, _ := outbox.NewSealer(secret)
+	hasher, _ := verification.NewHasher(secret)
+	codes := storage.NewCodes(f.db.Client(), f.db.Tables["VerificationTable"], f.tables.Outbox)
+	nowFn := func() time.Time { return f.now }
+	common := binding.Common{
+		Records: f.records,
+		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: storage.NewAccounts(f.db.Client(), f.tables.Accounts),
+			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
+		MarketplaceURL: "https://market.example/purchased", Log: logging.New(f.logs, slog.LevelDebug), Now: nowFn,
+	}
+	billing := &binding.BillingHandler{Common: common, Sessions: f.sessions}
+	workspace := &binding.WorkspaceHandler{Common: common, Sessions: f.sessions,
+		HashPassword: func(p string) (string, error) {
+			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
+		},
+		LoginURLs: sites.LoginURLs{"cn1": "https://cn1.console.example/login", "eu1": "https://eu1.console.example/login"},
+		TermsURL:  "https://guance.example/terms"}
+	mux := http.NewServeMux()
+	mux.Handle("/bind/billing", billing.Routes())
+	mux.Handle("/bind/workspace", workspace.Routes())
+	mux.Handle("/bind/workspace/", workspace.Routes())
+	f.routes = mux
+}
+
+// TestBillingConflictIsRetried: when the billing binding's transaction
+// collides with another writer of the instance (the marketplace's
+// renewInstance arriving at that moment), it is tried again: the buyer is
+// not sent on as if bound while nothing was written, nor is the code spent
+// on a binding that did not happen.
+func TestBillingConflictIsRetried(t *testing.T) {
+	f := newFixture(t)
+	db := &conflictDB{Client: f.db.Client(), at: 2} // 2: the instance's update
+	withRecordsDB(f, db)
+	b := f.buyer(t, "7000001")
+	b.post("/bind/billing", url.Values{"username": {"acme"}, "action": {"send-code"}})
+	code := f.outboxCode(t, "billing@acme.example")
+	db.arm.Store(true)
+	rec := b.post("/bind/billing", url.Values{"username": {"acme"}, "code": {code}, "action": {"bind"}})
+	inst, _ := f.instances.Get(context.Background(), "7000001")
+	if inst.Progress == activation.ProgressPending && rec.Code == http.StatusSeeOther && rec.Header().Get("Location") == "/bind/workspace" {
+		next := b.get("/bind/workspace")
+		t.Errorf("nothing was bound, yet the answer is 303 to /bind/workspace, which sends on to %q", next.Header().Get("Location"))
+	}
+	// The buyer's retry with the same code.
+	retry := b.post("/bind/billing", url.Values{"username": {"acme"}, "code": {code}, "action": {"bind"}})
+	if retry.Code != http.StatusSeeOther {
+		t.Errorf("the retry is refused (%d): the code was spent on a binding that did not happen", retry.Code)
+	}
+}
+
+// TestSettleConflictIsRetried: binding two workspaces at once through
+// one purchase (two tabs) collides on the instance item; the loser is
+// tried again, not told the workspace "was just settled by another
+// account" while it is unbound.
+func TestSettleConflictIsRetried(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, f.tables.Workspaces, "", guance.Workspace{ID: "wksp_two", Name: "two", Site: "cn1", Owner: "alice", BillingAccount: "acme", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: now})
+	db := &conflictDB{Client: f.db.Client(), at: 1} // 1: the instance's update
+	withRecordsDB(f, db)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	db.arm.Store(true)
+	rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_two"}})
+	if strings.Contains(rec.Header().Get("Location"), "warn=taken") {
+		t.Errorf("a conflict on the instance is answered %q: \"settled by another account or purchase\", yet wksp_two is unbound", rec.Header().Get("Location"))
+	}
+}

@@ -1,0 +1,188 @@
+package binding
+
+import (
+	"encoding/json"
+	"errors"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
+	"net/http"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
+)
+
+// BillingHandler serves the billing center binding page.
+type BillingHandler struct {
+	Common
+	Sessions flow.Sessions
+
+	flow *flow.Flow
+}
+
+// billingDraft is the binding's progress in the session.
+type billingDraft struct {
+	Username string    `json:"username,omitempty"`
+	Code     codeState `json:"code"`
+	Bound    string    `json:"bound,omitempty"`
+}
+
+func decodeBilling(s string) billingDraft {
+	var d billingDraft
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
+	}
+	return d
+}
+
+func (d billingDraft) encode() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// Routes returns the handler's routes, behind the cross-origin guard.
+func (h *BillingHandler) Routes() http.Handler {
+	h.flow = &flow.Flow{Name: "bind-billing", Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+routes.BindBilling, h.flow.Page(h.show))
+	mux.HandleFunc("POST "+routes.BindBilling, h.flow.Form(h.post))
+	return h.flow.Guard(mux)
+}
+
+// bound reports whether the purchase needs no billing binding (its UID is
+// linked, or the instance is bound already): the workspace page is next.
+func (h *BillingHandler) bound(v *flow.Visit) (bool, error) {
+	inst, _, linked, err := h.Records.Purchase(v.R.Context(), v.Sess.InstanceID, v.Sess.AliUID)
+	if err != nil {
+		return false, err
+	}
+	return linked || inst.BillingAccount != "", nil
+}
+
+func (h *BillingHandler) show(v *flow.Visit) {
+	bound, err := h.bound(v)
+	if err != nil {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	if bound {
+		flow.Redirect(v.W, v.R, routes.BindWorkspace)
+		return
+	}
+	d := decodeBilling(h.flow.Draft(v))
+	h.render(v, http.StatusOK, d, web.BindBillingView{})
+}
+
+func (h *BillingHandler) render(v *flow.Visit, status int, d billingDraft, view web.BindBillingView) {
+	view.Purchase = web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}
+	if view.Form.Values == nil {
+		view.Form.Values = map[string]string{"username": d.Username}
+	}
+	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
+		view.CodeSent, view.Wait = d.Code.shown(verification.BindBilling, h.Now())
+	}
+	c := v.Chrome("bind.billing.title", routes.BindBilling, web.WaitStyle(view.Wait))
+	// The site selector sits at the top right of this page already, as the
+	// seed shows it: it decides only where a workspace created later goes,
+	// so it is the workspace binding's choice (its draft), not this one's.
+	c.Tools = web.SiteSelectorBack(c, decodeWorkspace(v.Sess.Draft(workspaceFlow)).Site, routes.BindBilling)
+	h.flow.Render(v, status, web.BindBillingPage(c, view))
+}
+
+func (h *BillingHandler) post(v *flow.Visit) {
+	d := decodeBilling(h.flow.Draft(v))
+	f := v.R.PostForm
+	d.Username = f.Get("username")
+	username, err := verification.NormalizeUsername(f.Get("username"))
+	form := web.Form{Values: map[string]string{"username": f.Get("username")}, Errors: map[string]i18n.Message{}}
+	if err != nil {
+		form.Errors["username"] = i18n.M("code.error.username")
+		if h.flow.Save(v, d.encode()) {
+			h.render(v, http.StatusBadRequest, d, web.BindBillingView{Form: form})
+		}
+		return
+	}
+	d.Username = username
+	if f.Get("action") == "send-code" {
+		h.sendCode(v, d, form)
+		return
+	}
+	if d.Bound == username {
+		// Bound by this session already (a second submit): the code is
+		// spent, and the binding is done.
+		flow.Redirect(v.W, v.R, routes.BindWorkspace)
+		return
+	}
+	err = h.Verifier.Verify(v.R.Context(), verification.BindBilling, v.Sess.ID, username, f.Get("code"))
+	if err != nil {
+		if !flow.IsCodeRefusal(err) {
+			h.flow.Fail(v.W, v.R, v.Lang, err)
+			return
+		}
+		h.Log.InfoContext(v.R.Context(), "billing binding code refused", "kind", verification.ErrorKind(err))
+		form.Errors["code"] = flow.VerifyMessage(err)
+		if h.flow.Save(v, d.encode()) {
+			h.render(v, http.StatusBadRequest, d, web.BindBillingView{Form: form})
+		}
+		return
+	}
+	d.Bound = username
+	now := h.Now().UTC()
+	err = h.Records.BindBilling(v.R.Context(), guance.BillingBind{UID: v.Sess.AliUID, Instance: v.Sess.InstanceID, Account: username, At: now},
+		session.Step{SessionID: v.Sess.ID, Flow: "bind-billing", Draft: d.encode()})
+	switch {
+	case err == nil:
+		h.Log.InfoContext(v.R.Context(), "billing center account bound", "instanceId", v.Sess.InstanceID)
+		h.Metrics.Count("BillingBound", nil)
+		flow.Redirect(v.W, v.R, routes.BindWorkspace)
+	case errors.Is(err, activation.ErrNotPending):
+		// Bound already (a second click): the workspace page says how.
+		flow.Redirect(v.W, v.R, routes.BindWorkspace)
+	case errors.Is(err, guance.ErrUIDLinked):
+		h.refuse(v, d, "UIDLinked", "bind.billing.linked")
+	case errors.Is(err, guance.ErrNoSuchAccount):
+		h.refuse(v, d, "NoSuchAccount", "bind.billing.unknown")
+	case activation.Unavailable(err):
+		h.refuse(v, d, "InstanceClosed", "bind.billing.closed")
+	default:
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+	}
+}
+
+func (h *BillingHandler) refuse(v *flow.Visit, d billingDraft, code, key string) {
+	h.Log.InfoContext(v.R.Context(), "billing binding refused", "code", code)
+	h.Metrics.Count("BillingBindRefused", map[string]string{"Code": code})
+	h.render(v, http.StatusConflict, d, web.BindBillingView{Notice: i18n.M(key)})
+}
+
+// sendCode keeps the username, then sends a bind-billing code to the
+// account's email on file: the same answer whether or not it exists.
+func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft, form web.Form) {
+	last := d.Code
+	d.Code = codeState{To: d.Username, SentAt: h.Now().UTC()}
+	if !h.flow.Save(v, d.encode()) {
+		return
+	}
+	_, err := h.Codes.Send(v.R.Context(), verification.Request{
+		Purpose: verification.BindBilling, Target: d.Username, Lang: string(v.Lang), SessionID: v.Sess.ID,
+		Client: verification.Client{IP: web.ClientIP(v.R)},
+	})
+	if err == nil {
+		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.BindBilling)})
+		flow.Redirect(v.W, v.R, routes.BindBilling)
+		return
+	}
+	d.Code = last
+	if !h.flow.Save(v, d.encode()) {
+		return
+	}
+	status, msg, wait, ok := flow.InPageRefusal(err)
+	if !ok {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	h.render(v, status, d, web.BindBillingView{Form: form, CodeError: msg, Wait: wait})
+}

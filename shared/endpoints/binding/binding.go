@@ -1,0 +1,72 @@
+// Package binding is the "Has billing center account" path: the buyer
+// proves a billing center account with a code sent to its email, which
+// links their Alibaba Cloud account and this purchase to it (billing
+// binding); then settles workspaces of that account through the purchase:
+// existing ones, or new ones created with a Guance account or with a new
+// one (workspace binding).
+package binding
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
+)
+
+// Records reads and writes the records of the binding flows.
+type Records interface {
+	Purchase(ctx context.Context, instanceID, uid string) (activation.Instance, guance.CloudLink, bool, error)
+	BindBilling(ctx context.Context, b guance.BillingBind, step session.Step) error
+	Workspaces(ctx context.Context, account string, ids []string) ([]guance.Workspace, error)
+	Workspace(ctx context.Context, id string) (guance.Workspace, bool, error)
+	SettleWorkspace(ctx context.Context, st guance.Settle) error
+	CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step) error
+	UsernameByEmail(ctx context.Context, email string) (string, bool, error)
+}
+
+// Codes sends verification codes.
+type Codes interface {
+	Send(ctx context.Context, req verification.Request) (verification.Sent, error)
+}
+
+// Verifier consumes a code.
+type Verifier interface {
+	Verify(ctx context.Context, purpose verification.Purpose, sessionID, target, code string) error
+}
+
+// Common are the dependencies both binding handlers share.
+type Common struct {
+	Records  Records
+	Codes    Codes
+	Verifier Verifier
+	// MarketplaceURL is where a buyer without a session gets a new link.
+	MarketplaceURL string
+	Log            *slog.Logger
+	Metrics        *metrics.Recorder
+	Now            func() time.Time
+}
+
+// codeState is a code on its way, as a draft keeps it for the page.
+type codeState struct {
+	To     string    `json:"to,omitempty"`
+	SentAt time.Time `json:"sentAt,omitzero"`
+}
+
+// shown is what the page says of it: where it went and the cooldown left.
+func (c codeState) shown(purpose verification.Purpose, now time.Time) (i18n.Message, int) {
+	since := now.Sub(c.SentAt)
+	if c.To == "" || since >= verification.CodeTTL {
+		return i18n.Message{}, 0
+	}
+	wait := max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
+	if purpose == verification.BindBilling {
+		return i18n.M("code.sent.billing", int(verification.CodeTTL.Minutes())), wait
+	}
+	return i18n.M("code.sent", c.To, int(verification.CodeTTL.Minutes())), wait
+}

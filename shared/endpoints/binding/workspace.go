@@ -1,0 +1,340 @@
+package binding
+
+import (
+	"encoding/json"
+	"errors"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
+	"net/http"
+	"net/url"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/sites"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
+)
+
+// WorkspaceHandler serves the workspace binding pages.
+type WorkspaceHandler struct {
+	Common
+	Sessions flow.Sessions
+	// HashPassword is argon2id with the product's parameters (a Guance
+	// account registered with a new workspace).
+	HashPassword func(pw string) (string, error)
+	LoginURLs    sites.LoginURLs
+	TermsURL     string
+
+	flow *flow.Flow
+}
+
+// workspaceFlow names the workspace binding's draft in the session.
+const workspaceFlow = "bind-workspace"
+
+// workspaceDraft is the workspace binding's progress in the session: the
+// site chosen for new workspaces, and the create form as typed.
+type workspaceDraft struct {
+	Site   string      `json:"site,omitempty"`
+	Create createDraft `json:"create"`
+}
+
+// createDraft is the create form as typed, and what it proved.
+type createDraft struct {
+	Workspace     string              `json:"workspace,omitempty"`
+	WorkspaceLang string              `json:"workspaceLang,omitempty"`
+	Username      string              `json:"username,omitempty"`
+	Email         string              `json:"email,omitempty"`
+	Phone         string              `json:"phone,omitempty"`
+	Agreed        bool                `json:"agreed,omitempty"`
+	Verified      string              `json:"verified,omitempty"`
+	Password      flow.ChosenPassword `json:"password"`
+	Code          codeState           `json:"code"`
+	// WorkspaceID is the id the create writes, fixed with the verified
+	// email: however often the form is sent (a double click, two tabs),
+	// one workspace is created.
+	WorkspaceID string `json:"workspaceId,omitempty"`
+}
+
+func decodeWorkspace(s string) workspaceDraft {
+	var d workspaceDraft
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
+	}
+	if !sites.Known(d.Site) {
+		d.Site = sites.Default
+	}
+	return d
+}
+
+func (d workspaceDraft) encode() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// Routes returns the handler's routes, behind the cross-origin guard.
+func (h *WorkspaceHandler) Routes() http.Handler {
+	h.flow = &flow.Flow{Name: workspaceFlow, Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+routes.BindWorkspace, h.flow.Page(h.list))
+	mux.HandleFunc("POST "+routes.BindSite, h.flow.Form(h.setSite))
+	mux.HandleFunc("GET "+routes.BindConfirm, h.flow.Page(h.confirm))
+	mux.HandleFunc("POST "+routes.BindConfirm, h.flow.Form(h.settle))
+	mux.HandleFunc("GET "+routes.BindCreateHave, h.flow.Page(h.showCreate(false)))
+	mux.HandleFunc("POST "+routes.BindCreateHave, h.flow.Form(h.postCreate(false)))
+	mux.HandleFunc("GET "+routes.BindCreateNew, h.flow.Page(h.showCreate(true)))
+	mux.HandleFunc("POST "+routes.BindCreateNew, h.flow.Form(h.postCreate(true)))
+	return h.flow.Guard(mux)
+}
+
+// state is the purchase as a binding page sees it.
+type state struct {
+	inst    activation.Instance
+	account string
+	rows    []web.WorkspaceRow
+}
+
+// errNotBound means the purchase has no billing center account yet: the
+// buyer registers or binds one first.
+var errNotBound = errors.New("the purchase is not bound to a billing center account")
+
+// account is the billing center account the purchase settles for: the
+// instance's own, or for a later purchase of a linked UID, the link's.
+func (h *WorkspaceHandler) account(v *flow.Visit) (activation.Instance, string, error) {
+	inst, link, linked, err := h.Records.Purchase(v.R.Context(), v.Sess.InstanceID, v.Sess.AliUID)
+	if err != nil {
+		return inst, "", err
+	}
+	switch {
+	case inst.BillingAccount != "":
+		return inst, inst.BillingAccount, nil
+	case linked:
+		return inst, link.BillingAccount, nil
+	}
+	return inst, "", errNotBound
+}
+
+// load reads the purchase and the account's workspaces, each with what the
+// buyer can do with it.
+func (h *WorkspaceHandler) load(v *flow.Visit) (state, error) {
+	inst, account, err := h.account(v)
+	if err != nil {
+		return state{}, err
+	}
+	list, err := h.Records.Workspaces(v.R.Context(), account, inst.Workspaces)
+	if err != nil {
+		return state{}, err
+	}
+	st := state{inst: inst, account: account}
+	for _, ws := range list {
+		st.rows = append(st.rows, rowOf(ws, inst))
+	}
+	return st, nil
+}
+
+// rowOf says how a workspace stands for this purchase.
+func rowOf(ws guance.Workspace, inst activation.Instance) web.WorkspaceRow {
+	row := web.WorkspaceRow{ID: ws.ID, Name: ws.Name, Site: ws.Site}
+	s := ws.Settlement
+	switch {
+	case s.Type == guance.SettledByBillingCenter || s.Type == "":
+		row.State = "unbound"
+	case s.Cloud != guance.CloudAliyun:
+		row.State = "other-cloud"
+	case s.Instance == inst.ID:
+		row.State = "bound"
+	case s.UID == inst.AliUID:
+		row.State, row.OtherInstance = "other-instance", s.Instance
+	default:
+		row.State = "other-uid"
+	}
+	return row
+}
+
+// problem answers a state that stops a binding page.
+func (h *WorkspaceHandler) problem(v *flow.Visit, err error) {
+	if errors.Is(err, errNotBound) {
+		flow.Redirect(v.W, v.R, routes.Activate)
+		return
+	}
+	h.flow.Fail(v.W, v.R, v.Lang, err)
+}
+
+// The notices a redirect back to the list carries.
+var notices = map[string]string{
+	"bound": "bind.ws.bound.notice", "created": "bind.ws.created.notice",
+}
+
+var warnings = map[string]string{
+	"gone": "bind.ws.gone", "taken": "bind.ws.taken", "closed": "bind.ws.closed",
+	"unlinked": "bind.ws.unlinked", "other": "bind.ws.other.account",
+}
+
+func backToList(v *flow.Visit, q url.Values) {
+	flow.Redirect(v.W, v.R, routes.BindWorkspace+"?"+q.Encode())
+}
+
+func (h *WorkspaceHandler) list(v *flow.Visit) {
+	st, err := h.load(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	d := decodeWorkspace(h.flow.Draft(v))
+	view := web.BindWorkspaceView{
+		Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID},
+		Account:  st.account, Site: d.Site, Rows: st.rows,
+	}
+	q := v.R.URL.Query()
+	if key, ok := notices[q.Get("done")]; ok {
+		for _, r := range st.rows {
+			if r.ID == q.Get("ws") {
+				view.Notice = i18n.M(key, r.Name)
+			}
+		}
+	}
+	if key, ok := warnings[q.Get("warn")]; ok {
+		view.Warn = i18n.M(key)
+	}
+	switch st.inst.Status {
+	case activation.StatusFrozen:
+		view.Warn, view.Closed = i18n.M("bind.ws.frozen"), true
+		for i := range view.Rows {
+			if view.Rows[i].State == "bound" {
+				view.Rows[i].State = "suspended"
+			}
+		}
+	case activation.StatusReleased:
+		view.Warn, view.Closed = i18n.M("bind.ws.released.none"), true
+		if st.inst.ReleasedWorkspaces > 0 {
+			view.Warn = i18n.M("bind.ws.released")
+		}
+	}
+	if st.inst.Activated() {
+		view.LoginURL = h.LoginURLs[st.inst.LoginSite]
+	}
+	c := v.Chrome("bind.ws.title", routes.BindWorkspace, "")
+	if !view.Closed {
+		c.Tools = web.SiteSelector(c, d.Site)
+	}
+	h.flow.Render(v, http.StatusOK, web.BindWorkspacePage(c, view))
+}
+
+func (h *WorkspaceHandler) setSite(v *flow.Visit) {
+	d := decodeWorkspace(h.flow.Draft(v))
+	site := v.R.PostForm.Get("site")
+	if !sites.Known(site) || h.LoginURLs[site] == "" {
+		// Only a site a buyer can sign in to once the workspace exists.
+		h.flow.Fail(v.W, v.R, v.Lang, web.ErrBadForm)
+		return
+	}
+	d.Site = site
+	if h.flow.Save(v, d.encode()) {
+		back := web.LocalPath(v.R.PostForm.Get("return"))
+		if back == "" {
+			back = routes.BindWorkspace
+		}
+		flow.Redirect(v.W, v.R, back)
+	}
+}
+
+// confirm asks before an unbound workspace is settled by this purchase.
+func (h *WorkspaceHandler) confirm(v *flow.Visit) {
+	st, err := h.load(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	id := v.R.URL.Query().Get("ws")
+	for _, r := range st.rows {
+		switch {
+		case r.ID != id:
+			continue
+		case r.Bindable() && st.inst.Status == activation.StatusActive:
+			view := web.BindConfirmView{Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}, Row: r}
+			back := routes.BindConfirm + "?" + url.Values{"ws": {id}}.Encode()
+			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", back, ""), view))
+		case r.State == "bound":
+			// Bound already (reloaded, or from the history): done.
+			backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
+		case r.Bindable():
+			backToList(v, url.Values{}) // the list says why nothing can be bound
+		default:
+			backToList(v, url.Values{"warn": {"taken"}})
+		}
+		return
+	}
+	backToList(v, url.Values{"warn": {"gone"}})
+}
+
+// settle settles the chosen workspace through this purchase.
+func (h *WorkspaceHandler) settle(v *flow.Visit) {
+	inst, account, err := h.account(v)
+	if err != nil {
+		h.problem(v, err)
+		return
+	}
+	// The workspace's site is read for the instance's login site; the
+	// transaction checks again that it is this account's and unsettled.
+	id := v.R.PostForm.Get("ws")
+	if !guance.WellFormedWorkspaceID(id) {
+		// A forged id: no read (DynamoDB refuses some keys outright).
+		h.refusal(v, guance.ErrWorkspaceGone)
+		backToList(v, url.Values{"warn": {"gone"}})
+		return
+	}
+	ws, found, err := h.Records.Workspace(v.R.Context(), id)
+	if err != nil {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	if !found || ws.BillingAccount != account {
+		h.refusal(v, guance.ErrWorkspaceGone)
+		backToList(v, url.Values{"warn": {"gone"}})
+		return
+	}
+	err = h.Records.SettleWorkspace(v.R.Context(), guance.Settle{WorkspaceID: id, Site: ws.Site, Account: account, UID: v.Sess.AliUID, Instance: inst.ID, At: h.Now().UTC()})
+	if warn, ok := h.refusal(v, err); ok {
+		backToList(v, url.Values{"warn": {warn}})
+		return
+	}
+	if err != nil {
+		h.flow.Fail(v.W, v.R, v.Lang, err)
+		return
+	}
+	h.settled(v, inst, "bind")
+	backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
+}
+
+// settled logs and counts a workspace settled through the purchase, and
+// the activation it completes.
+func (h *WorkspaceHandler) settled(v *flow.Visit, before activation.Instance, how string) {
+	h.Log.InfoContext(v.R.Context(), "workspace settled through the instance", "instanceId", before.ID, "how", how)
+	h.Metrics.Count("WorkspacesSettled", map[string]string{"How": how})
+	if !before.Activated() {
+		h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "bind"})
+	}
+}
+
+// refusal maps a refused settlement to the warning the list shows.
+func (h *WorkspaceHandler) refusal(v *flow.Visit, err error) (string, bool) {
+	var warn string
+	switch {
+	case err == nil:
+		return "", false
+	case errors.Is(err, guance.ErrWorkspaceGone):
+		warn = "gone"
+	case errors.Is(err, guance.ErrWorkspaceSettled):
+		warn = "taken"
+	case activation.Unavailable(err):
+		warn = "closed"
+	case errors.Is(err, guance.ErrLinkChanged):
+		warn = "unlinked"
+	case errors.Is(err, guance.ErrOtherBilling), errors.Is(err, activation.ErrNotPending):
+		warn = "other"
+	default:
+		return "", false
+	}
+	h.Log.InfoContext(v.R.Context(), "workspace binding refused", "code", warn)
+	h.Metrics.Count("WorkspaceBindRefused", map[string]string{"Code": warn})
+	return warn, true
+}

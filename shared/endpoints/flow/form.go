@@ -1,0 +1,77 @@
+package flow
+
+import (
+	"net/url"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+)
+
+// Problems collects a form's fields at fault, each with what to tell the
+// buyer.
+type Problems map[string]i18n.Message
+
+// Add notes a rule's refusal; a nil one is no problem.
+func (p Problems) Add(err *guance.FieldError) {
+	if err != nil {
+		p[err.Field] = i18n.M(err.Key)
+	}
+}
+
+// ChosenPassword is a password a form chose, kept hashed in the flow's
+// draft so that a page sent back (a code sent, a field to correct) need
+// not ask for it again. It is bound to the username it was checked
+// against: a password must not contain the username, which only the
+// plain password can tell.
+type ChosenPassword struct {
+	Hash string `json:"passwordHash,omitempty"`
+	For  string `json:"passwordFor,omitempty"`
+}
+
+// KeptFor tells whether a password chosen before still holds for username.
+func (p ChosenPassword) KeptFor(username string) bool {
+	return p.Hash != "" && p.For == username
+}
+
+// Choose reads the password and confirm fields for username. Both left
+// empty keep a password chosen before for the same username. The hash
+// costs a tenth of a second, so it is left out while the username is at
+// fault (bad holds "username"): the password is checked again once it is
+// right. A hash that fails is reported as the service being unavailable.
+func (p *ChosenPassword) Choose(form url.Values, username string, hash func(string) (string, error), bad Problems) {
+	pw, confirm := form.Get("password"), form.Get("confirm")
+	if pw == "" && confirm == "" && p.KeptFor(username) {
+		return
+	}
+	if !p.Check(form, username, bad) {
+		return
+	}
+	if _, at := bad["username"]; at {
+		return
+	}
+	h, err := hash(pw)
+	if err != nil {
+		bad["password"] = i18n.M("err.unavailable.body")
+		return
+	}
+	*p = ChosenPassword{Hash: h, For: username}
+}
+
+// Check checks the password fields against the rules, without hashing
+// (so that every field's problem shows at once); empty fields are fine
+// when a password is kept for username. It reports whether they pass.
+func (p ChosenPassword) Check(form url.Values, username string, bad Problems) bool {
+	pw, confirm := form.Get("password"), form.Get("confirm")
+	if pw == "" && confirm == "" && p.KeptFor(username) {
+		return true
+	}
+	if pw == "" {
+		bad["password"] = i18n.M("field.password.required")
+		return false
+	}
+	if err := guance.Password(pw, confirm, username); err != nil {
+		bad.Add(err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,61 @@
+package registration
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+)
+
+// flowName names the registration's draft in the session.
+const flowName = "register"
+
+// draft is the registration's progress, kept in the activation session:
+// what the buyer typed and proved, step by step. The password is kept only
+// as its argon2id hash.
+type draft struct {
+	// Step counts the steps completed: 1 basic information, 2 company.
+	Step     int    `json:"step,omitempty"`
+	Site     string `json:"site,omitempty"`
+	Username string `json:"username,omitempty"`
+	Email    string `json:"email,omitempty"`
+	// Verified is the email a code proved; changing the email needs a new code.
+	Verified string `json:"verified,omitempty"`
+	// CodeTo and CodeSentAt are the last code sent (the page shows it
+	// without reading the code's own record).
+	CodeTo        string              `json:"codeTo,omitempty"`
+	CodeSentAt    time.Time           `json:"codeSentAt,omitzero"`
+	Phone         string              `json:"phone,omitempty"`
+	Password      flow.ChosenPassword `json:"password"`
+	Company       guance.Company      `json:"company"`
+	Agreed        bool                `json:"agreed,omitempty"`
+	Workspace     string              `json:"workspace,omitempty"`
+	WorkspaceLang string              `json:"workspaceLang,omitempty"`
+	UID           string              `json:"uid,omitempty"`
+	Instance      string              `json:"instance,omitempty"`
+	Done          *done               `json:"done,omitempty"`
+}
+
+// done is what the success page shows.
+type done struct {
+	Username    string `json:"username"`
+	WorkspaceID string `json:"workspaceId"`
+	Workspace   string `json:"workspace"`
+	Site        string `json:"site"`
+	UID         string `json:"uid"`
+	Instance    string `json:"instance"`
+}
+
+func decodeDraft(s string) draft {
+	var d draft
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
+	}
+	return d
+}
+
+func (d draft) encode() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}

@@ -1,0 +1,474 @@
+package registration
+
+import (
+	"errors"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
+	"net/http"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
+	"github.com/guance/aliyun-marketplace/shared/domain/sites"
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
+)
+
+// problems collects the fields at fault.
+type problems = flow.Problems
+
+// --- Step 1: basic information -------------------------------------------
+
+func (d draft) basicForm() web.Form {
+	site := d.Site
+	if site == "" {
+		site = sites.Default
+	}
+	return web.Form{Values: map[string]string{"site": site, "username": d.Username, "email": d.Email, "phone": d.Phone}}
+}
+
+func (h *Handler) showBasic(v *visit) {
+	if !gate(v, 0) {
+		return
+	}
+	h.renderBasic(v, http.StatusOK, v.draft.basicForm(), web.RegisterBasicView{})
+}
+
+// renderBasic shows step 1 with the session's code on its way, if any.
+func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.RegisterBasicView) {
+	view.Form = form
+	view.PasswordKept = v.draft.Password.KeptFor(form.Value("username"))
+	view.Verified = v.draft.Verified
+	if view.CodeSent.IsZero() && view.CodeError.IsZero() && v.draft.CodeTo != "" {
+		since := h.Now().Sub(v.draft.CodeSentAt)
+		if since < verification.CodeTTL {
+			view.CodeSent = i18n.M("code.sent", v.draft.CodeTo, int(verification.CodeTTL.Minutes()))
+			view.Wait = max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
+		}
+	}
+	c := v.Chrome("reg.title", routes.RegisterBasic, web.WaitStyle(view.Wait))
+	h.flow.Render(v.Visit, status, web.RegisterBasicPage(c, view))
+}
+
+// readBasic takes step 1's fields into the draft (never the password,
+// which is checked and hashed apart) and returns what is wrong with them.
+func (v *visit) readBasic() (web.Form, problems) {
+	f := v.R.PostForm
+	form := web.Form{Values: map[string]string{"site": f.Get("site"), "username": f.Get("username"), "email": f.Get("email"), "phone": f.Get("phone")}}
+	bad := problems{}
+	if !sites.Known(f.Get("site")) {
+		bad["site"] = i18n.M("field.site")
+	} else {
+		v.draft.Site = f.Get("site")
+	}
+	username, err := guance.Username(f.Get("username"))
+	bad.Add(err)
+	v.draft.Username = f.Get("username")
+	if err == nil {
+		v.draft.Username = username
+		form.Values["username"] = username
+	}
+	email, eerr := verification.NormalizeAddress(f.Get("email"))
+	v.draft.Email = f.Get("email")
+	if eerr != nil {
+		bad["email"] = i18n.M("field.email")
+	} else {
+		v.draft.Email = email
+		form.Values["email"] = email
+	}
+	phone, err := guance.Phone(f.Get("phone"))
+	bad.Add(err)
+	v.draft.Phone = f.Get("phone")
+	if err == nil {
+		v.draft.Phone = phone
+	}
+	return form, bad
+}
+
+// readPassword checks the two password fields against the username.
+func (h *Handler) readPassword(v *visit, bad problems) {
+	v.draft.Password.Choose(v.R.PostForm, v.draft.Username, h.HashPassword, bad)
+}
+
+func (h *Handler) postBasic(v *visit) {
+	if !gate(v, 0) {
+		return
+	}
+	form, bad := v.readBasic()
+	if v.R.PostForm.Get("action") == "send-code" {
+		h.sendCode(v, form, bad)
+		return
+	}
+	if v.draft.Verified != v.draft.Email || v.draft.Email == "" {
+		if _, at := bad["email"]; !at && v.R.PostForm.Get("code") == "" {
+			bad["code"] = i18n.M("field.code")
+		}
+	}
+	// Every field's problem at once (the password is hashed only later).
+	v.draft.Password.Check(v.R.PostForm, v.draft.Username, bad)
+	form.Errors = bad
+	if len(bad) > 0 {
+		if h.save(v) {
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	if v.draft.Verified != v.draft.Email {
+		err := h.Verifier.Verify(v.R.Context(), verification.Register, v.Sess.ID, v.draft.Email, v.R.PostForm.Get("code"))
+		if err != nil && !flow.IsCodeRefusal(err) {
+			h.fail(v, err)
+			return
+		}
+		if err != nil {
+			bad["code"] = flow.VerifyMessage(err)
+			h.Log.InfoContext(v.R.Context(), "registration code refused", "kind", verification.ErrorKind(err))
+			if h.save(v) {
+				h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+			}
+			return
+		}
+		v.draft.Verified = v.draft.Email
+	}
+	// The password last: it costs a tenth of a second to hash.
+	h.readPassword(v, bad)
+	if len(bad) > 0 {
+		if h.save(v) {
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	v.draft.Step = max(v.draft.Step, 1)
+	if h.save(v) {
+		flow.Redirect(v.W, v.R, routes.RegisterCompany)
+	}
+}
+
+// sendCode keeps what was typed, then sends a register code to the
+// address: the same domain call, limits and mail as POST
+// /verification-codes.
+func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
+	if _, at := bad["email"]; at {
+		if h.save(v) {
+			form.Errors = problems{"email": bad["email"]}
+			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
+		}
+		return
+	}
+	// Keep a password typed before the send, so it need not be typed
+	// again; a wrong one is not kept, and said so beside the notice of
+	// the code sent.
+	pwBad := problems{}
+	if v.R.PostForm.Get("password") != "" {
+		if _, at := bad["username"]; !at {
+			h.readPassword(v, pwBad)
+		}
+	}
+	// The draft says where the code went, for the page to show; it is
+	// saved before the send (so what was typed is kept either way) and
+	// again only if the send fails.
+	last, lastAt := v.draft.CodeTo, v.draft.CodeSentAt
+	v.draft.CodeTo, v.draft.CodeSentAt = v.draft.Email, h.Now().UTC()
+	if !h.save(v) {
+		return
+	}
+	_, err := h.Codes.Send(v.R.Context(), verification.Request{
+		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
+		Client: verification.Client{IP: web.ClientIP(v.R)},
+	})
+	if err == nil {
+		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})
+		if len(pwBad) > 0 {
+			form.Errors = pwBad
+			h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
+			return
+		}
+		flow.Redirect(v.W, v.R, routes.RegisterBasic)
+		return
+	}
+	v.draft.CodeTo, v.draft.CodeSentAt = last, lastAt
+	if !h.save(v) {
+		return
+	}
+	status, msg, wait, ok := flow.InPageRefusal(err)
+	if !ok {
+		h.fail(v, err)
+		return
+	}
+	h.Log.WarnContext(v.R.Context(), "registration code not sent", "kind", verification.ErrorKind(err))
+	h.renderBasic(v, status, form, web.RegisterBasicView{CodeError: msg, Wait: wait})
+}
+
+// --- Step 2: company ------------------------------------------------------
+
+func (d draft) companyForm() web.Form {
+	agree := ""
+	if d.Agreed {
+		agree = "yes"
+	}
+	return web.Form{Values: map[string]string{"company": d.Company.Name, "agree": agree, "industry": d.Company.Industry, "region": d.Company.Region, "description": d.Company.Description}}
+}
+
+func (h *Handler) showCompany(v *visit) {
+	if gate(v, 1) {
+		h.renderCompany(v, http.StatusOK, v.draft.companyForm())
+	}
+}
+
+func (h *Handler) renderCompany(v *visit, status int, form web.Form) {
+	h.flow.Render(v.Visit, status, web.RegisterCompanyPage(v.Chrome("reg.title", routes.RegisterCompany, ""), web.RegisterCompanyView{Form: form, TermsURL: h.TermsURL}))
+}
+
+func (h *Handler) postCompany(v *visit) {
+	if !gate(v, 1) {
+		return
+	}
+	f := v.R.PostForm
+	bad := problems{}
+	name, err := guance.CompanyName(f.Get("company"))
+	bad.Add(err)
+	industry, err := guance.Text("industry", f.Get("industry"), 50, false)
+	bad.Add(err)
+	region, err := guance.Text("region", f.Get("region"), 50, false)
+	bad.Add(err)
+	description, err := guance.Description(f.Get("description"))
+	bad.Add(err)
+	agreed := f.Get("agree") == "yes"
+	if !agreed {
+		bad["agree"] = i18n.M("field.agree")
+	}
+	v.draft.Company = guance.Company{Name: pick(name, f.Get("company")), Industry: pick(industry, f.Get("industry")), Region: pick(region, f.Get("region")), Description: pick(description, f.Get("description"))}
+	v.draft.Agreed = agreed
+	if f.Get("action") == "back" {
+		if h.save(v) {
+			flow.Redirect(v.W, v.R, routes.RegisterBasic)
+		}
+		return
+	}
+	if len(bad) > 0 {
+		if h.save(v) {
+			form := v.draft.companyForm()
+			form.Errors = bad
+			h.renderCompany(v, http.StatusBadRequest, form)
+		}
+		return
+	}
+	v.draft.Step = max(v.draft.Step, 2)
+	if h.save(v) {
+		flow.Redirect(v.W, v.R, routes.RegisterActivate)
+	}
+}
+
+// pick is the checked value, or what was typed when it did not pass (to
+// show it back).
+func pick(checked, typed string) string {
+	if checked != "" {
+		return checked
+	}
+	return typed
+}
+
+// --- Step 3: activation ---------------------------------------------------
+
+func (v *visit) activateForm() web.Form {
+	d := v.draft
+	lang, uid, instance := d.WorkspaceLang, d.UID, d.Instance
+	if lang == "" {
+		lang = string(v.Lang)
+	}
+	if uid == "" {
+		uid = v.Sess.AliUID
+	}
+	if instance == "" {
+		instance = v.Sess.InstanceID
+	}
+	return web.Form{Values: map[string]string{"workspace": d.Workspace, "wslang": lang, "uid": uid, "instance": instance}}
+}
+
+func (h *Handler) showActivate(v *visit) {
+	if gate(v, 2) {
+		h.renderActivate(v, http.StatusOK, v.activateForm(), web.RegisterActivateView{})
+	}
+}
+
+func (h *Handler) renderActivate(v *visit, status int, form web.Form, view web.RegisterActivateView) {
+	view.Form = form
+	h.flow.Render(v.Visit, status, web.RegisterActivatePage(v.Chrome("reg.title", routes.RegisterActivate, ""), view))
+}
+
+func (h *Handler) postActivate(v *visit) {
+	if !gate(v, 2) {
+		return
+	}
+	f := v.R.PostForm
+	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
+	if f.Get("action") == "back" {
+		if h.save(v) {
+			flow.Redirect(v.W, v.R, routes.RegisterCompany)
+		}
+		return
+	}
+	bad := problems{}
+	name, err := guance.WorkspaceName(f.Get("workspace"))
+	bad.Add(err)
+	if _, ok := i18n.ParseLang(f.Get("wslang")); !ok {
+		bad["wslang"] = i18n.M("field.wslang")
+	}
+	// The purchase that settles the workspace: the session's, or another
+	// pending one of the same account. A refusal says which field is wrong
+	// and nothing about other buyers' instances.
+	uid, instance := noSpaces(f.Get("uid")), noSpaces(f.Get("instance"))
+	if uid != v.Sess.AliUID {
+		bad["uid"] = i18n.M("field.uid")
+	} else if instance != v.Sess.InstanceID {
+		if err := h.otherInstance(v, instance); err != nil {
+			if !isInstanceRefusal(err) {
+				h.fail(v, err)
+				return
+			}
+			bad["instance"] = i18n.M("field.instance")
+		}
+	}
+	if len(bad) > 0 {
+		if h.save(v) {
+			form := v.activateForm()
+			form.Errors = bad
+			h.renderActivate(v, http.StatusBadRequest, form, web.RegisterActivateView{})
+		}
+		return
+	}
+	h.activate(v, name, instance)
+}
+
+// noSpaces drops the spaces a buyer may copy with an id.
+func noSpaces(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
+
+// otherInstance checks an instance id the buyer typed instead of the
+// session's: it must be the same account's, pending and active.
+func (h *Handler) otherInstance(v *visit, id string) error {
+	if id == "" || len(id) > 32 || !isDigits(id) {
+		return activation.ErrInstanceNotFound
+	}
+	inst, err := h.Instances.Get(v.R.Context(), id)
+	if err != nil {
+		return err
+	}
+	return inst.CheckActivatable(v.Sess.AliUID)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isInstanceRefusal(err error) bool {
+	return activation.Unavailable(err) || errors.Is(err, activation.ErrNotPending)
+}
+
+// unchecked is the page of the first step whose fields, as the draft keeps
+// them, do not pass that step's checks ("" when all do). A step keeps what
+// was typed even when it is wrong (Back, Send code), so a draft that once
+// passed a step may hold values that no longer do.
+func (d draft) unchecked() string {
+	if _, err := guance.Username(d.Username); err != nil || !d.Password.KeptFor(d.Username) || d.Verified == "" || !sites.Known(d.Site) {
+		return routes.RegisterBasic
+	}
+	if _, err := guance.Phone(d.Phone); err != nil {
+		return routes.RegisterBasic
+	}
+	c := d.Company
+	_, nameErr := guance.CompanyName(c.Name)
+	_, industryErr := guance.Text("industry", c.Industry, 50, false)
+	_, regionErr := guance.Text("region", c.Region, 50, false)
+	_, descriptionErr := guance.Description(c.Description)
+	if !d.Agreed || nameErr != nil || industryErr != nil || regionErr != nil || descriptionErr != nil {
+		return routes.RegisterCompany
+	}
+	return ""
+}
+
+// activate writes the registration in one transaction and shows the
+// success page, or why it was refused.
+func (h *Handler) activate(v *visit, name, instance string) {
+	d, now := v.draft, h.Now().UTC()
+	if back := d.unchecked(); back != "" {
+		flow.Redirect(v.W, v.R, back)
+		return
+	}
+	loginURL := h.LoginURLs[d.Site]
+	ws := guance.Workspace{
+		ID: guance.NewWorkspaceID(), Name: name, Lang: d.WorkspaceLang, Site: d.Site,
+		Owner: d.Username, BillingAccount: d.Username,
+		Settlement: guance.ByInstance(v.Sess.AliUID, instance), CreatedAt: now,
+	}
+	reg := guance.Registration{
+		Account:   guance.Account{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Lang: string(v.Lang), CreatedAt: now},
+		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Company: d.Company, Lang: string(v.Lang), CreatedAt: now},
+		Workspace: ws, UID: v.Sess.AliUID, Instance: instance, At: now,
+	}
+	d.Workspace, d.Instance = name, instance
+	d.Done = &done{Username: d.Username, WorkspaceID: ws.ID, Workspace: name, Site: d.Site, UID: v.Sess.AliUID, Instance: instance}
+	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.Lang), map[string]string{
+		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
+	}, now, outbox.Keep)
+	err := h.Records.Register(v.R.Context(), reg, session.Step{SessionID: v.Sess.ID, Flow: flowName, Draft: d.encode()}, &welcome)
+	if err != nil {
+		h.refused(v, err)
+		return
+	}
+	h.Log.InfoContext(v.R.Context(), "registration activated the instance", "instanceId", instance, "site", d.Site, "workspaceId", ws.ID)
+	h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "register"})
+	flow.Redirect(v.W, v.R, routes.RegisterDone)
+}
+
+// refused shows why Activate was refused, with where to put it right.
+func (h *Handler) refused(v *visit, err error) {
+	view := web.RegisterActivateView{}
+	code := ""
+	switch {
+	case errors.Is(err, guance.ErrUsernameTaken):
+		code, view.Notice, view.NoticeLink = "UsernameTaken", i18n.M("reg.taken.username"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
+	case errors.Is(err, guance.ErrEmailTaken):
+		code, view.Notice, view.NoticeLink = "EmailTaken", i18n.M("reg.taken.email"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
+	case errors.Is(err, guance.ErrUIDLinked):
+		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+	case errors.Is(err, activation.ErrNotPending):
+		code, view.Notice = "InstanceNotPending", i18n.M("reg.instance.done")
+	case activation.Unavailable(err):
+		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+	default:
+		h.fail(v, err)
+		return
+	}
+	h.Log.InfoContext(v.R.Context(), "registration refused", "code", code)
+	h.Metrics.Count("RegistrationsRefused", map[string]string{"Code": code})
+	h.renderActivate(v, http.StatusConflict, v.activateForm(), view)
+}
+
+// --- Done -----------------------------------------------------------------
+
+func (h *Handler) showDone(v *visit) {
+	d := v.draft.Done
+	if d == nil {
+		flow.Redirect(v.W, v.R, nextPath(v.draft))
+		return
+	}
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterDonePage(v.Chrome("reg.done.title", routes.RegisterDone, ""), web.RegisterDoneView{
+		Username: d.Username, Workspace: d.Workspace, Site: d.Site, MaskedUID: web.MaskUID(d.UID), Instance: d.Instance,
+		LoginURL: h.LoginURLs[d.Site],
+	}))
+}

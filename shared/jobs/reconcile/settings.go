@@ -1,0 +1,40 @@
+package reconcile
+
+import (
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/platform/config"
+)
+
+// Settings are the ReconcileFunction's configuration, under the
+// template's variable names. Where the Market OpenAPI is, its AccessKey
+// and the outbox's sealing secret are the adapters', read by the
+// function's wiring. (No ISV key: the failed
+// notifications come over the signed OpenAPI, with no token to check.)
+type Settings struct {
+	MailFrom string // MAIL_FROM
+	// CheckEvery is how long a pending activation waits between two
+	// questions to the marketplace (PENDING_CHECK_EVERY).
+	CheckEvery time.Duration
+	// AbandonAfter is the age at which a pending activation is given up
+	// (ABANDON_AFTER).
+	AbandonAfter time.Duration
+	// AuditEvery and AuditPerRun pace the comparison of live instances
+	// with the marketplace (AUDIT_EVERY, AUDIT_PER_RUN).
+	AuditEvery   time.Duration
+	AuditPerRun  int
+	StaleHorizon time.Duration // STALE_CALL_HORIZON
+}
+
+// LoadSettings reads the settings; env reports what is missing or wrong.
+func LoadSettings(env *config.Env) Settings {
+	return Settings{
+		MailFrom:     env.Required("MAIL_FROM"),
+		CheckEvery:   env.Duration("PENDING_CHECK_EVERY", DefaultCheckEvery),
+		AbandonAfter: env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
+		AuditEvery:   env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
+		AuditPerRun:  env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
+		StaleHorizon: env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+	}
+}
