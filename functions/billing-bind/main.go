@@ -23,19 +23,18 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable)
-	db := storage.NewClient(env.AWS)
-	codes := storage.NewCodes(db, t.Verification, t.Outbox)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	codes := st.Codes()
 	h := &binding.BillingHandler{
 		Common: binding.Common{
-			Records: storage.NewRecords(db, t),
+			Records: st.Bindings(),
 			// bind-billing codes go through the outbox: no mail is sent here.
-			Codes: &verification.Sender{Store: codes, Accounts: storage.NewAccounts(db, t.Accounts), Hasher: hasher, Sealer: sealer,
+			Codes: &verification.Sender{Store: codes, Accounts: st.Accounts(), Hasher: hasher, Sealer: sealer,
 				Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log},
 			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
 			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
 		},
-		Sessions: storage.NewSessions(db, t.Sessions),
+		Sessions: st.Sessions(),
 	}
 	return h.Routes(), nil
 }

@@ -21,16 +21,14 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable)
-	db := storage.NewClient(env.AWS)
-	store := storage.NewInstances(db, t.Instances)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	store := st.Instances()
 	// The OpenAPI is asked only about a contested freeze or resume.
 	service := activation.NewService(store, marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets), env.Log)
 	service.StaleHorizon, service.FirstCheck = s.StaleHorizon, s.FirstCheck
-	records := storage.NewRecords(db, t)
 	// A move's effects run on the call; what a call cannot finish within
 	// its few seconds, the reconciliation does.
-	service.Effects = &activation.Effects{Store: records, Log: env.Log}
+	service.Effects = &activation.Effects{Store: st.Effects(), Log: env.Log}
 	return &callback.Handler{
 		Key:           key,
 		Applier:       service,

@@ -20,12 +20,11 @@ func main() { function.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (handler, error) {
 	s := usagepush.LoadSettings(env.Settings)
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.UsageTable, storage.MeteringTable)
-	db := storage.NewClient(env.AWS)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.UsageTable, storage.MeteringTable))
 	m := &usagepush.Meter{
-		Instances: storage.NewQueue(db, t.Instances),
-		Usage:     storage.NewUsage(db, t.Usage),
-		Pushes:    storage.NewPushes(db, t.Metering),
+		Instances: st.Queue(),
+		Usage:     st.Usage(),
+		Pushes:    st.Pushes(),
 		// The generic request of the SDK already used for the other
 		// Market actions: a second SDK would cost cold start and size.
 		Market:  marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),

@@ -31,7 +31,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	}
 	invocation := &outbox.Invocation{
 		Deliverer: &outbox.Deliverer{
-			Store:  storage.NewOutbox(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable).Outbox),
+			Store:  storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable)).Outbox(),
 			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 		},

@@ -32,19 +32,17 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable)
-	db := storage.NewClient(env.AWS)
-	instances := storage.NewInstances(db, t.Instances)
-	records := storage.NewRecords(db, t)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	instances := st.Instances()
 	market := marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets)
-	effects := &activation.Effects{Store: records, Log: env.Log}
+	effects := &activation.Effects{Store: st.Effects(), Log: env.Log}
 	service := activation.NewService(instances, market, env.Log)
 	service.StaleHorizon, service.Effects, service.Records = s.StaleHorizon, effects, market
 	r := &reconcile.Reconciler{
-		Queue: storage.NewQueue(db, t.Instances), Instances: instances, Market: market,
+		Queue: st.Queue(), Instances: instances, Market: market,
 		Domain: service, Effects: effects,
 		Outbox: &outbox.Deliverer{
-			Store:  storage.NewOutbox(db, t.Outbox),
+			Store:  st.Outbox(),
 			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: outbox.SendTimeout},
 			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
 		},

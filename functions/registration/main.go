@@ -24,19 +24,18 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable)
-	db := storage.NewClient(env.AWS)
-	codes := storage.NewCodes(db, t.Verification, t.Outbox)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	codes := st.Codes()
 	h := &registration.Handler{
-		Sessions:  storage.NewSessions(db, t.Sessions),
-		Instances: storage.NewInstances(db, t.Instances),
+		Sessions:  st.Sessions(),
+		Instances: st.Instances(),
 		Codes: &verification.Sender{
 			Store: codes, Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
-			Accounts: storage.NewAccounts(db, t.Accounts), Hasher: hasher,
+			Accounts: st.Accounts(), Hasher: hasher,
 			Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log,
 		},
 		Verifier:     &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
-		Records:      storage.NewRecords(db, t),
+		Records:      st.Registrations(),
 		HashPassword: func(pw string) (string, error) { return password.Hash(pw, password.Default) },
 		LoginURLs:    s.LoginURLs, TermsURL: s.TermsURL, MarketplaceURL: s.MarketplaceURL,
 		Log: env.Log, Metrics: env.Metrics, Now: time.Now,

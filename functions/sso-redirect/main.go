@@ -22,13 +22,12 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable)
-	db := storage.NewClient(env.AWS)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable))
 	h := &sso.Handler{
 		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, CookieSecure: s.CookieSecure,
-		Instances: storage.NewInstances(db, t.Instances),
-		Sessions:  storage.NewSessions(db, t.Sessions),
-		Links:     storage.NewRecords(db, t),
+		Instances: st.Instances(),
+		Sessions:  st.Sessions(),
+		Links:     st.Links(),
 		// Built on first use: only a lost createInstance needs the OpenAPI.
 		Market:         marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
 		LoginURLs:      s.LoginURLs,

@@ -22,17 +22,16 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable)
-	db := storage.NewClient(env.AWS)
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable))
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
-			Store:    storage.NewCodes(db, t.Verification, t.Outbox),
+			Store:    st.Codes(),
 			Mailer:   &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
-			Accounts: storage.NewAccounts(db, t.Accounts),
+			Accounts: st.Accounts(),
 			Hasher:   hasher, Sealer: sealer,
 			Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log,
 		},
-		Sessions:       storage.NewSessions(db, t.Sessions),
+		Sessions:       st.Sessions(),
 		MarketplaceURL: s.MarketplaceURL,
 		Log:            env.Log,
 		Metrics:        env.Metrics,

@@ -5,6 +5,7 @@ package dynamotest
 
 import (
 	"context"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
@@ -79,6 +80,20 @@ func (s *Server) Client() *dynamodb.Client {
 				}), middleware.After)
 		}},
 	})
+}
+
+// Store is the product's store over Client and the template's tables.
+func (s *Server) Store() *storage.Store {
+	return storage.New(s.Client(), s.StoreTables())
+}
+
+// StoreTables are the template's tables as the store names them.
+func (s *Server) StoreTables() storage.Tables {
+	return storage.Tables{
+		Instances: s.Tables["InstancesTable"], Sessions: s.Tables["SessionsTable"], Verification: s.Tables["VerificationTable"],
+		Accounts: s.Tables["AccountsTable"], Workspaces: s.Tables["WorkspacesTable"], Outbox: s.Tables["OutboxTable"],
+		Usage: s.Tables["UsageTable"], Metering: s.Tables["MeteringTable"],
+	}
 }
 
 // RoundTrips returns the calls made through Client since the last Reset.

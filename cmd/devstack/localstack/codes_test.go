@@ -18,7 +18,6 @@ import (
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
-	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
@@ -224,7 +223,7 @@ func TestCodeMailThroughLocalSES(t *testing.T) {
 // real OutboxFunction sends it within seconds, to the email on file.
 func TestBindBillingCodeThroughTheOutbox(t *testing.T) {
 	s := startStackWith(t, freeAddr(t))
-	accounts := storage.NewAccounts(localstack.DynamoDBClient(s.DynamoDBURL), "AccountsTable")
+	accounts := localstack.LocalStore(s.DynamoDBURL).Accounts()
 	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +302,7 @@ func stackVerifier(t *testing.T, s *localstack.Stack) *verification.Verifier {
 		t.Fatal(err)
 	}
 	return &verification.Verifier{
-		Store:  storage.NewCodes(localstack.DynamoDBClient(s.DynamoDBURL), "VerificationTable", "OutboxTable"),
+		Store:  localstack.LocalStore(s.DynamoDBURL).Codes(),
 		Hasher: hasher, Now: time.Now,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"io"
 	"net"
 	"net/http"
@@ -110,6 +111,18 @@ func WaitListening(ctx context.Context, addr string, within time.Duration) error
 }
 
 // DynamoDBClient returns an SDK client for a local endpoint.
+// LocalTables are the tables of the local DynamoDB, named by their
+// logical ids (the template gives them no names).
+var LocalTables = storage.Tables{
+	Instances: "InstancesTable", Sessions: "SessionsTable", Verification: "VerificationTable", Accounts: "AccountsTable",
+	Workspaces: "WorkspacesTable", Outbox: "OutboxTable", Usage: "UsageTable", Metering: "MeteringTable",
+}
+
+// LocalStore is the product's store over the local DynamoDB.
+func LocalStore(endpoint string) *storage.Store {
+	return storage.New(DynamoDBClient(endpoint), LocalTables)
+}
+
 func DynamoDBClient(endpoint string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:                          Region,

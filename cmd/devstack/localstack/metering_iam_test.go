@@ -153,9 +153,8 @@ func TestMeteringPolicyCoversItsCalls(t *testing.T) {
 	f.use(t, "wksp_b", "host", h, 5)
 	meter := func() {
 		m := f.meter()
-		m.Instances = storage.NewQueue(client, f.tables["InstancesTable"])
-		m.Usage = storage.NewUsage(client, f.tables["UsageTable"])
-		m.Pushes = storage.NewPushes(client, f.tables["MeteringTable"])
+		st := storage.New(client, f.db.StoreTables())
+		m.Instances, m.Usage, m.Pushes = st.Queue(), st.Usage(), st.Pushes()
 		_, _ = m.Run(context.Background())
 	}
 	f.advance(time.Hour + metering.Grace)

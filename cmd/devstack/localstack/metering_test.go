@@ -59,9 +59,9 @@ func newMeteringFixture(t testing.TB) *meteringFixture {
 		t.Fatal(err)
 	}
 	f.client = client
-	f.instances = storage.NewInstances(db.Client(), db.Tables["InstancesTable"])
-	f.usage = storage.NewUsage(db.Client(), db.Tables["UsageTable"])
-	f.pushes = storage.NewPushes(db.Client(), db.Tables["MeteringTable"])
+	f.instances = db.Store().Instances()
+	f.usage = db.Store().Usage()
+	f.pushes = db.Store().Pushes()
 	return f
 }
 
@@ -79,7 +79,7 @@ func (f *meteringFixture) advance(d time.Duration) {
 
 func (f *meteringFixture) meter() *usagepush.Meter {
 	return &usagepush.Meter{
-		Instances: storage.NewQueue(f.db.Client(), f.tables["InstancesTable"]), Usage: f.usage, Pushes: f.pushes,
+		Instances: f.db.Store().Queue(), Usage: f.usage, Pushes: f.pushes,
 		Market: f.client, Mapping: meteringMapping, Backoff: time.Millisecond,
 		Now: f.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics.NewRecorder(f.metrics, "test"),
 	}
@@ -378,7 +378,7 @@ func BenchmarkMetering2000Instances(b *testing.B) {
 	flush()
 	// The day's windows are all decided but the last: each instance has
 	// one window due now.
-	q := storage.NewQueue(f.db.Client(), f.tables["InstancesTable"])
+	q := f.db.Store().Queue()
 	for _, id := range ids {
 		if err := q.AdvanceMetering(context.Background(), id, day, f.now.Add(-time.Hour), false); err != nil {
 			b.Fatal(err)

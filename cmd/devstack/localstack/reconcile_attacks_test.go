@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/jobs/reconcile"
@@ -36,7 +35,7 @@ func TestThrottlingStarvesNoStep(t *testing.T) {
 	f := newReconcileFixture(t)
 	ctx := context.Background()
 	f.bought(t, 2*time.Hour)
-	store := storage.NewOutbox(f.db.Client(), f.tables.Outbox)
+	store := f.db.Store().Outbox()
 	due := outbox.New(outbox.KindWelcome, "a@example.com", "en", map[string]string{"username": "a"}, time.Now().Add(-time.Hour), outbox.Keep)
 	if err := store.Put(ctx, due); err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ type reconcileFixture struct {
 	db        *dynamotest.Server
 	market    *simulator.Market
 	instances *storage.Instances
-	records   *storage.Records
+	records   *storage.Store
 	tables    storage.Tables
 	service   *activation.Service
 	mails     *recordingMailer
@@ -63,15 +63,15 @@ func newReconcileFixture(t testing.TB) *reconcileFixture {
 	t.Cleanup(api.Close)
 	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
 	f := &reconcileFixture{db: db, market: market, tables: tables, mails: &recordingMailer{}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
-	f.instances = storage.NewInstances(db.Client(), tables.Instances)
-	f.records = storage.NewRecords(db.Client(), tables)
+	f.instances = db.Store().Instances()
+	f.records = storage.New(db.Client(), tables)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	client, err := marketapi.New(marketapi.Config{Endpoint: api.URL, Region: "cn-hangzhou", AccessKeyID: localstack.LocalMarketAccessKeyID, AccessKeySecret: localstack.LocalMarketAccessKeySecret, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.service = activation.NewService(f.instances, client, log)
-	f.service.Effects = &activation.Effects{Store: f.records, Log: log}
+	f.service.Effects = &activation.Effects{Store: f.records.Effects(), Log: log}
 	f.service.Records = client
 	return f
 }
@@ -81,9 +81,9 @@ func (f *reconcileFixture) reconciler() *reconcile.Reconciler {
 	client, _ := f.service.Market.(*marketapi.Client)
 	sealer, _ := outbox.NewSealer("a-test-secret-of-enough-length")
 	return &reconcile.Reconciler{
-		Queue: storage.NewQueue(f.db.Client(), f.tables.Instances), Instances: f.instances, Market: client,
+		Queue: f.db.Store().Queue(), Instances: f.instances, Market: client,
 		Domain: f.service, Effects: f.service.Effects,
-		Outbox: &outbox.Deliverer{Store: storage.NewOutbox(f.db.Client(), f.tables.Outbox), Mailer: f.mails, Sealer: sealer,
+		Outbox: &outbox.Deliverer{Store: f.db.Store().Outbox(), Mailer: f.mails, Sealer: sealer,
 			Now: time.Now, Log: log, Metrics: metrics.NewRecorder(io.Discard, "test"), Margin: time.Second},
 		Backoff: time.Millisecond,
 		Now:     time.Now, Log: log, Metrics: metrics.NewRecorder(f.metrics, "test"),
@@ -328,7 +328,7 @@ func (unavailable) Describe(context.Context, string) (activation.MarketInstance,
 func TestReconcileOutbox(t *testing.T) {
 	f := newReconcileFixture(t)
 	ctx := context.Background()
-	store := storage.NewOutbox(f.db.Client(), f.tables.Outbox)
+	store := f.db.Store().Outbox()
 	due := outbox.New(outbox.KindWelcome, "a@example.com", "en", map[string]string{"username": "a"}, time.Now().Add(-time.Hour), outbox.Keep)
 	if err := store.Put(ctx, due); err != nil {
 		t.Fatal(err)
@@ -396,7 +396,7 @@ func TestKilledRunIsResumed(t *testing.T) {
 		f.bought(t, 2*time.Hour)
 	}
 	// A run that died: its lease holds until it expires.
-	q := storage.NewQueue(f.db.Client(), f.tables.Instances)
+	q := f.db.Store().Queue()
 	if _, ok, err := q.Acquire(context.Background(), "reconcile", "dead-run", time.Now(), time.Now().Add(time.Minute)); err != nil || !ok {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	consoleHandler := &console.Handler{
-		Records: storage.NewRecords(dynamoClient, storage.Tables{Accounts: tableName(o.Template, "AccountsTable"), Workspaces: tableName(o.Template, "WorkspacesTable")}),
+		Records: storage.New(dynamoClient, storage.Tables{Accounts: tableName(o.Template, "AccountsTable"), Workspaces: tableName(o.Template, "WorkspacesTable")}).Console(),
 		Log:     o.Log,
 	}
 	openapi := &simulator.OpenAPI{Market: s.Market, AccessKeyID: LocalMarketAccessKeyID, AccessKeySecret: LocalMarketAccessKeySecret}

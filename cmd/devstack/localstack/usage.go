@@ -83,8 +83,8 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 	case u.Hours < 1 || u.Hours > 24:
 		return UsageResult{}, fmt.Errorf("-hours %d: write 1 to 24 of the last closed hours", u.Hours)
 	}
-	records := storage.NewRecords(db, storage.Tables{Instances: "InstancesTable", Workspaces: "WorkspacesTable", Accounts: "AccountsTable", Sessions: "SessionsTable", Outbox: "OutboxTable"})
-	ws, ok, err := records.Workspace(ctx, u.WorkspaceID)
+	st := storage.New(db, LocalTables)
+	ws, ok, err := st.Bindings().Workspace(ctx, u.WorkspaceID)
 	if err != nil {
 		return UsageResult{}, err
 	}
@@ -94,7 +94,7 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 	if ws.Settlement.Instance == "" {
 		return UsageResult{}, fmt.Errorf("-workspace %s is settled by its billing center account, not through a marketplace purchase: %w", u.WorkspaceID, ErrNotMetered)
 	}
-	inst, err := records.Get(ctx, ws.Settlement.Instance)
+	inst, err := st.Instances().Get(ctx, ws.Settlement.Instance)
 	if errors.Is(err, activation.ErrInstanceNotFound) {
 		return UsageResult{}, fmt.Errorf("-workspace %s is settled through purchase %s, which this stack has no record of (another Alibaba Cloud account's): %w", u.WorkspaceID, ws.Settlement.Instance, ErrNotMetered)
 	}
@@ -114,7 +114,7 @@ func WriteUsage(ctx context.Context, db *dynamodb.Client, items metering.Mapping
 		}
 		res.MeteredFrom, res.Rewound = last, true
 	}
-	store, pushes := storage.NewUsage(db, "UsageTable"), storage.NewPushes(db, "MeteringTable")
+	store, pushes := st.Usage(), st.Pushes()
 	for w := first; !w.After(last); w = w.Add(metering.Window) {
 		end := w.Add(metering.Window)
 		win := UsageWindow{Start: w, Billable: !w.Before(res.MeteredFrom), DecidedFrom: end.Add(metering.Grace), Deadline: end.Add(metering.Deadline)}

@@ -79,7 +79,10 @@ func grants(t *testing.T, function string) map[string]bool {
 
 // recordingDB answers every call with success and notes the IAM action
 // and table each one (and each item of a transaction) needs.
-type recordingDB struct{ needs []string }
+type recordingDB struct {
+	storage.DB // the calls the SPI never makes
+	needs      []string
+}
 
 func (r *recordingDB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	r.needs = append(r.needs, "dynamodb:GetItem "+aws.ToString(in.TableName))
@@ -121,7 +124,7 @@ func TestReconcilePolicyCoversFailedOrderPay(t *testing.T) {
 	}
 	params["token"] = marketplace.Sign(params, key)
 	db := &recordingDB{}
-	service := activation.NewService(storage.NewInstances(db, "InstancesTable"), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	service := activation.NewService(storage.New(db, storage.Tables{Instances: "InstancesTable"}).Instances(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := callback.Apply(context.Background(), params, key, service); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
-	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/callback"
@@ -69,7 +68,7 @@ func TestClientAndPageAgainstTheEndpoint(t *testing.T) {
 	db := dynamotest.Start(t)
 	spi := httptest.NewServer(&callback.Handler{
 		Key:     "sim-key",
-		Applier: activation.NewService(storage.NewInstances(db.Client(), db.Tables["InstancesTable"]), nil, logging.New(io.Discard, slog.LevelInfo)),
+		Applier: activation.NewService(db.Store().Instances(), nil, logging.New(io.Discard, slog.LevelInfo)),
 		Log:     logging.New(io.Discard, slog.LevelInfo),
 	})
 	defer spi.Close()

@@ -13,6 +13,7 @@ import (
 // rest unprocessed (as DynamoDB does when it throttles), or leaves
 // everything when stuck.
 type leavingDB struct {
+	DB    // the rest is never called
 	calls int
 	stuck bool
 }
@@ -38,12 +39,12 @@ func (l *leavingDB) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInp
 func TestBatchGet(t *testing.T) {
 	keys := []map[string]types.AttributeValue{idKey("a"), idKey("b"), idKey("c")}
 	db := &leavingDB{}
-	found, err := batchGet(context.Background(), db, map[string]types.KeysAndAttributes{"T": {Keys: keys}})
+	found, err := New(db, Tables{}).batchGet(context.Background(), map[string]types.KeysAndAttributes{"T": {Keys: keys}})
 	if err != nil || len(found["T"]) != 3 || db.calls != 3 {
 		t.Fatalf("%v: %d items in %d calls, want 3 in 3", err, len(found["T"]), db.calls)
 	}
 	stuck := &leavingDB{stuck: true}
-	if _, err := batchGet(context.Background(), stuck, map[string]types.KeysAndAttributes{"T": {Keys: keys}}); !errors.Is(err, ErrBusy) || stuck.calls != batchGetTries {
+	if _, err := New(stuck, Tables{}).batchGet(context.Background(), map[string]types.KeysAndAttributes{"T": {Keys: keys}}); !errors.Is(err, ErrBusy) || stuck.calls != batchGetTries {
 		t.Fatalf("stuck: %v after %d calls, want ErrBusy after %d", err, stuck.calls, batchGetTries)
 	}
 }

@@ -48,13 +48,13 @@ func (f *recordsFixture) existing(t *testing.T) {
 func (f *recordsFixture) create(t *testing.T, nw guance.NewWorkspace) error {
 	t.Helper()
 	s := f.session(t, nw.Instance, nw.UID)
-	return f.records.CreateWorkspace(context.Background(), nw, session.Step{SessionID: s.ID, Flow: "bind-workspace", Draft: "created"})
+	return f.records.Bindings().CreateWorkspace(context.Background(), nw, session.Step{SessionID: s.ID, Flow: "bind-workspace", Draft: "created"})
 }
 
 func (f *recordsFixture) bind(t *testing.T, instance, uid string) {
 	t.Helper()
 	s := f.session(t, instance, uid)
-	if err := f.records.BindBilling(context.Background(), guance.BillingBind{UID: uid, Instance: instance, Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing", Draft: "bound"}); err != nil {
+	if err := f.records.Bindings().BindBilling(context.Background(), guance.BillingBind{UID: uid, Instance: instance, Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing", Draft: "bound"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -66,13 +66,13 @@ func TestBindBilling(t *testing.T) {
 	f.instance(t, "7000001", uidA, nil)
 	s := f.session(t, "7000001", uidA)
 	f.db.ResetRoundTrips()
-	if err := f.records.BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: "7000001", Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing", Draft: "bound"}); err != nil {
+	if err := f.records.Bindings().BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: "7000001", Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing", Draft: "bound"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.db.RoundTrips(); n != 1 {
 		t.Errorf("%d round trips, want one transaction", n)
 	}
-	inst, link, linked, err := f.records.Purchase(ctx, "7000001", uidA)
+	inst, link, linked, err := f.records.Bindings().Purchase(ctx, "7000001", uidA)
 	if err != nil || !linked || link.BillingAccount != "acme" || len(link.Instances) != 1 || inst.Progress != activation.ProgressBillingBound || inst.BillingAccount != "acme" {
 		t.Fatalf("after binding: %+v %+v %v %v", inst, link, linked, err)
 	}
@@ -94,7 +94,7 @@ func TestBindBilling(t *testing.T) {
 			_, _ = f.db.Client().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.tables.Accounts), Item: item})
 		}
 		put("other")
-		if err := f.records.BindBilling(ctx, tt.b, session.Step{SessionID: s.ID, Flow: "bind-billing"}); !errors.Is(err, tt.want) {
+		if err := f.records.Bindings().BindBilling(ctx, tt.b, session.Step{SessionID: s.ID, Flow: "bind-billing"}); !errors.Is(err, tt.want) {
 			t.Errorf("%s: %v, want %v", name, err, tt.want)
 		}
 	}
@@ -107,7 +107,7 @@ func TestSettleWorkspace(t *testing.T) {
 	f.instance(t, "7000001", uidA, nil)
 	f.bind(t, "7000001", uidA)
 	settle := func(ws string) error {
-		return f.records.SettleWorkspace(ctx, guance.Settle{WorkspaceID: ws, Site: "cn1", Account: "acme", UID: uidA, Instance: "7000001", At: t0})
+		return f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: ws, Site: "cn1", Account: "acme", UID: uidA, Instance: "7000001", At: t0})
 	}
 	f.db.ResetRoundTrips()
 	if err := settle("wksp_free"); err != nil {
@@ -120,7 +120,7 @@ func TestSettleWorkspace(t *testing.T) {
 	if !inst.Activated() || inst.LoginSite != "cn1" || inst.Workspaces[0] != "wksp_free" {
 		t.Fatalf("instance %+v", inst)
 	}
-	list, err := f.records.Workspaces(ctx, "acme", inst.Workspaces)
+	list, err := f.records.Bindings().Workspaces(ctx, "acme", inst.Workspaces)
 	if err != nil || len(list) != 2 || list[0].Settlement != guance.ByInstance(uidA, "7000001") {
 		t.Fatalf("workspaces %+v %v", list, err)
 	}
@@ -158,10 +158,10 @@ func TestLaterPurchaseOfALinkedUID(t *testing.T) {
 	f.instance(t, "7000001", uidA, nil)
 	f.bind(t, "7000001", uidA)
 	f.instance(t, "7000005", uidA, nil)
-	if err := f.records.SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000005", At: t0}); err != nil {
+	if err := f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000005", At: t0}); err != nil {
 		t.Fatal(err)
 	}
-	_, link, _, _ := f.records.Purchase(ctx, "7000005", uidA)
+	_, link, _, _ := f.records.Bindings().Purchase(ctx, "7000005", uidA)
 	if len(link.Instances) != 2 {
 		t.Fatalf("link instances %v", link.Instances)
 	}
@@ -192,7 +192,7 @@ func TestCreateWorkspaceWithANewAccount(t *testing.T) {
 	if err := f.create(t, guance.NewWorkspace{Workspace: ws, NewAccount: &carol, UID: uidA, Instance: "7000001", At: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if name, ok, _ := f.records.UsernameByEmail(ctx, "carol@example.com"); !ok || name != "carol" {
+	if name, ok, _ := f.records.Bindings().UsernameByEmail(ctx, "carol@example.com"); !ok || name != "carol" {
 		t.Fatal("the new account's email guard")
 	}
 	ghost := ws
@@ -215,7 +215,7 @@ func TestBindingRaces(t *testing.T) {
 	f.bind(t, ids[0], uidA)
 	for _, id := range ids[1:] {
 		s := f.session(t, id, uidA)
-		if err := f.records.BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: id, Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing"}); err != nil {
+		if err := f.records.Bindings().BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: id, Account: "acme", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestBindingRaces(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Go(func() {
-			errs[i] = f.records.SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: ids[i%len(ids)], At: t0})
+			errs[i] = f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: ids[i%len(ids)], At: t0})
 		})
 	}
 	wg.Wait()
@@ -250,7 +250,7 @@ func TestBindingRaces(t *testing.T) {
 	errs = make([]error, len(sessions))
 	for i := range sessions {
 		wg.Go(func() {
-			errs[i] = f.records.BindBilling(ctx, guance.BillingBind{UID: uidB, Instance: "7000010", Account: "acme", At: t0}, session.Step{SessionID: sessions[i].ID, Flow: "bind-billing"})
+			errs[i] = f.records.Bindings().BindBilling(ctx, guance.BillingBind{UID: uidB, Instance: "7000010", Account: "acme", At: t0}, session.Step{SessionID: sessions[i].ID, Flow: "bind-billing"})
 		})
 	}
 	wg.Wait()

@@ -2,37 +2,23 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 )
 
-// Codes keeps verification codes ("code#<purpose>#<session key>", one per
+// The verification table: codes ("code#<purpose>#<session key>", one per
 // purpose and session, holding the target and the keyed hash), the
 // cooldowns ("cool#<session key>#<kind>#<target>") and the counters of the
 // sending limits ("rate#<scope>#<value>#<window start>"), each with an
-// expiresAt TTL. Codes stay a day past their validity so that
-// a late try reads "expired" rather than "no code". A bind-billing code's
-// mail goes into the outbox table in the same transaction.
-type Codes struct {
-	db          DynamoDB
-	table       string
-	outboxTable string
-}
-
-// NewCodes returns the store for the verification table; outboxTable
-// receives the mails that must not be sent while the asker waits.
-func NewCodes(db DynamoDB, table, outboxTable string) *Codes {
-	return &Codes{db: db, table: table, outboxTable: outboxTable}
-}
+// expiresAt TTL. Codes stay a day past their validity so that a late try
+// reads "expired" rather than "no code". A bind-billing code's mail goes
+// into the outbox table in the same transaction.
 
 func codeID(purpose verification.Purpose, session string) string {
 	return "code#" + string(purpose) + "#" + session
@@ -84,6 +70,9 @@ func cooldownID(rec verification.Record) string {
 	return "cool#" + rec.Session + "#" + targetKind(rec.Purpose) + "#" + rec.Target
 }
 
+// Codes keeps verification codes and their limits.
+type Codes struct{ st *Store }
+
 // Issue writes the code and counts it against every limit in one
 // TransactWriteItems: the cooldown and each cap are conditions of the same
 // write, so concurrent sends cannot slip past them. The cooldown holds per
@@ -92,70 +81,33 @@ func cooldownID(rec verification.Record) string {
 func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 	rec := in.Record
 	name, value := expression.Name, expression.Value
-	cooldown, err := expression.NewBuilder().WithCondition(expression.Or(
-		name(idAttr).AttributeNotExists(),
-		name("sentAt").LessThanEqual(value(in.Now.Add(-verification.Cooldown).Unix())),
-	)).Build()
-	if err != nil {
-		return err
-	}
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName: aws.String(s.table),
-			Item: map[string]types.AttributeValue{
-				idAttr:    str(cooldownID(rec)),
-				"sentAt":  epoch(rec.SentAt),
-				expiresAt: epoch(rec.SentAt.Add(verification.Cooldown + time.Hour)),
-			},
-			ConditionExpression: cooldown.Condition(), ExpressionAttributeNames: cooldown.Names(), ExpressionAttributeValues: cooldown.Values(),
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-		{Put: &types.Put{
-			TableName: aws.String(s.table),
-			Item: map[string]types.AttributeValue{
-				idAttr:       str(codeID(rec.Purpose, rec.Session)),
-				"target":     str(rec.Target),
-				"hash":       str(rec.Hash),
-				"sentAt":     epoch(rec.SentAt),
-				"validUntil": epoch(rec.ExpiresAt),
-				"attempts":   num(0),
-				expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
-			},
-		}},
-	}
-	cs := counters(in)
-	for _, c := range cs {
-		count, err := expression.NewBuilder().
-			WithCondition(expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))).
-			WithUpdate(expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))).
-			Build()
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: idKey(c.id),
-			UpdateExpression: count.Update(), ConditionExpression: count.Condition(),
-			ExpressionAttributeNames: count.Names(), ExpressionAttributeValues: count.Values(),
-		}})
+	t := s.st.tx()
+	cooldown := expression.Or(name(idAttr).AttributeNotExists(), name("sentAt").LessThanEqual(value(in.Now.Add(-verification.Cooldown).Unix())))
+	t.update(s.st.t.Verification, idKey(cooldownID(rec)), cooldown,
+		expression.Set(name("sentAt"), value(epoch(rec.SentAt))).Set(name(expiresAt), value(epoch(rec.SentAt.Add(verification.Cooldown+time.Hour)))),
+		func(ctx context.Context, old map[string]types.AttributeValue) error {
+			sent := time.Unix(s.sentAt(ctx, rec, old, in.Now), 0)
+			return &verification.LimitError{Limit: verification.LimitCooldown, RetryAfter: retryAfter(sent.Add(verification.Cooldown), in.Now)}
+		})
+	t.putAlways(s.st.t.Verification, map[string]types.AttributeValue{
+		idAttr:       str(codeID(rec.Purpose, rec.Session)),
+		"target":     str(rec.Target),
+		"hash":       str(rec.Hash),
+		"sentAt":     epoch(rec.SentAt),
+		"validUntil": epoch(rec.ExpiresAt),
+		"attempts":   num(0),
+		expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
+	})
+	for _, c := range counters(in) {
+		t.update(s.st.t.Verification, idKey(c.id),
+			expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max))),
+			expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix()))),
+			because(&verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, in.Now)}))
 	}
 	if in.Mail != nil {
-		put, err := outboxPut(s.outboxTable, *in.Mail)
-		if err != nil {
-			return err
-		}
-		items = append(items, put)
+		t.outbox(*in.Mail)
 	}
-	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	switch i := canceledAt(err); {
-	case err == nil:
-		return nil
-	case i == 0:
-		sent := time.Unix(s.sentAt(ctx, rec, reasonItem(err, 0), in.Now), 0)
-		return &verification.LimitError{Limit: verification.LimitCooldown, RetryAfter: retryAfter(sent.Add(verification.Cooldown), in.Now)}
-	case i >= 2 && i < 2+len(cs):
-		return &verification.LimitError{Limit: cs[i-2].limit, RetryAfter: retryAfter(cs[i-2].end, in.Now)}
-	}
-	return fmt.Errorf("issue %s code: %w", rec.Purpose, err)
+	return t.run(ctx, fmt.Sprintf("issue %s code", rec.Purpose))
 }
 
 // sentAt is when the code still in its cooldown was sent: from the refused
@@ -163,11 +115,11 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 // (the local one) costs a read on this refusal path only.
 func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[string]types.AttributeValue, now time.Time) int64 {
 	if len(old) == 0 {
-		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.table), Key: idKey(cooldownID(rec)), ConsistentRead: aws.Bool(true)})
+		item, err := s.st.get(ctx, s.st.t.Verification, idKey(cooldownID(rec)))
 		if err != nil {
 			return now.Unix()
 		}
-		old = out.Item
+		old = item
 	}
 	if secs := numberOf(old["sentAt"]); secs > 0 {
 		return secs
@@ -184,36 +136,15 @@ func retryAfter(t, now time.Time) time.Duration {
 // counts, in one transaction.
 func (s *Codes) Revoke(ctx context.Context, in verification.Issue) error {
 	name, value := expression.Name, expression.Value
-	same, err := expression.NewBuilder().WithCondition(expression.Or(name(idAttr).AttributeNotExists(), name("hash").Equal(value(in.Record.Hash)))).Build()
-	if err != nil {
-		return err
-	}
-	items := []types.TransactWriteItem{
-		{Delete: &types.Delete{
-			TableName: aws.String(s.table), Key: idKey(codeID(in.Record.Purpose, in.Record.Session)),
-			ConditionExpression: same.Condition(), ExpressionAttributeNames: same.Names(), ExpressionAttributeValues: same.Values(),
-		}},
-		// The failed send does not start a cooldown either.
-		{Delete: &types.Delete{TableName: aws.String(s.table), Key: idKey(cooldownID(in.Record))}},
-	}
-	giveBack, err := expression.NewBuilder().
-		WithCondition(name("count").GreaterThan(value(0))).
-		WithUpdate(expression.Add(name("count"), value(-1))).
-		Build()
-	if err != nil {
-		return err
-	}
+	t := s.st.tx()
+	same := expression.Or(name(idAttr).AttributeNotExists(), name("hash").Equal(value(in.Record.Hash)))
+	t.remove(s.st.t.Verification, idKey(codeID(in.Record.Purpose, in.Record.Session)), &same, nil)
+	// The failed send does not start a cooldown either.
+	t.remove(s.st.t.Verification, idKey(cooldownID(in.Record)), nil, nil)
 	for _, c := range counters(in) {
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: aws.String(s.table), Key: idKey(c.id),
-			UpdateExpression: giveBack.Update(), ConditionExpression: giveBack.Condition(),
-			ExpressionAttributeNames: giveBack.Names(), ExpressionAttributeValues: giveBack.Values(),
-		}})
+		t.update(s.st.t.Verification, idKey(c.id), name("count").GreaterThan(value(0)), expression.Add(name("count"), value(-1)), nil)
 	}
-	if err := transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-		return fmt.Errorf("revoke %s code: %w", in.Record.Purpose, err)
-	}
-	return nil
+	return t.run(ctx, fmt.Sprintf("revoke %s code", in.Record.Purpose))
 }
 
 // Charge counts one try in one conditional write, before anything is
@@ -233,21 +164,14 @@ func (s *Codes) Charge(ctx context.Context, purpose verification.Purpose, sessio
 	if err != nil {
 		return verification.Charged{}, err
 	}
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
+	res, err := s.st.update(ctx, s.st.t.Verification, idKey(codeID(purpose, session)), expr, true, true)
 	switch {
-	case err == nil:
-		return verification.Charged{Hash: stringOf(out.Attributes["hash"]), Attempts: int(numberOf(out.Attributes["attempts"]))}, nil
-	case !errors.As(err, &refused):
+	case err != nil:
 		return verification.Charged{}, fmt.Errorf("charge %s code: %w", purpose, err)
+	case !res.Refused:
+		return verification.Charged{Hash: stringOf(res.New["hash"]), Attempts: int(numberOf(res.New["attempts"]))}, nil
 	}
-	old := refused.Item
+	old := res.Old
 	switch {
 	case len(old) == 0 || old["consumedAt"] != nil || stringOf(old["target"]) != target:
 		return verification.Charged{}, verification.ErrNoCode
@@ -269,38 +193,25 @@ func (s *Codes) Consume(ctx context.Context, purpose verification.Purpose, sessi
 	if err != nil {
 		return err
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
+	res, err := s.st.update(ctx, s.st.t.Verification, idKey(codeID(purpose, session)), expr, false, false)
+	switch {
+	case err != nil:
+		return fmt.Errorf("consume %s code: %w", purpose, err)
+	case res.Refused:
 		// The right code twice at once: the other try used it.
 		return verification.ErrNoCode
-	}
-	if err != nil {
-		return fmt.Errorf("consume %s code: %w", purpose, err)
 	}
 	return nil
 }
 
 // Pending reads the session's code for purpose, if it is unused and valid.
 func (s *Codes) Pending(ctx context.Context, purpose verification.Purpose, session string, now time.Time) (verification.Pending, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: idKey(codeID(purpose, session)), ConsistentRead: aws.Bool(true),
-	})
+	item, err := s.st.get(ctx, s.st.t.Verification, idKey(codeID(purpose, session)))
 	if err != nil {
 		return verification.Pending{}, false, fmt.Errorf("read %s code: %w", purpose, err)
 	}
-	item := out.Item
 	if len(item) == 0 || item["consumedAt"] != nil || numberOf(item["validUntil"]) <= now.Unix() {
 		return verification.Pending{}, false, nil
 	}
 	return verification.Pending{Target: stringOf(item["target"]), SentAt: time.Unix(numberOf(item["sentAt"]), 0).UTC()}, true, nil
 }
-
-// dueShard is the partition of the outbox's sparse "due" index: pending
-// mails carry it, delivered ones drop it. One partition is plenty for the
-// mail volume of activations.
-const dueShard = "pending"

@@ -21,7 +21,7 @@ import (
 
 func newCodes(t *testing.T) (*storage.Codes, *dynamotest.Server) {
 	db := dynamotest.Start(t)
-	return storage.NewCodes(db.Client(), db.Tables["VerificationTable"], db.Tables["OutboxTable"]), db
+	return db.Store().Codes(), db
 }
 
 var hasher, _ = verification.NewHasher("a-test-secret-of-enough-length")
@@ -321,7 +321,7 @@ func TestMailGoesWithTheCode(t *testing.T) {
 
 func TestBillingAccounts(t *testing.T) {
 	db := dynamotest.Start(t)
-	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
+	accounts := db.Store().Accounts()
 	ctx := context.Background()
 	if err := accounts.CreateBilling(ctx, guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
@@ -403,7 +403,7 @@ func (c *collidingDB) TransactWriteItems(ctx context.Context, in *dynamodb.Trans
 func TestIssueAndRevokeRetryACollision(t *testing.T) {
 	db := dynamotest.Start(t)
 	colliding := &collidingDB{Client: db.Client(), n: 1}
-	store := storage.NewCodes(colliding, db.Tables["VerificationTable"], db.Tables["OutboxTable"])
+	store := storage.New(colliding, db.StoreTables()).Codes()
 	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	if err := store.Issue(context.Background(), issue(buyer, "a@example.com", "123456", at)); err != nil {
 		t.Fatalf("a send that collided once: %v", err)

@@ -34,7 +34,7 @@ func TestReleaseKeepsLinkWhileAnotherLiveInstanceOfTheUID(t *testing.T) {
 	if _, ok := f.link(t, uidA); !ok {
 		t.Errorf("the link was deleted although instance 7000005 of the same UID is live (pending)")
 	}
-	err := f.records.SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000005", At: t0})
+	err := f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000005", At: t0})
 	if err != nil {
 		t.Errorf("the live second purchase can no longer settle through the link: %v", err)
 	}

@@ -35,7 +35,7 @@ func (f *recordsFixture) settled(t *testing.T, instance, uid string, n int) []st
 		if _, err := f.db.Client().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.tables.Workspaces), Item: item}); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.records.SettleWorkspace(ctx, guance.Settle{WorkspaceID: id, Site: "cn1", Account: "acme", UID: uid, Instance: instance, At: t0}); err != nil {
+		if err := f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: id, Site: "cn1", Account: "acme", UID: uid, Instance: instance, At: t0}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
@@ -46,13 +46,13 @@ func (f *recordsFixture) settled(t *testing.T, instance, uid string, n int) []st
 func (f *recordsFixture) service() *activation.Service {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := activation.NewService(f.instances, nil, log)
-	s.Effects = &activation.Effects{Store: f.records, Log: log}
+	s.Effects = &activation.Effects{Store: f.records.Effects(), Log: log}
 	return s
 }
 
 func (f *recordsFixture) workspace(t *testing.T, id string) guance.Workspace {
 	t.Helper()
-	ws, ok, err := f.records.Workspace(context.Background(), id)
+	ws, ok, err := f.records.Bindings().Workspace(context.Background(), id)
 	if err != nil || !ok {
 		t.Fatalf("workspace %s: %v", id, err)
 	}
@@ -74,7 +74,7 @@ func (f *recordsFixture) outboxItems(t *testing.T) []outbox.Item {
 
 func (f *recordsFixture) link(t *testing.T, uid string) (guance.CloudLink, bool) {
 	t.Helper()
-	link, ok, err := f.records.Link(context.Background(), uid)
+	link, ok, err := f.records.Links().Link(context.Background(), uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestReleaseKilledHalfwayIsFinishedByTheNextPass(t *testing.T) {
 	f.bind(t, "7000001", uidA)
 	f.settled(t, "7000001", uidA, 100)
 	svc := f.service()
-	svc.Effects = &activation.Effects{Store: &failingSteps{EffectsStore: f.records, left: 1}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	svc.Effects = &activation.Effects{Store: &failingSteps{EffectsStore: f.records.Effects(), left: 1}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if _, err := svc.Handle(ctx, &marketplace.ReleaseInstance{InstanceID: "7000001"}); err == nil {
 		t.Fatal("the killed pass reported success")
 	}
@@ -177,7 +177,7 @@ func TestReleaseKilledHalfwayIsFinishedByTheNextPass(t *testing.T) {
 	if inst.Status != activation.StatusReleased || inst.Effects != activation.EffectsDue || len(inst.Workspaces) != 10 || inst.ReleasedWorkspaces != 90 {
 		t.Fatalf("after the killed pass: %+v", inst)
 	}
-	if err := (&activation.Effects{Store: f.records, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Follow(ctx, "7000001"); err != nil {
+	if err := (&activation.Effects{Store: f.records.Effects(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Follow(ctx, "7000001"); err != nil {
 		t.Fatal(err)
 	}
 	inst, _ = f.instances.Get(ctx, "7000001")
@@ -202,7 +202,7 @@ func TestConcurrentReleasePasses(t *testing.T) {
 	errs := make([]error, 4)
 	for i := range errs {
 		wg.Go(func() {
-			errs[i] = (&activation.Effects{Store: f.records, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Follow(ctx, "7000001")
+			errs[i] = (&activation.Effects{Store: f.records.Effects(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Follow(ctx, "7000001")
 		})
 	}
 	wg.Wait()
@@ -257,7 +257,7 @@ func TestLinkStaysWhileAnotherInstanceLives(t *testing.T) {
 	_, _ = f.db.Client().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.tables.Accounts), Item: item})
 	f.instance(t, "7000003", uidA, nil)
 	s := f.session(t, "7000003", uidA)
-	if err := f.records.BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: "7000003", Account: "other", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing"}); err != nil {
+	if err := f.records.Bindings().BindBilling(ctx, guance.BillingBind{UID: uidA, Instance: "7000003", Account: "other", At: t0}, session.Step{SessionID: s.ID, Flow: "bind-billing"}); err != nil {
 		t.Fatalf("a released UID binds another account: %v", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestFreezeSuspendsAndRenewalRestores(t *testing.T) {
 		}
 	}
 	// The freeze's mark arriving late (a pass that stalled) is older.
-	if err := f.records.MarkWorkspace(ctx, ids[0], "7000001", true, frozen.EffectsSeq); err != nil {
+	if err := f.records.Effects().MarkWorkspace(ctx, ids[0], "7000001", true, frozen.EffectsSeq); err != nil {
 		t.Fatal(err)
 	}
 	if f.workspace(t, ids[0]).Suspended {

@@ -1,7 +1,3 @@
-// Package storage keeps the product's records in DynamoDB. Each method is
-// the fewest round trips its step needs; uniqueness and idempotency come from
-// conditional writes, never from a read followed by a write. Expressions are
-// built with the SDK's expression builder throughout.
 package storage
 
 import (
@@ -21,14 +17,12 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 )
 
-// DynamoDB is the part of the DynamoDB client the stores use.
-type DynamoDB interface {
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-}
+// The instances table: one item per marketplace instance, keyed by
+// instanceId (activation.Instance), beside the orderPay idempotency keys
+// ("payment#<instance>#<key>", which expire) and the runs' leases
+// ("lease#<name>").
 
-// Attribute names the instances store owns beyond the fields of
+// Attribute names the instances table holds beyond the fields of
 // activation.Instance.
 const (
 	instanceKey = "instanceId"
@@ -38,29 +32,25 @@ const (
 	orderSeq = "orderSeq"
 )
 
+// The instances table's indexes (see template.yaml).
+const (
+	PendingActivationsIndex = "pendingActivations"
+	EffectsDueIndex         = "effectsDue"
+	LiveAuditIndex          = "liveAudit"
+	MeteringDueIndex        = "meteringDue"
+	InstancesByUID          = "byAliUid"
+)
+
 // paymentTTL is how long an orderPay request id is remembered: far longer
 // than the marketplace goes on retrying a message.
 const paymentTTL = 30 * 24 * time.Hour
 
-// Instances stores activation.Instance items, one per marketplace instance,
-// keyed by instanceId. The same table holds the orderPay idempotency keys
-// ("payment#<instance>#<requestId>"), which expire by TTL.
-type Instances struct {
-	db    DynamoDB
-	table string
-}
-
-// NewInstances returns the store for the instances table.
-func NewInstances(db DynamoDB, table string) *Instances {
-	return &Instances{db: db, table: table}
-}
-
-func (s *Instances) key(id string) map[string]types.AttributeValue {
+func instanceKeyOf(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{instanceKey: str(id)}
 }
 
 func marshalInstance(inst activation.Instance) (map[string]types.AttributeValue, error) {
-	return attributevalue.MarshalMapWithOptions(inst, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+	return marshal(inst)
 }
 
 func unmarshalInstance(item map[string]types.AttributeValue) (activation.Instance, error) {
@@ -68,6 +58,60 @@ func unmarshalInstance(item map[string]types.AttributeValue) (activation.Instanc
 	err := attributevalue.UnmarshalMap(item, &inst)
 	return inst, err
 }
+
+// instance reads one instance with a strongly consistent read.
+func (s *Store) instance(ctx context.Context, id string) (activation.Instance, error) {
+	item, err := s.get(ctx, s.t.Instances, instanceKeyOf(id))
+	if err != nil {
+		return activation.Instance{}, fmt.Errorf("read instance %s: %w", id, err)
+	}
+	if len(item) == 0 {
+		return activation.Instance{}, fmt.Errorf("read instance %s: %w", id, activation.ErrInstanceNotFound)
+	}
+	inst, err := unmarshalInstance(item)
+	if err != nil {
+		return activation.Instance{}, fmt.Errorf("unmarshal instance %s: %w", id, err)
+	}
+	return inst, nil
+}
+
+// refusedInstance is the instance as it was when it refused a write: the
+// refusal's old item when DynamoDB returned it, otherwise a consistent
+// read (the refusal path only).
+func (s *Store) refusedInstance(ctx context.Context, id string, old map[string]types.AttributeValue) (activation.Instance, error) {
+	if len(old) == 0 {
+		return s.instance(ctx, id)
+	}
+	inst, err := unmarshalInstance(old)
+	if err != nil {
+		return activation.Instance{}, fmt.Errorf("unmarshal instance %s: %w", id, err)
+	}
+	return inst, nil
+}
+
+// otherLiveInstances reports whether the instance's UID has another
+// instance that is not released (the byAliUid index; a UID has few).
+func (s *Store) otherLiveInstances(ctx context.Context, inst activation.Instance) (bool, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("aliUid").Equal(expression.Value(inst.AliUID))).Build()
+	if err != nil {
+		return false, err
+	}
+	found := false
+	err = s.query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(s.t.Instances), IndexName: aws.String(InstancesByUID),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}, func(item map[string]types.AttributeValue) (bool, error) {
+		found = stringOf(item[instanceKey]) != inst.ID && stringOf(item["status"]) != string(activation.StatusReleased)
+		return found, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("query the instances of a UID: %w", err)
+	}
+	return found, nil
+}
+
+// Instances stores activation.Instance items for the SPI and the pages.
+type Instances struct{ st *Store }
 
 // Create records inst unless its id is taken, in one write. It is an
 // UpdateItem rather than a PutItem because the refused write then returns
@@ -101,48 +145,23 @@ func (s *Instances) Create(ctx context.Context, inst activation.Instance) (activ
 	if err != nil {
 		return activation.Instance{}, false, fmt.Errorf("build create of instance %s: %w", inst.ID, err)
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 s.key(inst.ID),
-		UpdateExpression:                    expr.Update(),
-		ConditionExpression:                 expr.Condition(),
-		ExpressionAttributeNames:            expr.Names(),
-		ExpressionAttributeValues:           expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
+	res, err := s.st.update(ctx, s.st.t.Instances, instanceKeyOf(inst.ID), expr, true, false)
 	switch {
-	case err == nil:
-		return inst, true, nil
-	case errors.As(err, &refused):
-		existing, err := unmarshalInstance(refused.Item)
-		if err != nil {
-			return activation.Instance{}, false, fmt.Errorf("unmarshal existing instance %s: %w", inst.ID, err)
-		}
-		return existing, false, nil
-	default:
+	case err != nil:
 		return activation.Instance{}, false, fmt.Errorf("write instance %s: %w", inst.ID, err)
+	case !res.Refused:
+		return inst, true, nil
 	}
+	existing, err := unmarshalInstance(res.Old)
+	if err != nil {
+		return activation.Instance{}, false, fmt.Errorf("unmarshal existing instance %s: %w", inst.ID, err)
+	}
+	return existing, false, nil
 }
 
 // Get reads one instance with a strongly consistent read.
 func (s *Instances) Get(ctx context.Context, id string) (activation.Instance, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.table),
-		Key:            s.key(id),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return activation.Instance{}, fmt.Errorf("read instance %s: %w", id, err)
-	}
-	if len(out.Item) == 0 {
-		return activation.Instance{}, fmt.Errorf("read instance %s: %w", id, activation.ErrInstanceNotFound)
-	}
-	inst, err := unmarshalInstance(out.Item)
-	if err != nil {
-		return activation.Instance{}, fmt.Errorf("unmarshal instance %s: %w", id, err)
-	}
-	return inst, nil
+	return s.st.instance(ctx, id)
 }
 
 // Apply makes change in one conditional UpdateItem. When the condition
@@ -153,34 +172,24 @@ func (s *Instances) Apply(ctx context.Context, id string, change activation.Chan
 	if err != nil {
 		return "", fmt.Errorf("build %s of instance %s: %w", change.Action, id, err)
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 s.key(id),
-		UpdateExpression:                    expr.Update(),
-		ConditionExpression:                 expr.Condition(),
-		ExpressionAttributeNames:            expr.Names(),
-		ExpressionAttributeValues:           expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
+	res, err := s.st.update(ctx, s.st.t.Instances, instanceKeyOf(id), expr, true, false)
 	switch {
-	case err == nil && change.Dispute:
-		return activation.Disputed, nil
-	case err == nil:
-		return activation.Applied, nil
-	case errors.As(err, &refused):
-		var old *activation.Instance
-		if len(refused.Item) > 0 {
-			inst, err := unmarshalInstance(refused.Item)
-			if err != nil {
-				return "", fmt.Errorf("unmarshal instance %s: %w", id, err)
-			}
-			old = &inst
-		}
-		return activation.Explain(old, change)
-	default:
+	case err != nil:
 		return "", fmt.Errorf("update instance %s: %w", id, err)
+	case !res.Refused && change.Dispute:
+		return activation.Disputed, nil
+	case !res.Refused:
+		return activation.Applied, nil
 	}
+	var old *activation.Instance
+	if len(res.Old) > 0 {
+		inst, err := unmarshalInstance(res.Old)
+		if err != nil {
+			return "", fmt.Errorf("unmarshal instance %s: %w", id, err)
+		}
+		old = &inst
+	}
+	return activation.Explain(old, change)
 }
 
 // changeExpression turns a change into its update and the condition under
@@ -291,49 +300,31 @@ func statusIn(statuses []activation.Status) expression.ConditionBuilder {
 }
 
 // RecordPayment records an orderPay message in one transaction: the
-// instance must exist (its last orderPay is noted) and the request id must
-// be new (its key item, which expires, is written).
-func (s *Instances) RecordPayment(ctx context.Context, id, requestID string, call activation.Call) (activation.Outcome, error) {
+// instance must exist (its last orderPay is noted) and the key (the
+// message's requestId, or its order for a failed notification) must be
+// new (its item, which expires, is written).
+func (s *Instances) RecordPayment(ctx context.Context, id, key string, call activation.Call) (activation.Outcome, error) {
 	name := expression.Name
 	callValue, err := attributevalue.Marshal(call)
 	if err != nil {
 		return "", err
 	}
-	noted, err := expression.NewBuilder().
-		WithCondition(name(instanceKey).AttributeExists()).
-		WithUpdate(expression.Set(name("lastCalls."+string(marketplace.ActionOrderPay)), expression.Value(callValue)).Set(name("updatedAt"), expression.Value(call.At))).
-		Build()
-	if err != nil {
-		return "", err
-	}
-	once, err := expression.NewBuilder().WithCondition(name(instanceKey).AttributeNotExists()).Build()
-	if err != nil {
-		return "", err
-	}
-	err = transact(ctx, s.db, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: aws.String(s.table), Key: s.key(id),
-			UpdateExpression: noted.Update(), ConditionExpression: noted.Condition(),
-			ExpressionAttributeNames: noted.Names(), ExpressionAttributeValues: noted.Values(),
-		}},
-		{Put: &types.Put{
-			TableName: aws.String(s.table),
-			Item: map[string]types.AttributeValue{
-				instanceKey: str("payment#" + id + "#" + requestID),
-				"orderId":   str(call.OrderID),
-				"at":        str(call.At.UTC().Format(time.RFC3339)),
-				expiresAt:   epoch(call.At.Add(paymentTTL)),
-			},
-			ConditionExpression: once.Condition(), ExpressionAttributeNames: once.Names(),
-		}},
-	}})
-	switch failed := canceledAt(err); {
+	t := s.st.tx()
+	t.update(s.st.t.Instances, instanceKeyOf(id), name(instanceKey).AttributeExists(),
+		expression.Set(name("lastCalls."+string(marketplace.ActionOrderPay)), expression.Value(callValue)).Set(name("updatedAt"), expression.Value(call.At)),
+		because(fmt.Errorf("orderPay of instance %s: %w", id, activation.ErrInstanceNotFound)))
+	t.put(s.st.t.Instances, map[string]types.AttributeValue{
+		instanceKey: str("payment#" + id + "#" + key),
+		"orderId":   str(call.OrderID),
+		"at":        str(call.At.UTC().Format(time.RFC3339)),
+		expiresAt:   epoch(call.At.Add(paymentTTL)),
+	}, instanceKey, because(errAlreadyApplied))
+	switch err := t.run(ctx, "record orderPay of instance "+id); {
 	case err == nil:
 		return activation.Applied, nil
-	case failed == 0:
-		return "", fmt.Errorf("orderPay of instance %s: %w", id, activation.ErrInstanceNotFound)
-	case failed == 1:
+	case errors.Is(err, errAlreadyApplied):
 		return activation.AlreadyApplied, nil
+	default:
+		return "", err
 	}
-	return "", fmt.Errorf("record orderPay of instance %s: %w", id, err)
 }

@@ -25,7 +25,7 @@ var t0 = time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 
 func newStore(t *testing.T) (*storage.Instances, *dynamotest.Server) {
 	db := dynamotest.Start(t)
-	return storage.NewInstances(db.Client(), db.Tables["InstancesTable"]), db
+	return db.Store().Instances(), db
 }
 
 func sample() activation.Instance {

@@ -15,53 +15,61 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 )
 
-// OutboxDB is the part of the DynamoDB client the outbox store uses.
-type OutboxDB interface {
-	DynamoDB
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-}
-
-// Outbox keeps outbox.Item mails under "mail#<random id>". Pending items
-// carry the attribute "due" (always dueShard) and "dueAt", which put them
-// in the sparse index DueIndex; delivered and dead ones drop both.
-type Outbox struct {
-	db    OutboxDB
-	table string
-}
+// The outbox table: outbox.Item mails under "mail#<random id>". Pending
+// items carry the attribute "due" (always dueShard) and "dueAt", which put
+// them in the sparse index DueIndex; delivered and dead ones drop both.
 
 // DueIndex is the outbox table's sparse index of pending mails by due time.
 const DueIndex = "due"
 
-// NewOutbox returns the store for the outbox table.
-func NewOutbox(db OutboxDB, table string) *Outbox { return &Outbox{db: db, table: table} }
-
-// outboxPut is the put of a new outbox item, for a transaction that writes
-// it beside the change it reports.
-func outboxPut(table string, item outbox.Item) (types.TransactWriteItem, error) {
-	av, err := marshalOutbox(item)
-	if err != nil {
-		return types.TransactWriteItem{}, err
-	}
-	av["due"] = str(dueShard)
-	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(table), Item: av}}, nil
-}
+// dueShard is the partition of the outbox's sparse "due" index: pending
+// mails carry it, delivered ones drop it. One partition is plenty for the
+// mail volume of activations.
+const dueShard = "pending"
 
 func marshalOutbox(item outbox.Item) (map[string]types.AttributeValue, error) {
-	av, err := attributevalue.MarshalMapWithOptions(item, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+	av, err := marshal(item)
 	if err != nil {
 		return nil, fmt.Errorf("marshal outbox mail: %w", err)
 	}
 	return av, nil
 }
 
+// pendingMail is a new outbox item as written: due at once.
+func pendingMail(item outbox.Item) (map[string]types.AttributeValue, error) {
+	av, err := marshalOutbox(item)
+	if err != nil {
+		return nil, err
+	}
+	av["due"] = str(dueShard)
+	return av, nil
+}
+
+// outbox writes a new mail with the change it reports.
+func (t *tx) outbox(item outbox.Item) {
+	av, err := pendingMail(item)
+	t.fail(err)
+	t.putAlways(t.s.t.Outbox, av)
+}
+
+// outboxOnce writes a new mail with the change it reports, once: refused
+// (why) if its id is there already.
+func (t *tx) outboxOnce(item outbox.Item, why refusal) {
+	av, err := pendingMail(item)
+	t.fail(err)
+	t.put(t.s.t.Outbox, av, idAttr, why)
+}
+
+// Outbox keeps the mails that must arrive.
+type Outbox struct{ st *Store }
+
 // Put writes a new item on its own (a mail that reports no other write).
 func (s *Outbox) Put(ctx context.Context, item outbox.Item) error {
-	put, err := outboxPut(s.table, item)
+	av, err := pendingMail(item)
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.Put.TableName, Item: put.Put.Item}); err != nil {
+	if _, err := s.st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.st.t.Outbox), Item: av}); err != nil {
 		return fmt.Errorf("put outbox mail: %w", err)
 	}
 	return nil
@@ -81,25 +89,17 @@ func (s *Outbox) Claim(ctx context.Context, id, claim string, now time.Time) (ou
 	if err != nil {
 		return outbox.Item{}, err
 	}
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: idKey(id),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		if len(refused.Item) == 0 {
-			return outbox.Item{}, outbox.ErrNotFound
-		}
+	res, err := s.st.update(ctx, s.st.t.Outbox, idKey(id), expr, true, true)
+	switch {
+	case err != nil:
+		return outbox.Item{}, fmt.Errorf("claim outbox mail: %w", err)
+	case res.Refused && len(res.Old) == 0:
+		return outbox.Item{}, outbox.ErrNotFound
+	case res.Refused:
 		return outbox.Item{}, outbox.ErrNotDue
 	}
-	if err != nil {
-		return outbox.Item{}, fmt.Errorf("claim outbox mail: %w", err)
-	}
 	var item outbox.Item
-	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil {
+	if err := attributevalue.UnmarshalMap(res.New, &item); err != nil {
 		return outbox.Item{}, fmt.Errorf("unmarshal outbox mail: %w", err)
 	}
 	return item, nil
@@ -131,7 +131,14 @@ func (s *Outbox) Failed(ctx context.Context, item outbox.Item, reason string, no
 	if err != nil {
 		return false, err
 	}
-	return false, s.update(ctx, item.ID, expr)
+	res, err := s.st.update(ctx, s.st.t.Outbox, idKey(item.ID), expr, false, false)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("update outbox mail: %w", err)
+	case res.Refused:
+		return false, outbox.ErrNotDue
+	}
+	return false, nil
 }
 
 // settle replaces a claimed item by its final form: a put of the whole
@@ -152,8 +159,8 @@ func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(s.table), Item: av,
+	_, err = s.st.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.st.t.Outbox), Item: av,
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
 	})
 	var refused *types.ConditionalCheckFailedException
@@ -162,22 +169,6 @@ func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item) error {
 	}
 	if err != nil {
 		return fmt.Errorf("settle outbox mail: %w", err)
-	}
-	return nil
-}
-
-func (s *Outbox) update(ctx context.Context, id string, expr expression.Expression) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: idKey(id),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		return outbox.ErrNotDue
-	}
-	if err != nil {
-		return fmt.Errorf("update outbox mail: %w", err)
 	}
 	return nil
 }
@@ -195,13 +186,13 @@ func (s *Outbox) Due(ctx context.Context, now time.Time, limit int) ([]string, e
 	}
 	var ids []string
 	in := &dynamodb.QueryInput{
-		TableName: aws.String(s.table), IndexName: aws.String(DueIndex),
+		TableName: aws.String(s.st.t.Outbox), IndexName: aws.String(DueIndex),
 		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		Limit: aws.Int32(int32(min(limit, 100))),
 	}
 	for len(ids) < limit {
-		out, err := s.db.Query(ctx, in)
+		out, err := s.st.db.Query(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("query due outbox mails: %w", err)
 		}

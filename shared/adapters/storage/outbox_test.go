@@ -18,7 +18,7 @@ import (
 
 func newOutbox(t *testing.T) (*storage.Outbox, *dynamotest.Server) {
 	db := dynamotest.Start(t)
-	return storage.NewOutbox(db.Client(), db.Tables["OutboxTable"]), db
+	return db.Store().Outbox(), db
 }
 
 func TestOutboxClaimIsExclusive(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 
 type recordsFixture struct {
 	db        *dynamotest.Server
-	records   *storage.Records
+	records   *storage.Store
 	instances *storage.Instances
 	sessions  *storage.Sessions
 	tables    storage.Tables
@@ -33,9 +33,9 @@ func newRecords(t *testing.T) *recordsFixture {
 	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
 	return &recordsFixture{
 		db: db, tables: tables,
-		records:   storage.NewRecords(db.Client(), tables),
-		instances: storage.NewInstances(db.Client(), tables.Instances),
-		sessions:  storage.NewSessions(db.Client(), tables.Sessions),
+		records:   storage.New(db.Client(), tables),
+		instances: db.Store().Instances(),
+		sessions:  db.Store().Sessions(),
 	}
 }
 
@@ -80,7 +80,7 @@ func TestRegisterWritesEverythingInOneTransaction(t *testing.T) {
 	reg := registration("alice", "alice@example.com", uidA, "7000001")
 	mail := outbox.New(outbox.KindWelcome, "alice@example.com", "en", nil, t0, time.Hour)
 	f.db.ResetRoundTrips()
-	if err := f.records.Register(ctx, reg, session.Step{SessionID: sess.ID, Flow: "register", Draft: `{"done":{}}`}, &mail); err != nil {
+	if err := f.records.Registrations().Register(ctx, reg, session.Step{SessionID: sess.ID, Flow: "register", Draft: `{"done":{}}`}, &mail); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.db.RoundTrips(); n != 1 {
@@ -125,21 +125,21 @@ func TestRegisterRefusals(t *testing.T) {
 		{"username taken", func(t *testing.T, f *recordsFixture) {
 			f.instance(t, "7000009", uidB, nil)
 			s := f.session(t, "7000009", uidB)
-			if err := f.records.Register(context.Background(), registration("alice", "other@example.com", uidB, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
+			if err := f.records.Registrations().Register(context.Background(), registration("alice", "other@example.com", uidB, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, registration("alice", "alice@example.com", uidA, "7000001"), guance.ErrUsernameTaken},
 		{"email taken", func(t *testing.T, f *recordsFixture) {
 			f.instance(t, "7000009", uidB, nil)
 			s := f.session(t, "7000009", uidB)
-			if err := f.records.Register(context.Background(), registration("bob9", "alice@example.com", uidB, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
+			if err := f.records.Registrations().Register(context.Background(), registration("bob9", "alice@example.com", uidB, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, registration("alice", "alice@example.com", uidA, "7000001"), guance.ErrEmailTaken},
 		{"UID linked by an earlier purchase", func(t *testing.T, f *recordsFixture) {
 			f.instance(t, "7000009", uidA, nil)
 			s := f.session(t, "7000009", uidA)
-			if err := f.records.Register(context.Background(), registration("carol", "carol@example.com", uidA, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
+			if err := f.records.Registrations().Register(context.Background(), registration("carol", "carol@example.com", uidA, "7000009"), session.Step{SessionID: s.ID, Flow: "register"}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, registration("alice", "alice@example.com", uidA, "7000001"), guance.ErrUIDLinked},
@@ -160,7 +160,7 @@ func TestRegisterRefusals(t *testing.T) {
 				tt.setup(t, f)
 			}
 			before := f.count(t)
-			err := f.records.Register(context.Background(), tt.reg, session.Step{SessionID: sess.ID, Flow: "register", Draft: "x"}, nil)
+			err := f.records.Registrations().Register(context.Background(), tt.reg, session.Step{SessionID: sess.ID, Flow: "register", Draft: "x"}, nil)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -196,7 +196,7 @@ func TestRegistrationRaces(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range regs {
 			wg.Go(func() {
-				errs[i] = f.records.Register(context.Background(), regs[i], session.Step{SessionID: sessions[i].ID, Flow: "register"}, nil)
+				errs[i] = f.records.Registrations().Register(context.Background(), regs[i], session.Step{SessionID: sessions[i].ID, Flow: "register"}, nil)
 			})
 		}
 		wg.Wait()

@@ -2,43 +2,25 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 )
 
-// TableDB is the part of the DynamoDB client the stores of short-lived
-// items and of accounts use: reads, conditional puts and updates, transactions.
-type TableDB interface {
-	DynamoDB
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-}
+// The sessions table: short-lived items, each with an expiresAt TTL (epoch
+// seconds): activation sessions ("session#<id>", with each flow's draft
+// in an attribute of its own) and the Login Without Password links
+// already accepted ("link#<token>").
 
-// Sessions keeps short-lived items, each with an expiresAt TTL (epoch
-// seconds): activation sessions ("session#<id>") and the Login Without
-// Password links already accepted ("link#<token>").
-type Sessions struct {
-	db    TableDB
-	table string
-}
-
-// NewSessions returns the store for the sessions table.
-func NewSessions(db TableDB, table string) *Sessions {
-	return &Sessions{db: db, table: table}
-}
-
-func sessionID(id string) types.AttributeValue {
-	return str("session#" + id)
+func sessionKey(id string) map[string]types.AttributeValue {
+	return idKey("session#" + id)
 }
 
 func linkItem(link session.Link, now time.Time) map[string]types.AttributeValue {
@@ -50,76 +32,9 @@ func linkItem(link session.Link, now time.Time) map[string]types.AttributeValue 
 	}
 }
 
-// notExists is the condition of a put that must create its item.
-func notExists() (expression.Expression, error) {
-	return expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(idAttr))).Build()
-}
-
-// Open accepts link and opens s in one transaction: either the link is
-// marked used and the session exists, or neither (session.ErrLinkUsed when
-// the link was used before).
-func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Session) error {
-	item, err := attributevalue.MarshalMap(sess)
-	if err != nil {
-		return fmt.Errorf("marshal session: %w", err)
-	}
-	item[idAttr] = sessionID(sess.ID)
-	item[expiresAt] = epoch(sess.ExpiresAt)
-	fresh, err := notExists()
-	if err != nil {
-		return err
-	}
-	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.table), Item: linkItem(link, sess.CreatedAt), ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()}},
-		{Put: &types.Put{TableName: aws.String(s.table), Item: item, ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()}},
-	}})
-	// Two clicks of one link at once: the twin transaction either found
-	// the link used or collided with it; both mean a replay.
-	if canceledAt(err) == 0 || conflicted(err) {
-		return session.ErrLinkUsed
-	}
-	if err != nil {
-		return fmt.Errorf("open session for instance %s: %w", sess.InstanceID, err)
-	}
-	return nil
-}
-
-// ConsumeLink marks link used without opening a session (the buyer is sent
-// straight on to their workspace).
-func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.Time) error {
-	fresh, err := notExists()
-	if err != nil {
-		return err
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: linkItem(link, now), ConditionExpression: fresh.Condition(), ExpressionAttributeNames: fresh.Names()})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		return session.ErrLinkUsed
-	}
-	if err != nil {
-		return fmt.Errorf("consume link for instance %s: %w", link.InstanceID, err)
-	}
-	return nil
-}
-
-// Get returns the live session id (session.ErrNotFound if there is none or
-// it expired but DynamoDB has not deleted it yet).
-func (s *Sessions) Get(ctx context.Context, id string, now time.Time) (session.Session, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)}, ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return session.Session{}, fmt.Errorf("read session: %w", err)
-	}
-	sess, ok, err := unmarshalSession(id, out.Item)
-	if err != nil {
-		return session.Session{}, err
-	}
-	if !ok || !sess.Live(now) {
-		return session.Session{}, session.ErrNotFound
-	}
-	return sess, nil
-}
+// draftPrefix names the attributes that hold the flows' drafts: one
+// top-level attribute each, so that saving one never touches another.
+const draftPrefix = "draft_"
 
 func unmarshalSession(id string, item map[string]types.AttributeValue) (session.Session, bool, error) {
 	if len(item) == 0 {
@@ -145,26 +60,70 @@ func unmarshalSession(id string, item map[string]types.AttributeValue) (session.
 	return sess, true, nil
 }
 
-// draftPrefix names the attributes that hold the flows' drafts: one
-// top-level attribute each, so that saving one never touches another.
-const draftPrefix = "draft_"
+// draft is a flow's step written with the change it makes: its draft in
+// the session, which must be live.
+func (t *tx) draft(step session.Step, now time.Time) {
+	t.update(t.s.t.Sessions, sessionKey(step.SessionID),
+		expression.Name(idAttr).AttributeExists().And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now)))),
+		expression.Set(expression.Name(draftPrefix+step.Flow), expression.Value(step.Draft)),
+		because(session.ErrNotFound))
+}
 
-// draftUpdate is the update of a flow's draft in a session, for a
-// transaction that writes it beside the change the flow makes; the
-// session must be live.
-func draftUpdate(table, id, flow, draft string, now time.Time) (types.TransactWriteItem, error) {
-	expr, err := expression.NewBuilder().
-		WithCondition(expression.Name(idAttr).AttributeExists().And(expression.Name(expiresAt).GreaterThan(expression.Value(epoch(now))))).
-		WithUpdate(expression.Set(expression.Name(draftPrefix+flow), expression.Value(draft))).
-		Build()
+// Sessions keeps activation sessions and used links.
+type Sessions struct{ st *Store }
+
+// Open accepts link and opens s in one transaction: either the link is
+// marked used and the session exists, or neither (session.ErrLinkUsed when
+// the link was used before).
+func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Session) error {
+	item, err := attributevalue.MarshalMap(sess)
 	if err != nil {
-		return types.TransactWriteItem{}, err
+		return fmt.Errorf("marshal session: %w", err)
 	}
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: aws.String(table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	}}, nil
+	for k, v := range sessionKey(sess.ID) {
+		item[k] = v
+	}
+	item[expiresAt] = epoch(sess.ExpiresAt)
+	t := s.st.tx()
+	t.put(s.st.t.Sessions, linkItem(link, sess.CreatedAt), idAttr, because(session.ErrLinkUsed))
+	t.put(s.st.t.Sessions, item, idAttr, nil)
+	err = t.run(ctx, "open session for instance "+sess.InstanceID)
+	// Two clicks of one link at once: the twin transaction either found
+	// the link used or collided with it; both mean a replay.
+	if conflicted(err) {
+		return session.ErrLinkUsed
+	}
+	return err
+}
+
+// ConsumeLink marks link used without opening a session (the buyer is sent
+// straight on to their workspace).
+func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.Time) error {
+	refused, err := s.st.putNew(ctx, s.st.t.Sessions, linkItem(link, now), idAttr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("consume link for instance %s: %w", link.InstanceID, err)
+	case refused:
+		return session.ErrLinkUsed
+	}
+	return nil
+}
+
+// Get returns the live session id (session.ErrNotFound if there is none or
+// it expired but DynamoDB has not deleted it yet).
+func (s *Sessions) Get(ctx context.Context, id string, now time.Time) (session.Session, error) {
+	item, err := s.st.get(ctx, s.st.t.Sessions, sessionKey(id))
+	if err != nil {
+		return session.Session{}, fmt.Errorf("read session: %w", err)
+	}
+	sess, ok, err := unmarshalSession(id, item)
+	if err != nil {
+		return session.Session{}, err
+	}
+	if !ok || !sess.Live(now) {
+		return session.Session{}, session.ErrNotFound
+	}
+	return sess, nil
 }
 
 // SaveDraft keeps a flow's draft in one conditional write that also checks
@@ -197,22 +156,16 @@ func (s *Sessions) updateForm(ctx context.Context, id, csrf string, update expre
 	if err != nil {
 		return err
 	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(s.table), Key: map[string]types.AttributeValue{idAttr: sessionID(id)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		old, ok, uerr := unmarshalSession(id, refused.Item)
-		if uerr != nil {
-			return uerr
-		}
-		if !ok || !old.Live(now) {
-			return session.ErrNotFound
-		}
-		return session.ErrBadCSRF
+	res, err := s.st.update(ctx, s.st.t.Sessions, sessionKey(id), expr, true, false)
+	if err != nil || !res.Refused {
+		return err
 	}
-	return err
+	old, ok, err := unmarshalSession(id, res.Old)
+	if err != nil {
+		return err
+	}
+	if !ok || !old.Live(now) {
+		return session.ErrNotFound
+	}
+	return session.ErrBadCSRF
 }

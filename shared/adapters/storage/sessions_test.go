@@ -14,7 +14,7 @@ import (
 
 func newSessions(t *testing.T) (*storage.Sessions, *dynamotest.Server) {
 	db := dynamotest.Start(t)
-	return storage.NewSessions(db.Client(), db.Tables["SessionsTable"]), db
+	return db.Store().Sessions(), db
 }
 
 func TestOpenSessionOncePerLink(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
-	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
@@ -35,8 +34,8 @@ const secret = "a-test-secret-of-enough-length"
 
 func newEnv(t testing.TB) *env {
 	db := dynamotest.Start(t)
-	codes := storage.NewCodes(db.Client(), db.Tables["VerificationTable"], db.Tables["OutboxTable"])
-	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
+	codes := db.Store().Codes()
+	accounts := db.Store().Accounts()
 	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}

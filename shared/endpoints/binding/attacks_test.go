@@ -206,15 +206,15 @@ func (c *conflictDB) TransactWriteItems(ctx context.Context, in *dynamodb.Transa
 }
 
 // withRecordsDB rebuilds f's routes over a records store that talks to db.
-func withRecordsDB(f *fixture, db storage.RecordsDB) {
-	f.records = storage.NewRecords(db, f.tables)
+func withRecordsDB(f *fixture, db storage.DB) {
+	f.records = storage.New(db, f.tables)
 	sealer, _ := outbox.NewSealer(secret)
 	hasher, _ := verification.NewHasher(secret)
-	codes := storage.NewCodes(f.db.Client(), f.db.Tables["VerificationTable"], f.tables.Outbox)
+	codes := f.db.Store().Codes()
 	nowFn := func() time.Time { return f.now }
 	common := binding.Common{
-		Records: f.records,
-		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: storage.NewAccounts(f.db.Client(), f.tables.Accounts),
+		Records: f.records.Bindings(),
+		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: f.db.Store().Accounts(),
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
 		MarketplaceURL: "https://market.example/purchased", Log: logging.New(f.logs, slog.LevelDebug), Now: nowFn,

@@ -47,7 +47,7 @@ type fixture struct {
 	sealer    outbox.Sealer
 	sessions  *storage.Sessions
 	instances *storage.Instances
-	records   *storage.Records
+	records   *storage.Store
 	tables    storage.Tables
 	logs      *logtest.Buffer
 	now       time.Time // the handlers' clock
@@ -58,16 +58,16 @@ func newFixture(t testing.TB) *fixture {
 	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
 	sealer, _ := outbox.NewSealer(secret)
 	f := &fixture{db: db, mail: &verificationtest.Outbox{}, sealer: sealer, tables: tables, logs: &logtest.Buffer{},
-		sessions: storage.NewSessions(db.Client(), tables.Sessions), instances: storage.NewInstances(db.Client(), tables.Instances),
-		records: storage.NewRecords(db.Client(), tables)}
+		sessions: db.Store().Sessions(), instances: db.Store().Instances(),
+		records: storage.New(db.Client(), tables)}
 	hasher, _ := verification.NewHasher(secret)
-	codes := storage.NewCodes(db.Client(), db.Tables["VerificationTable"], tables.Outbox)
+	codes := db.Store().Codes()
 	f.now = now
 	nowFn := func() time.Time { return f.now }
 	log := logging.New(f.logs, slog.LevelDebug)
 	common := binding.Common{
-		Records: f.records,
-		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: storage.NewAccounts(db.Client(), tables.Accounts),
+		Records: f.records.Bindings(),
+		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: db.Store().Accounts(),
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
 		MarketplaceURL: "https://market.example/purchased", Log: log, Now: nowFn,
@@ -299,7 +299,7 @@ func TestCreateWorkspaces(t *testing.T) {
 	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusSeeOther {
 		t.Fatalf("create with a new account: %d %s", rec.Code, rec.Body.String())
 	}
-	if name, ok, _ := f.records.UsernameByEmail(context.Background(), "carol@example.com"); !ok || name != "carol" {
+	if name, ok, _ := f.records.Bindings().UsernameByEmail(context.Background(), "carol@example.com"); !ok || name != "carol" {
 		t.Fatal("the new Guance account")
 	}
 	inst, _ := f.instances.Get(context.Background(), "7000001")

@@ -65,7 +65,7 @@ func (m *market) set(status activation.MarketStatus, err error) {
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
-	store := storage.NewInstances(db.Client(), db.Tables["InstancesTable"])
+	store := db.Store().Instances()
 	logs := &logtest.Buffer{}
 	log := logging.New(logs, slog.LevelDebug)
 	m := &market{}

@@ -54,18 +54,18 @@ func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
 	clock := now
-	f := &fixture{db: db, mail: &verificationtest.Outbox{}, sessions: storage.NewSessions(db.Client(), tables.Sessions),
-		instances: storage.NewInstances(db.Client(), tables.Instances), logs: &logtest.Buffer{}, clock: &clock}
+	f := &fixture{db: db, mail: &verificationtest.Outbox{}, sessions: db.Store().Sessions(),
+		instances: db.Store().Instances(), logs: &logtest.Buffer{}, clock: &clock}
 	nowFn := func() time.Time { return *f.clock }
 	hasher, _ := verification.NewHasher("a-test-secret-of-enough-length")
-	codes := storage.NewCodes(db.Client(), db.Tables["VerificationTable"], tables.Outbox)
+	codes := db.Store().Codes()
 	log := logging.New(f.logs, slog.LevelDebug)
 	h := &registration.Handler{
 		Sessions: f.sessions, Instances: f.instances,
-		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: storage.NewAccounts(db.Client(), tables.Accounts),
+		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: db.Store().Accounts(),
 			Hasher: hasher, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
-		Records:  storage.NewRecords(db.Client(), tables),
+		Records:  storage.New(db.Client(), tables).Registrations(),
 		HashPassword: func(p string) (string, error) {
 			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
 		},

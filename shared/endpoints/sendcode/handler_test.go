@@ -45,8 +45,8 @@ var now = time.Date(2026, 11, 26, 3, 5, 0, 0, time.UTC)
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
-	sessions := storage.NewSessions(db.Client(), db.Tables["SessionsTable"])
-	accounts := storage.NewAccounts(db.Client(), db.Tables["AccountsTable"])
+	sessions := db.Store().Sessions()
+	accounts := db.Store().Accounts()
 	if err := accounts.CreateBilling(context.Background(), guance.BillingAccount{Username: "acme", Email: "billing@acme.example"}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func newFixture(t testing.TB) *fixture {
 	clockFn := func() time.Time { return *f.clock }
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
-			Store: storage.NewCodes(db.Client(), db.Tables["VerificationTable"], db.Tables["OutboxTable"]), Mailer: f.mail, Accounts: accounts,
+			Store: db.Store().Codes(), Mailer: f.mail, Accounts: accounts,
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: clockFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		Sessions:       sessions,
@@ -303,12 +303,12 @@ type slowFixture struct {
 
 func newSlowFixture(t testing.TB, f *fixture) *slowFixture {
 	mailer := &slowMailer{}
-	accounts := storage.NewAccounts(f.db.Client(), f.db.Tables["AccountsTable"])
+	accounts := f.db.Store().Accounts()
 	hasher, _ := verification.NewHasher("a-test-secret-of-enough-length")
 	sealer, _ := outbox.NewSealer("a-test-secret-of-enough-length")
 	h := &sendcode.Handler{
 		Sender: &verification.Sender{
-			Store: storage.NewCodes(f.db.Client(), f.db.Tables["VerificationTable"], f.db.Tables["OutboxTable"]), Mailer: mailer, Accounts: accounts,
+			Store: f.db.Store().Codes(), Mailer: mailer, Accounts: accounts,
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
 		Sessions: f.sessions, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now },

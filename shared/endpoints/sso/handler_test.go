@@ -67,15 +67,15 @@ func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
 	f := &fixture{
 		db:        db,
-		instances: storage.NewInstances(db.Client(), db.Tables["InstancesTable"]),
-		sessions:  storage.NewSessions(db.Client(), db.Tables["SessionsTable"]),
+		instances: db.Store().Instances(),
+		sessions:  db.Store().Sessions(),
 		market:    &fakeMarket{records: map[string]activation.MarketRecord{}},
 		logs:      &logtest.Buffer{},
 	}
 	f.handler = &sso.Handler{
 		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, CookieSecure: true,
 		Instances: f.instances, Sessions: f.sessions, Market: f.market,
-		Links:          storage.NewRecords(db.Client(), storage.Tables{Accounts: db.Tables["AccountsTable"]}),
+		Links:          db.Store().Links(),
 		LoginURLs:      sites.LoginURLs{"cn1": "https://console.example.com/login"},
 		MarketplaceURL: "https://market.example/purchased",
 		Log:            logging.New(f.logs, slog.LevelDebug),
@@ -495,14 +495,14 @@ func TestLinkedUIDGoesToWorkspaceBinding(t *testing.T) {
 	f.seed(t, nil)
 	// An earlier purchase of the same account was activated by registration.
 	f.seed(t, func(i *activation.Instance) { i.ID = "5604017" })
-	records := storage.NewRecords(f.db.Client(), storage.Tables{Instances: f.db.Tables["InstancesTable"], Sessions: f.db.Tables["SessionsTable"],
+	records := storage.New(f.db.Client(), storage.Tables{Instances: f.db.Tables["InstancesTable"], Sessions: f.db.Tables["SessionsTable"],
 		Accounts: f.db.Tables["AccountsTable"], Workspaces: f.db.Tables["WorkspacesTable"], Outbox: f.db.Tables["OutboxTable"]})
 	earlier := session.New("1234567890123456", "5604017", "en", now, time.Hour)
 	if err := f.sessions.Open(context.Background(), session.Link{Token: "earlier", InstanceID: "5604017", ExpiresAt: now.Add(time.Hour)}, earlier); err != nil {
 		t.Fatal(err)
 	}
 	ws := guance.Workspace{ID: guance.NewWorkspaceID(), Name: "prod", Site: "cn1", Owner: "alice", BillingAccount: "alice", Settlement: guance.ByInstance("1234567890123456", "5604017"), CreatedAt: now}
-	if err := records.Register(context.Background(), guance.Registration{
+	if err := records.Registrations().Register(context.Background(), guance.Registration{
 		Account: guance.Account{Username: "alice", Email: "a@example.com"}, Billing: guance.BillingAccount{Username: "alice", Email: "a@example.com"},
 		Workspace: ws, UID: "1234567890123456", Instance: "5604017", At: now,
 	}, session.Step{SessionID: earlier.ID, Flow: "register"}, nil); err != nil {

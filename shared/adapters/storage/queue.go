@@ -16,22 +16,10 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 )
 
-// The instances table's sparse indexes (see template.yaml).
-const (
-	PendingActivationsIndex = "pendingActivations"
-	EffectsDueIndex         = "effectsDue"
-	LiveAuditIndex          = "liveAudit"
-)
-
-// Queue reads the instances the reconciliation works on, through the
-// sparse indexes (never a Scan), and keeps its lease.
-type Queue struct {
-	db    RecordsDB
-	table string
-}
-
-// NewQueue returns the reconciliation's view of the instances table.
-func NewQueue(db RecordsDB, table string) *Queue { return &Queue{db: db, table: table} }
+// Queue reads the instances the scheduled jobs work on, through the
+// instances table's sparse indexes (never a Scan), and keeps the runs'
+// leases.
+type Queue struct{ st *Store }
 
 // PendingDue returns up to limit pending activations whose check is due
 // (checkAt <= now), oldest check first, from the cursor after (empty: the
@@ -92,13 +80,7 @@ func (q *Queue) Reaudit(ctx context.Context, id string, next time.Time, done boo
 	if err != nil {
 		return err
 	}
-	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(q.table), Key: map[string]types.AttributeValue{instanceKey: str(id)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &refused) {
+	if _, err := q.st.update(ctx, q.st.t.Instances, instanceKeyOf(id), expr, false, false); err != nil {
 		return fmt.Errorf("set the next comparison of instance %s: %w", id, err)
 	}
 	return nil
@@ -115,8 +97,8 @@ func (q *Queue) query(ctx context.Context, index, hash, value, rangeAttr string,
 	if err != nil {
 		return nil, "", err
 	}
-	out, err := q.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: aws.String(q.table), IndexName: aws.String(index),
+	out, err := q.st.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(q.st.t.Instances), IndexName: aws.String(index),
 		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		ExclusiveStartKey: start, Limit: aws.Int32(int32(limit)),
 	})
@@ -178,19 +160,11 @@ func (q *Queue) whilePending(ctx context.Context, id string, update expression.U
 	if err != nil {
 		return false, err
 	}
-	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(q.table), Key: map[string]types.AttributeValue{instanceKey: str(id)},
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &refused):
-		return false, nil // activated or released meanwhile
-	case err != nil:
+	res, err := q.st.update(ctx, q.st.t.Instances, instanceKeyOf(id), expr, false, false)
+	if err != nil {
 		return false, fmt.Errorf("update pending activation %s: %w", id, err)
 	}
-	return true, nil
+	return !res.Refused, nil // refused: activated or released meanwhile
 }
 
 // Recheck sets when a pending activation is checked next. false: it is no
@@ -208,7 +182,7 @@ func (q *Queue) Abandon(ctx context.Context, id string, at time.Time) (bool, err
 
 // leaseKey is the lease's item in the instances table.
 func leaseKey(name string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{instanceKey: str("lease#" + name)}
+	return instanceKeyOf("lease#" + name)
 }
 
 // Acquire takes the lease name for holder (NewHolder) until until, unless
@@ -224,20 +198,14 @@ func (q *Queue) Acquire(ctx context.Context, name, holder string, now, until tim
 	if err != nil {
 		return "", false, err
 	}
-	out, err := q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(q.table), Key: leaseKey(name),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		ReturnValues: types.ReturnValueAllNew,
-	})
-	var refused *types.ConditionalCheckFailedException
+	res, err := q.st.update(ctx, q.st.t.Instances, leaseKey(name), expr, false, true)
 	switch {
-	case errors.As(err, &refused):
-		return "", false, nil
 	case err != nil:
 		return "", false, fmt.Errorf("take lease %s: %w", name, err)
+	case res.Refused:
+		return "", false, nil
 	}
-	return stringOf(out.Attributes["cursor"]), true, nil
+	return stringOf(res.New["cursor"]), true, nil
 }
 
 // Release gives the lease back, leaving cursor for the next holder.
@@ -251,14 +219,49 @@ func (q *Queue) Release(ctx context.Context, name, holder, cursor string) error 
 	if err != nil {
 		return err
 	}
-	_, err = q.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(q.table), Key: leaseKey(name),
-		UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &refused) {
+	// Refused: the lease was lost meanwhile (it expired and was taken).
+	if _, err := q.st.update(ctx, q.st.t.Instances, leaseKey(name), expr, false, false); err != nil {
 		return fmt.Errorf("give lease %s back: %w", name, err)
+	}
+	return nil
+}
+
+// MeteringDue lists activated instances whose next window to decide
+// starts at or before upTo (the meteringDue index), from after.
+func (q *Queue) MeteringDue(ctx context.Context, upTo time.Time, after string, limit int) ([]activation.Instance, string, error) {
+	items, next, err := q.query(ctx, MeteringDueIndex, "metering", activation.MeteringOn, "meteredUntil", upTo, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("read instances due for metering: %w", err)
+	}
+	var list []activation.Instance
+	for _, item := range items {
+		inst, err := unmarshalInstance(item)
+		if err != nil {
+			return nil, "", fmt.Errorf("unmarshal instance: %w", err)
+		}
+		list = append(list, inst)
+	}
+	return list, next, nil
+}
+
+// AdvanceMetering moves an instance's metering cursor from from to to,
+// if no other run moved it; done takes it out of metering (a released
+// instance whose last billable window is decided).
+func (q *Queue) AdvanceMetering(ctx context.Context, id string, from, to time.Time, done bool) error {
+	name := expression.Name
+	update := expression.Set(name("meteredUntil"), expression.Value(epoch(to)))
+	if done {
+		update = expression.Remove(name("metering")).Remove(name("meteredUntil"))
+	}
+	expr, err := expression.NewBuilder().
+		WithCondition(name("meteredUntil").Equal(expression.Value(epoch(from)))).
+		WithUpdate(update).Build()
+	if err != nil {
+		return err
+	}
+	// Refused: another run moved it.
+	if _, err := q.st.update(ctx, q.st.t.Instances, instanceKeyOf(id), expr, false, false); err != nil {
+		return fmt.Errorf("advance metering of instance %s: %w", id, err)
 	}
 	return nil
 }
