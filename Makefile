@@ -92,10 +92,11 @@ test: tools browser npm
 ## a browser (requests, round trips, time), and the bind-billing answer time
 ## for a real and an unknown username with a 300 ms SES (medians of 20)
 bench: tools
-	$(GO) test -run '^$$' -bench . -skip 'BindBillingTime' -benchtime=500x -count=1 ./shared/...
+	$(GO) test -run '^$$' -bench . -skip 'BindBillingTime|Reconcile10000Pending|Metering2000Instances' -benchtime=500x -count=1 ./shared/...
 	$(GO) test -run '^$$' -bench 'BindBillingTime' -benchtime=5x -count=1 ./shared/endpoints/sendcode
 	$(GO) test -run '^$$' -bench 'ColdStart|WarmInvoke' -benchtime=30x -count=1 ./cmd/...
-	$(GO) test -run '^$$' -bench 'Reconcile10000Pending|Metering2000Instances' -benchtime=1x -count=1 ./cmd/devstack/localstack
+	$(GO) test -run '^$$' -bench 'Reconcile10000Pending' -benchtime=1x -count=1 ./shared/jobs/reconcile
+	$(GO) test -run '^$$' -bench 'Metering2000Instances' -benchtime=1x -count=1 ./shared/jobs/usagepush
 	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/devstack/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 

@@ -7,9 +7,10 @@
 //   - endpoints: the HTTP surfaces (callback, sso, sendcode,
 //     registration, binding) and what they share (flow, the views in web,
 //     i18n, routes). A surface never imports another surface.
-//   - jobs: the scheduled runs (reconcile, usagepush) and their runner.
-//     They reach storage and the Market OpenAPI through interfaces they
-//     declare, never an adapter or a surface.
+//   - jobs: the scheduled runs (reconcile, usagepush) and the runner they
+//     share (lease, time left, throttling waits, parallel work). They reach
+//     storage and the Market OpenAPI through interfaces they declare,
+//     never an adapter or a surface.
 //   - adapters: DynamoDB (storage), SES (mail), the Market OpenAPI
 //     (marketapi), Parameter Store (ssmparam).
 //   - platform: the Lambda bootstrap (function), config, logging,

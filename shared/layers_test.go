@@ -60,8 +60,8 @@ func forbidden(from, to string, sameTop bool) string {
 		return "an adapter imports no surface and no job"
 	case from == "platform" && to != "adapter":
 		return "the platform imports only the platform (and Parameter Store for secrets)"
-	case from == "runner" && to != "platform":
-		return "the runner imports only the platform"
+	case from == "runner" && to != "platform" && to != "domain":
+		return "the runner imports only the domain and the platform"
 	case to == "function":
 		return "no package imports a function"
 	}

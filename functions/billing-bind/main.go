@@ -29,8 +29,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		Common: binding.Common{
 			Records: st.Bindings(),
 			// bind-billing codes go through the outbox: no mail is sent here.
-			Codes: &verification.Sender{Store: codes, Accounts: st.Accounts(), Hasher: hasher, Sealer: sealer,
-				Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log},
+			Codes:          verification.NewSender(codes, nil, st.Accounts(), hasher, sealer, env.Log),
 			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
 			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
 		},

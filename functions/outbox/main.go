@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -30,11 +29,8 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 		return nil, err
 	}
 	invocation := &outbox.Invocation{
-		Deliverer: &outbox.Deliverer{
-			Store:  storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable)).Outbox(),
-			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout},
-			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
-		},
+		Deliverer: outbox.NewDeliverer(storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable)).Outbox(),
+			&mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout}, sealer, env.Log, env.Metrics),
 	}
 	return invocation.Handle, nil
 }

@@ -41,13 +41,10 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	r := &reconcile.Reconciler{
 		Queue: st.Queue(), Instances: instances, Market: market,
 		Domain: service, Effects: effects,
-		Outbox: &outbox.Deliverer{
-			Store:  st.Outbox(),
-			Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: outbox.SendTimeout},
-			Sealer: sealer, Now: time.Now, Log: env.Log, Metrics: env.Metrics,
-		},
-		CheckEvery: s.CheckEvery, AbandonAfter: s.AbandonAfter, AuditEvery: s.AuditEvery, AuditPerRun: s.AuditPerRun,
-		Now: time.Now, Log: env.Log, Metrics: env.Metrics,
+		Outbox: outbox.NewDeliverer(st.Outbox(), &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: outbox.SendTimeout},
+			sealer, env.Log, env.Metrics),
+		Settings: s,
+		Now:      time.Now, Log: env.Log, Metrics: env.Metrics,
 	}
 	// Every event (the schedule's, or one sent by hand) is one run.
 	return func(ctx context.Context, _ json.RawMessage) (reconcile.Summary, error) {

@@ -24,13 +24,8 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	}
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable))
 	h := &sendcode.Handler{
-		Sender: &verification.Sender{
-			Store:    st.Codes(),
-			Mailer:   &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
-			Accounts: st.Accounts(),
-			Hasher:   hasher, Sealer: sealer,
-			Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log,
-		},
+		Sender: verification.NewSender(st.Codes(), &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
+			st.Accounts(), hasher, sealer, env.Log),
 		Sessions:       st.Sessions(),
 		MarketplaceURL: s.MarketplaceURL,
 		Log:            env.Log,

@@ -21,7 +21,7 @@ func main() { function.HTTP(build) }
 
 func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	s := flow.LoadAccountSettings(env.Settings)
-	hasher, _, err := verification.LoadKeys(ctx, env.Secrets) // codes here are mailed directly, not sealed
+	hasher, sealer, err := verification.LoadKeys(ctx, env.Secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +30,8 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	h := &binding.WorkspaceHandler{
 		Common: binding.Common{
 			Records: st.Bindings(),
-			Codes: &verification.Sender{Store: codes, Mailer: &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
-				Accounts: st.Accounts(), Hasher: hasher, Limits: verification.DefaultLimits, Now: time.Now, Log: env.Log},
+			Codes: verification.NewSender(codes, &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
+				st.Accounts(), hasher, sealer, env.Log),
 			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
 			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
 		},

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/guance/aliyun-marketplace/cmd/devstack/jobtest"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -25,11 +26,11 @@ const (
 
 // usageStack is a purchase activated at 21:29 with one workspace, and a
 // workspace settled by the billing center, with the clock at 21:40.
-func usageStack(t *testing.T) (*meteringFixture, string) {
-	f := newMeteringFixture(t)
+func usageStack(t *testing.T) (*jobtest.MeteringFixture, string) {
+	f := jobtest.NewMeteringFixture(t)
 	activatedAt := time.Date(2026, 11, 26, 21, 29, 0, 0, time.UTC)
-	f.now = time.Date(2026, 11, 26, 21, 40, 0, 0, time.UTC)
-	instance := f.activated(t, simulator.SampleProductCode, activatedAt, usageWS)
+	f.Now = time.Date(2026, 11, 26, 21, 40, 0, 0, time.UTC)
+	instance := f.Activated(t, simulator.SampleProductCode, activatedAt, usageWS)
 	for _, ws := range []guance.Workspace{
 		{ID: usageWS, Name: "Metered", Site: "cn1", Owner: "owner", BillingAccount: "billing", Settlement: guance.ByInstance(simulator.SampleUID, instance), CreatedAt: activatedAt},
 		{ID: billingWS, Name: "Billing", Site: "cn1", Owner: "owner", BillingAccount: "billing", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: activatedAt},
@@ -39,7 +40,7 @@ func usageStack(t *testing.T) (*meteringFixture, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.db.Client().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.tables["WorkspacesTable"]), Item: item}); err != nil {
+		if _, err := f.DB.Client().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.Tables["WorkspacesTable"]), Item: item}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,13 +68,13 @@ func TestWriteUsageRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := localstack.WriteUsage(context.Background(), f.db.Client(), meteringMapping, tt.u, f.clock())
+			_, err := localstack.WriteUsage(context.Background(), f.DB.Client(), jobtest.MeteringMapping, tt.u, f.Clock())
 			if err == nil || !strings.Contains(err.Error(), tt.want) || tt.is != nil && !errors.Is(err, tt.is) {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
 		})
 	}
-	out, err := f.db.Client().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(f.tables["UsageTable"])})
+	out, err := f.DB.Client().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(f.Tables["UsageTable"])})
 	if err != nil || len(out.Items) != 0 {
 		t.Fatalf("%v: %d usage records written", err, len(out.Items))
 	}
@@ -87,7 +88,7 @@ func TestWriteUsageRewind(t *testing.T) {
 	f, instance := usageStack(t)
 	ctx := context.Background()
 	u := localstack.Usage{WorkspaceID: usageWS, Item: "host", Amount: 5, Hours: 2}
-	res, err := localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, u, f.clock())
+	res, err := localstack.WriteUsage(ctx, f.DB.Client(), jobtest.MeteringMapping, u, f.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +100,12 @@ func TestWriteUsageRewind(t *testing.T) {
 			t.Fatalf("window %+v: written, and not billable before 22:00", w)
 		}
 	}
-	if s := f.run(t); s.Pushed != 0 {
+	if s := f.Run(t); s.Pushed != 0 {
 		t.Fatalf("pushed %+v before the workspace is metered", s)
 	}
 
 	u.Rewind = true
-	res, err = localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, u, f.clock())
+	res, err = localstack.WriteUsage(ctx, f.DB.Client(), jobtest.MeteringMapping, u, f.Clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,26 +116,26 @@ func TestWriteUsageRewind(t *testing.T) {
 	if !res.Windows[1].DecidedFrom.Equal(last.Add(90*time.Minute)) || !res.Windows[1].Deadline.Equal(last.Add(2*time.Hour)) {
 		t.Fatalf("times %+v", res.Windows[1])
 	}
-	if s := f.run(t); s.Pushed != 1 || s.Late != 0 {
+	if s := f.Run(t); s.Pushed != 1 || s.Late != 0 {
 		t.Fatalf("after the rewind: %+v", s)
 	}
-	if got := f.market.Billed(instance)["Unit"]; got != 5 {
+	if got := f.Market.Billed(instance)["Unit"]; got != 5 {
 		t.Fatalf("billed %d, want 5", got)
 	}
 	// Again, with another amount: nothing more is written, rewound or
 	// billed, and the answer says what stands and that the window is
 	// billed already.
 	u.Amount = 7
-	res, err = localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, u, f.clock())
+	res, err = localstack.WriteUsage(ctx, f.DB.Client(), jobtest.MeteringMapping, u, f.Clock())
 	if w := res.Windows[1]; err != nil || res.Rewound || w.Written || w.Kept != 5 || w.Decided != "pushed" {
 		t.Fatalf("%v %+v", err, res)
 	}
 	// Another item in the billed window is written, and not billed.
-	res, err = localstack.WriteUsage(ctx, f.db.Client(), meteringMapping, localstack.Usage{WorkspaceID: usageWS, Item: "log_gb", Amount: 3, Hours: 1}, f.clock())
+	res, err = localstack.WriteUsage(ctx, f.DB.Client(), jobtest.MeteringMapping, localstack.Usage{WorkspaceID: usageWS, Item: "log_gb", Amount: 3, Hours: 1}, f.Clock())
 	if w := res.Windows[0]; err != nil || !w.Written || w.Decided != "pushed" {
 		t.Fatalf("%v %+v", err, res)
 	}
-	if s := f.run(t); s.Pushed != 0 || f.market.Billed(instance)["Unit"] != 5 {
-		t.Fatalf("second run: %+v, billed %v", s, f.market.Billed(instance))
+	if s := f.Run(t); s.Pushed != 0 || f.Market.Billed(instance)["Unit"] != 5 {
+		t.Fatalf("second run: %+v, billed %v", s, f.Market.Billed(instance))
 	}
 }

@@ -57,6 +57,11 @@ type Deliverer struct {
 	Margin time.Duration
 }
 
+// NewDeliverer is a deliverer with the real clock.
+func NewDeliverer(store Store, mailer Mailer, sealer Sealer, log *slog.Logger, m *metrics.Recorder) *Deliverer {
+	return &Deliverer{Store: store, Mailer: mailer, Sealer: sealer, Now: time.Now, Log: log, Metrics: m}
+}
+
 func (d *Deliverer) margin() time.Duration {
 	if d.Margin > 0 {
 		return d.Margin

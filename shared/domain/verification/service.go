@@ -86,6 +86,13 @@ type Sender struct {
 	Log    *slog.Logger
 }
 
+// NewSender is a code sender with the product's limits and the real clock.
+// mailer sends the codes mailed while the buyer waits; nil for a flow
+// whose codes all go through the outbox (bind-billing).
+func NewSender(store Store, mailer Mailer, accounts Accounts, hasher Hasher, sealer outbox.Sealer, log *slog.Logger) *Sender {
+	return &Sender{Store: store, Mailer: mailer, Accounts: accounts, Hasher: hasher, Sealer: sealer, Limits: DefaultLimits, Now: time.Now, Log: log}
+}
+
 // Request asks for a code: Target is the address, or for bind-billing the
 // billing center username.
 type Request struct {

@@ -1,9 +1,7 @@
 package binding
 
 import (
-	"encoding/json"
 	"errors"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"net/http"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
@@ -12,6 +10,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 )
 
@@ -25,23 +24,14 @@ type BillingHandler struct {
 
 // billingDraft is the binding's progress in the session.
 type billingDraft struct {
-	Username string    `json:"username,omitempty"`
-	Code     codeState `json:"code"`
-	Bound    string    `json:"bound,omitempty"`
+	Username string         `json:"username,omitempty"`
+	Code     flow.CodeState `json:"code"`
+	Bound    string         `json:"bound,omitempty"`
 }
 
-func decodeBilling(s string) billingDraft {
-	var d billingDraft
-	if s != "" {
-		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
-	}
-	return d
-}
+func decodeBilling(s string) billingDraft { return flow.DecodeDraft[billingDraft](s) }
 
-func (d billingDraft) encode() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
+func (d billingDraft) encode() string { return flow.EncodeDraft(d) }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *BillingHandler) Routes() http.Handler {
@@ -82,7 +72,7 @@ func (h *BillingHandler) render(v *flow.Visit, status int, d billingDraft, view 
 		view.Form.Values = map[string]string{"username": d.Username}
 	}
 	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
-		view.CodeSent, view.Wait = d.Code.shown(verification.BindBilling, h.Now())
+		view.CodeSent, view.Wait = d.Code.Shown(verification.BindBilling, h.Now())
 	}
 	c := v.Chrome("bind.billing.title", routes.BindBilling, web.WaitStyle(view.Wait))
 	// The site selector sits at the top right of this page already, as the
@@ -161,28 +151,12 @@ func (h *BillingHandler) refuse(v *flow.Visit, d billingDraft, code, key string)
 // sendCode keeps the username, then sends a bind-billing code to the
 // account's email on file: the same answer whether or not it exists.
 func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft, form web.Form) {
-	last := d.Code
-	d.Code = codeState{To: d.Username, SentAt: h.Now().UTC()}
-	if !h.flow.Save(v, d.encode()) {
-		return
-	}
-	_, err := h.Codes.Send(v.R.Context(), verification.Request{
-		Purpose: verification.BindBilling, Target: d.Username, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: web.ClientIP(v.R)},
-	})
-	if err == nil {
-		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.BindBilling)})
+	sent := h.flow.SendCode(v, h.Codes, verification.BindBilling, d.Username, &d.Code, func() bool { return h.flow.Save(v, d.encode()) })
+	switch {
+	case sent.Answered:
+	case sent.Sent:
 		flow.Redirect(v.W, v.R, routes.BindBilling)
-		return
+	default:
+		h.render(v, sent.Status, d, web.BindBillingView{Form: form, CodeError: sent.Message, Wait: sent.Wait})
 	}
-	d.Code = last
-	if !h.flow.Save(v, d.encode()) {
-		return
-	}
-	status, msg, wait, ok := flow.InPageRefusal(err)
-	if !ok {
-		h.flow.Fail(v.W, v.R, v.Lang, err)
-		return
-	}
-	h.render(v, status, d, web.BindBillingView{Form: form, CodeError: msg, Wait: wait})
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
@@ -50,23 +49,4 @@ type Common struct {
 	Log            *slog.Logger
 	Metrics        *metrics.Recorder
 	Now            func() time.Time
-}
-
-// codeState is a code on its way, as a draft keeps it for the page.
-type codeState struct {
-	To     string    `json:"to,omitempty"`
-	SentAt time.Time `json:"sentAt,omitzero"`
-}
-
-// shown is what the page says of it: where it went and the cooldown left.
-func (c codeState) shown(purpose verification.Purpose, now time.Time) (i18n.Message, int) {
-	since := now.Sub(c.SentAt)
-	if c.To == "" || since >= verification.CodeTTL {
-		return i18n.Message{}, 0
-	}
-	wait := max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
-	if purpose == verification.BindBilling {
-		return i18n.M("code.sent.billing", int(verification.CodeTTL.Minutes())), wait
-	}
-	return i18n.M("code.sent", c.To, int(verification.CodeTTL.Minutes())), wait
 }

@@ -2,7 +2,6 @@ package binding
 
 import (
 	"errors"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"net/http"
 	"net/url"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 )
 
@@ -50,7 +50,7 @@ func (h *WorkspaceHandler) renderCreate(v *flow.Visit, status int, newAccount bo
 	view.Verified = d.Create.Verified
 	view.PasswordKept = d.Create.Password.KeptFor(form.Value("username"))
 	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
-		view.CodeSent, view.Wait = d.Create.Code.shown(verification.CreateWorkspace, h.Now())
+		view.CodeSent, view.Wait = d.Create.Code.Shown(verification.CreateWorkspace, h.Now())
 	}
 	path := createPath(newAccount)
 	// The site is shown, fixed: it was chosen on the binding page.
@@ -231,34 +231,16 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 	if _, at := bad["username"]; newAccount && !at && v.R.PostForm.Get("password") != "" {
 		d.Create.Password.Choose(v.R.PostForm, d.Create.Username, h.HashPassword, pwBad)
 	}
-	last := d.Create.Code
-	d.Create.Code = codeState{To: d.Create.Email, SentAt: h.Now().UTC()}
-	if !h.flow.Save(v, d.encode()) {
-		return
-	}
-	_, err := h.Codes.Send(v.R.Context(), verification.Request{
-		Purpose: verification.CreateWorkspace, Target: d.Create.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: web.ClientIP(v.R)},
-	})
-	if err == nil {
-		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.CreateWorkspace)})
-		if len(pwBad) > 0 {
-			form.Errors = pwBad
-			h.renderCreate(v, http.StatusOK, newAccount, d, form, web.CreateWorkspaceView{})
-			return
-		}
+	sent := h.flow.SendCode(v, h.Codes, verification.CreateWorkspace, d.Create.Email, &d.Create.Code, func() bool { return h.flow.Save(v, d.encode()) })
+	switch {
+	case sent.Answered:
+	case sent.Sent && len(pwBad) > 0:
+		form.Errors = pwBad
+		h.renderCreate(v, http.StatusOK, newAccount, d, form, web.CreateWorkspaceView{})
+	case sent.Sent:
 		flow.Redirect(v.W, v.R, path)
-		return
+	default:
+		form.Errors = map[string]i18n.Message{}
+		h.renderCreate(v, sent.Status, newAccount, d, form, web.CreateWorkspaceView{CodeError: sent.Message, Wait: sent.Wait})
 	}
-	d.Create.Code = last
-	if !h.flow.Save(v, d.encode()) {
-		return
-	}
-	status, msg, wait, ok := flow.InPageRefusal(err)
-	if !ok {
-		h.flow.Fail(v.W, v.R, v.Lang, err)
-		return
-	}
-	form.Errors = map[string]i18n.Message{}
-	h.renderCreate(v, status, newAccount, d, form, web.CreateWorkspaceView{CodeError: msg, Wait: wait})
 }

@@ -1,9 +1,7 @@
 package binding
 
 import (
-	"encoding/json"
 	"errors"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"net/http"
 	"net/url"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 )
 
@@ -48,7 +47,7 @@ type createDraft struct {
 	Agreed        bool                `json:"agreed,omitempty"`
 	Verified      string              `json:"verified,omitempty"`
 	Password      flow.ChosenPassword `json:"password"`
-	Code          codeState           `json:"code"`
+	Code          flow.CodeState      `json:"code"`
 	// WorkspaceID is the id the create writes, fixed with the verified
 	// email: however often the form is sent (a double click, two tabs),
 	// one workspace is created.
@@ -56,20 +55,14 @@ type createDraft struct {
 }
 
 func decodeWorkspace(s string) workspaceDraft {
-	var d workspaceDraft
-	if s != "" {
-		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
-	}
+	d := flow.DecodeDraft[workspaceDraft](s)
 	if !sites.Known(d.Site) {
 		d.Site = sites.Default
 	}
 	return d
 }
 
-func (d workspaceDraft) encode() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
+func (d workspaceDraft) encode() string { return flow.EncodeDraft(d) }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *WorkspaceHandler) Routes() http.Handler {

@@ -7,13 +7,13 @@ package callback
 import (
 	"context"
 	"encoding/json"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )

@@ -8,7 +8,6 @@ package flow
 import (
 	"context"
 	"errors"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"

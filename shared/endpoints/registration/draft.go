@@ -1,9 +1,6 @@
 package registration
 
 import (
-	"encoding/json"
-	"time"
-
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 )
@@ -22,10 +19,8 @@ type draft struct {
 	Email    string `json:"email,omitempty"`
 	// Verified is the email a code proved; changing the email needs a new code.
 	Verified string `json:"verified,omitempty"`
-	// CodeTo and CodeSentAt are the last code sent (the page shows it
-	// without reading the code's own record).
-	CodeTo        string              `json:"codeTo,omitempty"`
-	CodeSentAt    time.Time           `json:"codeSentAt,omitzero"`
+	// Code is the last code sent.
+	Code          flow.CodeState      `json:"code"`
 	Phone         string              `json:"phone,omitempty"`
 	Password      flow.ChosenPassword `json:"password"`
 	Company       guance.Company      `json:"company"`
@@ -47,15 +42,6 @@ type done struct {
 	Instance    string `json:"instance"`
 }
 
-func decodeDraft(s string) draft {
-	var d draft
-	if s != "" {
-		_ = json.Unmarshal([]byte(s), &d) // a draft we cannot read starts over
-	}
-	return d
-}
+func decodeDraft(s string) draft { return flow.DecodeDraft[draft](s) }
 
-func (d draft) encode() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
+func (d draft) encode() string { return flow.EncodeDraft(d) }

@@ -7,7 +7,6 @@ package registration
 
 import (
 	"context"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
@@ -139,5 +139,13 @@ func gate(v *visit, need int) bool {
 // save keeps the draft; false when it could not, and the refusal is
 // answered.
 func (h *Handler) save(v *visit) bool { return h.flow.Save(v.Visit, v.draft.encode()) }
+
+// kept saves the draft, then answers with then; a save that failed has
+// answered already.
+func (h *Handler) kept(v *visit, then func()) {
+	if h.save(v) {
+		then()
+	}
+}
 
 func (h *Handler) fail(v *visit, err error) { h.flow.Fail(v.W, v.R, v.Lang, err) }

@@ -2,9 +2,7 @@ package registration
 
 import (
 	"errors"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"net/http"
-	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -14,6 +12,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 )
 
@@ -42,12 +41,8 @@ func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.Regi
 	view.Form = form
 	view.PasswordKept = v.draft.Password.KeptFor(form.Value("username"))
 	view.Verified = v.draft.Verified
-	if view.CodeSent.IsZero() && view.CodeError.IsZero() && v.draft.CodeTo != "" {
-		since := h.Now().Sub(v.draft.CodeSentAt)
-		if since < verification.CodeTTL {
-			view.CodeSent = i18n.M("code.sent", v.draft.CodeTo, int(verification.CodeTTL.Minutes()))
-			view.Wait = max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
-		}
+	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
+		view.CodeSent, view.Wait = v.draft.Code.Shown(verification.Register, h.Now())
 	}
 	c := v.Chrome("reg.title", routes.RegisterBasic, web.WaitStyle(view.Wait))
 	h.flow.Render(v.Visit, status, web.RegisterBasicPage(c, view))
@@ -111,9 +106,7 @@ func (h *Handler) postBasic(v *visit) {
 	v.draft.Password.Check(v.R.PostForm, v.draft.Username, bad)
 	form.Errors = bad
 	if len(bad) > 0 {
-		if h.save(v) {
-			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
-		}
+		h.refuseBasic(v, form)
 		return
 	}
 	if v.draft.Verified != v.draft.Email {
@@ -125,9 +118,7 @@ func (h *Handler) postBasic(v *visit) {
 		if err != nil {
 			bad["code"] = flow.VerifyMessage(err)
 			h.Log.InfoContext(v.R.Context(), "registration code refused", "kind", verification.ErrorKind(err))
-			if h.save(v) {
-				h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
-			}
+			h.refuseBasic(v, form)
 			return
 		}
 		v.draft.Verified = v.draft.Email
@@ -135,26 +126,24 @@ func (h *Handler) postBasic(v *visit) {
 	// The password last: it costs a tenth of a second to hash.
 	h.readPassword(v, bad)
 	if len(bad) > 0 {
-		if h.save(v) {
-			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
-		}
+		h.refuseBasic(v, form)
 		return
 	}
 	v.draft.Step = max(v.draft.Step, 1)
-	if h.save(v) {
-		flow.Redirect(v.W, v.R, routes.RegisterCompany)
-	}
+	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterCompany) })
+}
+
+// refuseBasic keeps what step 1's post typed and shows its problems.
+func (h *Handler) refuseBasic(v *visit, form web.Form) {
+	h.kept(v, func() { h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{}) })
 }
 
 // sendCode keeps what was typed, then sends a register code to the
-// address: the same domain call, limits and mail as POST
-// /verification-codes.
+// address (flow.SendCode).
 func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 	if _, at := bad["email"]; at {
-		if h.save(v) {
-			form.Errors = problems{"email": bad["email"]}
-			h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{})
-		}
+		form.Errors = problems{"email": bad["email"]}
+		h.refuseBasic(v, form)
 		return
 	}
 	// Keep a password typed before the send, so it need not be typed
@@ -166,39 +155,17 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 			h.readPassword(v, pwBad)
 		}
 	}
-	// The draft says where the code went, for the page to show; it is
-	// saved before the send (so what was typed is kept either way) and
-	// again only if the send fails.
-	last, lastAt := v.draft.CodeTo, v.draft.CodeSentAt
-	v.draft.CodeTo, v.draft.CodeSentAt = v.draft.Email, h.Now().UTC()
-	if !h.save(v) {
-		return
-	}
-	_, err := h.Codes.Send(v.R.Context(), verification.Request{
-		Purpose: verification.Register, Target: v.draft.Email, Lang: string(v.Lang), SessionID: v.Sess.ID,
-		Client: verification.Client{IP: web.ClientIP(v.R)},
-	})
-	if err == nil {
-		h.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(verification.Register)})
-		if len(pwBad) > 0 {
-			form.Errors = pwBad
-			h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
-			return
-		}
+	sent := h.flow.SendCode(v.Visit, h.Codes, verification.Register, v.draft.Email, &v.draft.Code, func() bool { return h.save(v) })
+	switch {
+	case sent.Answered:
+	case sent.Sent && len(pwBad) > 0:
+		form.Errors = pwBad
+		h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
+	case sent.Sent:
 		flow.Redirect(v.W, v.R, routes.RegisterBasic)
-		return
+	default:
+		h.renderBasic(v, sent.Status, form, web.RegisterBasicView{CodeError: sent.Message, Wait: sent.Wait})
 	}
-	v.draft.CodeTo, v.draft.CodeSentAt = last, lastAt
-	if !h.save(v) {
-		return
-	}
-	status, msg, wait, ok := flow.InPageRefusal(err)
-	if !ok {
-		h.fail(v, err)
-		return
-	}
-	h.Log.WarnContext(v.R.Context(), "registration code not sent", "kind", verification.ErrorKind(err))
-	h.renderBasic(v, status, form, web.RegisterBasicView{CodeError: msg, Wait: wait})
 }
 
 // --- Step 2: company ------------------------------------------------------
@@ -226,39 +193,43 @@ func (h *Handler) postCompany(v *visit) {
 		return
 	}
 	f := v.R.PostForm
-	bad := problems{}
-	name, err := guance.CompanyName(f.Get("company"))
-	bad.Add(err)
-	industry, err := guance.Text("industry", f.Get("industry"), 50, false)
-	bad.Add(err)
-	region, err := guance.Text("region", f.Get("region"), 50, false)
-	bad.Add(err)
-	description, err := guance.Description(f.Get("description"))
-	bad.Add(err)
-	agreed := f.Get("agree") == "yes"
-	if !agreed {
+	typed := guance.Company{Name: f.Get("company"), Industry: f.Get("industry"), Region: f.Get("region"), Description: f.Get("description")}
+	checked, bad := checkCompany(typed)
+	v.draft.Company = guance.Company{Name: pick(checked.Name, typed.Name), Industry: pick(checked.Industry, typed.Industry),
+		Region: pick(checked.Region, typed.Region), Description: pick(checked.Description, typed.Description)}
+	v.draft.Agreed = f.Get("agree") == "yes"
+	if !v.draft.Agreed {
 		bad["agree"] = i18n.M("field.agree")
 	}
-	v.draft.Company = guance.Company{Name: pick(name, f.Get("company")), Industry: pick(industry, f.Get("industry")), Region: pick(region, f.Get("region")), Description: pick(description, f.Get("description"))}
-	v.draft.Agreed = agreed
 	if f.Get("action") == "back" {
-		if h.save(v) {
-			flow.Redirect(v.W, v.R, routes.RegisterBasic)
-		}
+		h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterBasic) })
 		return
 	}
 	if len(bad) > 0 {
-		if h.save(v) {
-			form := v.draft.companyForm()
-			form.Errors = bad
-			h.renderCompany(v, http.StatusBadRequest, form)
-		}
+		form := v.draft.companyForm()
+		form.Errors = bad
+		h.kept(v, func() { h.renderCompany(v, http.StatusBadRequest, form) })
 		return
 	}
 	v.draft.Step = max(v.draft.Step, 2)
-	if h.save(v) {
-		flow.Redirect(v.W, v.R, routes.RegisterActivate)
-	}
+	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterActivate) })
+}
+
+// checkCompany is step 2's rules: each field checked (empty when it does
+// not pass), and the problems.
+func checkCompany(c guance.Company) (guance.Company, problems) {
+	bad := problems{}
+	var out guance.Company
+	var err *guance.FieldError
+	out.Name, err = guance.CompanyName(c.Name)
+	bad.Add(err)
+	out.Industry, err = guance.Text("industry", c.Industry, 50, false)
+	bad.Add(err)
+	out.Region, err = guance.Text("region", c.Region, 50, false)
+	bad.Add(err)
+	out.Description, err = guance.Description(c.Description)
+	bad.Add(err)
+	return out, bad
 }
 
 // pick is the checked value, or what was typed when it did not pass (to
@@ -305,9 +276,7 @@ func (h *Handler) postActivate(v *visit) {
 	f := v.R.PostForm
 	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
 	if f.Get("action") == "back" {
-		if h.save(v) {
-			flow.Redirect(v.W, v.R, routes.RegisterCompany)
-		}
+		h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterCompany) })
 		return
 	}
 	bad := problems{}
@@ -332,11 +301,9 @@ func (h *Handler) postActivate(v *visit) {
 		}
 	}
 	if len(bad) > 0 {
-		if h.save(v) {
-			form := v.activateForm()
-			form.Errors = bad
-			h.renderActivate(v, http.StatusBadRequest, form, web.RegisterActivateView{})
-		}
+		form := v.activateForm()
+		form.Errors = bad
+		h.kept(v, func() { h.renderActivate(v, http.StatusBadRequest, form, web.RegisterActivateView{}) })
 		return
 	}
 	h.activate(v, name, instance)
@@ -390,12 +357,7 @@ func (d draft) unchecked() string {
 	if _, err := guance.Phone(d.Phone); err != nil {
 		return routes.RegisterBasic
 	}
-	c := d.Company
-	_, nameErr := guance.CompanyName(c.Name)
-	_, industryErr := guance.Text("industry", c.Industry, 50, false)
-	_, regionErr := guance.Text("region", c.Region, 50, false)
-	_, descriptionErr := guance.Description(c.Description)
-	if !d.Agreed || nameErr != nil || industryErr != nil || regionErr != nil || descriptionErr != nil {
+	if _, bad := checkCompany(d.Company); !d.Agreed || len(bad) > 0 {
 		return routes.RegisterCompany
 	}
 	return ""

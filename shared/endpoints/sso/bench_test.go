@@ -1,12 +1,12 @@
 package sso_test
 
 import (
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 )
 
 // BenchmarkVerify is the common path of a Login Without Password click:

@@ -3,7 +3,6 @@ package sso_test
 import (
 	"context"
 	"fmt"
-	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/sso"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"

@@ -30,14 +30,13 @@ import (
 
 // Queue is the work list and the lease, in the instances table.
 type Queue interface {
+	runner.Leases
 	PendingDue(ctx context.Context, now time.Time, after string, limit int) ([]activation.Instance, string, error)
 	EffectsDue(ctx context.Context, before time.Time, after string, limit int) ([]string, string, error)
 	Recheck(ctx context.Context, id string, at time.Time) (bool, error)
 	Abandon(ctx context.Context, id string, at time.Time) (bool, error)
 	AuditDue(ctx context.Context, now time.Time, limit int) ([]string, error)
 	Reaudit(ctx context.Context, id string, next time.Time, done bool) error
-	Acquire(ctx context.Context, name, holder string, now, until time.Time) (cursor string, ok bool, err error)
-	Release(ctx context.Context, name, holder, cursor string) error
 }
 
 // Instances reads one instance, consistently.
@@ -93,6 +92,11 @@ const (
 	// DefaultAuditPerRun bounds the live instances a run compares with
 	// the marketplace (one DescribeInstanceForIsv each).
 	DefaultAuditPerRun = 50
+	// DefaultConcurrency is how many pending activations are checked at
+	// once.
+	DefaultConcurrency = 8
+	// DefaultOutboxLimit bounds the mails one run tries.
+	DefaultOutboxLimit = 200
 	leaseName          = "reconcile"
 	pageSize           = 100
 	// pendingPage is larger: a page is checked in parallel.
@@ -108,27 +112,14 @@ type Reconciler struct {
 	Effects   Follower
 	Outbox    Outbox
 
-	CheckEvery   time.Duration
-	AbandonAfter time.Duration
-	// AuditEvery is how long a live instance waits between two
-	// comparisons with the marketplace (activation.DefaultAuditEvery);
-	// AuditPerRun bounds them a run (DefaultAuditPerRun).
-	AuditEvery  time.Duration
-	AuditPerRun int
-	// Margin is the time kept before the run's deadline, to stop cleanly
-	// and give the lease back.
-	Margin time.Duration
-	// OutboxLimit bounds the mails one run tries.
-	OutboxLimit int
-	// Concurrency is how many pending activations are checked at once
-	// (default 8).
-	Concurrency int
-	// Backoff is the first wait after the OpenAPI's throttling; it
-	// doubles, up to a few seconds.
-	Backoff time.Duration
+	// Settings pace the run; zero fields take their defaults
+	// (Settings.withDefaults).
+	Settings
+	// Pacing is the margin kept before the deadline and the waits while
+	// the OpenAPI throttles (runner.Pacing's defaults).
+	Pacing runner.Pacing
 
 	Now     func() time.Time
-	Sleep   func(ctx context.Context, d time.Duration) error
 	Log     *slog.Logger
 	Metrics *metrics.Recorder
 }
@@ -167,12 +158,11 @@ type cursor struct {
 	Step string `json:"step"`
 }
 
-// errOutOfTime stops a step cleanly.
-var errOutOfTime = errors.New("reconcile: out of time")
-
 // run is one run's state.
 type run struct {
 	*Reconciler
+	// Settings are the Reconciler's with their defaults.
+	Settings
 	mu      sync.Mutex // the summary's counts, from the workers
 	summary Summary
 	stopAt  cursor
@@ -181,38 +171,30 @@ type run struct {
 // Run runs the reconciliation once.
 func (r *Reconciler) Run(ctx context.Context) (Summary, error) {
 	start := r.Now()
-	holder := runner.NewHolder()
-	saved, ok, err := r.Queue.Acquire(ctx, leaseName, holder, start, runner.LeaseUntil(ctx, start))
-	if err != nil {
-		return Summary{}, err
-	}
-	if !ok {
-		r.Log.InfoContext(ctx, "reconciliation skipped: another run holds the lease")
-		return Summary{Skipped: true}, nil
-	}
-	var from cursor
-	_ = json.Unmarshal([]byte(saved), &from) // an unreadable cursor starts over
 	x := &run{Reconciler: r, summary: Summary{Steps: map[string]Tally{}}}
+	x.Settings = r.Settings.withDefaults()
 	for _, step := range steps {
 		x.summary.Steps[step] = Tally{}
 	}
-	runErr := x.steps(ctx, from)
-	resume := ""
-	if errors.Is(runErr, errOutOfTime) {
-		runErr = nil
-		b, _ := json.Marshal(x.stopAt)
-		resume = string(b)
-	} else {
-		x.summary.Finished = runErr == nil
-	}
-	x.summary.Resume = resume
-	// The lease goes back even when the run's context is spent.
-	if err := r.Queue.Release(context.WithoutCancel(ctx), leaseName, holder, resume); err != nil {
-		runErr = errors.Join(runErr, err)
+	skipped, err := runner.Under(ctx, r.Queue, leaseName, start, func(saved string) (string, error) {
+		var from cursor
+		_ = json.Unmarshal([]byte(saved), &from) // an unreadable cursor starts over
+		err := x.steps(ctx, from)
+		if errors.Is(err, runner.ErrOutOfTime) {
+			b, _ := json.Marshal(x.stopAt)
+			x.summary.Resume = string(b)
+			return x.summary.Resume, nil
+		}
+		x.summary.Finished = err == nil
+		return "", err
+	})
+	if skipped {
+		r.Log.InfoContext(ctx, "reconciliation skipped: another run holds the lease")
+		return Summary{Skipped: true}, nil
 	}
 	x.summary.TookMs = r.Now().Sub(start).Milliseconds()
 	x.report(ctx)
-	return x.summary, runErr
+	return x.summary, err
 }
 
 // steps runs every step once, from the one a cursor names.
@@ -261,7 +243,7 @@ func (x *run) runStep(ctx context.Context, step string) error {
 	case StepOutbox:
 		err = x.outbox(ctx)
 	}
-	if err == nil || errors.Is(err, errOutOfTime) {
+	if err == nil || errors.Is(err, runner.ErrOutOfTime) {
 		return err
 	}
 	x.Log.ErrorContext(ctx, "reconciliation step failed", "step", step, logging.Err(err))
@@ -271,13 +253,7 @@ func (x *run) runStep(ctx context.Context, step string) error {
 }
 
 // late reports whether the run must stop now to end cleanly.
-func (x *run) late(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	deadline, ok := ctx.Deadline()
-	return ok && time.Until(deadline) < x.margin()
-}
+func (x *run) late(ctx context.Context) bool { return x.Pacing.Late(ctx) }
 
 func (x *run) tally(step string, f func(*Tally)) {
 	x.mu.Lock()
@@ -294,7 +270,7 @@ func (x *run) effects(ctx context.Context) error {
 	after := ""
 	for {
 		if x.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		ids, next, err := x.Queue.EffectsDue(ctx, before, after, pageSize)
 		if err != nil {
@@ -302,12 +278,12 @@ func (x *run) effects(ctx context.Context) error {
 		}
 		for _, id := range ids {
 			if x.late(ctx) {
-				return errOutOfTime
+				return runner.ErrOutOfTime
 			}
 			x.tally(StepEffects, func(t *Tally) { t.Examined++ })
 			changed, err := x.effectsOf(ctx, id)
 			switch {
-			case errors.Is(err, errOutOfTime):
+			case errors.Is(err, runner.ErrOutOfTime):
 				return err
 			case err != nil:
 				x.Log.WarnContext(ctx, "effects not carried out", "instanceId", id, logging.Err(err))
@@ -353,63 +329,35 @@ func (x *run) pending(ctx context.Context) error {
 	after := ""
 	for {
 		if x.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		list, next, err := x.Queue.PendingDue(ctx, now, after, pendingPage)
 		if err != nil {
 			return err
 		}
-		work := make(chan activation.Instance)
-		var (
-			wg       sync.WaitGroup
-			mu       sync.Mutex
-			outOfRun bool
-			listErr  error
-		)
-		for range x.concurrency() {
-			wg.Go(func() {
-				for inst := range work {
-					err := x.check(ctx, inst, now)
-					if err == nil {
-						continue
-					}
-					if errors.Is(err, errOutOfTime) {
-						mu.Lock()
-						outOfRun = true
-						mu.Unlock()
-						continue
-					}
-					x.Log.WarnContext(ctx, "pending activation not checked", "instanceId", inst.ID, logging.Err(err))
-					x.tally(StepPending, func(t *Tally) { t.Failed++ })
-					// Asked again after the usual wait, not at once.
-					if _, err := x.Queue.Recheck(ctx, inst.ID, now.Add(x.checkEvery())); err != nil {
-						mu.Lock()
-						listErr = err
-						mu.Unlock()
-					}
-				}
-			})
-		}
-		for _, inst := range list {
-			mu.Lock()
-			stop := outOfRun || listErr != nil
-			if !stop && x.late(ctx) {
-				outOfRun, stop = true, true
-			}
-			mu.Unlock()
-			if stop {
-				break
+		more := func() bool {
+			if x.late(ctx) {
+				return false
 			}
 			x.tally(StepPending, func(t *Tally) { t.Examined++ })
-			work <- inst
+			return true
 		}
-		close(work)
-		wg.Wait()
+		err = runner.Parallel(x.Concurrency, list, more, func(inst activation.Instance) error {
+			err := x.check(ctx, inst, now)
+			if err == nil || errors.Is(err, runner.ErrOutOfTime) {
+				return err
+			}
+			x.Log.WarnContext(ctx, "pending activation not checked", "instanceId", inst.ID, logging.Err(err))
+			x.tally(StepPending, func(t *Tally) { t.Failed++ })
+			// Asked again after the usual wait, not at once.
+			_, err = x.Queue.Recheck(ctx, inst.ID, now.Add(x.CheckEvery))
+			return err
+		})
 		switch {
-		case listErr != nil:
-			return listErr
-		case outOfRun:
-			return errOutOfTime
+		case err != nil:
+			return err
+		case x.late(ctx):
+			return runner.ErrOutOfTime
 		case next == "":
 			return nil
 		}
@@ -432,7 +380,7 @@ func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time
 		x.tally(StepPending, func(t *Tally) { t.Changed++ })
 		x.Log.InfoContext(ctx, "pending activation brought in line with the marketplace", "instanceId", inst.ID, "marketStatus", status)
 	}
-	if status != activation.MarketClosed && now.Sub(inst.CreatedAt) > x.abandonAfter() {
+	if status != activation.MarketClosed && now.Sub(inst.CreatedAt) > x.AbandonAfter {
 		abandoned, err := x.Queue.Abandon(ctx, inst.ID, now)
 		if err != nil {
 			return err
@@ -445,7 +393,7 @@ func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time
 		return nil
 	}
 	// A released one is no longer pending: the recheck finds nothing.
-	_, err = x.Queue.Recheck(ctx, inst.ID, now.Add(x.checkEvery()))
+	_, err = x.Queue.Recheck(ctx, inst.ID, now.Add(x.CheckEvery))
 	return err
 }
 
@@ -469,19 +417,19 @@ func (x *run) ask(ctx context.Context, id string) (activation.MarketInstance, er
 // step, which asks about them more often.
 func (x *run) audit(ctx context.Context) error {
 	now := x.Now()
-	ids, err := x.Queue.AuditDue(ctx, now, x.auditPerRun())
+	ids, err := x.Queue.AuditDue(ctx, now, x.AuditPerRun)
 	if err != nil {
 		return err
 	}
-	next := now.Add(x.auditEvery())
+	next := now.Add(x.AuditEvery)
 	for _, id := range ids {
 		if x.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		x.tally(StepAudit, func(t *Tally) { t.Examined++ })
 		changed, err := x.compare(ctx, id, next)
 		switch {
-		case errors.Is(err, errOutOfTime):
+		case errors.Is(err, runner.ErrOutOfTime):
 			return err
 		case err != nil:
 			x.Log.WarnContext(ctx, "instance not compared with the marketplace", "instanceId", id, logging.Err(err))
@@ -530,30 +478,19 @@ func (x *run) compare(ctx context.Context, id string, next time.Time) (bool, err
 	return outcome == activation.Applied, x.Queue.Reaudit(ctx, id, next, market.Status == activation.MarketClosed)
 }
 
+// throttled makes one OpenAPI call, waiting out its flow control for as
+// long as the run has time, and counts it.
 func (x *run) throttled(ctx context.Context, call func() error) error {
-	wait := x.Backoff
-	if wait <= 0 {
-		wait = 200 * time.Millisecond
-	}
-	for {
+	return x.Pacing.WhileThrottled(ctx, func() error {
 		x.mu.Lock()
 		x.summary.MarketCalls++
 		x.mu.Unlock()
-		err := call()
-		if !errors.Is(err, marketplace.ErrThrottled) {
-			return err
-		}
+		return call()
+	}, func() {
 		x.mu.Lock()
 		x.summary.Throttled++
 		x.mu.Unlock()
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < x.margin()+wait {
-			return errOutOfTime
-		}
-		if err := x.sleep(ctx, wait); err != nil {
-			return errOutOfTime
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
+	})
 }
 
 // notifications applies the messages the marketplace failed to deliver
@@ -565,7 +502,7 @@ func (x *run) notifications(ctx context.Context) error {
 	seen := map[string]bool{}
 	for {
 		if x.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		var list []marketplace.FailedNotification
 		err := x.throttled(ctx, func() error {
@@ -585,7 +522,7 @@ func (x *run) notifications(ctx context.Context) error {
 			fresh++
 			x.tally(StepNotifications, func(t *Tally) { t.Examined++ })
 			if err := x.apply(ctx, n); err != nil {
-				if errors.Is(err, errOutOfTime) {
+				if errors.Is(err, runner.ErrOutOfTime) {
 					return err
 				}
 				x.Log.WarnContext(ctx, "failed notification not applied", "action", n.Action, logging.Err(err))
@@ -613,13 +550,9 @@ func (x *run) apply(ctx context.Context, n marketplace.FailedNotification) error
 // outbox sends what is due, with the outbox's own backoff and dead count.
 func (x *run) outbox(ctx context.Context) error {
 	if x.late(ctx) {
-		return errOutOfTime
+		return runner.ErrOutOfTime
 	}
-	limit := x.OutboxLimit
-	if limit <= 0 {
-		limit = 200
-	}
-	r, err := x.Outbox.Sweep(ctx, limit)
+	r, err := x.Outbox.Sweep(ctx, x.OutboxLimit)
 	x.tally(StepOutbox, func(t *Tally) {
 		t.Examined += r.Sent + r.Failed + r.Dead + r.Skipped
 		t.Changed += r.Sent
@@ -640,53 +573,4 @@ func (x *run) report(ctx context.Context) {
 		}
 	}
 	x.Log.InfoContext(ctx, "reconciliation run", attrs...)
-}
-
-func (r *Reconciler) margin() time.Duration {
-	if r.Margin > 0 {
-		return r.Margin
-	}
-	return 10 * time.Second
-}
-
-func (r *Reconciler) concurrency() int {
-	if r.Concurrency > 0 {
-		return r.Concurrency
-	}
-	return 8
-}
-
-func (r *Reconciler) auditEvery() time.Duration {
-	if r.AuditEvery > 0 {
-		return r.AuditEvery
-	}
-	return activation.DefaultAuditEvery
-}
-
-func (r *Reconciler) auditPerRun() int {
-	if r.AuditPerRun > 0 {
-		return r.AuditPerRun
-	}
-	return DefaultAuditPerRun
-}
-
-func (r *Reconciler) checkEvery() time.Duration {
-	if r.CheckEvery > 0 {
-		return r.CheckEvery
-	}
-	return DefaultCheckEvery
-}
-
-func (r *Reconciler) abandonAfter() time.Duration {
-	if r.AbandonAfter > 0 {
-		return r.AbandonAfter
-	}
-	return DefaultAbandonAfter
-}
-
-func (r *Reconciler) sleep(ctx context.Context, d time.Duration) error {
-	if r.Sleep != nil {
-		return r.Sleep(ctx, d)
-	}
-	return runner.Wait(ctx, d)
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // Settings are the ReconcileFunction's configuration, under the
-// template's variable names. Where the Market OpenAPI is, its AccessKey
+// template's variable names, and what paces a run. Where the Market OpenAPI is, its AccessKey
 // and the outbox's sealing secret are the adapters', read by the
 // function's wiring. (No ISV key: the failed
 // notifications come over the signed OpenAPI, with no token to check.)
@@ -25,6 +25,34 @@ type Settings struct {
 	AuditEvery   time.Duration
 	AuditPerRun  int
 	StaleHorizon time.Duration // STALE_CALL_HORIZON
+	// Concurrency is how many pending activations are checked at once.
+	Concurrency int
+	// OutboxLimit bounds the mails one run tries.
+	OutboxLimit int
+}
+
+// withDefaults fills what is not set: the one place the run's defaults
+// are.
+func (s Settings) withDefaults() Settings {
+	set := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	set(&s.CheckEvery, DefaultCheckEvery)
+	set(&s.AbandonAfter, DefaultAbandonAfter)
+	set(&s.AuditEvery, activation.DefaultAuditEvery)
+	set(&s.StaleHorizon, activation.DefaultStaleHorizon)
+	if s.AuditPerRun <= 0 {
+		s.AuditPerRun = DefaultAuditPerRun
+	}
+	if s.Concurrency <= 0 {
+		s.Concurrency = DefaultConcurrency
+	}
+	if s.OutboxLimit <= 0 {
+		s.OutboxLimit = DefaultOutboxLimit
+	}
+	return s
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.

@@ -24,10 +24,9 @@ import (
 
 // Instances are the activated instances and the run's lease.
 type Instances interface {
+	runner.Leases
 	MeteringDue(ctx context.Context, upTo time.Time, after string, limit int) ([]activation.Instance, string, error)
 	AdvanceMetering(ctx context.Context, id string, from, to time.Time, done bool) error
-	Acquire(ctx context.Context, name, holder string, now, until time.Time) (string, bool, error)
-	Release(ctx context.Context, name, holder, cursor string) error
 }
 
 // UsageReader reads the usage records of workspaces, windows and items.
@@ -58,14 +57,13 @@ type Meter struct {
 	Market    Market
 	Mapping   metering.Mapping
 	// Stuck is how long a record may stay sending before it is declared
-	// uncertain (a run died during its call): longer than a run.
+	// uncertain (a run died during its call): longer than a run
+	// (default 20 minutes).
 	Stuck time.Duration
-	// Margin is kept before the deadline, to stop cleanly.
-	Margin time.Duration
-	// Backoff is the first wait after flow control; it doubles.
-	Backoff time.Duration
+	// Pacing is the margin kept before the deadline and the waits while
+	// PushMeteringData throttles (defaults: 10 s; 1 s doubling to 30 s).
+	Pacing  runner.Pacing
 	Now     func() time.Time
-	Sleep   func(ctx context.Context, d time.Duration) error
 	Log     *slog.Logger
 	Metrics *metrics.Recorder
 }
@@ -91,8 +89,6 @@ type Summary struct {
 
 const leaseName = "metering"
 
-var errOutOfTime = errors.New("metering: out of time")
-
 // errStopPushing ends this run's pushing (the marketplace out of reach,
 // or throttling on and on): the records stay pending for the next run.
 var errStopPushing = errors.New("metering: pushing stopped for this run")
@@ -103,49 +99,47 @@ const maxThrottledAttempts = 6
 // Run runs one pass under the lease.
 func (m *Meter) Run(ctx context.Context) (Summary, error) {
 	start := m.Now()
-	holder := runner.NewHolder()
-	if _, ok, err := m.Instances.Acquire(ctx, leaseName, holder, start, runner.LeaseUntil(ctx, start)); err != nil || !ok {
-		if err == nil {
-			m.Log.InfoContext(ctx, "metering skipped: another run holds the lease")
-		}
-		return Summary{Skipped: true}, err
-	}
 	var s Summary
-	// What earlier runs left pending goes first (its deadline is the
-	// nearest), then the windows decided now.
-	err := m.push(ctx, &s)
-	if err == nil {
-		err = m.decide(ctx, &s)
-	}
-	if err == nil {
-		err = m.lookAgain(ctx, start.UTC(), &s)
-	}
-	if err == nil {
-		err = m.push(ctx, &s)
-	}
-	if errors.Is(err, errOutOfTime) {
-		err = nil
-	} else {
+	skipped, err := runner.Under(ctx, m.Instances, leaseName, start, func(string) (string, error) {
+		// What earlier runs left pending goes first (its deadline is the
+		// nearest), then the windows decided now.
+		err := m.push(ctx, &s)
+		if err == nil {
+			err = m.decide(ctx, &s)
+		}
+		if err == nil {
+			err = m.lookAgain(ctx, start.UTC(), &s)
+		}
+		if err == nil {
+			err = m.push(ctx, &s)
+		}
+		if errors.Is(err, runner.ErrOutOfTime) {
+			return "", nil
+		}
 		s.Finished = err == nil
-	}
-	if rerr := m.Instances.Release(context.WithoutCancel(ctx), leaseName, holder, ""); rerr != nil {
-		err = errors.Join(err, rerr)
+		return "", err
+	})
+	if skipped {
+		m.Log.InfoContext(ctx, "metering skipped: another run holds the lease")
+		return Summary{Skipped: true}, nil
 	}
 	s.TookMs = m.Now().Sub(start).Milliseconds()
 	m.report(ctx, s)
 	return s, err
 }
 
-func (m *Meter) late(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
+func (m *Meter) late(ctx context.Context) bool { return m.Pacing.Late(ctx) }
+
+// pacing is the run's pacing with the metering's defaults.
+func (m *Meter) pacing() runner.Pacing {
+	p := m.Pacing
+	if p.Backoff <= 0 {
+		p.Backoff = time.Second
 	}
-	d, ok := ctx.Deadline()
-	margin := m.Margin
-	if margin <= 0 {
-		margin = 10 * time.Second
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 30 * time.Second
 	}
-	return ok && time.Until(d) < margin
+	return p
 }
 
 // decide writes the push record of every due window of every instance
@@ -155,7 +149,7 @@ func (m *Meter) decide(ctx context.Context, s *Summary) error {
 	after := ""
 	for {
 		if m.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		list, next, err := m.Instances.MeteringDue(ctx, now.Add(-metering.Window-metering.Grace), after, 200)
 		if err != nil {
@@ -163,7 +157,7 @@ func (m *Meter) decide(ctx context.Context, s *Summary) error {
 		}
 		for _, inst := range list {
 			if m.late(ctx) {
-				return errOutOfTime
+				return runner.ErrOutOfTime
 			}
 			s.Instances++
 			if err := m.decideInstance(ctx, inst, now, s); err != nil {
@@ -193,7 +187,7 @@ func (m *Meter) lookAgain(ctx context.Context, runStart time.Time, s *Summary) e
 	items := m.Mapping.Items()
 	for _, p := range empty {
 		if m.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		if !p.UpdatedAt.Before(runStart) {
 			continue
@@ -370,7 +364,7 @@ func (m *Meter) push(ctx context.Context, s *Summary) error {
 	}
 	for _, call := range metering.Batch(list) {
 		if m.late(ctx) {
-			return errOutOfTime
+			return runner.ErrOutOfTime
 		}
 		var recs []metering.Record
 		var pushes []metering.Push
@@ -429,15 +423,41 @@ func split(recs []metering.Record, pushes []metering.Push) (a, b []metering.Reco
 	return a, b, pa, pb
 }
 
-// pushCall sends one call's records: marked sending before the call and
-// final after it, so that nothing is ever sent twice.
-func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []metering.Push, s *Summary) error {
-	var body []byte
-	attempts := 0
-	wait := m.Backoff
-	if wait <= 0 {
-		wait = time.Second
+// verdict is what a PushMeteringData answer means for its records.
+type verdict int
+
+const (
+	taken     verdict = iota // billed: pushed
+	notSent                  // certainly did nothing (no connection, no client): pending again
+	throttled                // flow control: pending again, after a wait
+	refused                  // refused outright: never sent again, alarmed
+	halve                    // a bad record among several instances: find it by halves
+	unknown                  // may have been billed: uncertain, never sent again, alarmed
+)
+
+// judge reads a call's answer.
+func judge(err error, recs []metering.Record) verdict {
+	switch {
+	case err == nil:
+		return taken
+	case errors.Is(err, marketplace.ErrThrottled):
+		return throttled
+	case !marketplace.Sent(err):
+		return notSent
 	}
+	if api, ok := marketplace.Refused(err); ok {
+		if api.Code == marketplace.CodeInvalidMetering && recs[0].InstanceID != recs[len(recs)-1].InstanceID {
+			return halve
+		}
+		return refused
+	}
+	return unknown
+}
+
+// pushCall sends one call's records: marked sending before the call and
+// final after it (settle), so that nothing is ever sent twice.
+func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []metering.Push, s *Summary) error {
+	waits, attempts := m.pacing().Waits(), 0
 	for {
 		// Never send what its deadline has passed (a wait for flow
 		// control may have taken it there).
@@ -445,86 +465,94 @@ func (m *Meter) pushCall(ctx context.Context, recs []metering.Record, pushes []m
 		if recs, pushes, err = m.pastDeadline(ctx, recs, pushes, s); err != nil || len(recs) == 0 {
 			return err
 		}
-		if body, err = json.Marshal(recs); err != nil {
+		callErr, sent, err := m.send(ctx, recs, pushes, s)
+		if err != nil || !sent {
 			return err
 		}
-		ok, err := m.Pushes.Move(ctx, pushes, metering.PushPending, metering.PushSending, "", m.Now().UTC())
-		if err != nil {
+		v := judge(callErr, recs)
+		if err := m.settle(ctx, v, pushes, callErr, s); err != nil {
 			return err
 		}
-		if !ok {
-			return nil // another run took them
-		}
-		s.Calls++
-		callErr := m.Market.PushMeteringData(ctx, string(body))
-		after := m.Now().UTC()
-		// The record of the call's outcome must be written whatever the
-		// run's own deadline: it is what stops a second push.
-		record := context.WithoutCancel(ctx)
-		switch {
-		case callErr == nil:
-			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPushed, "", after); err != nil {
-				return err
-			}
-			s.Pushed += len(pushes)
-			m.Metrics.Add("MeteringWindowsPushed", float64(len(pushes)), nil)
-			return nil
-		case errors.Is(callErr, marketplace.ErrThrottled), !marketplace.Sent(callErr):
-			// Certainly not applied: back to pending, and again after a
-			// wait; a marketplace out of reach, or throttling on and on,
-			// is left to the next run.
-			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPending, "", after); err != nil {
-				return err
-			}
-			if !marketplace.Sent(callErr) {
-				m.Log.WarnContext(ctx, "the marketplace is out of reach: pushing resumes next run", logging.Err(callErr))
-				return errStopPushing
-			}
+		switch v {
+		case notSent:
+			// A marketplace out of reach is left to the next run.
+			m.Log.WarnContext(ctx, "the marketplace is out of reach: pushing resumes next run", logging.Err(callErr))
+			return errStopPushing
+		case throttled:
+			// Throttling on and on is left to the next run too.
 			s.Throttled++
-			attempts++
-			if attempts >= maxThrottledAttempts || m.late(ctx) || m.sleep(ctx, wait) != nil {
+			if attempts++; attempts >= maxThrottledAttempts || m.pacing().Pause(ctx, waits()) != nil {
 				return errStopPushing
 			}
-			wait = min(wait*2, 30*time.Second)
-		default:
-			if api, ok := marketplace.Refused(callErr); ok {
-				if api.Code == marketplace.CodeInvalidMetering && len(pushes) > 1 && recs[0].InstanceID != recs[len(recs)-1].InstanceID {
-					// A refusal certainly did nothing: find the bad
-					// record by halves, so the others are billed.
-					if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushPending, "", after); err != nil {
-						return err
-					}
-					a, b, pa, pb := split(recs, pushes)
-					if err := m.pushCall(ctx, a, pa, s); err != nil {
-						return err
-					}
-					return m.pushCall(ctx, b, pb, s)
-				}
-				// Refused: kept with the reason, alarmed, never resent.
-				if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushRefused, api.Code, after); err != nil {
-					return err
-				}
-				s.Refused += len(pushes)
-				m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), nil)
-				m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
-				if api.Code == marketplace.CodePermissionDenied {
-					// Its own alarm: no window will be taken until the key
-					// is replaced, and the cause is always the same.
-					m.Metrics.Count("MeteringPermissionDenied", nil)
-					m.Log.ErrorContext(ctx, "PushMeteringData refused the caller: it cannot be called with a RAM sub-account's AccessKey; "+
-						"store the main account's AccessKey in the MarketAccessKeyId/Secret parameters (README, Deploying)", "code", api.Code)
-				}
-				return nil
-			}
-			// The call may have landed: never sent again, alarmed.
-			if _, err := m.Pushes.Move(record, pushes, metering.PushSending, metering.PushUncertain, "outcome unknown: "+callErr.Error(), after); err != nil {
+		case halve:
+			// A refusal certainly did nothing: find the bad record by
+			// halves, so the others are billed.
+			a, b, pa, pb := split(recs, pushes)
+			if err := m.pushCall(ctx, a, pa, s); err != nil {
 				return err
 			}
-			s.Uncertain += len(pushes)
-			m.Log.ErrorContext(ctx, "metering windows uncertain: the call's outcome is unknown", "windows", len(pushes), logging.Err(callErr))
+			return m.pushCall(ctx, b, pb, s)
+		default:
 			return nil
 		}
 	}
+}
+
+// send marks the call's records sending (false: another run took them)
+// and calls PushMeteringData: callErr is its answer.
+func (m *Meter) send(ctx context.Context, recs []metering.Record, pushes []metering.Push, s *Summary) (callErr error, sent bool, err error) {
+	body, err := json.Marshal(recs)
+	if err != nil {
+		return nil, false, err
+	}
+	if ok, err := m.Pushes.Move(ctx, pushes, metering.PushPending, metering.PushSending, "", m.Now().UTC()); err != nil || !ok {
+		return nil, false, err
+	}
+	s.Calls++
+	return m.Market.PushMeteringData(ctx, string(body)), true, nil
+}
+
+// settle moves a call's records from sending to where the answer puts
+// them: each transition written once, whatever the run's own deadline
+// (it is what stops a second push).
+func (m *Meter) settle(ctx context.Context, v verdict, pushes []metering.Push, callErr error, s *Summary) error {
+	record, at := context.WithoutCancel(ctx), m.Now().UTC()
+	move := func(to metering.PushState, reason string) error {
+		_, err := m.Pushes.Move(record, pushes, metering.PushSending, to, reason, at)
+		return err
+	}
+	switch v {
+	case taken:
+		if err := move(metering.PushPushed, ""); err != nil {
+			return err
+		}
+		s.Pushed += len(pushes)
+		m.Metrics.Add("MeteringWindowsPushed", float64(len(pushes)), nil)
+	case notSent, throttled, halve:
+		return move(metering.PushPending, "")
+	case refused:
+		api, _ := marketplace.Refused(callErr)
+		if err := move(metering.PushRefused, api.Code); err != nil {
+			return err
+		}
+		s.Refused += len(pushes)
+		m.Metrics.Add("MeteringWindowsRefused", float64(len(pushes)), nil)
+		m.Log.ErrorContext(ctx, "metering windows refused", "code", api.Code, "windows", len(pushes))
+		if api.Code == marketplace.CodePermissionDenied {
+			// Its own alarm: no window will be taken until the key is
+			// replaced, and the cause is always the same.
+			m.Metrics.Count("MeteringPermissionDenied", nil)
+			m.Log.ErrorContext(ctx, "PushMeteringData refused the caller: it cannot be called with a RAM sub-account's AccessKey; "+
+				"store the main account's AccessKey in the MarketAccessKeyId/Secret parameters (README, Deploying)", "code", api.Code)
+		}
+	case unknown:
+		if err := move(metering.PushUncertain, "outcome unknown: "+callErr.Error()); err != nil {
+			return err
+		}
+		s.Uncertain += len(pushes)
+		m.Log.ErrorContext(ctx, "metering windows uncertain: the call's outcome is unknown", "windows", len(pushes), logging.Err(callErr))
+	}
+	return nil
 }
 
 func (m *Meter) report(ctx context.Context, s Summary) {
@@ -536,11 +564,4 @@ func (m *Meter) report(ctx context.Context, s Summary) {
 	}
 	m.Log.InfoContext(ctx, "metering run", "instances", s.Instances, "decided", s.Decided, "empty", s.Empty, "filledLate", s.FilledLate, "late", s.Late,
 		"pushed", s.Pushed, "refused", s.Refused, "uncertain", s.Uncertain, "calls", s.Calls, "throttled", s.Throttled, "finished", s.Finished, "tookMs", s.TookMs)
-}
-
-func (m *Meter) sleep(ctx context.Context, d time.Duration) error {
-	if m.Sleep != nil {
-		return m.Sleep(ctx, d)
-	}
-	return runner.Wait(ctx, d)
 }

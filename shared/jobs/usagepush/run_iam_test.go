@@ -1,4 +1,4 @@
-package localstack_test
+package usagepush_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/jobtest"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
@@ -32,22 +33,22 @@ import (
 // for "the call may have landed" and makes the records uncertain, never
 // sent again, although no request ever left the function.
 func TestCredentialsFailureLeavesWindowsPending(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.use(t, "wksp_a", "host", h, 5)
-	f.advance(time.Hour + metering.Grace)
-	m := f.meter()
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Advance(time.Hour + metering.Grace)
+	m := f.Meter()
 	m.Market = &marketapi.Lazy{Build: func(context.Context) (*marketapi.Client, error) {
 		return nil, errors.New("read market access key: ssm GetParameter: ThrottlingException")
 	}}
 	if _, err := m.Run(context.Background()); err != nil {
 		t.Logf("run: %v", err)
 	}
-	f.advance(10 * time.Minute)
-	f.run(t) // SSM is back
-	if got := f.market.Billed(id)["Unit"]; got != 5 {
-		t.Fatalf("no request was made, yet billed %d of 5: state %q reason %q", got, f.push(t, id, h).State, f.push(t, id, h).Reason)
+	f.Advance(10 * time.Minute)
+	f.Run(t) // SSM is back
+	if got := f.Market.Billed(id)["Unit"]; got != 5 {
+		t.Fatalf("no request was made, yet billed %d of 5: state %q reason %q", got, f.Push(t, id, h).State, f.Push(t, id, h).Reason)
 	}
 }
 
@@ -69,18 +70,18 @@ func (a ambiguousMarket) PushMeteringData(ctx context.Context, body string) erro
 // was applied: recorded refused, a window that was billed is then pushed
 // again by the documented procedure.
 func TestServerErrorIsNotARefusal(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.use(t, "wksp_a", "host", h, 5)
-	f.advance(time.Hour + metering.Grace)
-	m := f.meter()
-	m.Market = ambiguousMarket{next: f.client}
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Advance(time.Hour + metering.Grace)
+	m := f.Meter()
+	m.Market = ambiguousMarket{next: f.Client}
 	if _, err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if p := f.push(t, id, h); p.State != metering.PushUncertain {
-		t.Fatalf("billed %d time(s), recorded %q (%s): the README's procedure for refused records pushes it again", len(f.market.Pushed()), p.State, p.Reason)
+	if p := f.Push(t, id, h); p.State != metering.PushUncertain {
+		t.Fatalf("billed %d time(s), recorded %q (%s): the README's procedure for refused records pushes it again", len(f.Market.Pushed()), p.State, p.Reason)
 	}
 }
 
@@ -89,9 +90,9 @@ func TestServerErrorIsNotARefusal(t *testing.T) {
 // release done), transaction items included, is granted to
 // MeteringFunction in template.yaml, and nothing granted goes unused.
 func TestMeteringPolicyCoversItsCalls(t *testing.T) {
-	f := newMeteringFixture(t)
+	f := jobtest.NewMeteringFixture(t)
 	logical := map[string]string{}
-	for id, name := range f.tables {
+	for id, name := range f.Tables {
 		logical[name] = id
 	}
 	var mu sync.Mutex
@@ -106,7 +107,7 @@ func TestMeteringPolicyCoversItsCalls(t *testing.T) {
 		mu.Unlock()
 	}
 	client := dynamodb.New(dynamodb.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(f.db.URL), DisableValidateResponseChecksum: true,
+		Region: "us-east-1", BaseEndpoint: aws.String(f.DB.URL), DisableValidateResponseChecksum: true,
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
 		APIOptions: []func(*middleware.Stack) error{func(stack *middleware.Stack) error {
 			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("Record",
@@ -146,22 +147,22 @@ func TestMeteringPolicyCoversItsCalls(t *testing.T) {
 				}), middleware.Before)
 		}},
 	})
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
-	f.use(t, "wksp_a", "host", h, 5)
-	f.use(t, "wksp_b", "host", h, 5)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Use(t, "wksp_b", "host", h, 5)
 	meter := func() {
-		m := f.meter()
-		st := storage.New(client, f.db.StoreTables())
+		m := f.Meter()
+		st := storage.New(client, f.DB.StoreTables())
 		m.Instances, m.Usage, m.Pushes = st.Queue(), st.Usage(), st.Pushes()
 		_, _ = m.Run(context.Background())
 	}
-	f.advance(time.Hour + metering.Grace)
-	f.market.FailNextPush("Service.Flow.Control")
+	f.Advance(time.Hour + metering.Grace)
+	f.Market.FailNextPush("Service.Flow.Control")
 	meter()
-	f.setInstance(t, id, "SET #s = :st, releasedAt = :at", map[string]types.AttributeValue{":st": s("released"), ":at": n(f.now.Unix())})
-	f.advance(3 * time.Hour)
+	setInstance(t, f, id, "SET #s = :st, releasedAt = :at", map[string]types.AttributeValue{":st": s("released"), ":at": n(f.Now.Unix())})
+	f.Advance(3 * time.Hour)
 	meter()
 
 	text, err := os.ReadFile(dynamotest.TemplatePath())

@@ -1,4 +1,4 @@
-package localstack_test
+package reconcile_test
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func TestThrottlingStarvesNoStep(t *testing.T) {
 	f.market.Throttle(1 << 30)
 	for i := range 2 {
 		r := f.reconciler()
-		r.Margin = 100 * time.Millisecond
+		r.Pacing.Margin = 100 * time.Millisecond
 		runCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 		s, err := r.Run(runCtx)
 		cancel()
@@ -66,7 +66,7 @@ func TestPendingOutOfRunHasNoRace(t *testing.T) {
 	}
 	f.market.Throttle(1 << 30)
 	r := f.reconciler()
-	r.Margin = 50 * time.Millisecond
+	r.Pacing.Margin = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	if _, err := r.Run(ctx); err != nil {

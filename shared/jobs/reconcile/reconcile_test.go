@@ -1,4 +1,4 @@
-package localstack_test
+package reconcile_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace/marketplacetest"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/jobs/reconcile"
+	"github.com/guance/aliyun-marketplace/shared/jobs/runner"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
@@ -85,8 +86,8 @@ func (f *reconcileFixture) reconciler() *reconcile.Reconciler {
 		Domain: f.service, Effects: f.service.Effects,
 		Outbox: &outbox.Deliverer{Store: f.db.Store().Outbox(), Mailer: f.mails, Sealer: sealer,
 			Now: time.Now, Log: log, Metrics: metrics.NewRecorder(io.Discard, "test"), Margin: time.Second},
-		Backoff: time.Millisecond,
-		Now:     time.Now, Log: log, Metrics: metrics.NewRecorder(f.metrics, "test"),
+		Pacing: runner.Pacing{Backoff: time.Millisecond},
+		Now:    time.Now, Log: log, Metrics: metrics.NewRecorder(f.metrics, "test"),
 	}
 }
 
@@ -411,7 +412,7 @@ func TestKilledRunIsResumed(t *testing.T) {
 	// machine.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	r.Margin = 500 * time.Millisecond
+	r.Pacing.Margin = 500 * time.Millisecond
 	first, err := r.Run(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +420,7 @@ func TestKilledRunIsResumed(t *testing.T) {
 	if first.Finished || first.Resume == "" {
 		t.Fatalf("the short run finished: %+v", first)
 	}
-	r.Margin = 0
+	r.Pacing.Margin = 0
 	second, err := r.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)

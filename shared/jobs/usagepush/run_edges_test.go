@@ -1,4 +1,4 @@
-package localstack_test
+package usagepush_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/jobtest"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
@@ -24,21 +25,21 @@ import (
 
 // rawUsage writes a usage item as the platform's role can (PutItem, any
 // attributes): the key and the attributes need not agree.
-func (f *meteringFixture) rawUsage(t testing.TB, id string, attrs map[string]types.AttributeValue) {
+func rawUsage(t testing.TB, f *jobtest.MeteringFixture, id string, attrs map[string]types.AttributeValue) {
 	t.Helper()
 	item := map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}
 	for k, v := range attrs {
 		item[k] = v
 	}
-	if _, err := f.db.Client().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.tables["UsageTable"]), Item: item}); err != nil {
+	if _, err := f.DB.Client().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(f.Tables["UsageTable"]), Item: item}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *meteringFixture) setInstance(t testing.TB, id, update string, values map[string]types.AttributeValue) {
+func setInstance(t testing.TB, f *jobtest.MeteringFixture, id, update string, values map[string]types.AttributeValue) {
 	t.Helper()
-	if _, err := f.db.Client().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
-		TableName: aws.String(f.tables["InstancesTable"]), Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: id}},
+	if _, err := f.DB.Client().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.Tables["InstancesTable"]), Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: id}},
 		UpdateExpression: aws.String(update), ExpressionAttributeNames: map[string]string{"#s": "status"}, ExpressionAttributeValues: values,
 	}); err != nil {
 		t.Fatal(err)
@@ -55,30 +56,30 @@ func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Valu
 // Now a window decided empty is looked at again until its deadline, and
 // the run that pushes it counts it as filled late.
 func TestLateUsageIsStillBilled(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now // 10:00
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.advance(time.Hour + metering.Grace) // 11:30: decided, nothing there yet: "empty"
-	if s := f.run(t); s.Empty != 1 {
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now // 10:00
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Advance(time.Hour + metering.Grace) // 11:30: decided, nothing there yet: "empty"
+	if s := f.Run(t); s.Empty != 1 {
 		t.Fatalf("11:30: %+v, want the window decided empty", s)
 	}
-	f.advance(3 * time.Minute) // 11:33: the platform's hourly write lands
-	f.use(t, "wksp_a", "host", h, 7)
+	f.Advance(3 * time.Minute) // 11:33: the platform's hourly write lands
+	f.Use(t, "wksp_a", "host", h, 7)
 	var sum struct{ late, refused, uncertain, filled, empty int }
 	for range 3 {
-		f.advance(10 * time.Minute)
-		s := f.run(t)
+		f.Advance(10 * time.Minute)
+		s := f.Run(t)
 		sum.late += s.Late
 		sum.refused += s.Refused
 		sum.uncertain += s.Uncertain
 		sum.filled += s.FilledLate
 		sum.empty += s.Empty
 	}
-	if got := f.market.Billed(id)["Unit"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
+	if got := f.Market.Billed(id)["Unit"]; got != 7 && sum.late+sum.refused+sum.uncertain == 0 {
 		t.Fatalf("usage written 3 min after its window was decided (27 min before its deadline): billed %d of 7, push record %q, summaries %+v, metrics %q: lost without a trace",
-			got, f.push(t, id, h).State, sum, f.metrics.String())
+			got, f.Push(t, id, h).State, sum, f.Metrics.String())
 	}
-	if got := f.market.Billed(id)["Unit"]; got != 7 || sum.filled != 1 || sum.empty != 0 {
+	if got := f.Market.Billed(id)["Unit"]; got != 7 || sum.filled != 1 || sum.empty != 0 {
 		t.Fatalf("billed %d of 7; later runs %+v: want one window filled late and no other counted empty", got, sum)
 	}
 }
@@ -91,26 +92,26 @@ func TestLateUsageIsStillBilled(t *testing.T) {
 // undecided until its deadline passes; then it is recorded "late" and
 // every other workspace's correct usage of that window is lost with it.
 func TestMalformedUsageDoesNotStallTheInstance(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a", "wksp_b")
-	f.use(t, "wksp_a", "host", h, 3)
-	f.rawUsage(t, storage.UsageID("wksp_b", h.Unix(), "host"), map[string]types.AttributeValue{
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a", "wksp_b")
+	f.Use(t, "wksp_a", "host", h, 3)
+	rawUsage(t, f, storage.UsageID("wksp_b", h.Unix(), "host"), map[string]types.AttributeValue{
 		"workspaceId": s("wksp_b"), "item": s("host"), "windowStart": n(h.Unix()), "amount": &types.AttributeValueMemberN{Value: "1.5"},
 	})
-	f.advance(time.Hour + metering.Grace)
+	f.Advance(time.Hour + metering.Grace)
 	var errs int
 	var late int
 	for range 8 { // 11:05 .. 12:15
-		s, err := f.meter().Run(context.Background())
+		s, err := f.Meter().Run(context.Background())
 		if err != nil {
 			errs++
 		}
 		late += s.Late
-		f.advance(10 * time.Minute)
+		f.Advance(10 * time.Minute)
 	}
-	if got := f.market.Billed(id)["Unit"]; got != 3 {
-		t.Fatalf("wksp_b's one malformed record: wksp_a's 3 hosts billed %d; run errors %d, 10:00 window %q, late %d", got, errs, f.push(t, id, h).State, late)
+	if got := f.Market.Billed(id)["Unit"]; got != 3 {
+		t.Fatalf("wksp_b's one malformed record: wksp_a's 3 hosts billed %d; run errors %d, 10:00 window %q, late %d", got, errs, f.Push(t, id, h).State, late)
 	}
 }
 
@@ -122,27 +123,27 @@ func TestMalformedUsageDoesNotStallTheInstance(t *testing.T) {
 // record is refused), between B and C; the call is split until A's record
 // is alone, and only it is refused.
 func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	b := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	b := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_b")
 	a := b + "0" // sorts between B and C, unknown to the marketplace
-	if _, _, err := f.instances.Create(context.Background(), activation.Instance{
+	if _, _, err := f.Instances.Create(context.Background(), activation.Instance{
 		ID: a, AliUID: simulator.SampleUID, ProductCode: simulator.SampleProductCode, Status: activation.StatusActive, Progress: activation.ProgressActivated,
 		Workspaces: []string{"wksp_a"}, Metering: activation.MeteringOn, MeteredFrom: h.Add(-time.Minute), MeteredUntil: h,
 		MeteredWorkspaces: []string{metering.FormatMember("wksp_a", h.Add(-time.Minute))}, CreatedAt: h, UpdatedAt: h,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_c")
+	c := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_c")
 	for _, ws := range []string{"wksp_a", "wksp_b", "wksp_c"} {
-		f.use(t, ws, "host", h, 5)
+		f.Use(t, ws, "host", h, 5)
 	}
-	f.advance(time.Hour + metering.Grace)
-	s := f.run(t)
-	if s.Refused != 1 || s.Pushed != 2 || f.market.Billed(b)["Unit"] != 5 || f.market.Billed(c)["Unit"] != 5 {
-		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.market.Billed(b)["Unit"], f.market.Billed(c)["Unit"], f.push(t, a, h).State, f.push(t, a, h).Reason, s)
+	f.Advance(time.Hour + metering.Grace)
+	s := f.Run(t)
+	if s.Refused != 1 || s.Pushed != 2 || f.Market.Billed(b)["Unit"] != 5 || f.Market.Billed(c)["Unit"] != 5 {
+		t.Fatalf("B billed %d, C billed %d of 5 each; A %q (%s); %+v", f.Market.Billed(b)["Unit"], f.Market.Billed(c)["Unit"], f.Push(t, a, h).State, f.Push(t, a, h).Reason, s)
 	}
-	if p := f.push(t, a, h); p.State != metering.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
+	if p := f.Push(t, a, h); p.State != metering.PushRefused || p.Reason != "Invalid.Parameter.Metering" {
 		t.Fatalf("A: %q (%s)", p.State, p.Reason)
 	}
 }
@@ -154,21 +155,21 @@ func TestOneBadRecordDoesNotRefuseTheOthers(t *testing.T) {
 // it every other record of the call), recorded as "refused" rather than
 // "late".
 func TestRetryNeverCrossesTheDeadline(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.use(t, "wksp_a", "host", h, 5)
-	f.advance(time.Hour + 59*time.Minute + 45*time.Second) // 11:59:45, the 10:00 window's deadline is 12:00
-	f.market.FailNextPush("Service.Flow.Control")
-	m := f.meter()
-	m.Backoff = 30 * time.Second // the cap the code itself uses
-	m.Sleep = func(_ context.Context, d time.Duration) error { f.advance(d); return nil }
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Advance(time.Hour + 59*time.Minute + 45*time.Second) // 11:59:45, the 10:00 window's deadline is 12:00
+	f.Market.FailNextPush("Service.Flow.Control")
+	m := f.Meter()
+	m.Pacing.Backoff = 30 * time.Second // the cap the code itself uses
+	m.Pacing.Sleep = func(_ context.Context, d time.Duration) error { f.Advance(d); return nil }
 	s, err := m.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := f.push(t, id, h); p.State != metering.PushLate || s.Calls > 1 {
-		t.Fatalf("retried at %s, past the 12:00 deadline: %d calls, state %q reason %q", f.now.Format("15:04:05"), s.Calls, p.State, p.Reason)
+	if p := f.Push(t, id, h); p.State != metering.PushLate || s.Calls > 1 {
+		t.Fatalf("retried at %s, past the 12:00 deadline: %d calls, state %q reason %q", f.Now.Format("15:04:05"), s.Calls, p.State, p.Reason)
 	}
 }
 
@@ -177,17 +178,17 @@ func TestRetryNeverCrossesTheDeadline(t *testing.T) {
 // metric with no dimensions. In CloudWatch those are different metrics:
 // the alarm's "refused" term is always empty, refused windows never alarm.
 func TestRefusedAlarmSeesRefusals(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.use(t, "wksp_a", "host", h, 5)
-	f.advance(time.Hour + metering.Grace)
-	f.market.FailNextPush("Permission.Denied")
-	if s := f.run(t); s.Refused != 1 {
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Advance(time.Hour + metering.Grace)
+	f.Market.FailNextPush("Permission.Denied")
+	if s := f.Run(t); s.Refused != 1 {
 		t.Fatalf("%+v", s)
 	}
 	emitted := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(f.metrics.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(f.Metrics.String()), "\n") {
 		var l struct {
 			AWS struct {
 				CloudWatchMetrics []struct {
@@ -271,16 +272,16 @@ func TestRefusedAlarmSeesRefusals(t *testing.T) {
 // (a platform bug; PutItem cannot be forced to agree) is billed as StorageGigaByte
 // on top of the real log_gb record: billed twice.
 func TestUsageKeyWinsOverAttributes(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
-	f.use(t, "wksp_a", "log_gb", h, 10)
-	f.rawUsage(t, storage.UsageID("wksp_a", h.Unix(), "host"), map[string]types.AttributeValue{
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "log_gb", h, 10)
+	rawUsage(t, f, storage.UsageID("wksp_a", h.Unix(), "host"), map[string]types.AttributeValue{
 		"workspaceId": s("wksp_a"), "item": s("log_gb"), "windowStart": n(h.Unix()), "amount": n(10),
 	})
-	f.advance(time.Hour + metering.Grace)
-	f.run(t)
-	if got := f.market.Billed(id); got["StorageGigaByte"] != 10 {
+	f.Advance(time.Hour + metering.Grace)
+	f.Run(t)
+	if got := f.Market.Billed(id); got["StorageGigaByte"] != 10 {
 		t.Fatalf("10 GB of logs used, billed %v", got)
 	}
 }
@@ -290,20 +291,20 @@ func TestUsageKeyWinsOverAttributes(t *testing.T) {
 // is reported late (a false lost-usage alarm) and the 11:00 window, wholly
 // inside the freeze, is pushed and billed.
 func TestReleasedWhileFrozenOverTheWire(t *testing.T) {
-	f := newMeteringFixture(t)
-	h := f.now
-	id := f.activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	id := f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
 	for i := range 3 {
-		f.use(t, "wksp_a", "host", h.Add(time.Duration(i)*time.Hour), 1)
+		f.Use(t, "wksp_a", "host", h.Add(time.Duration(i)*time.Hour), 1)
 	}
-	f.setInstance(t, id, "SET #s = :st, frozenAt = :at", map[string]types.AttributeValue{":st": s("frozen"), ":at": n(h.Add(30 * time.Minute).Unix())})
-	f.advance(time.Hour + metering.Grace) // 11:05: frozen, the cursor waits at 10:00
-	f.run(t)
-	f.setInstance(t, id, "SET #s = :st, releasedAt = :at", map[string]types.AttributeValue{":st": s("released"), ":at": n(h.Add(150 * time.Minute).Unix())})
-	f.advance(95 * time.Minute) // 12:40
-	sm := f.run(t)
-	if len(f.market.Pushed()) > 0 || sm.Late > 0 {
-		t.Fatalf("frozen from 10:30: billed %v, late %d (10:00 %q, 11:00 %q)", f.market.Pushed(), sm.Late, f.push(t, id, h).State, f.push(t, id, h.Add(time.Hour)).State)
+	setInstance(t, f, id, "SET #s = :st, frozenAt = :at", map[string]types.AttributeValue{":st": s("frozen"), ":at": n(h.Add(30 * time.Minute).Unix())})
+	f.Advance(time.Hour + metering.Grace) // 11:05: frozen, the cursor waits at 10:00
+	f.Run(t)
+	setInstance(t, f, id, "SET #s = :st, releasedAt = :at", map[string]types.AttributeValue{":st": s("released"), ":at": n(h.Add(150 * time.Minute).Unix())})
+	f.Advance(95 * time.Minute) // 12:40
+	sm := f.Run(t)
+	if len(f.Market.Pushed()) > 0 || sm.Late > 0 {
+		t.Fatalf("frozen from 10:30: billed %v, late %d (10:00 %q, 11:00 %q)", f.Market.Pushed(), sm.Late, f.Push(t, id, h).State, f.Push(t, id, h.Add(time.Hour)).State)
 	}
 }
 

@@ -1,0 +1,85 @@
+package flow
+
+import (
+	"context"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
+)
+
+// CodeState is where a form's last code went, kept in its draft: the page
+// shows it without reading the code's own record.
+type CodeState struct {
+	To     string    `json:"to,omitempty"`
+	SentAt time.Time `json:"sentAt,omitzero"`
+}
+
+// Shown is what the page says of it: where it went, and the seconds of
+// cooldown left.
+func (c CodeState) Shown(purpose verification.Purpose, now time.Time) (i18n.Message, int) {
+	since := now.Sub(c.SentAt)
+	if c.To == "" || since >= verification.CodeTTL {
+		return i18n.Message{}, 0
+	}
+	wait := max(int((verification.Cooldown - since).Round(time.Second).Seconds()), 0)
+	if purpose == verification.BindBilling {
+		// Where a billing center account's mail goes is not said: the
+		// answer is the same whether or not the username exists.
+		return i18n.M("code.sent.billing", int(verification.CodeTTL.Minutes())), wait
+	}
+	return i18n.M("code.sent", c.To, int(verification.CodeTTL.Minutes())), wait
+}
+
+// Codes sends verification codes.
+type Codes interface {
+	Send(ctx context.Context, req verification.Request) (verification.Sent, error)
+}
+
+// CodeSend is what an in-page Send code came to.
+type CodeSend struct {
+	// Answered: the request is answered already (the draft could not be
+	// saved, or our side failed): nothing is left to do.
+	Answered bool
+	// Sent: the code is on its way.
+	Sent bool
+	// A refusal to show beside the field: its status, its text and the
+	// seconds its countdown waits.
+	Status  int
+	Message i18n.Message
+	Wait    int
+}
+
+// SendCode is the Send code step the forms share (registration, billing
+// binding, workspace creation): the draft notes where the code goes and is
+// saved first (so what was typed is kept either way), the code goes out
+// with the same domain call, limits and mail as POST /verification-codes,
+// and a failed send takes the note back. save writes the draft with state
+// in it (false: it answered already).
+func (f *Flow) SendCode(v *Visit, codes Codes, purpose verification.Purpose, target string, state *CodeState, save func() bool) CodeSend {
+	last := *state
+	*state = CodeState{To: target, SentAt: f.Now().UTC()}
+	if !save() {
+		return CodeSend{Answered: true}
+	}
+	_, err := codes.Send(v.R.Context(), verification.Request{
+		Purpose: purpose, Target: target, Lang: string(v.Lang), SessionID: v.Sess.ID,
+		Client: verification.Client{IP: web.ClientIP(v.R)},
+	})
+	if err == nil {
+		f.Metrics.Count("VerificationCodesSent", map[string]string{"Purpose": string(purpose)})
+		return CodeSend{Sent: true}
+	}
+	*state = last
+	if !save() {
+		return CodeSend{Answered: true}
+	}
+	status, msg, wait, ok := InPageRefusal(err)
+	if !ok {
+		f.Fail(v.W, v.R, v.Lang, err)
+		return CodeSend{Answered: true}
+	}
+	f.Log.WarnContext(v.R.Context(), "code not sent", "flow", f.Name, "purpose", purpose, "kind", verification.ErrorKind(err))
+	return CodeSend{Status: status, Message: msg, Wait: wait}
+}
