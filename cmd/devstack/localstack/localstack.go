@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"io"
 	"net"
 	"net/http"
@@ -27,6 +26,8 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamolocal"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/emulator"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 )
 
 // Addresses of the local services (the README lists them).
@@ -231,6 +232,13 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		// Locally a purchase left pending is checked by the next
 		// reconciliation, so that the simulator's moves show at once.
 		"PENDING_FIRST_CHECK": "1s",
+		// And a live instance is compared with the marketplace's record
+		// at every run, so that a lost lifecycle call shows at once.
+		"AUDIT_FIRST": "1s",
+		// The simulator sells one product.
+		"PRODUCT_CODES": simulator.SampleProductCode,
+		"AUDIT_EVERY":   "1s",
+		"AUDIT_GRACE":   "1s",
 	}
 	if ep.Marketplace != "" {
 		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
@@ -239,7 +247,7 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		local["SITE_LOGIN_URLS"] = console.LoginURLs(ep.Console)
 	}
 	for name, value := range local {
-		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
+		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || name == "AUDIT_FIRST" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
 			vars[name] = value
 		}
 	}

@@ -50,6 +50,9 @@ type Purchase struct {
 	// AuthURL is what our createInstance answered; empty when the callback
 	// was lost (or not sent).
 	AuthURL string
+	// Components are the billable items as the last purchase or upgrade
+	// set them (DescribeInstanceForIsv's ComponentJson).
+	Components map[string]string
 }
 
 // NewMarket returns an empty market whose ids start after the sample ids.
@@ -87,6 +90,9 @@ func (m *Market) Record(params marketplace.Params, now time.Time) {
 		return
 	}
 	p := &Purchase{InstanceID: id, OrderID: params["orderId"], AliUID: params["aliUid"], ProductCode: params["productCode"], SKU: params["skuId"], Status: "OPENING", CreatedOn: now}
+	if create, err := marketplace.Decode(params); err == nil {
+		p.Components = create.(*marketplace.CreateInstance).BillableItems
+	}
 	if t, err := marketplace.ParseTime(params["expiredOn"]); err == nil {
 		p.EndOn = t
 	}
@@ -120,6 +126,12 @@ func (m *Market) Applied(params marketplace.Params) {
 		}
 	case marketplace.ActionReleaseInstance:
 		p.Status, p.StatusAt = "CLOSED", m.Now()
+	case marketplace.ActionUpgradeInstance:
+		// The marketplace's record shows the upgrade before it calls.
+		if up, err := marketplace.Decode(params); err == nil {
+			up := up.(*marketplace.UpgradeInstance)
+			p.SKU, p.Components = up.SKU, up.BillableItems
+		}
 	}
 }
 

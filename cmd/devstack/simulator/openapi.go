@@ -78,6 +78,10 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.fail(w, http.StatusBadRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation.")
 			return
 		}
+		if ts, _ := time.Parse("2006-01-02T15:04:05Z", params.Get("Timestamp")); !o.freshNonce(params.Get("SignatureNonce"), ts) {
+			o.fail(w, http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
+			return
+		}
 	}
 	if version != "2015-11-01" {
 		o.fail(w, http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid.")
@@ -132,11 +136,18 @@ func (o *OpenAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			o.answer(w, map[string]any{}) // no record
 			return
 		}
-		// InstanceId and OrderId are Long in the documented answer.
+		// InstanceId and OrderId are Long in the documented answer;
+		// ComponentJson is a string holding JSON (the doc's sample when the
+		// purchase set no billable items).
+		components := `{"package_version":"yuncode000111"}`
+		if len(p.Components) > 0 {
+			raw, _ := json.Marshal(p.Components)
+			components = string(raw)
+		}
 		o.answer(w, map[string]any{
 			"InstanceId": json.Number(p.InstanceID), "OrderId": json.Number(p.OrderID),
 			"ProductCode": p.ProductCode, "ProductSkuCode": p.SKU, "ProductType": "APP",
-			"Status": p.Status, "IsTrial": false, "ComponentJson": `{"package_version":"yuncode000111"}`,
+			"Status": p.Status, "IsTrial": false, "ComponentJson": components,
 			"CreatedOn": p.CreatedOn.UnixMilli(), "BeganOn": p.CreatedOn.UnixMilli(), "EndOn": p.EndOn.UnixMilli(),
 		})
 	case "DescribeOrderForIsv":

@@ -2,10 +2,14 @@ package simulator
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,5 +185,63 @@ func TestPushMeteringDataAsDocumented(t *testing.T) {
 				t.Fatalf("billed %v", market.Billed(bought.InstanceID))
 			}
 		})
+	}
+}
+
+// TestOpenAPIRPCSignature: the older RPC signature (HMAC-SHA1 in the
+// parameters) is taken once; the same signed request again (its
+// SignatureNonce used), a changed parameter or a wrong secret is refused.
+func TestOpenAPIRPCSignature(t *testing.T) {
+	market := NewMarket()
+	bought := market.Buy(SampleUID, time.Now())
+	srv := httptest.NewServer(&OpenAPI{Market: market, AccessKeyID: "ak", AccessKeySecret: "sk"})
+	defer srv.Close()
+	sign := func(secret string, params url.Values) url.Values {
+		names := make([]string, 0, len(params))
+		for name := range params {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		pairs := make([]string, len(names))
+		for i, name := range names {
+			pairs[i] = rpcEncode(name) + "=" + rpcEncode(params.Get(name))
+		}
+		mac := hmac.New(sha1.New, []byte(secret+"&"))
+		mac.Write([]byte("POST&%2F&" + rpcEncode(strings.Join(pairs, "&"))))
+		signed := url.Values{}
+		for k, v := range params {
+			signed[k] = v
+		}
+		signed.Set("Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		return signed
+	}
+	params := func(nonce string) url.Values {
+		return url.Values{"Action": {"DescribeInstanceForIsv"}, "Version": {"2015-11-01"}, "AccessKeyId": {"ak"},
+			"SignatureMethod": {"HMAC-SHA1"}, "SignatureVersion": {"1.0"}, "SignatureNonce": {nonce},
+			"Timestamp": {time.Now().UTC().Format("2006-01-02T15:04:05Z")}, "Format": {"JSON"}, "InstanceId": {bought.InstanceID}}
+	}
+	post := func(form url.Values) int {
+		resp, err := http.PostForm(srv.URL+"/", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	first := sign("sk", params("n-1"))
+	if status := post(first); status != http.StatusOK {
+		t.Fatalf("a well-signed RPC call: %d", status)
+	}
+	changed := sign("sk", params("n-2"))
+	changed.Set("InstanceId", "999")
+	for name, form := range map[string]url.Values{
+		"replayed (nonce used)": first,
+		"changed after signing": changed,
+		"wrong secret":          sign("other", params("n-3")),
+		"no nonce":              sign("sk", params("")),
+	} {
+		if status := post(form); status < 400 {
+			t.Errorf("%s: taken (%d)", name, status)
+		}
 	}
 }

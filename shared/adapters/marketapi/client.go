@@ -250,31 +250,70 @@ func classify(action string, err error) error {
 // errorKindOnly keeps an SDK error's kind and drops its text.
 func errorKindOnly(err error) error { return errors.New(logging.NetworkKind(err)) }
 
+// absent is the verdict on an answer without the record asked for: "not
+// found" only from an answer of the OpenAPI itself, which always carries
+// a RequestId; an empty 200 (a proxy, a truncated body) is a marketplace
+// that did not answer.
+func absent(action, id, requestID string) error {
+	if requestID == "" {
+		return fmt.Errorf("market openapi %s %s: %w: an answer without a RequestId", action, id, ErrUnavailable)
+	}
+	return fmt.Errorf("market openapi %s %s: %w", action, id, ErrNotFound)
+}
+
+// components reads ComponentJson: documented as a string holding a flat
+// JSON object (taken as the object itself too). A value that is not text
+// is kept as its JSON; anything unreadable is no components at all (the
+// SKU alone then speaks).
+func components(raw json.RawMessage) map[string]string {
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		raw = json.RawMessage(text)
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || len(fields) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(fields))
+	for name, value := range fields {
+		var text string
+		if json.Unmarshal(value, &text) == nil {
+			out[name] = text
+			continue
+		}
+		out[name] = string(value)
+	}
+	return out
+}
+
 // Describe calls DescribeInstanceForIsv. An answer without the instance
 // (no InstanceId, or another one) is ErrNotFound; the documented answer of
 // a known instance always carries it.
 func (c *Client) Describe(ctx context.Context, instanceID string) (activation.MarketInstance, error) {
 	var out struct {
-		InstanceID     json.Number `json:"InstanceId"`
-		OrderID        json.Number `json:"OrderId"`
-		ProductCode    string      `json:"ProductCode"`
-		ProductSkuCode string      `json:"ProductSkuCode"`
-		Status         string      `json:"Status"`
-		IsTrial        bool        `json:"IsTrial"`
-		EndOn          json.Number `json:"EndOn"`
+		RequestID      string          `json:"RequestId"`
+		InstanceID     json.Number     `json:"InstanceId"`
+		OrderID        json.Number     `json:"OrderId"`
+		ProductCode    string          `json:"ProductCode"`
+		ProductSkuCode string          `json:"ProductSkuCode"`
+		Status         string          `json:"Status"`
+		IsTrial        bool            `json:"IsTrial"`
+		EndOn          json.Number     `json:"EndOn"`
+		ComponentJSON  json.RawMessage `json:"ComponentJson"`
 	}
 	if err := c.call(ctx, "DescribeInstanceForIsv", params{"InstanceId": instanceID}, &out); err != nil {
 		return activation.MarketInstance{}, err
 	}
 	switch id := out.InstanceID.String(); {
 	case id == "" || id == "0":
-		return activation.MarketInstance{}, fmt.Errorf("market openapi DescribeInstanceForIsv %s: %w", instanceID, ErrNotFound)
+		return activation.MarketInstance{}, absent("DescribeInstanceForIsv", instanceID, out.RequestID)
 	case id != instanceID:
 		return activation.MarketInstance{}, fmt.Errorf("market openapi DescribeInstanceForIsv %s: %w: the answer is about another instance", instanceID, ErrUnavailable)
 	}
 	inst := activation.MarketInstance{
 		InstanceID: out.InstanceID.String(), OrderID: out.OrderID.String(), ProductCode: out.ProductCode,
 		SKU: out.ProductSkuCode, Status: activation.MarketStatus(out.Status), Trial: out.IsTrial,
+		Components: components(out.ComponentJSON),
 	}
 	if ms, err := out.EndOn.Int64(); err == nil && ms > 0 {
 		inst.EndOn = time.UnixMilli(ms).UTC()
@@ -296,6 +335,7 @@ type Order struct {
 // (no AliUid) is ErrNotFound.
 func (c *Client) DescribeOrder(ctx context.Context, orderID string) (Order, error) {
 	var out struct {
+		RequestID      string      `json:"RequestId"`
 		OrderID        json.Number `json:"OrderId"`
 		AliUID         json.Number `json:"AliUid"`
 		OrderStatus    string      `json:"OrderStatus"`
@@ -307,7 +347,7 @@ func (c *Client) DescribeOrder(ctx context.Context, orderID string) (Order, erro
 		return Order{}, err
 	}
 	if uid := out.AliUID.String(); uid == "" || uid == "0" {
-		return Order{}, fmt.Errorf("market openapi DescribeOrderForIsv %s: %w", orderID, ErrNotFound)
+		return Order{}, absent("DescribeOrderForIsv", orderID, out.RequestID)
 	}
 	order := Order{OrderID: out.OrderID.String(), AliUID: out.AliUID.String(), OrderStatus: out.OrderStatus, ProductCode: out.ProductCode, SKU: out.ProductSkuCode}
 	for _, id := range out.InstanceIDs {

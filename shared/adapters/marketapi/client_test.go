@@ -2,7 +2,9 @@ package marketapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,6 +55,11 @@ func TestWhatAnAnswerMeans(t *testing.T) {
 	}{
 		{"a record, ids as Long", 200, `{"InstanceId":5604018,"OrderId":205060317920890,"Status":"OPENED","ProductSkuCode":"s","EndOn":4070908800000,"RequestId":"r"}`, false, false, false},
 		{"no record", 200, `{"RequestId":"r"}`, true, false, false},
+		// Not found only from an answer of the OpenAPI itself (a RequestId):
+		// an empty 200 is a proxy or a cut answer.
+		{"an empty body", 200, ``, false, true, false},
+		{"null", 200, `null`, false, true, false},
+		{"an empty object", 200, `{}`, false, true, false},
 		{"a zero record", 200, `{"InstanceId":0,"RequestId":"r"}`, true, false, false},
 		{"another instance", 200, `{"InstanceId":1,"RequestId":"r"}`, false, true, false},
 		{"not JSON", 200, `<html>`, false, true, false},
@@ -81,6 +88,27 @@ func TestWhatAnAnswerMeans(t *testing.T) {
 				t.Fatalf("record %+v", inst)
 			}
 		})
+	}
+}
+
+// TestComponents: ComponentJson, documented as a string holding JSON, is
+// read into the billable items (as an object too); values that are not
+// text keep their JSON; anything unreadable is no components.
+func TestComponents(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		want map[string]string
+	}{
+		{`"{\"package_version\":\"yuncode000111\"}"`, map[string]string{"package_version": "yuncode000111"}},
+		{`{"Count":"8","Num":3,"on":true}`, map[string]string{"Count": "8", "Num": "3", "on": "true"}},
+		{`""`, nil},
+		{`"not json"`, nil},
+		{`null`, nil},
+		{`[1]`, nil},
+	} {
+		if got := components(json.RawMessage(tt.raw)); !maps.Equal(got, tt.want) {
+			t.Errorf("components(%s) = %v, want %v", tt.raw, got, tt.want)
+		}
 	}
 }
 

@@ -222,6 +222,12 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		return expression.Expression{}, err
 	}
 	update = update.Set(name("lastCalls."+string(c.Action)), expression.Value(call))
+	if c.To != activation.StatusReleased {
+		// An instance recorded before the comparison with the marketplace
+		// existed joins it with its next call.
+		update = update.Set(name("audit"), expression.IfNotExists(name("audit"), expression.Value(activation.AuditLive))).
+			Set(name("auditAt"), expression.IfNotExists(name("auditAt"), expression.Value(epoch(c.At.Add(activation.DefaultAuditEvery)))))
+	}
 	if c.To != "" {
 		// An authoritative move settles any dispute. (Cleared by an empty
 		// value rather than REMOVE: the local DynamoDB ignores REMOVE of a
@@ -249,9 +255,6 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	case c.Guard != nil:
 		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
 			name(c.Guard.After).LessThan(expression.Value(epoch(c.Guard.Since)))))
-		if c.Guard.UnlessOrder != "" {
-			cond = cond.And(name(orderSeq + "." + c.Guard.UnlessOrder).AttributeNotExists())
-		}
 	}
 	if c.Digest != "" {
 		// An upgrade: what it set, when, and how many there were, for the

@@ -188,11 +188,10 @@ type Guard struct {
 	// After is "restoredAt" (for a freeze), "frozenAt" (for a resume) or
 	// "upgradedAt" (for an upgrade without an order id).
 	After string
-	// UnlessOrder, when set, contests the change whenever an order of
-	// that kind was ever applied: an upgrade without an order id cannot
-	// be placed among upgrades that have one, so it never undoes them
-	// alone.
-	UnlessOrder string
+	// Ask sends the change to the marketplace's word at once, without
+	// trying it alone first: an upgrade without an order id cannot be
+	// placed among the others by itself, however long ago they were.
+	Ask bool
 	// Since is the edge: the change goes ahead alone only if the opposite
 	// move is older than this (or never happened).
 	Since time.Time
@@ -303,8 +302,6 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return Superseded, nil
 	case c.Guard != nil && !c.Guard.Settled && old.movedAfter(c.Guard.After, c.Guard.Since):
 		return Contested, nil
-	case c.Guard != nil && !c.Guard.Settled && c.Guard.UnlessOrder != "" && old.Orders[c.Guard.UnlessOrder] != "":
-		return Contested, nil
 	case c.OrderID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
 		return AlreadyApplied, nil
 	}
@@ -332,6 +329,15 @@ func (i *Instance) movedAfter(attr string, since time.Time) bool {
 		at = i.UpgradedAt
 	}
 	return !at.IsZero() && !at.Before(since)
+}
+
+// Sets tells whether the instance already has what an upgrade with digest
+// sets: the last upgrade set it, or (before any) the purchase did.
+func (i *Instance) Sets(digest string) bool {
+	if i.UpgradeDigest != "" {
+		return i.UpgradeDigest == digest
+	}
+	return UpgradeDigest(i.SKU, i.BillableItems) == digest
 }
 
 // UpgradeDigest names what an upgrade sets: its SKU and billable items,

@@ -52,7 +52,9 @@ func TestExplain(t *testing.T) {
 	resume := Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive}
 	upgraded := Instance{Status: StatusActive, Orders: map[string]string{OrderCreate: "10"}, UpgradedAt: t0.Add(-time.Hour), Upgrades: 1, UpgradeDigest: UpgradeDigest("sku-a", nil)}
 	orderless := Change{Action: marketplace.ActionUpgradeInstance, From: Live, SKU: "sku-a", Digest: UpgradeDigest("sku-a", nil),
-		Guard: &Guard{After: "upgradedAt", Since: t0.Add(-24 * time.Hour), UnlessOrder: OrderUpgrade}}
+		Guard: &Guard{After: "upgradedAt", Settled: true, Seen: 1}}
+	raced := orderless
+	raced.Guard = &Guard{After: "upgradedAt", Settled: true, Seen: 0}
 	tests := []struct {
 		name    string
 		old     *Instance
@@ -74,8 +76,8 @@ func TestExplain(t *testing.T) {
 		{"resume soon after a freeze", &frozen, withGuard(resume, "frozenAt", t0.Add(-24*time.Hour)), Contested, nil},
 		{"dispute recorded before", &disputed, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, Dispute: true}, Disputed, nil},
 		{"orderless upgrade repeated", &upgraded, orderless, AlreadyApplied, nil},
-		{"orderless upgrade soon after another", &upgraded, withDigest(orderless, "other"), Contested, nil},
-		{"orderless upgrade once upgrades had order ids", inst, withDigest(orderless, "other"), Contested, nil},
+		// The marketplace agreed, but another upgrade landed while it was asked.
+		{"orderless upgrade overtaken while settling", &upgraded, withDigest(raced, "other"), Superseded, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,6 +165,50 @@ func TestApplyNotification(t *testing.T) {
 	svc = &Service{Store: store, Now: func() time.Time { return now }, Log: quiet}
 	if _, err := svc.ApplyNotification(context.Background(), bare); err != nil {
 		t.Fatalf("action beside the message: %v", err)
+	}
+}
+
+// TestNotificationOfAnotherProduct: the failed notifications list every
+// product of the ISV's account. One of a product this stack does not sell
+// is left alone (ErrOtherProduct: not applied, so never confirmed), by
+// its own productCode or, when it names none, by the recovered record's.
+func TestNotificationOfAnotherProduct(t *testing.T) {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	other := marketplace.FailedNotification{ID: "n1", Action: "orderPay", CreatedAt: now.Add(-time.Hour),
+		Message: `{"productCode":"cmjj00099999","orderId":"900001","orderBizId":"777001","action":"orderPay","aliUid":"12211222211"}`}
+	unnamed := other
+	unnamed.Message = `{"orderId":"900001","orderBizId":"777001","action":"orderPay","aliUid":"12211222211"}`
+	ours := other
+	ours.Message = `{"productCode":"cmgj00053362","orderId":"900001","orderBizId":"777001","action":"orderPay","aliUid":"12211222211"}`
+	record := func(product string) *fakeRecords {
+		return &fakeRecords{record: MarketRecord{InstanceID: "777001", OrderID: "900001", AliUID: "12211222211", ProductCode: product, Status: MarketOpened}}
+	}
+	tests := []struct {
+		name     string
+		n        marketplace.FailedNotification
+		record   string
+		products []string
+		other    bool
+	}{
+		{"another product by its code", other, "cmjj00099999", []string{"cmgj00053362"}, true},
+		{"no code, the record says another", unnamed, "cmjj00099999", []string{"cmgj00053362"}, true},
+		{"no code, the record says none", unnamed, "", []string{"cmgj00053362"}, true},
+		{"ours", ours, "cmgj00053362", []string{"cmgj00053362"}, false},
+		{"no code, the record says ours", unnamed, "cmgj00053362", []string{"cmgj00053362"}, false},
+		{"every product taken when none is set", other, "cmjj00099999", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fakeStore{missing: true}
+			svc := &Service{Store: store, Records: record(tt.record), Products: tt.products, Now: func() time.Time { return now }, Log: quiet}
+			_, err := svc.ApplyNotification(context.Background(), tt.n)
+			if got := errors.Is(err, ErrOtherProduct); got != tt.other || (!tt.other && err != nil) {
+				t.Fatalf("err %v; want another product: %v", err, tt.other)
+			}
+			if tt.other && (store.inst.ID != "" || len(store.payments) != 0) {
+				t.Fatalf("another product's notification recorded: %+v, %d payments", store.inst, len(store.payments))
+			}
+		})
 	}
 }
 
@@ -341,4 +387,44 @@ func equalChange(a, b Change) bool {
 	}
 	return a.Action == b.Action && a.OrderKind == b.OrderKind && a.OrderID == b.OrderID && a.To == b.To &&
 		a.ExpiredOn.Equal(b.ExpiredOn) && a.SKU == b.SKU && a.Note == b.Note && a.At.Equal(b.At) && len(a.BillableItems) == len(b.BillableItems)
+}
+
+// TestMarketHolds: the record shows an upgrade when its SKU is the same
+// and every item it lists among its components has the same value; what
+// it does not list it says nothing of.
+func TestMarketHolds(t *testing.T) {
+	record := MarketInstance{SKU: "sku-b", Components: map[string]string{"Count": "8", "package_version": "x"}}
+	for _, tt := range []struct {
+		name  string
+		sku   string
+		items map[string]string
+		want  bool
+	}{
+		{"same SKU, no items", "sku-b", nil, true},
+		{"same SKU, same item", "sku-b", map[string]string{"Count": "8"}, true},
+		{"same SKU, an item it does not list", "sku-b", map[string]string{"Num": "3"}, true},
+		{"same SKU, an item it lists otherwise", "sku-b", map[string]string{"Count": "4"}, false},
+		{"another SKU", "sku-a", nil, false},
+	} {
+		if got := record.Holds(tt.sku, tt.items); got != tt.want {
+			t.Errorf("%s: %v", tt.name, got)
+		}
+	}
+	if (MarketInstance{SKU: "s"}).Holds("s", map[string]string{"Count": "1"}) != true {
+		t.Error("a record without components: the SKU alone speaks")
+	}
+}
+
+// TestInstanceSets: an upgrade's repeat is known by the last upgrade's
+// digest, or before any upgrade by the purchase's own SKU and items.
+func TestInstanceSets(t *testing.T) {
+	bought := Instance{SKU: "sku-a", BillableItems: map[string]string{"Count": "2"}}
+	if !bought.Sets(UpgradeDigest("sku-a", map[string]string{"Count": "2"})) || bought.Sets(UpgradeDigest("sku-a", nil)) {
+		t.Fatal("before any upgrade, the purchase decides")
+	}
+	upgraded := bought
+	upgraded.UpgradeDigest = UpgradeDigest("sku-b", nil)
+	if !upgraded.Sets(UpgradeDigest("sku-b", nil)) || upgraded.Sets(UpgradeDigest("sku-a", map[string]string{"Count": "2"})) {
+		t.Fatal("after an upgrade, its digest decides")
+	}
 }

@@ -24,6 +24,10 @@ var (
 	// ErrMarketUnavailable means the Market OpenAPI gave no usable answer:
 	// worth asking again later.
 	ErrMarketUnavailable = errors.New("market openapi unavailable")
+	// ErrMarketDisagrees means the marketplace's record does not show what
+	// a call without an order id asks for (yet): the call is refused, so
+	// that it comes again once the record caught up, or stops if stale.
+	ErrMarketDisagrees = errors.New("the marketplace's record does not show this change")
 )
 
 // MarketInstance is what DescribeInstanceForIsv says of an instance.
@@ -35,6 +39,24 @@ type MarketInstance struct {
 	Status      MarketStatus
 	Trial       bool
 	EndOn       time.Time // zero when not given
+	// Components are the instance's billable items as ComponentJson tells
+	// them (flat JSON, values as text); nil when it gave none.
+	Components map[string]string
+}
+
+// Holds tells whether the marketplace's record shows an instance on sku
+// with items: the same SKU, and every item it lists among its components
+// with the same value (an item it does not list, it says nothing of).
+func (m MarketInstance) Holds(sku string, items map[string]string) bool {
+	if m.SKU != sku {
+		return false
+	}
+	for name, value := range items {
+		if got, ok := m.Components[name]; ok && got != value {
+			return false
+		}
+	}
+	return true
 }
 
 // MarketRecord is what the Market OpenAPI says of an instance and its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
@@ -74,16 +75,24 @@ type Service struct {
 	// FirstCheck: see DefaultFirstCheck (NewService sets it; zero checks
 	// at once, as the local stack does).
 	FirstCheck time.Duration
+	// FirstAudit is when a new instance is first compared with the
+	// marketplace: see DefaultAuditEvery (NewService sets it).
+	FirstAudit time.Duration
 	// Records recovers an instance a failed notification names and we
 	// never heard of; nil leaves such a notification unapplied.
 	Records MarketRecords
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Products are the product codes this stack sells. The failed
+	// notifications list every product of the ISV's account, and one
+	// confirmed here is never seen by the product it belongs to: one of
+	// another product is left listed (ErrOtherProduct). Empty takes all.
+	Products []string
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // NewService returns a Service on store with the real clock.
 func NewService(store Store, market Market, log *slog.Logger) *Service {
-	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, FirstCheck: DefaultFirstCheck, Now: time.Now, Log: log}
+	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, FirstCheck: DefaultFirstCheck, FirstAudit: DefaultAuditEvery, Now: time.Now, Log: log}
 }
 
 // Result is what a call did: Instance is set for createInstance.
@@ -128,6 +137,9 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	if err != nil {
 		return "", err
 	}
+	if !s.sells(m.ProductCode) {
+		return "", fmt.Errorf("orderPay of instance %s, product %q: %w", m.InstanceID, m.ProductCode, ErrOtherProduct)
+	}
 	at := s.Now().UTC()
 	if !n.CreatedAt.IsZero() && n.CreatedAt.Before(at) {
 		at = n.CreatedAt.UTC()
@@ -139,6 +151,9 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 		record, rerr := s.Records.Record(ctx, m.InstanceID)
 		if rerr != nil {
 			return "", fmt.Errorf("orderPay of instance %s, unknown here: %w", m.InstanceID, rerr)
+		}
+		if len(s.Products) > 0 && !slices.Contains(s.Products, record.ProductCode) {
+			return "", fmt.Errorf("orderPay of instance %s, unknown here, product %q: %w", m.InstanceID, record.ProductCode, ErrOtherProduct)
 		}
 		if _, _, err := s.Store.Create(ctx, Recovered(record, s.Now())); err != nil {
 			return "", fmt.Errorf("recover instance %s: %w", m.InstanceID, err)
@@ -152,15 +167,27 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	return outcome, nil
 }
 
+// ErrOtherProduct marks a failed notification of a product this stack
+// does not sell: left for that product's own backend.
+var ErrOtherProduct = errors.New("a product this stack does not sell")
+
+// sells tells whether code is one of Products (an empty code, or no
+// Products, says nothing against it).
+func (s *Service) sells(code string) bool {
+	return code == "" || len(s.Products) == 0 || slices.Contains(s.Products, code)
+}
+
 // lifecycle applies a lifecycle call other than createInstance.
 func (s *Service) lifecycle(ctx context.Context, msg marketplace.Message, now time.Time) (Result, error) {
 	id, change, err := ChangeFor(msg, now, s.horizon())
 	if err != nil {
 		return Result{}, err
 	}
-	outcome, err := s.Store.Apply(ctx, id, change)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
+	outcome := Contested
+	if change.Guard == nil || !change.Guard.Ask {
+		if outcome, err = s.Store.Apply(ctx, id, change); err != nil {
+			return Result{}, fmt.Errorf("%s instance %s: %w", change.Action, id, err)
+		}
 	}
 	if outcome == Contested {
 		outcome, err = s.settle(ctx, id, change)
@@ -195,9 +222,13 @@ func (s *Service) horizon() time.Duration {
 	return DefaultStaleHorizon
 }
 
-// settle asks the marketplace about a contested freeze or resume: it
-// applies the call if the marketplace's status agrees, drops it if not,
-// and records it as disputed when the marketplace cannot say now.
+// settle asks the marketplace about a contested call: it applies the call
+// if the marketplace's record agrees, drops a freeze or a resume it
+// disagrees with, and records one as disputed when the marketplace cannot
+// say now. An upgrade without an order id is never dropped on the
+// marketplace's word: its record may lag the call (nothing promises it is
+// updated first), so a disagreement is refused and the marketplace calls
+// again; a stale retry is refused until the marketplace stops retrying.
 func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome, error) {
 	// What the opposite move was before the marketplace is asked: the
 	// change applies only if it is still that one (a renewal landing while
@@ -206,16 +237,20 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 	if err != nil {
 		return "", err
 	}
+	upgrade := change.Action == marketplace.ActionUpgradeInstance
+	if upgrade && inst.Sets(change.Digest) {
+		return AlreadyApplied, nil
+	}
 	seen := inst.moves(change.Guard.Counter())
 	var market MarketInstance
 	err = ErrMarketUnavailable
 	if s.Market != nil {
 		market, err = s.Market.Describe(ctx, id)
 	}
-	agrees := false
+	var agrees bool
 	switch {
-	case change.Action == marketplace.ActionUpgradeInstance:
-		agrees = market.SKU == change.SKU
+	case upgrade:
+		agrees = market.Holds(change.SKU, change.BillableItems)
 	case change.To == StatusActive:
 		agrees = market.Status == MarketOpened
 	default:
@@ -225,13 +260,15 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 	case err == nil && agrees:
 		change.Guard = &Guard{After: change.Guard.After, Settled: true, Seen: seen}
 		return s.Store.Apply(ctx, id, change)
-	case err == nil:
-		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
-		return Superseded, nil
-	case change.Action == marketplace.ActionUpgradeInstance:
+	case upgrade && err == nil:
+		return "", fmt.Errorf("upgrade without an order id: %w", ErrMarketDisagrees)
+	case upgrade:
 		// An upgrade is not urgent, and nothing but the marketplace can
 		// place it: refused, so that the marketplace calls again.
 		return "", fmt.Errorf("upgrade without an order id, contested: %w", err)
+	case err == nil:
+		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
+		return Superseded, nil
 	}
 	s.Log.WarnContext(ctx, "contested call recorded for the reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
 	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
@@ -267,7 +304,7 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 		CheckAt:       now.Add(s.FirstCheck).Truncate(time.Second),
 		LastCalls:     map[marketplace.Action]Call{marketplace.ActionCreateInstance: {OrderID: m.OrderID, At: now}},
 		Audit:         AuditLive,
-		AuditAt:       now.Add(DefaultAuditEvery).Truncate(time.Second),
+		AuditAt:       now.Add(s.FirstAudit).Truncate(time.Second),
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
@@ -297,10 +334,11 @@ func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (s
 		change := Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live,
 			SKU: m.SKU, BillableItems: m.BillableItems, Digest: UpgradeDigest(m.SKU, m.BillableItems), At: now}
 		if m.OrderID == "" {
-			// Both documented samples carry no order id. Such an upgrade
-			// goes ahead alone only if no other upgrade is recent and none
-			// ever had an order id; otherwise the marketplace's SKU decides.
-			change.Guard = &Guard{After: "upgradedAt", Since: edge, UnlessOrder: OrderUpgrade}
+			// Both documented samples carry no order id. Nothing tells
+			// such an upgrade from a late retry of an older one (nor from
+			// a replay: the token carries no time), so the marketplace's
+			// own record decides, every time.
+			change.Guard = &Guard{After: "upgradedAt", Ask: true}
 		}
 		return m.InstanceID, change, nil
 	case *marketplace.ExpiredInstance:

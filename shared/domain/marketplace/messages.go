@@ -188,10 +188,13 @@ func FormatTime(t time.Time) string {
 // returns its typed message. The token is not checked here; see
 // VerifyToken.
 func Decode(params Params) (Message, error) {
-	d := decoder{params: params}
 	action, ok := params["action"]
 	if !ok || action == "" {
 		return nil, &ParamError{Param: "action", Reason: "is required"}
+	}
+	d := decoder{params: params, named: documented[Action(action)]}
+	if name, ok := folded(params, d.named); ok {
+		return nil, &ParamError{Param: name, Reason: "holds another parameter of the call (\"&name=\"), which no marketplace call does"}
 	}
 	var msg Message
 	switch Action(action) {
@@ -205,7 +208,7 @@ func Decode(params Params) (Message, error) {
 			Trial:         d.boolean("trial"),
 			ExpiredOn:     d.optionalTime("expiredOn"),
 			Template:      d.text("template", false),
-			BillableItems: d.rest("action", "aliUid", "orderBizId", "orderId", "productCode", "skuId", "trial", "expiredOn", "template"),
+			BillableItems: d.rest(),
 		}
 	case ActionRenewInstance:
 		msg = &RenewInstance{InstanceID: d.id("instanceId"), OrderID: d.id("orderId"), ExpiredOn: d.optionalTime("expiredOn")}
@@ -216,7 +219,7 @@ func Decode(params Params) (Message, error) {
 			InstanceID:    d.id("instanceId"),
 			OrderID:       d.optionalID("orderId"),
 			SKU:           d.text("skuId", true),
-			BillableItems: d.rest("action", "instanceId", "orderId", "skuId"),
+			BillableItems: d.rest(),
 		}
 	case ActionExpiredInstance:
 		msg = &ExpiredInstance{InstanceID: d.id("instanceId")}
@@ -286,11 +289,46 @@ func DecodeNotification(params Params) (*OrderPay, error) {
 	return m, nil
 }
 
+// documented are the parameters each call's documentation names; the
+// others are kept as they came (see decoder.rest).
+var documented = map[Action][]string{
+	ActionCreateInstance:      {"action", "aliUid", "orderBizId", "orderId", "productCode", "skuId", "trial", "expiredOn", "template"},
+	ActionRenewInstance:       {"action", "instanceId", "orderId", "expiredOn"},
+	ActionUpgradeInstance:     {"action", "instanceId", "orderId", "skuId"},
+	ActionExpiredInstance:     {"action", "instanceId"},
+	ActionReleaseInstance:     {"action", "instanceId", "isRefund", "orderId"},
+	ActionRefundRenewInstance: {"action", "instanceId", "expiredOn"},
+	ActionResumeInstance:      {"action", "instanceId", "productCode", "skuId"},
+	ActionOrderPay:            {"action", "requestId", "orderBizId", "aliUid", "orderId", "productCode", "skuId"},
+}
+
+// folded finds a parameter that holds a documented one inside it. The
+// token signs "name=value&..." with nothing escaped, so a captured call
+// can be re-split: "memory=4", "orderId=5" become the one parameter
+// "memory" = "4&orderId=5", under the same token, and the call loses its
+// order id. No honest call writes "&orderId=" inside a parameter.
+func folded(params Params, named []string) (string, bool) {
+	for name, value := range params {
+		if name == TokenParam {
+			continue
+		}
+		pair := name + "=" + value + "&"
+		for _, other := range named {
+			if strings.Contains(pair, "&"+other+"=") {
+				return name, true
+			}
+		}
+	}
+	return "", false
+}
+
 // decoder reads parameters one by one and keeps the first problem it meets,
 // so Decode reads as a list of fields instead of a ladder of checks.
 type decoder struct {
 	params Params
-	err    error
+	// named are the parameters the call's documentation names.
+	named []string
+	err   error
 	// odd are optional parameters written otherwise than documented:
 	// read as absent, and kept with the unnamed ones.
 	odd []string
@@ -387,15 +425,15 @@ func (d *decoder) optionalTime(name string) time.Time {
 // larger; past this bound the rest is dropped, never the call.
 const MaxExtraBytes = 16 << 10
 
-// rest returns the parameters not named in known (nor the token), and
+// rest returns the parameters the documentation does not name (nor the token), and
 // those read but written otherwise than documented: the protocol's
 // billable items, and any parameter the marketplace adds later
 // (package_version, ecsInstanceId, ...). Every one is kept, whatever its
 // name or value, made valid UTF-8 so that it can be stored; nil when there
 // are none.
-func (d *decoder) rest(known ...string) map[string]string {
+func (d *decoder) rest() map[string]string {
 	skip := map[string]bool{TokenParam: true}
-	for _, name := range known {
+	for _, name := range d.named {
 		skip[name] = true
 	}
 	for _, name := range d.odd {
@@ -415,9 +453,10 @@ func (d *decoder) rest(known ...string) map[string]string {
 	for _, name := range names {
 		value := strings.ToValidUTF8(d.params[name], "\uFFFD")
 		key := strings.ToValidUTF8(name, "\uFFFD")
-		if size += len(key) + len(value); size > MaxExtraBytes {
-			break
+		if len(key)+len(value) > MaxExtraBytes-size {
+			continue // this one is too large; smaller ones may still fit
 		}
+		size += len(key) + len(value)
 		items[key] = value
 	}
 	return items

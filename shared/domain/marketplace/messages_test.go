@@ -216,3 +216,80 @@ func TestDecodeNotification(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldedParameterRefused: the token signs "name=value&..." unescaped,
+// so a captured call re-split with a documented parameter folded into
+// another's value (or name) keeps its token. Decoding refuses it: an
+// ordered upgrade must not come back as an orderless one.
+func TestFoldedParameterRefused(t *testing.T) {
+	const key = "k"
+	legit := Params{"action": "upgradeInstance", "instanceId": "5604018", "memory": "4", "orderId": "205060317920890", "skuId": "sku-a"}.Signed(key)
+	tests := map[string]Params{
+		"into a value": {"action": "upgradeInstance", "instanceId": "5604018", "memory": "4&orderId=205060317920890", "skuId": "sku-a", "token": legit["token"]},
+		"into a name":  {"action": "upgradeInstance", "instanceId": "5604018", "memory=4&orderId": "205060317920890", "skuId": "sku-a", "token": legit["token"]},
+	}
+	for name, forged := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := VerifyToken(forged, key); err != nil {
+				t.Fatalf("the re-split call no longer matches its token (%v): the test shows nothing", err)
+			}
+			if msg, err := Decode(forged); err == nil {
+				t.Fatalf("decoded as %+v", msg)
+			}
+		})
+	}
+	// A '&' or '=' alone in a value is text.
+	if _, err := Decode(Params{"action": "upgradeInstance", "instanceId": "1", "skuId": "s", "note": "a&b=c"}); err != nil {
+		t.Fatalf("a value with '&' and '=' that names no parameter: %v", err)
+	}
+}
+
+// TestOneLargeExtraDropsOnlyItself: past MaxExtraBytes a parameter too
+// large is dropped, and the smaller ones after it are still kept.
+func TestOneLargeExtraDropsOnlyItself(t *testing.T) {
+	msg, err := Decode(Params{"action": "upgradeInstance", "instanceId": "1", "skuId": "s",
+		"AExtension": strings.Repeat("x", MaxExtraBytes), "Count": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := msg.(*UpgradeInstance).BillableItems
+	if items["Count"] != "2" || items["AExtension"] != "" {
+		t.Fatalf("kept %d items, Count %q", len(items), items["Count"])
+	}
+}
+
+// FuzzDecode: whatever the parameters, decoding never panics and keeps
+// at most MaxExtraBytes of unnamed ones, none with an empty name.
+func FuzzDecode(f *testing.F) {
+	f.Add("action=upgradeInstance&instanceId=1&skuId=s&Count=2&trial=x")
+	f.Add("action=createInstance&aliUid=1&orderBizId=1&orderId=1&productCode=p&skuId=s&trial=TRUE&expiredOn=x&%ff=%fe")
+	f.Add(`{"action":"orderPay","aliUid":1,"orderBizId":2,"orderId":3,"x":[1,{"a":null}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseMessage(s)
+		if err != nil {
+			return
+		}
+		_, _ = DecodeNotification(p)
+		msg, err := Decode(p)
+		if err != nil {
+			return
+		}
+		var items map[string]string
+		switch m := msg.(type) {
+		case *CreateInstance:
+			items = m.BillableItems
+		case *UpgradeInstance:
+			items = m.BillableItems
+		}
+		size := 0
+		for k, v := range items {
+			size += len(k) + len(v)
+			if k == "" {
+				t.Fatal("an unnamed parameter kept")
+			}
+		}
+		if size > MaxExtraBytes {
+			t.Fatalf("unnamed parameters of %d bytes kept", size)
+		}
+	})
+}

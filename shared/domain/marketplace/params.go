@@ -104,7 +104,9 @@ func ParseMessage(message string) (Params, error) {
 // appears twice, in one source or across both, makes the call ambiguous: the
 // marketplace never sends that, so it is refused rather than guessed at.
 func addEncoded(params Params, encoded string) error {
-	values, err := url.ParseQuery(encoded)
+	// A ';' is plain text in a query (some encoders leave it unescaped),
+	// never a separator; Go's parser refuses it unescaped.
+	values, err := url.ParseQuery(strings.ReplaceAll(encoded, ";", "%3B"))
 	if err != nil {
 		return &ParamError{Reason: "the parameters are not valid URL encoding"}
 	}

@@ -48,6 +48,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	params, err := marketplace.ReadParams(r)
+	if err != nil && r.URL.Query().Get("action") == string(marketplace.ActionCreateInstance) {
+		// Unreadable, but named a createInstance: it too gets its "0".
+		h.deferCreate(w, r, err)
+		return
+	}
 	if err != nil {
 		h.reject(w, r, "", err)
 		return

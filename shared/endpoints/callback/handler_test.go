@@ -40,8 +40,10 @@ type market struct {
 	mu     sync.Mutex
 	status activation.MarketStatus
 	sku    string
-	err    error
-	asked  int
+	// components are ComponentJson's items.
+	components map[string]string
+	err        error
+	asked      int
 	// onAsk runs while the marketplace is being asked (a call racing it).
 	onAsk func()
 }
@@ -49,12 +51,12 @@ type market struct {
 func (m *market) Describe(_ context.Context, id string) (activation.MarketInstance, error) {
 	m.mu.Lock()
 	m.asked++
-	status, sku, err, onAsk := m.status, m.sku, m.err, m.onAsk
+	status, sku, components, err, onAsk := m.status, m.sku, m.components, m.err, m.onAsk
 	m.mu.Unlock()
 	if onAsk != nil {
 		onAsk()
 	}
-	return activation.MarketInstance{InstanceID: id, Status: status, SKU: sku}, err
+	return activation.MarketInstance{InstanceID: id, Status: status, SKU: sku, Components: components}, err
 }
 
 func (m *market) set(status activation.MarketStatus, err error) {
@@ -413,9 +415,11 @@ func TestDynamoDBFailureIsRetryable(t *testing.T) {
 }
 
 // TestUpgradeWithoutOrderID: both documented upgrade samples carry no
-// orderId. Such an upgrade applies alone when nothing could make it
-// stale; after a recent upgrade, or once upgrades carry order ids, the
-// marketplace's SKU decides; a late retry never undoes a later upgrade.
+// orderId. Nothing tells such an upgrade from a late retry or a replay of
+// an older one, so the marketplace's record decides every time: applied
+// when it shows the SKU and the items, refused (the marketplace calls
+// again) when it does not yet or cannot say, never dropped as answered;
+// its repeat changes nothing and asks nothing.
 func TestUpgradeWithoutOrderID(t *testing.T) {
 	f := newFixture(t)
 	f.call(t, createParams(), key)
@@ -423,25 +427,29 @@ func TestUpgradeWithoutOrderID(t *testing.T) {
 		return marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "skuId": sku}
 	}
 	steps := []struct {
-		name    string
-		params  marketplace.Params
-		market  string // the SKU the OpenAPI says, when asked
-		down    bool
-		status  int
-		wantSKU string
-		asked   int
+		name       string
+		params     marketplace.Params
+		market     string // the SKU the OpenAPI says, when asked
+		components map[string]string
+		down       bool
+		status     int
+		wantSKU    string
+		asked      int
 	}{
-		{"first upgrade: applied alone", upgrade("sku-a"), "", false, 200, "sku-a", 0},
-		{"its repeat: nothing asked, nothing changed", upgrade("sku-a"), "", false, 200, "sku-a", 0},
-		{"a second soon after: the marketplace agrees", upgrade("sku-b"), "sku-b", false, 200, "sku-b", 1},
-		{"a late retry of the first: the marketplace says b", upgrade("sku-a"), "sku-b", false, 200, "sku-b", 1},
-		{"the marketplace cannot be asked: refused, retried later", upgrade("sku-c"), "", true, 500, "sku-b", 1},
-		{"an upgrade with an order id", with(upgrade("sku-d"), "orderId", "205060317920895"), "", false, 200, "sku-d", 0},
-		{"then one without: contested while ordered ones exist", upgrade("sku-e"), "sku-d", false, 200, "sku-d", 1},
+		{"first upgrade: the marketplace shows it", upgrade("sku-a"), "sku-a", nil, false, 200, "sku-a", 1},
+		{"its repeat: nothing asked, nothing changed", upgrade("sku-a"), "sku-a", nil, false, 200, "sku-a", 0},
+		{"a second while the record lags: refused, not dropped", upgrade("sku-b"), "sku-a", nil, false, 409, "sku-a", 1},
+		{"the same again once the record shows it", upgrade("sku-b"), "sku-b", nil, false, 200, "sku-b", 1},
+		{"a late retry (or replay) of the first: refused", upgrade("sku-a"), "sku-b", nil, false, 409, "sku-b", 1},
+		{"same SKU, an item the record lists otherwise: refused", with(upgrade("sku-b"), "Count", "4"), "sku-b", map[string]string{"Count": "8"}, false, 409, "sku-b", 1},
+		{"same SKU, the item as the record lists it", with(upgrade("sku-b"), "Count", "8"), "sku-b", map[string]string{"Count": "8", "package_version": "x"}, false, 200, "sku-b", 1},
+		{"the marketplace cannot be asked: refused, retried later", upgrade("sku-c"), "", nil, true, 500, "sku-b", 1},
+		{"an upgrade with an order id: nothing asked", with(upgrade("sku-d"), "orderId", "205060317920895"), "", nil, false, 200, "sku-d", 0},
+		{"then one without, shown by the record", upgrade("sku-e"), "sku-e", nil, false, 200, "sku-e", 1},
 	}
 	for _, step := range steps {
 		f.market.mu.Lock()
-		f.market.sku, f.market.err, f.market.asked = step.market, nil, 0
+		f.market.sku, f.market.components, f.market.err, f.market.asked = step.market, step.components, nil, 0
 		if step.down {
 			f.market.err = fmt.Errorf("market openapi: %w", activation.ErrMarketUnavailable)
 		}
@@ -473,6 +481,11 @@ func TestDocumentedSamples(t *testing.T) {
 		if call.Action == marketplace.ActionResumeInstance {
 			f.market.set(activation.MarketOpened, nil) // a resume just after the freeze is asked about
 		}
+		if call.Action == marketplace.ActionUpgradeInstance {
+			f.market.mu.Lock()
+			f.market.sku = params["skuId"] // an upgrade without orderId is asked about
+			f.market.mu.Unlock()
+		}
 		status, body := f.call(t, params, key)
 		if status != http.StatusOK {
 			t.Fatalf("%s (%s): %d %v", call.Action, call.Source, status, body)
@@ -497,5 +510,46 @@ func TestDocumentedSamples(t *testing.T) {
 				t.Fatalf("upgrade without orderId not applied: %s", inst.SKU)
 			}
 		}
+	}
+}
+
+// TestEveryCreateFailureAnswersZero: a createInstance refused while its
+// parameters are read (before any token check) still answers instanceId
+// "0", so that whatever the marketplace reads, it calls again.
+func TestEveryCreateFailureAnswersZero(t *testing.T) {
+	f := newFixture(t)
+	signed := createParams().Signed(key).Encode()
+	form := func(contentType, body string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/aliyun/spi?action=createInstance", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		return r
+	}
+	for name, req := range map[string]*http.Request{
+		"a repeated parameter":     httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+signed+"&Count=2&Count=3", nil),
+		"a body of another type":   form("text/plain", signed),
+		"a body past 64 KiB":       form("application/x-www-form-urlencoded", "pad="+strings.Repeat("x", 70<<10)),
+		"a body not URL encoding":  form("application/x-www-form-urlencoded", "a=%zz"),
+		"the action twice, at odd": httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+signed+"&action=createInstance", nil),
+	} {
+		status, body := f.do(t, req)
+		if body["instanceId"] != "0" || status < 400 {
+			t.Errorf("%s: createInstance answered %d %v, want a refusal with instanceId \"0\"", name, status, body)
+		}
+	}
+}
+
+// TestSemicolonIsText: a ';' left unescaped in a query is part of a
+// value, as some encoders write it; Go's parser alone would refuse the
+// call.
+func TestSemicolonIsText(t *testing.T) {
+	f := newFixture(t)
+	params := with(createParams(), "template", "a;b").Signed(key)
+	query := strings.ReplaceAll(params.Encode(), "%3B", ";")
+	status, body := f.do(t, httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+query, nil))
+	if status != http.StatusOK || body["instanceId"] != "5604018" {
+		t.Fatalf("createInstance with an unescaped ';': %d %v", status, body)
+	}
+	if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Template != "a;b" {
+		t.Fatalf("template stored as %q", inst.Template)
 	}
 }

@@ -17,6 +17,9 @@ type Settings struct {
 	// FirstCheck is when the reconciliation first asks about a pending
 	// activation (PENDING_FIRST_CHECK, an hour; the local stack: a second).
 	FirstCheck time.Duration
+	// FirstAudit is when the reconciliation first compares a new instance
+	// with the marketplace (AUDIT_FIRST, a day; the local stack: a second).
+	FirstAudit time.Duration
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
@@ -26,5 +29,6 @@ func LoadSettings(env *config.Env) Settings {
 		FrontEndURL:   env.Get("FRONTEND_URL", "https://www.guance.com"),
 		StaleHorizon:  env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
 		FirstCheck:    env.Duration("PENDING_FIRST_CHECK", activation.DefaultFirstCheck),
+		FirstAudit:    env.Duration("AUDIT_FIRST", activation.DefaultAuditEvery),
 	}
 }

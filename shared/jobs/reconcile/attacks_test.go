@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/jobs/reconcile"
 )
@@ -71,5 +72,103 @@ func TestPendingOutOfRunHasNoRace(t *testing.T) {
 	defer cancel()
 	if _, err := r.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// handle applies one SPI message through the service, at a given time.
+func (f *reconcileFixture) handle(t *testing.T, at time.Time, params marketplace.Params) {
+	t.Helper()
+	f.service.Now = func() time.Time { return at }
+	defer func() { f.service.Now = time.Now }()
+	msg, err := marketplace.Decode(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.service.Handle(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditWaitsOutAFreshMove: an instance renewed a second ago, whose
+// record on the marketplace still says EXPIRED (a record read before it
+// caught up: nothing promises it is written before the call), is not
+// frozen by the comparison; it is compared once the grace has passed.
+func TestAuditWaitsOutAFreshMove(t *testing.T) {
+	f := newReconcileFixture(t)
+	ctx := context.Background()
+	id := f.bought(t, 2*24*time.Hour)
+	f.activated(t, id)
+	now := time.Now()
+	f.handle(t, now.Add(-2*time.Hour), marketplace.Params{"action": "expiredInstance", "instanceId": id})
+	f.handle(t, now.Add(-time.Second), marketplace.Params{"action": "renewInstance", "instanceId": id, "orderId": "299999999999999"})
+	f.market.SetStatus(id, "EXPIRED") // the record lags the renewal
+
+	s := f.run(t, ctx)
+	inst := f.instance(t, id)
+	if inst.Status != activation.StatusActive || s.Steps[reconcile.StepAudit].Changed != 0 {
+		t.Fatalf("the comparison undid a renewal made a second ago: %s (%+v)", inst.Status, s.Steps[reconcile.StepAudit])
+	}
+	if want := inst.RestoredAt.Add(activation.DefaultAuditGrace); inst.AuditAt.Before(want) || inst.AuditAt.After(want.Add(2*time.Second)) {
+		t.Fatalf("compared again at %v, want once the grace is over (%v)", inst.AuditAt, want)
+	}
+	// Past the grace the record's word stands.
+	r := f.reconciler()
+	r.Now = func() time.Time { return now.Add(activation.DefaultAuditGrace + time.Minute) }
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.instance(t, id).Status; got != activation.StatusFrozen {
+		t.Fatalf("past the grace, a record that still says EXPIRED: %s", got)
+	}
+}
+
+// TestAuditFindsALostUpgrade: an upgrade the marketplace made and never
+// delivered shows as a SKU (or a listed item) we do not hold; the
+// comparison takes the record's, for the items we hold only.
+func TestAuditFindsALostUpgrade(t *testing.T) {
+	f := newReconcileFixture(t)
+	ctx := context.Background()
+	id := f.bought(t, 2*24*time.Hour)
+	f.activated(t, id)
+	f.market.LoseCall(marketplace.Params{"action": "upgradeInstance", "instanceId": id, "skuId": "sku-large", "Count": "8"})
+
+	s := f.run(t, ctx)
+	inst := f.instance(t, id)
+	if inst.SKU != "sku-large" || inst.Upgrades != 1 || s.Steps[reconcile.StepAudit].Changed != 1 {
+		t.Fatalf("a lost upgrade: SKU %s, %d upgrades, audit %+v", inst.SKU, inst.Upgrades, s.Steps[reconcile.StepAudit])
+	}
+	if _, listed := inst.BillableItems["Count"]; listed {
+		t.Fatalf("an item we never held was taken from the record: %v", inst.BillableItems)
+	}
+	// The upgrade's late delivery is then a repeat: nothing asked, 200.
+	f.handle(t, time.Now(), marketplace.Params{"action": "upgradeInstance", "instanceId": id, "skuId": "sku-large"})
+	if got := f.instance(t, id); got.Upgrades != 1 {
+		t.Fatalf("the late upgrade applied again: %d upgrades", got.Upgrades)
+	}
+}
+
+// TestInstanceFromBeforeTheAuditJoinsIt: a live instance recorded before
+// the comparison existed (no audit attributes) joins it with its next
+// lifecycle call, and a lost release is then found.
+func TestInstanceFromBeforeTheAuditJoinsIt(t *testing.T) {
+	f := newReconcileFixture(t)
+	ctx := context.Background()
+	id := f.bought(t, 30*24*time.Hour)
+	f.activated(t, id)
+	_, err := f.db.Client().UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.tables.Instances), Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression: aws.String("REMOVE audit, auditAt"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handle(t, time.Now().Add(-25*time.Hour), marketplace.Params{"action": "renewInstance", "instanceId": id, "orderId": "299999999999999"})
+	if inst := f.instance(t, id); inst.Audit != activation.AuditLive || inst.AuditAt.IsZero() {
+		t.Fatalf("not enrolled by its next call: %+v", inst)
+	}
+	f.market.LoseCall(marketplace.Params{"action": "releaseInstance", "instanceId": id})
+	f.run(t, ctx)
+	if got := f.instance(t, id).Status; got != activation.StatusReleased {
+		t.Fatalf("a lost release of an enrolled instance: %s", got)
 	}
 }

@@ -55,6 +55,7 @@ type Market interface {
 // (activation.Service).
 type Domain interface {
 	MarketSays(ctx context.Context, inst activation.Instance, status activation.MarketStatus) (activation.Outcome, error)
+	MarketHolds(ctx context.Context, inst activation.Instance, market activation.MarketInstance) (activation.Outcome, error)
 	ApplyNotification(ctx context.Context, n marketplace.FailedNotification) (activation.Outcome, error)
 }
 
@@ -131,6 +132,8 @@ type Tally struct {
 	Failed    int `json:"failed"`
 	Abandoned int `json:"abandoned,omitempty"`
 	Dead      int `json:"dead,omitempty"`
+	// Skipped are failed notifications of another product, left listed.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Summary is what a run did.
@@ -457,6 +460,10 @@ func (x *run) compare(ctx context.Context, id string, next time.Time) (bool, err
 	if inst.Awaiting == activation.AwaitingActivation {
 		return false, x.Queue.Reaudit(ctx, id, next, false)
 	}
+	if settles := inst.LastMoveAt().Add(x.AuditGrace); settles.After(x.Now()) {
+		// Moved moments ago: compared once the record surely shows it.
+		return false, x.Queue.Reaudit(ctx, id, settles.Truncate(time.Second).Add(time.Second), false)
+	}
 	market, err := x.ask(ctx, id)
 	if errors.Is(err, activation.ErrUnknownToMarket) {
 		// Never released over an answer that holds no record: a person
@@ -471,11 +478,23 @@ func (x *run) compare(ctx context.Context, id string, next time.Time) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if outcome == activation.Applied {
+	changed := outcome == activation.Applied
+	if changed {
 		x.Log.WarnContext(ctx, "instance brought in line with the marketplace: a lifecycle call never reached us", "instanceId", id, "marketStatus", market.Status)
 		x.Metrics.Count("LifecycleCallsRecovered", nil)
 	}
-	return outcome == activation.Applied, x.Queue.Reaudit(ctx, id, next, market.Status == activation.MarketClosed)
+	if market.Status != activation.MarketClosed {
+		outcome, err := x.Domain.MarketHolds(ctx, inst, market)
+		if err != nil {
+			return changed, err
+		}
+		if outcome == activation.Applied {
+			x.Log.WarnContext(ctx, "instance brought in line with the marketplace: an upgrade never reached us", "instanceId", id)
+			x.Metrics.Count("LifecycleCallsRecovered", nil)
+			changed = true
+		}
+	}
+	return changed, x.Queue.Reaudit(ctx, id, next, market.Status == activation.MarketClosed)
 }
 
 // throttled makes one OpenAPI call, waiting out its flow control for as
@@ -525,6 +544,11 @@ func (x *run) notifications(ctx context.Context) error {
 				if errors.Is(err, runner.ErrOutOfTime) {
 					return err
 				}
+				if errors.Is(err, activation.ErrOtherProduct) {
+					// Another product's: left listed for its own backend.
+					x.tally(StepNotifications, func(t *Tally) { t.Skipped++ })
+					continue
+				}
 				x.Log.WarnContext(ctx, "failed notification not applied", "action", n.Action, logging.Err(err))
 				x.tally(StepNotifications, func(t *Tally) { t.Failed++ })
 				continue
@@ -567,7 +591,7 @@ func (x *run) report(ctx context.Context) {
 	attrs := []any{"finished", x.summary.Finished, "tookMs", x.summary.TookMs, "marketCalls", x.summary.MarketCalls}
 	for _, step := range steps {
 		t := x.summary.Steps[step]
-		attrs = append(attrs, slog.Group(step, "examined", t.Examined, "changed", t.Changed, "failed", t.Failed))
+		attrs = append(attrs, slog.Group(step, "examined", t.Examined, "changed", t.Changed, "failed", t.Failed, "skipped", t.Skipped))
 		for name, n := range map[string]int{"Examined": t.Examined, "Changed": t.Changed, "Failed": t.Failed} {
 			x.Metrics.Add("Reconcile"+name, float64(n), map[string]string{"Step": step})
 		}

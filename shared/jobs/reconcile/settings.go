@@ -22,9 +22,15 @@ type Settings struct {
 	AbandonAfter time.Duration
 	// AuditEvery and AuditPerRun pace the comparison of live instances
 	// with the marketplace (AUDIT_EVERY, AUDIT_PER_RUN).
-	AuditEvery   time.Duration
-	AuditPerRun  int
+	AuditEvery  time.Duration
+	AuditPerRun int
+	// AuditGrace leaves an instance that moved this recently out of the
+	// comparison (AUDIT_GRACE; see activation.DefaultAuditGrace).
+	AuditGrace   time.Duration
 	StaleHorizon time.Duration // STALE_CALL_HORIZON
+	// Products are the product codes this stack sells (PRODUCT_CODES,
+	// comma-separated): see activation.Service.Products.
+	Products []string
 	// Concurrency is how many pending activations are checked at once.
 	Concurrency int
 	// OutboxLimit bounds the mails one run tries.
@@ -42,6 +48,7 @@ func (s Settings) withDefaults() Settings {
 	set(&s.CheckEvery, DefaultCheckEvery)
 	set(&s.AbandonAfter, DefaultAbandonAfter)
 	set(&s.AuditEvery, activation.DefaultAuditEvery)
+	set(&s.AuditGrace, activation.DefaultAuditGrace)
 	set(&s.StaleHorizon, activation.DefaultStaleHorizon)
 	if s.AuditPerRun <= 0 {
 		s.AuditPerRun = DefaultAuditPerRun
@@ -63,6 +70,8 @@ func LoadSettings(env *config.Env) Settings {
 		AbandonAfter: env.Duration("ABANDON_AFTER", DefaultAbandonAfter),
 		AuditEvery:   env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
 		AuditPerRun:  env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
+		AuditGrace:   env.Duration("AUDIT_GRACE", activation.DefaultAuditGrace),
 		StaleHorizon: env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+		Products:     env.List("PRODUCT_CODES"),
 	}
 }

@@ -70,7 +70,9 @@ type Meter struct {
 
 // Summary is what a run did.
 type Summary struct {
-	Skipped   bool `json:"skipped,omitempty"`
+	Skipped bool `json:"skipped,omitempty"`
+	// Off: no billable item is mapped (METERING_ITEMS empty, not prod).
+	Off       bool `json:"off,omitempty"`
 	Instances int  `json:"instances"`
 	Decided   int  `json:"windowsDecided"`
 	Empty     int  `json:"windowsEmpty"`
@@ -98,6 +100,10 @@ const maxThrottledAttempts = 6
 
 // Run runs one pass under the lease.
 func (m *Meter) Run(ctx context.Context) (Summary, error) {
+	if len(m.Mapping) == 0 {
+		m.Log.WarnContext(ctx, "metering off: METERING_ITEMS maps no billable item")
+		return Summary{Off: true}, nil
+	}
 	start := m.Now()
 	var s Summary
 	skipped, err := runner.Under(ctx, m.Instances, leaseName, start, func(string) (string, error) {

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +76,15 @@ func TestEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
+	}
+}
+
+func TestEnvList(t *testing.T) {
+	env := FromMap(map[string]string{"L": " a, b ,,c ", "E": ""})
+	if got := env.List("L"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("List = %q", got)
+	}
+	if env.List("E") != nil || env.List("UNSET") != nil {
+		t.Fatal("an empty or unset list is nil")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -90,6 +91,18 @@ func (e *Env) Bool(name string, fallback bool) bool {
 		e.fail("environment variable %s: %q is not true or false", name, v)
 		return fallback
 	}
+}
+
+// List reads a comma-separated list, each entry trimmed and empty ones
+// dropped; nil when unset.
+func (e *Env) List(name string) []string {
+	var out []string
+	for _, entry := range strings.Split(e.value(name), ",") {
+		if entry = strings.TrimSpace(entry); entry != "" {
+			out = append(out, entry)
+		}
+	}
+	return out
 }
 
 // Check records err (a setting that failed its own parsing).
