@@ -29,9 +29,9 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		Common: binding.Common{
 			Records: st.Bindings(),
 			// bind-billing codes go through the outbox: no mail is sent here.
-			Codes:          verification.NewSender(codes, nil, st.Accounts(), hasher, sealer, env.Log),
-			Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
-			MarketplaceURL: s.MarketplaceURL, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
+			Codes:    verification.NewSender(codes, nil, st.Accounts(), hasher, sealer, env.Log),
+			Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
+			Web:      s.Web, Log: env.Log, Metrics: env.Metrics, Now: time.Now,
 		},
 		Sessions: st.Sessions(),
 	}

@@ -34,7 +34,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		Verifier:     &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
 		Records:      st.Registrations(),
 		HashPassword: func(pw string) (string, error) { return password.Hash(pw, password.Default) },
-		LoginURLs:    s.LoginURLs, TermsURL: s.TermsURL, MarketplaceURL: s.MarketplaceURL,
+		LoginURLs:    s.LoginURLs, TermsURL: s.TermsURL, Web: s.Web,
 		Log: env.Log, Metrics: env.Metrics, Now: time.Now,
 	}
 	return h.Routes(), nil

@@ -24,17 +24,16 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	}
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable))
 	h := &sso.Handler{
-		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, CookieSecure: s.CookieSecure,
+		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, Web: s.Web,
 		Instances: st.Instances(),
 		Sessions:  st.Sessions(),
 		Links:     st.Links(),
 		// Built on first use: only a lost createInstance needs the OpenAPI.
-		Market:         marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
-		LoginURLs:      s.LoginURLs,
-		MarketplaceURL: s.MarketplaceURL,
-		Log:            env.Log,
-		Metrics:        env.Metrics,
-		Now:            time.Now,
+		Market:    marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
+		LoginURLs: s.LoginURLs,
+		Log:       env.Log,
+		Metrics:   env.Metrics,
+		Now:       time.Now,
 	}
 	return h.Routes(), nil
 }

@@ -26,11 +26,11 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	h := &sendcode.Handler{
 		Sender: verification.NewSender(st.Codes(), &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
 			st.Accounts(), hasher, sealer, env.Log),
-		Sessions:       st.Sessions(),
-		MarketplaceURL: s.MarketplaceURL,
-		Log:            env.Log,
-		Metrics:        env.Metrics,
-		Now:            time.Now,
+		Sessions: st.Sessions(),
+		Web:      s.Web,
+		Log:      env.Log,
+		Metrics:  env.Metrics,
+		Now:      time.Now,
 	}
 	return h.Routes(), nil
 }

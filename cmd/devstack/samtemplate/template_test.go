@@ -68,7 +68,7 @@ func TestProjectTemplate(t *testing.T) {
 		t.Fatalf("ReconcileFunction schedules: %+v", reconcile.Schedules)
 	}
 	sso, ok := tmpl.Function("SsoRedirectFunction")
-	if !ok || len(sso.Routes) != 5 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {
+	if !ok || len(sso.Routes) != 7 || sso.Environment["SESSIONS_TABLE"] != "SessionsTable" || sso.Environment["COOKIE_SECURE"] != "true" {
 		t.Fatalf("SsoRedirectFunction %+v", sso)
 	}
 }

@@ -145,6 +145,15 @@ func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now t
 	return nil
 }
 
+// End deletes the session, conditioned on the form's CSRF token (a
+// session already gone is ended).
+func (s *Sessions) End(ctx context.Context, id, csrf string, now time.Time) error {
+	cond := expression.Name(idAttr).AttributeNotExists().Or(expression.Name("csrf").Equal(expression.Value(csrf)))
+	t := s.st.tx()
+	t.remove(s.st.t.Sessions, sessionKey(id), &cond, because(session.ErrBadCSRF))
+	return t.run(ctx, "end session")
+}
+
 // updateForm applies a form's update to the session, conditioned on the
 // form's CSRF token and on the session being live; a refusal says which
 // (session.ErrNotFound or session.ErrBadCSRF) from the item as it was.

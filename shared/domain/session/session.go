@@ -78,28 +78,48 @@ func (s Session) CheckCSRF(token string) error {
 	return nil
 }
 
-// Cookie is the cookie that carries the session: HttpOnly, SameSite=Lax
-// (the buyer arrives by a top-level navigation from the marketplace), and
-// Secure unless secure is false (plain-http local runs only). now is the
-// handler's clock, so the cookie's life matches the session's.
-func (s Session) Cookie(secure bool, now time.Time) *http.Cookie {
-	name := CookieName
-	if secure {
-		name = SecureCookieName
+// Jar reads and writes the session cookie under one policy. Over https
+// (Secure) only the __Host- cookie counts: a plain one can be planted by
+// any host under the domain, or over plain http by anyone on the way, and
+// would fix the victim to the attacker's session.
+type Jar struct {
+	Secure bool
+}
+
+// name is the cookie the policy uses.
+func (j Jar) name() string {
+	if j.Secure {
+		return SecureCookieName
 	}
+	return CookieName
+}
+
+// Cookie is the cookie that carries s: HttpOnly, SameSite=Lax (the buyer
+// arrives by a top-level navigation from the marketplace), and Secure
+// unless the jar is not (plain-http local runs only). now is the
+// handler's clock, so the cookie's life matches the session's.
+func (j Jar) Cookie(s Session, now time.Time) *http.Cookie {
 	return &http.Cookie{
-		Name: name, Value: s.ID, Path: "/",
+		Name: j.name(), Value: s.ID, Path: "/",
 		Expires: s.ExpiresAt, MaxAge: max(int(s.ExpiresAt.Sub(now).Seconds()), 1),
-		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: j.Secure, SameSite: http.SameSiteLaxMode,
 	}
 }
 
-// IDFrom returns the session id the request's cookie carries, or "".
-func IDFrom(r *http.Request) string {
-	for _, name := range []string{SecureCookieName, CookieName} {
-		if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
-			return c.Value
-		}
+// Set puts the cookie of s on the answer.
+func (j Jar) Set(w http.ResponseWriter, s Session, now time.Time) {
+	http.SetCookie(w, j.Cookie(s, now))
+}
+
+// Clear ends the cookie in the browser.
+func (j Jar) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: j.name(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: j.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+// ID returns the session id the request's cookie carries, or "".
+func (j Jar) ID(r *http.Request) string {
+	if c, err := r.Cookie(j.name()); err == nil && len(c.Value) == 43 {
+		return c.Value
 	}
 	return ""
 }
@@ -109,10 +129,10 @@ type Getter interface {
 	Get(ctx context.Context, id string, now time.Time) (Session, error)
 }
 
-// FromRequest reads the live session the request's cookie names:
-// ErrNotFound without a cookie, or for one that has ended.
-func FromRequest(r *http.Request, sessions Getter, now time.Time) (Session, error) {
-	id := IDFrom(r)
+// Read reads the live session the request's cookie names: ErrNotFound
+// without a cookie, or for one that has ended.
+func (j Jar) Read(r *http.Request, sessions Getter, now time.Time) (Session, error) {
+	id := j.ID(r)
 	if id == "" {
 		return Session{}, ErrNotFound
 	}

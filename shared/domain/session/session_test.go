@@ -2,6 +2,7 @@ package session
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,24 +22,39 @@ func TestNewSession(t *testing.T) {
 	}
 }
 
-func TestCookie(t *testing.T) {
+func TestJar(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	s := New("1234567890123456", "5604018", "zh", now, time.Hour)
-	c := s.Cookie(true, now.Add(10*time.Minute))
-	if !c.HttpOnly || !c.Secure || c.SameSite != 2 || c.Path != "/" || c.MaxAge != 3000 {
+	secure, plain := Jar{Secure: true}, Jar{}
+	c := secure.Cookie(s, now.Add(10*time.Minute))
+	if !c.HttpOnly || !c.Secure || c.SameSite != 2 || c.Path != "/" || c.MaxAge != 3000 || c.Name != SecureCookieName || c.Domain != "" {
 		t.Fatalf("cookie %+v (its life follows the injected clock)", c)
 	}
-	if s.Cookie(false, now).Secure {
-		t.Fatal("Secure must be off when configured off")
+	if p := plain.Cookie(s, now); p.Secure || p.Name != CookieName {
+		t.Fatalf("plain http: %+v", p)
 	}
-	req := httptest.NewRequest("GET", "/activate", nil)
-	req.AddCookie(c)
-	if IDFrom(req) != s.ID {
-		t.Fatal("IDFrom does not read the cookie back")
+	for _, tt := range []struct {
+		name   string
+		jar    Jar
+		cookie string
+		want   string
+	}{
+		{"the secure cookie over https", secure, SecureCookieName + "=" + s.ID, s.ID},
+		// Planted by a sibling host or over plain http: never over https.
+		{"a plain cookie over https", secure, CookieName + "=" + s.ID, ""},
+		{"both over https: the secure one", secure, CookieName + "=" + strings.Repeat("a", 43) + "; " + SecureCookieName + "=" + s.ID, s.ID},
+		{"the plain cookie locally", plain, CookieName + "=" + s.ID, s.ID},
+		{"a malformed id", plain, CookieName + "=short", ""},
+	} {
+		req := httptest.NewRequest("GET", "/activate", nil)
+		req.Header.Set("Cookie", tt.cookie)
+		if got := tt.jar.ID(req); got != tt.want {
+			t.Errorf("%s: %q", tt.name, got)
+		}
 	}
-	bad := httptest.NewRequest("GET", "/activate", nil)
-	bad.Header.Set("Cookie", CookieName+"=short")
-	if IDFrom(bad) != "" {
-		t.Fatal("a malformed id must be ignored")
+	rec := httptest.NewRecorder()
+	secure.Clear(rec)
+	if got := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(got, SecureCookieName+"=;") || !strings.Contains(got, "Max-Age=0") {
+		t.Fatalf("clear: %q", got)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/binding"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 )
 
@@ -216,8 +217,8 @@ func withRecordsDB(f *fixture, db storage.DB) {
 		Records: f.records.Bindings(),
 		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: f.db.Store().Accounts(),
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
-		MarketplaceURL: "https://market.example/purchased", Log: logging.New(f.logs, slog.LevelDebug), Now: nowFn,
+		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
+		Web:      web.Settings{MarketplaceURL: "https://market.example/purchased"}, Log: logging.New(f.logs, slog.LevelDebug), Now: nowFn,
 	}
 	billing := &binding.BillingHandler{Common: common, Sessions: f.sessions}
 	workspace := &binding.WorkspaceHandler{Common: common, Sessions: f.sessions,

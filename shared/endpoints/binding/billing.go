@@ -35,7 +35,7 @@ func (d billingDraft) encode() string { return flow.EncodeDraft(d) }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *BillingHandler) Routes() http.Handler {
-	h.flow = &flow.Flow{Name: "bind-billing", Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	h.flow = &flow.Flow{Name: "bind-billing", Sessions: h.Sessions, Web: h.Web, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+routes.BindBilling, h.flow.Page(h.show))
 	mux.HandleFunc("POST "+routes.BindBilling, h.flow.Form(h.post))

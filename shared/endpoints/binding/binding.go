@@ -15,6 +15,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
@@ -44,9 +45,10 @@ type Common struct {
 	Records  Records
 	Codes    Codes
 	Verifier Verifier
-	// MarketplaceURL is where a buyer without a session gets a new link.
-	MarketplaceURL string
-	Log            *slog.Logger
-	Metrics        *metrics.Recorder
-	Now            func() time.Time
+	// Web is what every page function shares (the session cookie, the
+	// marketplace's and support's links).
+	Web     web.Settings
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+	Now     func() time.Time
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification/verificationtest"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/binding"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"
 )
@@ -69,8 +70,8 @@ func newFixture(t testing.TB) *fixture {
 		Records: f.records.Bindings(),
 		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: db.Store().Accounts(),
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		Verifier:       &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
-		MarketplaceURL: "https://market.example/purchased", Log: log, Now: nowFn,
+		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
+		Web:      web.Settings{MarketplaceURL: "https://market.example/purchased"}, Log: log, Now: nowFn,
 	}
 	billing := &binding.BillingHandler{Common: common, Sessions: f.sessions}
 	workspace := &binding.WorkspaceHandler{Common: common, Sessions: f.sessions,

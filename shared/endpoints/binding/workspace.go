@@ -66,7 +66,7 @@ func (d workspaceDraft) encode() string { return flow.EncodeDraft(d) }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *WorkspaceHandler) Routes() http.Handler {
-	h.flow = &flow.Flow{Name: workspaceFlow, Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	h.flow = &flow.Flow{Name: workspaceFlow, Sessions: h.Sessions, Web: h.Web, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+routes.BindWorkspace, h.flow.Page(h.list))
 	mux.HandleFunc("POST "+routes.BindSite, h.flow.Form(h.setSite))

@@ -33,11 +33,12 @@ type Flow struct {
 	// Name names the flow's draft in the session, and its log lines.
 	Name     string
 	Sessions Sessions
-	// MarketplaceURL is where a buyer without a session gets a new link.
-	MarketplaceURL string
-	Log            *slog.Logger
-	Metrics        *metrics.Recorder
-	Now            func() time.Time
+	// Web is what every page function shares: the session cookie, where a
+	// buyer without a session gets a new link, the support link.
+	Web     web.Settings
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+	Now     func() time.Time
 }
 
 // Visit is one request inside a live session.
@@ -46,6 +47,8 @@ type Visit struct {
 	R    *http.Request
 	Sess session.Session
 	Lang i18n.Lang
+
+	support string
 }
 
 // Draft is the flow's draft as the session holds it ("" for none).
@@ -53,7 +56,7 @@ func (f *Flow) Draft(v *Visit) string { return v.Sess.Draft(f.Name) }
 
 // Chrome is a page frame of the visit's session.
 func (v *Visit) Chrome(title, path, style string) web.Chrome {
-	return web.Chrome{Lang: v.Lang, Title: title, CSRF: v.Sess.CSRF, Return: path, Style: style}
+	return web.Chrome{Lang: v.Lang, Title: title, CSRF: v.Sess.CSRF, Return: path, Style: style, Support: v.support}
 }
 
 // Render writes a page of the visit.
@@ -62,7 +65,7 @@ func (f *Flow) Render(v *Visit, status int, page templ.Component) {
 }
 
 func (f *Flow) session(r *http.Request) (session.Session, error) {
-	return session.FromRequest(r, f.Sessions, f.Now())
+	return f.Web.Jar.Read(r, f.Sessions, f.Now())
 }
 
 // Page wraps a GET: the session, or the refusal.
@@ -73,7 +76,7 @@ func (f *Flow) Page(show func(*Visit)) http.HandlerFunc {
 			f.Fail(w, r, web.Lang(r), err)
 			return
 		}
-		show(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r))})
+		show(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), support: f.Web.SupportURL})
 	}
 }
 
@@ -97,7 +100,7 @@ func (f *Flow) Form(post func(*Visit)) http.HandlerFunc {
 			f.Fail(w, r, web.Lang(r), err)
 			return
 		}
-		post(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r))})
+		post(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), support: f.Web.SupportURL})
 	}
 }
 
@@ -128,8 +131,8 @@ func Redirect(w http.ResponseWriter, r *http.Request, path string) {
 // Fail answers a request that cannot go on with its error page, in the
 // given language, with the way back into a live session when there is one.
 func (f *Flow) Fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
-	next := web.Next{Marketplace: f.MarketplaceURL}
-	if !errors.Is(err, session.ErrNotFound) && session.IDFrom(r) != "" {
+	next := web.Next{Marketplace: f.Web.MarketplaceURL}
+	if !errors.Is(err, session.ErrNotFound) && f.Web.Jar.ID(r) != "" {
 		next.Back = routes.Activate
 	}
 	p, ok := web.CommonProblem(err, next)
@@ -142,5 +145,7 @@ func (f *Flow) Fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err 
 	}
 	f.Log.Log(r.Context(), level, f.Name+" request refused", "path", r.URL.Path, "status", p.Status, "code", p.Code, logging.Err(err))
 	f.Metrics.Count("FlowRequestsRefused", map[string]string{"Flow": f.Name, "Code": p.Code})
-	web.Render(w, r, f.Log, p.Status, lang, web.ErrorPage(web.Chrome{Lang: lang, Title: p.Page.Head}, p.Page))
+	c := f.Web.Chrome(lang, p.Page.Head)
+	c.Problem = p.Code
+	web.Render(w, r, f.Log, p.Status, lang, web.ErrorPage(c, p.Page))
 }

@@ -13,18 +13,18 @@ import (
 // tables are the store's (loaded by the function's wiring), the
 // code-hashing secret is read apart.
 type Settings struct {
-	LoginURLs      sites.LoginURLs // SITE_LOGIN_URLS
-	MailFrom       string          // MAIL_FROM
-	MailTimeout    time.Duration   // MAIL_TIMEOUT
-	TermsURL       string          // TERMS_URL
-	MarketplaceURL string          // MARKETPLACE_URL
+	Web         web.Settings
+	LoginURLs   sites.LoginURLs // SITE_LOGIN_URLS
+	MailFrom    string          // MAIL_FROM
+	MailTimeout time.Duration   // MAIL_TIMEOUT
+	TermsURL    string          // TERMS_URL
 }
 
 // LoadSettings reads what every flow needs; it is all the billing binding
 // needs (its codes go through the outbox, it creates nothing to log in
 // to). env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
-	return Settings{MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL)}
+	return Settings{Web: web.LoadSettings(env)}
 }
 
 // LoadAccountSettings adds what a flow that creates Guance accounts and

@@ -4,13 +4,20 @@ package i18n
 // grouped by where they appear; %s and %d are filled by the caller.
 var catalogue = map[string]text{
 	// Every page.
-	"brand":       {ZH: "观测云", EN: "Guance"},
-	"product":     {ZH: "观测云商业版 · 阿里云云市场", EN: "Guance Commercial Plan · Alibaba Cloud Marketplace"},
-	"lang.name":   {ZH: "中文", EN: "English"},
-	"lang.label":  {ZH: "语言", EN: "Language"},
-	"lang.switch": {ZH: "切换到 English", EN: "Switch to 中文"},
-	"footer":      {ZH: "有疑问？请联系观测云客服。", EN: "Questions? Contact Guance support."},
-	"skip":        {ZH: "跳到正文", EN: "Skip to content"},
+	"brand":           {ZH: "观测云", EN: "Guance"},
+	"product":         {ZH: "观测云商业版 · 阿里云云市场", EN: "Guance Commercial Plan · Alibaba Cloud Marketplace"},
+	"lang.name":       {ZH: "中文", EN: "English"},
+	"lang.label":      {ZH: "语言", EN: "Language"},
+	"lang.switch":     {ZH: "切换到 English", EN: "Switch to 中文"},
+	"footer.question": {ZH: "有疑问？", EN: "Questions?"},
+	"footer.support":  {ZH: "联系观测云客服", EN: "Contact Guance support"},
+	"signout":         {ZH: "退出", EN: "Sign out"},
+	"signout.head":    {ZH: "您已退出", EN: "You are signed out"},
+	"signout.body": {
+		ZH: "本次开通会话已结束，在此浏览器中填写的内容不再可用。您的购买和已完成的开通不受影响。",
+		EN: "You signed out of this activation session: nothing you typed in it can be used from this browser any more. Your purchase, and any activation you completed, are not affected.",
+	},
+	"skip": {ZH: "跳到正文", EN: "Skip to content"},
 
 	// The Guance sites: location (code) · provider.
 	"site.cn1": {ZH: "杭州（cn1）· 阿里云", EN: "Hangzhou (cn1) · Alibaba Cloud"},

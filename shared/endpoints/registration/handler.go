@@ -19,6 +19,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
@@ -54,18 +55,19 @@ type Handler struct {
 	LoginURLs    sites.LoginURLs
 	// TermsURL is the terms of service the buyer accepts.
 	TermsURL string
-	// MarketplaceURL is where a buyer without a session gets a new link.
-	MarketplaceURL string
-	Log            *slog.Logger
-	Metrics        *metrics.Recorder
-	Now            func() time.Time
+	// Web is what every page function shares (the session cookie, the
+	// marketplace's and support's links).
+	Web     web.Settings
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+	Now     func() time.Time
 
 	flow *flow.Flow
 }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
 func (h *Handler) Routes() http.Handler {
-	h.flow = &flow.Flow{Name: flowName, Sessions: h.Sessions, MarketplaceURL: h.MarketplaceURL, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
+	h.flow = &flow.Flow{Name: flowName, Sessions: h.Sessions, Web: h.Web, Log: h.Log, Metrics: h.Metrics, Now: h.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+routes.Register, h.flow.Page(h.entry))
 	mux.HandleFunc("GET "+routes.RegisterBasic, h.page(h.showBasic))

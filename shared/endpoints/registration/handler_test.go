@@ -28,6 +28,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification/verificationtest"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/registration"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"
 )
@@ -70,7 +71,7 @@ func newFixture(t testing.TB) *fixture {
 			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
 		},
 		LoginURLs: sites.LoginURLs{"cn1": "https://cn1.console.example/login", "us1": "https://us1.console.example/login"},
-		TermsURL:  "https://www.guance.example/terms", MarketplaceURL: "https://market.example/purchased",
+		TermsURL:  "https://www.guance.example/terms", Web: web.Settings{MarketplaceURL: "https://market.example/purchased"},
 		Log: log, Now: nowFn,
 	}
 	f.routes = h.Routes()

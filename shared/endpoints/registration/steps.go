@@ -407,11 +407,11 @@ func (h *Handler) refused(v *visit, err error) {
 	case errors.Is(err, guance.ErrEmailTaken):
 		code, view.Notice, view.NoticeLink = "EmailTaken", i18n.M("reg.taken.email"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
 	case errors.Is(err, guance.ErrUIDLinked):
-		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.Web.MarketplaceURL}
 	case errors.Is(err, activation.ErrNotPending):
 		code, view.Notice = "InstanceNotPending", i18n.M("reg.instance.done")
 	case activation.Unavailable(err):
-		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.MarketplaceURL}
+		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.Web.MarketplaceURL}
 	default:
 		h.fail(v, err)
 		return

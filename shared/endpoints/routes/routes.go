@@ -17,6 +17,11 @@ const (
 	Activate = "/activate"
 	// Language is where the language switch posts.
 	Language = "/activate/language"
+	// SignOut ends the session.
+	SignOut = "/activate/sign-out"
+	// Problem is an error page by its code, in a language (the language
+	// switch of an error page without a session).
+	Problem = "/activate/problem"
 )
 
 // Registration (RegistrationFunction).
@@ -44,6 +49,6 @@ const VerificationCodes = "/verification-codes"
 // All are the paths above, for the test that holds the template's routes
 // to them.
 var All = []string{
-	SPI, SSO, Activate, Language, Register, RegisterBasic, RegisterCompany, RegisterActivate, RegisterDone,
+	SPI, SSO, Activate, Language, SignOut, Problem, Register, RegisterBasic, RegisterCompany, RegisterActivate, RegisterDone,
 	BindBilling, BindWorkspace, BindSite, BindConfirm, BindCreateHave, BindCreateNew, VerificationCodes,
 }

@@ -41,11 +41,12 @@ type Sessions interface {
 type Handler struct {
 	Sender   Sender
 	Sessions Sessions
-	// MarketplaceURL is where a buyer without a session gets a new link.
-	MarketplaceURL string
-	Log            *slog.Logger
-	Metrics        *metrics.Recorder
-	Now            func() time.Time
+	// Web is what every page function shares (the session cookie, the
+	// marketplace's and support's links).
+	Web     web.Settings
+	Log     *slog.Logger
+	Metrics *metrics.Recorder
+	Now     func() time.Time
 }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
@@ -192,7 +193,7 @@ func readRequest(w http.ResponseWriter, r *http.Request, asJSON bool) (request, 
 }
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
-	return session.FromRequest(r, h.Sessions, h.Now())
+	return h.Web.Jar.Read(r, h.Sessions, h.Now())
 }
 
 // returnPath keeps a return target only if it is a path on this site.
@@ -204,7 +205,7 @@ func returnPath(p string) string {
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, lang i18n.Lang, sess session.Session, view web.CodeView) {
-	c := web.Chrome{Lang: lang, Title: "code.head", CSRF: sess.CSRF, Style: web.WaitStyle(view.Wait),
+	c := web.Chrome{Lang: lang, Title: "code.head", CSRF: sess.CSRF, Style: web.WaitStyle(view.Wait), Support: h.Web.SupportURL,
 		Return: routes.VerificationCodes + "?" + url.Values{"purpose": {view.Purpose}, "return": {view.Return}}.Encode()}
 	web.Render(w, r, h.Log, status, lang, web.CodePage(c, view))
 }
@@ -247,8 +248,8 @@ func (h *Handler) answerError(w http.ResponseWriter, r *http.Request, asJSON boo
 
 // refuse answers a request that has no session to show a form in.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, asJSON bool, lang i18n.Lang, err error) {
-	next := web.Next{Marketplace: h.MarketplaceURL}
-	if !errors.Is(err, session.ErrNotFound) && session.IDFrom(r) != "" {
+	next := web.Next{Marketplace: h.Web.MarketplaceURL}
+	if !errors.Is(err, session.ErrNotFound) && h.Web.Jar.ID(r) != "" {
 		next.Back = defaultReturn
 	}
 	p, ok := web.CommonProblem(err, next)
@@ -268,7 +269,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, asJSON bool, la
 		writeJSON(w, p.Status, map[string]any{"error": map[string]any{"code": p.Code, "message": i18n.T(lang, p.Page.Body)}})
 		return
 	}
-	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(web.Chrome{Lang: lang, Title: p.Page.Head}, p.Page))
+	c := h.Web.Chrome(lang, p.Page.Head)
+	c.Problem = p.Code
+	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(c, p.Page))
 }
 
 // logRefusal logs a refused send: never the address, the username or the

@@ -27,6 +27,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/sendcode"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"
 )
@@ -61,10 +62,10 @@ func newFixture(t testing.TB) *fixture {
 			Store: db.Store().Codes(), Mailer: f.mail, Accounts: accounts,
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: clockFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		},
-		Sessions:       sessions,
-		MarketplaceURL: "https://market.example/purchased",
-		Log:            logging.New(f.logs, slog.LevelInfo),
-		Now:            clockFn,
+		Sessions: sessions,
+		Web:      web.Settings{MarketplaceURL: "https://market.example/purchased"},
+		Log:      logging.New(f.logs, slog.LevelInfo),
+		Now:      clockFn,
 	}
 	f.routes = h.Routes()
 	db.ResetRoundTrips()

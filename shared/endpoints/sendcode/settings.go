@@ -10,16 +10,16 @@ import (
 // Settings are the VerificationCodeFunction's configuration, under the
 // template's variable names. The code-hashing secret is read apart.
 type Settings struct {
-	MailFrom       string        // MAIL_FROM
-	MarketplaceURL string        // MARKETPLACE_URL
-	MailTimeout    time.Duration // MAIL_TIMEOUT
+	Web         web.Settings
+	MailFrom    string        // MAIL_FROM
+	MailTimeout time.Duration // MAIL_TIMEOUT
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
 func LoadSettings(env *config.Env) Settings {
 	return Settings{
-		MailFrom:       env.Required("MAIL_FROM"),
-		MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
-		MailTimeout:    env.Duration("MAIL_TIMEOUT", 4*time.Second),
+		MailFrom:    env.Required("MAIL_FROM"),
+		Web:         web.LoadSettings(env),
+		MailTimeout: env.Duration("MAIL_TIMEOUT", 4*time.Second),
 	}
 }

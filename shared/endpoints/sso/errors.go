@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
@@ -24,6 +25,39 @@ type marketError struct{ err error }
 
 func (e *marketError) Error() string { return "market openapi: " + e.err.Error() }
 func (e *marketError) Unwrap() error { return e.err }
+
+// signedOut is the code of the page after Sign out.
+const signedOut = "SignedOut"
+
+// signedOutPage says the session ended, and where a new one comes from.
+func signedOutPage(marketplaceURL string) web.ErrorView {
+	return web.ErrorView{Head: "signout.head", Body: "signout.body", Next: "next.marketplace", Action: web.Link{Label: "action.marketplace", Href: marketplaceURL}}
+}
+
+// errUnavailable stands for a failure on our side, by its code.
+var errUnavailable = errors.New("unavailable")
+
+// problemErrors are the errors behind each problem code an error page can
+// show: the language switch of an error page names its code, and the
+// page in the other language is the same problem's.
+var problemErrors = map[string]error{
+	"InvalidToken":            marketplace.ErrTokenMismatch,
+	"InvalidParameter":        &marketplace.ParamError{},
+	"LinkExpired":             marketplace.ErrLinkExpired,
+	"LinkFromFuture":          marketplace.ErrLinkFromFuture,
+	"LinkReplayed":            session.ErrLinkUsed,
+	"MarketUnavailable":       &marketError{errUnavailable},
+	"InstanceReleased":        &releasedError{},
+	"InstanceReleasedSettled": &releasedError{settled: true},
+	"InstanceFrozen":          errFrozen,
+	"NoSession":               session.ErrNotFound,
+	"BadCSRF":                 session.ErrBadCSRF,
+	"CrossOrigin":             web.ErrCrossOrigin,
+	"BadForm":                 web.ErrBadForm,
+	"InstanceNotFound":        activation.ErrInstanceNotFound,
+	"NoSuchPage":              web.ErrNoSuchPage,
+	"Unavailable":             errUnavailable,
+}
 
 // needsSession reports whether err's page should look for the browser's
 // session (for its language and the way back): a replayed link, a form
@@ -60,11 +94,11 @@ func problemFor(err error, next web.Next) web.Problem {
 	case errors.As(err, &mkt):
 		return web.Problem{Status: http.StatusBadGateway, Code: "MarketUnavailable", Page: web.ErrorView{Head: "err.market.head", Body: "err.market.body", Next: "next.retry", Action: market}}
 	case errors.As(err, &released):
-		body := "err.released.body"
+		code, body := "InstanceReleased", "err.released.body"
 		if released.settled {
-			body = "err.released.settled.body"
+			code, body = "InstanceReleasedSettled", "err.released.settled.body"
 		}
-		return web.Problem{Status: http.StatusGone, Code: "InstanceReleased", Page: web.ErrorView{Head: "err.released.head", Body: body, Next: "err.released.next", Action: market}}
+		return web.Problem{Status: http.StatusGone, Code: code, Page: web.ErrorView{Head: "err.released.head", Body: body, Next: "err.released.next", Action: market}}
 	case errors.Is(err, errFrozen):
 		return web.Problem{Status: http.StatusForbidden, Code: "InstanceFrozen", Page: web.ErrorView{Head: "err.frozen.head", Body: "err.frozen.body", Next: "err.frozen.next", Action: market}}
 	}

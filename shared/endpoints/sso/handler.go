@@ -38,6 +38,8 @@ type Sessions interface {
 	ConsumeLink(ctx context.Context, link session.Link, now time.Time) error
 	Get(ctx context.Context, id string, now time.Time) (session.Session, error)
 	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
+	// End deletes the session, conditioned on the form's CSRF token.
+	End(ctx context.Context, id, csrf string, now time.Time) error
 }
 
 // Links tells whether an Alibaba Cloud account is linked to a billing
@@ -54,21 +56,20 @@ type Market interface {
 
 // Handler serves the authUrl and the activation page.
 type Handler struct {
-	Key          string        // ISV key that signs the links
-	Window       time.Duration // how far a link's timeStamp may be from now
-	SessionTTL   time.Duration
-	CookieSecure bool
-	Instances    Instances
-	Sessions     Sessions
-	Links        Links
-	Market       Market
-	LoginURLs    sites.LoginURLs
-	// MarketplaceURL is the marketplace's Purchased Services page, where
-	// the buyer gets a new link.
-	MarketplaceURL string
-	Log            *slog.Logger
-	Metrics        *metrics.Recorder
-	Now            func() time.Time
+	Key        string        // ISV key that signs the links
+	Window     time.Duration // how far a link's timeStamp may be from now
+	SessionTTL time.Duration
+	// Web is what every page function shares (the session cookie, the
+	// marketplace's and support's links).
+	Web       web.Settings
+	Instances Instances
+	Sessions  Sessions
+	Links     Links
+	Market    Market
+	LoginURLs sites.LoginURLs
+	Log       *slog.Logger
+	Metrics   *metrics.Recorder
+	Now       func() time.Time
 }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
@@ -77,6 +78,8 @@ func (h *Handler) Routes() http.Handler {
 	mux.HandleFunc("GET "+routes.SSO, h.verify)
 	mux.HandleFunc("GET "+routes.Activate, h.activatePage)
 	mux.HandleFunc("POST "+routes.Language, h.setLanguage)
+	mux.HandleFunc("POST "+routes.SignOut, h.signOut)
+	mux.HandleFunc("GET "+routes.Problem, h.problemPage)
 	mux.HandleFunc("/", h.notFound)
 	return web.Guard(mux, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, web.Lang(r), web.ErrCrossOrigin)
@@ -147,7 +150,7 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 	h.Log.InfoContext(ctx, "sso link accepted: activation session opened", "instanceId", inst.ID, "next", next)
 	h.Metrics.Count("ActivationSessionsOpened", nil)
 	web.SecurityHeaders(w, "")
-	http.SetCookie(w, sess.Cookie(h.CookieSecure, now))
+	h.Web.Jar.Set(w, sess, now)
 	// A redirect, so that reloading the page does not replay the link.
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -220,7 +223,8 @@ func (h *Handler) activatePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lang := i18n.Or(sess.Lang, web.Lang(r))
-	c := web.Chrome{Lang: lang, Title: "activate.head", CSRF: sess.CSRF, Return: routes.Activate}
+	c := h.Web.Chrome(lang, "activate.head")
+	c.CSRF, c.Return = sess.CSRF, routes.Activate
 	web.Render(w, r, h.Log, http.StatusOK, lang, web.ActivatePage(c, web.ActivateView{
 		MaskedUID: web.MaskUID(sess.AliUID), InstanceID: sess.InstanceID, ExpiresAt: marketplace.FormatTime(sess.ExpiresAt),
 		Register: routes.Register, Bind: routes.BindBilling,
@@ -228,7 +232,7 @@ func (h *Handler) activatePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) session(r *http.Request) (session.Session, error) {
-	return session.FromRequest(r, h.Sessions, h.Now())
+	return h.Web.Jar.Read(r, h.Sessions, h.Now())
 }
 
 // maxFormBytes bounds the small forms of these pages.
@@ -252,7 +256,7 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lang, web.ErrBadForm)
 		return
 	}
-	id := session.IDFrom(r)
+	id := h.Web.Jar.ID(r)
 	if id == "" {
 		h.fail(w, r, chosen, session.ErrNotFound)
 		return
@@ -265,6 +269,61 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
+// signOut ends the session: its item goes, and so does the cookie. The
+// purchase is not touched; a new Login Without Password link opens a new
+// session.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	lang := web.Lang(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, lang, web.ErrBadForm)
+		return
+	}
+	sess, err := h.session(r)
+	if err == nil {
+		lang = i18n.Or(sess.Lang, lang)
+		err = h.Sessions.End(r.Context(), sess.ID, r.PostForm.Get("csrf"), h.Now())
+	}
+	if err != nil {
+		h.fail(w, r, lang, err)
+		return
+	}
+	h.Log.InfoContext(r.Context(), "activation session ended by the buyer", "instanceId", sess.InstanceID)
+	h.Metrics.Count("ActivationSessionsEnded", nil)
+	h.Web.Jar.Clear(w)
+	c := h.Web.Chrome(lang, "signout.head")
+	c.Problem = signedOut
+	web.Render(w, r, h.Log, http.StatusOK, lang, web.ErrorPage(c, signedOutPage(h.Web.MarketplaceURL)))
+}
+
+// problemPage is an error page by its code, in the language asked for:
+// where the language switch of an error page without a session goes. It
+// says what the original page said (the way back into a live session
+// included), and nothing a code cannot name.
+func (h *Handler) problemPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lang := i18n.Or(q.Get("lang"), web.Lang(r))
+	code := q.Get("code")
+	if code == signedOut {
+		c := h.Web.Chrome(lang, "signout.head")
+		c.Problem = signedOut
+		web.Render(w, r, h.Log, http.StatusOK, lang, web.ErrorPage(c, signedOutPage(h.Web.MarketplaceURL)))
+		return
+	}
+	err, ok := problemErrors[code]
+	if !ok {
+		err = web.ErrNoSuchPage
+	}
+	next := web.Next{Marketplace: h.Web.MarketplaceURL}
+	if _, serr := h.session(r); serr == nil && code != "NoSession" {
+		next.Back = routes.Activate
+	}
+	p := problemFor(err, next)
+	c := h.Web.Chrome(lang, p.Page.Head)
+	c.Problem = p.Code
+	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(c, p.Page))
+}
+
 // notFound is every path no function serves, in the buyer's language.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, web.Lang(r), web.ErrNoSuchPage)
@@ -274,7 +333,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // or any secret. The page is in the session's language when the browser
 // has a live session, and offers the way back into it.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, err error) {
-	next := web.Next{Marketplace: h.MarketplaceURL}
+	next := web.Next{Marketplace: h.Web.MarketplaceURL}
 	if needsSession(err) {
 		if sess, serr := h.session(r); serr == nil {
 			lang = i18n.Or(sess.Lang, lang)
@@ -288,6 +347,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, lang i18n.Lang, e
 	}
 	h.Log.Log(r.Context(), level, "activation request refused", "path", r.URL.Path, "status", p.Status, "code", p.Code, logging.Err(err))
 	h.Metrics.Count("ActivationRequestsRefused", map[string]string{"Code": p.Code})
-	c := web.Chrome{Lang: lang, Title: p.Page.Head}
+	c := h.Web.Chrome(lang, p.Page.Head)
+	c.Problem = p.Code
 	web.Render(w, r, h.Log, p.Status, lang, web.ErrorPage(c, p.Page))
 }

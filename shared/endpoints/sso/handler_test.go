@@ -25,6 +25,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/sso"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"
 )
@@ -73,13 +74,12 @@ func newFixture(t testing.TB) *fixture {
 		logs:      &logtest.Buffer{},
 	}
 	f.handler = &sso.Handler{
-		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, CookieSecure: true,
+		Key: key, Window: 5 * time.Minute, SessionTTL: time.Hour, Web: web.Settings{MarketplaceURL: "https://market.example/purchased", Jar: session.Jar{Secure: true}},
 		Instances: f.instances, Sessions: f.sessions, Market: f.market,
-		Links:          db.Store().Links(),
-		LoginURLs:      sites.LoginURLs{"cn1": "https://console.example.com/login"},
-		MarketplaceURL: "https://market.example/purchased",
-		Log:            logging.New(f.logs, slog.LevelDebug),
-		Now:            func() time.Time { return now },
+		Links:     db.Store().Links(),
+		LoginURLs: sites.LoginURLs{"cn1": "https://console.example.com/login"},
+		Log:       logging.New(f.logs, slog.LevelDebug),
+		Now:       func() time.Time { return now },
 	}
 	f.routes = f.handler.Routes()
 	return f
@@ -157,8 +157,11 @@ func TestVerifyOpensSessionAndShowsActivationPage(t *testing.T) {
 	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || page.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("page headers %v", page.Header())
 	}
-	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || rec.Header().Get("Referrer-Policy") != "no-referrer" {
-		t.Fatalf("page headers %v", page.Header())
+	// The referrer stays on this origin (an old browser without Fetch
+	// Metadata then still sends the Origin of a form post); https only.
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || rec.Header().Get("Referrer-Policy") != "same-origin" ||
+		!strings.HasPrefix(rec.Header().Get("Strict-Transport-Security"), "max-age=") {
+		t.Fatalf("redirect headers %v", rec.Header())
 	}
 	if strings.Contains(f.logs.String(), key) {
 		t.Fatal("the key was logged")
@@ -519,5 +522,103 @@ func TestLinkedUIDGoesToWorkspaceBinding(t *testing.T) {
 	// The activated earlier purchase still goes to its site's login page.
 	if rec := f.get(t, link("5604017", now)); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "https://console.example.com/login" {
 		t.Fatalf("the activated purchase: %d %v", rec.Code, rec.Header())
+	}
+}
+
+// post sends a form to the routes, as a browser of this origin does.
+func (f *fixture) post(t testing.TB, target string, form url.Values, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.routes.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestOnlyTheHostCookieOverHTTPS: over https a plain session cookie (which
+// a sibling host, or anyone on a plain-http hop, can plant) is no session.
+func TestOnlyTheHostCookieOverHTTPS(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	c := sessionCookie(t, f.get(t, link("5604018", now)))
+	if page := f.get(t, routes.Activate, "Cookie", session.CookieName+"="+c.Value); page.Code != http.StatusUnauthorized {
+		t.Fatalf("a planted plain cookie opened the activation page: %d", page.Code)
+	}
+	if page := f.get(t, routes.Activate, "Cookie", session.SecureCookieName+"="+c.Value); page.Code != http.StatusOK {
+		t.Fatalf("the host cookie: %d", page.Code)
+	}
+}
+
+// TestSignOut: Sign out ends the session (the same cookie then has none)
+// and the cookie; without the page's CSRF token nothing ends.
+func TestSignOut(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	c := sessionCookie(t, f.get(t, link("5604018", now), "Accept-Language", "en"))
+	sess, err := f.sessions.Get(context.Background(), c.Value, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := session.SecureCookieName + "=" + c.Value
+	if rec := f.post(t, routes.SignOut, url.Values{"csrf": {"forged"}}, "Cookie", cookie); rec.Code != http.StatusForbidden {
+		t.Fatalf("sign out without the CSRF token: %d", rec.Code)
+	}
+	rec := f.post(t, routes.SignOut, url.Values{"csrf": {sess.CSRF}}, "Cookie", cookie, "Accept-Language", "en")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "signed out") {
+		t.Fatalf("sign out: %d\n%s", rec.Code, rec.Body.String())
+	}
+	if got := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(got, session.SecureCookieName+"=;") || !strings.Contains(got, "Max-Age=0") {
+		t.Fatalf("the cookie is not cleared: %q", got)
+	}
+	if page := f.get(t, routes.Activate, "Cookie", cookie); page.Code != http.StatusUnauthorized {
+		t.Fatalf("the ended session still opens the activation page: %d", page.Code)
+	}
+	if strings.Contains(rec.Body.String(), `name="csrf"`) {
+		t.Fatal("the signed-out page offers the session's forms")
+	}
+}
+
+// TestErrorPageSwitchesLanguage: an error page without a session offers
+// the other language as a link to the same page, which says the same in
+// it; a code no page has is the not-found page.
+func TestErrorPageSwitchesLanguage(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	stale := f.get(t, link("5604018", now.Add(-time.Hour)), "Accept-Language", "zh-CN")
+	if stale.Code != http.StatusGone || !strings.Contains(stale.Body.String(), `href="/activate/problem?code=LinkExpired&amp;lang=en"`) {
+		t.Fatalf("the expired link's page (%d) has no switch to English:\n%s", stale.Code, stale.Body.String())
+	}
+	en := f.get(t, "/activate/problem?code=LinkExpired&lang=en")
+	if en.Code != http.StatusGone || en.Header().Get("Content-Language") != "en" || !strings.Contains(en.Body.String(), "market.example/purchased") ||
+		!strings.Contains(en.Body.String(), `lang=zh`) {
+		t.Fatalf("the same page in English: %d\n%s", en.Code, en.Body.String())
+	}
+	for _, code := range []string{"", "Nope", "<script>"} {
+		if rec := f.get(t, "/activate/problem?lang=en&code="+url.QueryEscape(code)); rec.Code != http.StatusNotFound {
+			t.Errorf("code %q: %d", code, rec.Code)
+		}
+	}
+}
+
+// TestFormPostOfAnOldBrowser: a browser without Fetch Metadata sends only
+// Origin on a form post, our own (the referrer policy keeps it): taken. One
+// that sends "Origin: null" or another site's is refused.
+func TestFormPostOfAnOldBrowser(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	c := sessionCookie(t, f.get(t, link("5604018", now)))
+	sess, _ := f.sessions.Get(context.Background(), c.Value, now)
+	cookie := session.SecureCookieName + "=" + c.Value
+	form := url.Values{"csrf": {sess.CSRF}, "lang": {"en"}, "return": {routes.Activate}}
+	if rec := f.post(t, routes.Language, form, "Cookie", cookie, "Origin", "http://example.com"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("an old browser's same-origin post: %d", rec.Code)
+	}
+	for _, origin := range []string{"null", "https://evil.example"} {
+		if rec := f.post(t, routes.Language, form, "Cookie", cookie, "Origin", origin); rec.Code != http.StatusForbidden {
+			t.Errorf("Origin %s: %d", origin, rec.Code)
+		}
 	}
 }

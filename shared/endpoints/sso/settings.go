@@ -11,11 +11,10 @@ import (
 // Settings are the SsoRedirectFunction's configuration, under the
 // template's variable names.
 type Settings struct {
-	LoginURLs      sites.LoginURLs // SITE_LOGIN_URLS
-	Window         time.Duration   // SSO_LINK_WINDOW
-	SessionTTL     time.Duration   // SESSION_TTL
-	CookieSecure   bool            // COOKIE_SECURE
-	MarketplaceURL string          // MARKETPLACE_URL
+	Web        web.Settings
+	LoginURLs  sites.LoginURLs // SITE_LOGIN_URLS
+	Window     time.Duration   // SSO_LINK_WINDOW
+	SessionTTL time.Duration   // SESSION_TTL
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
@@ -23,10 +22,9 @@ func LoadSettings(env *config.Env) Settings {
 	urls, err := sites.ParseLoginURLs(env.Required("SITE_LOGIN_URLS"))
 	env.Check(err)
 	return Settings{
-		LoginURLs:      urls,
-		Window:         env.Duration("SSO_LINK_WINDOW", 5*time.Minute),
-		SessionTTL:     env.Duration("SESSION_TTL", time.Hour),
-		CookieSecure:   env.Bool("COOKIE_SECURE", true),
-		MarketplaceURL: env.Get("MARKETPLACE_URL", web.DefaultMarketplaceURL),
+		Web:        web.LoadSettings(env),
+		LoginURLs:  urls,
+		Window:     env.Duration("SSO_LINK_WINDOW", 5*time.Minute),
+		SessionTTL: env.Duration("SESSION_TTL", time.Hour),
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/a-h/templ"
 
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/routes"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 )
 
@@ -55,10 +57,32 @@ type Chrome struct {
 	// Style is page-specific CSS built from trusted values (a countdown's
 	// seconds), added to the stylesheet.
 	Style string
+	// Support is where "Contact Guance support" goes.
+	Support string
+	// Problem, on an error page without a session, is its code: the
+	// language switch is then a link to the same page in the other
+	// language (routes.Problem).
+	Problem string
+	// Form, when set, is the id of the page's form: the language switch
+	// then submits it (what was typed is kept across the switch).
+	Form string
 }
 
 // T is the text of key in the page's language.
 func (c Chrome) T(key string, args ...any) string { return i18n.T(c.Lang, key, args...) }
+
+// support is where "Contact Guance support" goes.
+func (c Chrome) support() string {
+	if c.Support == "" {
+		return DefaultSupportURL
+	}
+	return c.Support
+}
+
+// ProblemPath is the error page of code in lang (routes.Problem).
+func ProblemPath(code string, lang i18n.Lang) string {
+	return routes.Problem + "?" + url.Values{"code": {code}, "lang": {string(lang)}}.Encode()
+}
 
 // Text renders m in the page's language.
 func (c Chrome) Text(m i18n.Message) string { return m.In(c.Lang) }
@@ -98,7 +122,10 @@ func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int
 
 // SecurityHeaders are sent with every page and redirect: no script at all,
 // styles only with the page's nonce, forms only to this origin, no framing,
-// no referrer (the marketplace's link carried a token), never cached.
+// the referrer only to this origin (the marketplace's link carried a
+// token; an old browser without Fetch Metadata sends "Origin: null" on a
+// form post under no-referrer, which the cross-origin guard refuses),
+// https only for a year, never cached.
 func SecurityHeaders(w http.ResponseWriter, styleNonce string) {
 	style := "'none'"
 	if styleNonce != "" {
@@ -108,7 +135,8 @@ func SecurityHeaders(w http.ResponseWriter, styleNonce string) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+style+"; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("Cache-Control", "no-store")
 }
 
