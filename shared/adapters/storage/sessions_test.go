@@ -26,8 +26,9 @@ func TestOpenSessionOncePerLink(t *testing.T) {
 	if err := store.Open(ctx, link, first); err != nil {
 		t.Fatal(err)
 	}
-	if n := db.RoundTrips(); n != 1 {
-		t.Errorf("opening took %d round trips, want 1", n)
+	// One read of the purchase's drafts, one transaction.
+	if n := db.RoundTrips(); n != 2 {
+		t.Errorf("opening took %d round trips, want 2", n)
 	}
 	got, err := store.Get(ctx, first.ID, t0.Add(time.Minute))
 	if err != nil {
@@ -108,26 +109,115 @@ func TestSaveDraft(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.ResetRoundTrips()
-	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{"step":1}`, t0.Add(time.Minute)); err != nil {
+	if err := store.SaveDraft(ctx, s, s.CSRF, "register", `{"step":1}`, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := db.RoundTrips(); n != 1 {
 		t.Errorf("%d round trips", n)
 	}
-	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "bind", `{"x":1}`, t0.Add(time.Minute)); err != nil {
+	if err := store.SaveDraft(ctx, s, s.CSRF, "bind", `{"x":1}`, t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := store.Get(ctx, s.ID, t0.Add(time.Minute))
 	if err != nil || got.Draft("register") != `{"step":1}` || got.Draft("bind") != `{"x":1}` {
 		t.Fatalf("drafts %v %v", got.Drafts, err)
 	}
-	if err := store.SaveDraft(ctx, s.ID, "forged", "register", `{}`, t0.Add(time.Minute)); !errors.Is(err, session.ErrBadCSRF) {
+	if err := store.SaveDraft(ctx, s, "forged", "register", `{}`, t0.Add(time.Minute)); !errors.Is(err, session.ErrBadCSRF) {
 		t.Fatalf("forged CSRF: %v", err)
 	}
-	if err := store.SaveDraft(ctx, s.ID, s.CSRF, "register", `{}`, t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
+	if err := store.SaveDraft(ctx, s, s.CSRF, "register", `{}`, t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("expired session: %v", err)
 	}
 	if got, _ := store.Get(ctx, s.ID, t0.Add(time.Minute)); got.Draft("register") != `{"step":1}` {
 		t.Fatal("a refused save changed the draft")
+	}
+}
+
+// TestDraftsAreThePurchases: what a buyer typed in one session is kept
+// with the purchase: the next session of the same purchase (a second Login
+// Without Password, or one after the first ended) starts from it, and
+// takes the earlier session's CSRF token (its open tab goes on working);
+// another purchase's session starts empty.
+func TestDraftsAreThePurchases(t *testing.T) {
+	store, _ := newSessions(t)
+	ctx := context.Background()
+	first := session.New("1234567890123456", "5604018", "en", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "d1", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveDraft(ctx, first, first.CSRF, "register", `{"step":1}`, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours on, the first session is over; a new link opens another.
+	later := t0.Add(2 * time.Hour)
+	second := session.New("1234567890123456", "5604018", "en", later, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "d2", InstanceID: "5604018", ExpiresAt: later.Add(time.Hour)}, second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Get(ctx, second.ID, later)
+	if err != nil || got.Draft("register") != `{"step":1}` {
+		t.Fatalf("the next session's drafts: %v %v", got.Drafts, err)
+	}
+	if got.CheckCSRF(first.CSRF) != nil || !got.Continued(first.CSRF) || got.Continued(got.CSRF) {
+		t.Fatalf("the earlier session's token: prior %v", got.Prior)
+	}
+	// A form of the earlier session's tab is taken by the new one.
+	if err := store.SaveDraft(ctx, got, first.CSRF, "register", `{"step":2}`, later); err != nil {
+		t.Fatalf("the earlier tab's form: %v", err)
+	}
+	if err := store.SaveDraft(ctx, got, "forged", "register", `{}`, later); !errors.Is(err, session.ErrBadCSRF) {
+		t.Fatalf("forged: %v", err)
+	}
+	// Past DraftTTL nothing is carried.
+	late := later.Add(session.DraftTTL + time.Hour)
+	third := session.New("1234567890123456", "5604018", "en", late, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "d3", InstanceID: "5604018", ExpiresAt: late.Add(time.Hour)}, third); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Get(ctx, third.ID, late); len(got.Drafts) != 0 || len(got.Prior) != 0 {
+		t.Fatalf("drafts past their keeping: %v %v", got.Drafts, got.Prior)
+	}
+	other := session.New("1234567890123456", "5604019", "en", later, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "d4", InstanceID: "5604019", ExpiresAt: later.Add(time.Hour)}, other); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Get(ctx, other.ID, later); len(got.Drafts) != 0 || got.CheckCSRF(first.CSRF) == nil {
+		t.Fatalf("another purchase's session: %v %v", got.Drafts, got.Prior)
+	}
+}
+
+// TestShortenAndEnd: a session's end only comes forward; End needs the
+// page's token.
+func TestShortenAndEnd(t *testing.T) {
+	store, _ := newSessions(t)
+	ctx := context.Background()
+	s := session.New("1234567890123456", "5604018", "en", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "e1", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Shorten(ctx, s.ID, t0.Add(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Shorten(ctx, s.ID, t0.Add(50*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, s.ID, t0.Add(16*time.Minute)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("a shortened session past its new end: %v", err)
+	}
+	u := session.New("1234567890123456", "5604018", "en", t0, time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "e2", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.End(ctx, u.ID, "forged", t0); !errors.Is(err, session.ErrBadCSRF) {
+		t.Fatalf("end without the token: %v", err)
+	}
+	if err := store.End(ctx, u.ID, u.CSRF, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, u.ID, t0); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("an ended session: %v", err)
+	}
+	if err := store.End(ctx, u.ID, u.CSRF, t0); err != nil {
+		t.Fatalf("ending an ended session: %v", err)
 	}
 }

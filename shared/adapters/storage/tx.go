@@ -81,6 +81,17 @@ func (t *tx) update(table string, key map[string]types.AttributeValue, cond expr
 	}}, why)
 }
 
+// upsert applies upd to table's key, whether or not the item exists (it
+// cannot be refused).
+func (t *tx) upsert(table string, key map[string]types.AttributeValue, upd expression.UpdateBuilder) {
+	expr, err := expression.NewBuilder().WithUpdate(upd).Build()
+	t.fail(err)
+	t.add(types.TransactWriteItem{Update: &types.Update{
+		TableName: aws.String(table), Key: key, UpdateExpression: expr.Update(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}}, nil)
+}
+
 // remove deletes table's key under cond, refused (why) if cond fails.
 func (t *tx) remove(table string, key map[string]types.AttributeValue, cond *expression.ConditionBuilder, why refusal) {
 	del := &types.Delete{TableName: aws.String(table), Key: key}

@@ -40,10 +40,50 @@ type Session struct {
 	CSRF       string    `dynamodbav:"csrf"`
 	CreatedAt  time.Time `dynamodbav:"createdAt"`
 	ExpiresAt  time.Time `dynamodbav:"-"`
+	// Prior are the CSRF tokens of the purchase's earlier sessions: a form
+	// a tab opened in one of them (before a second Login Without Password
+	// replaced its cookie) is still the buyer's, and is taken.
+	Prior []string `dynamodbav:"-"`
 	// Drafts keep each flow's progress (its own JSON, by flow name), so
 	// that what a buyer typed lives on our side, never in hidden fields a
-	// browser could tamper with.
+	// browser could tamper with. They are the purchase's: every session of
+	// it starts from them (see DraftTTL).
 	Drafts map[string]string `dynamodbav:"-"`
+}
+
+// DraftTTL is how long what a buyer typed is kept with the purchase after
+// its last change: a session that ends (an hour) loses nothing, and the
+// next Login Without Password continues where the buyer left off.
+const DraftTTL = 7 * 24 * time.Hour
+
+// AfterActivation is how long a session lives on once its purchase is
+// activated: long enough to bind or create another workspace at once, not
+// a whole hour of an unattended browser's power.
+const AfterActivation = 15 * time.Minute
+
+// MaxPrior bounds the earlier sessions' CSRF tokens a session takes.
+const MaxPrior = 3
+
+// CodeScope is who verification codes are sent for: the purchase, so a
+// code sent in one session of it is checked in the next one, and the
+// per-session caps hold across new Login Without Password links.
+func (s Session) CodeScope() string { return "purchase#" + s.InstanceID }
+
+// Renewed is the same session under a new id (a new cookie), as a
+// privilege changes hands: a session id planted before (session
+// fixation) no longer reaches what the buyer bound. The CSRF token stays,
+// so the buyer's open tabs keep working.
+func (s Session) Renewed() Session {
+	s.ID = randomToken()
+	return s
+}
+
+// ShortenedAt is the session's end once its purchase is activated at now.
+func (s Session) ShortenedAt(now time.Time) time.Time {
+	if end := now.Add(AfterActivation).UTC().Truncate(time.Second); end.Before(s.ExpiresAt) {
+		return end
+	}
+	return s.ExpiresAt
 }
 
 // Draft returns the flow's draft, or "".
@@ -70,12 +110,26 @@ func (s Session) Live(now time.Time) bool {
 	return now.Before(s.ExpiresAt)
 }
 
-// CheckCSRF compares a form's token with the session's in constant time.
+// CheckCSRF compares a form's token with the session's, and with those of
+// the purchase's earlier sessions, in constant time.
 func (s Session) CheckCSRF(token string) error {
-	if token == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) != 1 {
+	if token == "" {
+		return ErrBadCSRF
+	}
+	ok := subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF))
+	for _, prior := range s.Prior {
+		ok |= subtle.ConstantTimeCompare([]byte(token), []byte(prior))
+	}
+	if ok != 1 {
 		return ErrBadCSRF
 	}
 	return nil
+}
+
+// Continued reports whether token is an earlier session's: a form of a
+// tab opened before the latest Login Without Password.
+func (s Session) Continued(token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) != 1 && s.CheckCSRF(token) == nil
 }
 
 // Jar reads and writes the session cookie under one policy. Over https
@@ -148,9 +202,23 @@ type Link struct {
 }
 
 // Step is what a flow writes into the session with the change it makes,
-// in one transaction: its draft, with the step done.
+// in one transaction: its draft, with the step done (in the session and
+// with its purchase).
 type Step struct {
-	SessionID string
-	Flow      string
-	Draft     string
+	SessionID  string
+	InstanceID string
+	Flow       string
+	Draft      string
+	// Until, when set, brings the session's end forward to it (the step
+	// activates the purchase: see AfterActivation).
+	Until time.Time
+	// Renewed, when set, replaces the session in the same transaction
+	// (see Session.Renewed): written whole with the draft, the old id
+	// deleted.
+	Renewed *Session
+}
+
+// StepOf is the step of flow's draft in s.
+func StepOf(s Session, flow, draft string) Step {
+	return Step{SessionID: s.ID, InstanceID: s.InstanceID, Flow: flow, Draft: draft}
 }

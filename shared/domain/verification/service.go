@@ -96,11 +96,13 @@ func NewSender(store Store, mailer Mailer, accounts Accounts, hasher Hasher, sea
 // Request asks for a code: Target is the address, or for bind-billing the
 // billing center username.
 type Request struct {
-	Purpose   Purpose
-	Target    string
-	Lang      string
-	SessionID string
-	Client    Client
+	Purpose Purpose
+	Target  string
+	Lang    string
+	// Scope is who asks: a code is checked, and the per-session caps
+	// count, within it (the purchase: session.Session.CodeScope).
+	Scope  string
+	Client Client
 }
 
 // Sent is what the asker may be told.
@@ -133,8 +135,8 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 	if err != nil {
 		return Sent{}, err
 	}
-	if req.SessionID == "" {
-		return Sent{}, errors.New("a code needs the session that asks for it")
+	if req.Scope == "" {
+		return Sent{}, errors.New("a code needs the scope that asks for it")
 	}
 	code, err := NewCode()
 	if err != nil {
@@ -142,7 +144,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 	}
 	now := s.Now().UTC()
 	in := Issue{
-		Record: Record{Purpose: req.Purpose, Session: SessionKey(req.SessionID), Target: key, Hash: s.Hasher.Hash(req.Purpose, key, code), SentAt: now, ExpiresAt: now.Add(CodeTTL)},
+		Record: Record{Purpose: req.Purpose, Session: SessionKey(req.Scope), Target: key, Hash: s.Hasher.Hash(req.Purpose, key, code), SentAt: now, ExpiresAt: now.Add(CodeTTL)},
 		Client: req.Client, Limits: s.Limits, Now: now,
 	}
 	sent := Sent{Cooldown: Cooldown, Validity: CodeTTL}
@@ -185,9 +187,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 
 // Pending returns the code the session is waiting for, and how long until
 // another may be sent.
-func (s *Sender) Pending(ctx context.Context, purpose Purpose, sessionID string) (Pending, time.Duration, bool, error) {
+func (s *Sender) Pending(ctx context.Context, purpose Purpose, scope string) (Pending, time.Duration, bool, error) {
 	now := s.Now().UTC()
-	p, ok, err := s.Store.Pending(ctx, purpose, SessionKey(sessionID), now)
+	p, ok, err := s.Store.Pending(ctx, purpose, SessionKey(scope), now)
 	if err != nil || !ok {
 		return Pending{}, 0, false, err
 	}
@@ -203,13 +205,13 @@ type Verifier struct {
 }
 
 // Verify consumes the code for purpose and target (the address, or for
-// bind-billing the username) that the session sessionID asked for.
+// bind-billing the username) that scope asked for (see Request.Scope).
 //
 // The try is charged before the code is compared, in one conditional write
 // that refuses a dead code: a burst of concurrent guesses is counted, not
 // compared while the count still reads zero. Of two concurrent right codes,
 // exactly one succeeds.
-func (v *Verifier) Verify(ctx context.Context, purpose Purpose, sessionID, target, code string) error {
+func (v *Verifier) Verify(ctx context.Context, purpose Purpose, scope, target, code string) error {
 	key, err := Key(purpose, target)
 	if err != nil {
 		return err
@@ -219,7 +221,7 @@ func (v *Verifier) Verify(ctx context.Context, purpose Purpose, sessionID, targe
 		return err
 	}
 	now := v.Now().UTC()
-	session := SessionKey(sessionID)
+	session := SessionKey(scope)
 	charged, err := v.Store.Charge(ctx, purpose, session, key, now)
 	if err != nil {
 		return err

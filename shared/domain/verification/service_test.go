@@ -87,7 +87,7 @@ const (
 )
 
 func request(purpose verification.Purpose, target, sessionID string) verification.Request {
-	return verification.Request{Purpose: purpose, Target: target, Lang: "en", SessionID: sessionID, Client: verification.Client{IP: "198.51.100.4"}}
+	return verification.Request{Purpose: purpose, Target: target, Lang: "en", Scope: sessionID, Client: verification.Client{IP: "198.51.100.4"}}
 }
 
 func TestSendThenVerify(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/domain/password"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/binding"
@@ -275,5 +276,80 @@ func TestSettleConflictIsRetried(t *testing.T) {
 	rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_two"}})
 	if strings.Contains(rec.Header().Get("Location"), "warn=taken") {
 		t.Errorf("a conflict on the instance is answered %q: \"settled by another account or purchase\", yet wksp_two is unbound", rec.Header().Get("Location"))
+	}
+}
+
+// TestBindingRenewsTheSession: session fixation. A session id planted in
+// the buyer's browser (the attacker's own session, of the attacker's
+// purchase) is worth nothing once the buyer binds a billing center
+// account in it: the binding renews the id, so the attacker's copy
+// reaches neither the bound account's workspaces nor its forms.
+func TestBindingRenewsTheSession(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	planted := b.sess.ID
+	b.bindBilling()
+	if b.sess.ID == planted {
+		t.Fatal("binding a billing center account kept the session id")
+	}
+	attacker := &buyer{f: f, t: t, sess: b.sess}
+	attacker.sess.ID = planted
+	if rec := attacker.get("/bind/workspace"); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("the planted id after the binding: %d", rec.Code)
+	}
+	if rec := attacker.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}}); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("the planted id binds a workspace: %d", rec.Code)
+	}
+	// The buyer's browser has the new id, and the page's forms go on.
+	if rec := b.get("/bind/workspace"); rec.Code != http.StatusOK {
+		t.Fatalf("the renewed session: %d", rec.Code)
+	}
+}
+
+// TestActivationNarrowsTheSession: once the purchase is activated (the
+// first workspace bound), the session lives a quarter of an hour more at
+// most, and the cookie says so; later it can do nothing.
+func TestActivationNarrowsTheSession(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}})
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == session.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.MaxAge > int(session.AfterActivation.Seconds()) {
+		t.Fatalf("the cookie after activation: %+v", cookie)
+	}
+	f.now = f.now.Add(session.AfterActivation + time.Second)
+	if rec := b.get("/bind/workspace"); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("the session %v after activation: %d", session.AfterActivation, rec.Code)
+	}
+}
+
+// TestTabOfAnEarlierSession: a second Login Without Password replaced the
+// cookie; the form of a tab opened before is still the buyer's: it is
+// taken (what it typed is kept), and the page it leads to says what
+// happened.
+func TestTabOfAnEarlierSession(t *testing.T) {
+	f := newFixture(t)
+	first := f.buyer(t, "7000001")
+	stale := first.sess.CSRF
+	second := f.buyer(t, "7000001")
+	second.sess.CSRF = stale // the old tab's form
+	rec := second.post("/bind/billing", url.Values{"username": {"acme"}, "action": {"send-code"}})
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.Contains(loc, "continued=1") {
+		t.Fatalf("the earlier tab's send: %d %q", rec.Code, loc)
+	}
+	page := second.get(loc).Body.String()
+	if !strings.Contains(page, `id="banner"`) || !strings.Contains(page, `value="acme"`) {
+		t.Fatalf("the page after it does not say what happened, or lost what was typed:\n%s", page)
+	}
+	second.sess.CSRF = "forged"
+	if rec := second.post("/bind/billing", url.Values{"username": {"acme"}, "action": {"send-code"}}); rec.Code != http.StatusForbidden {
+		t.Fatalf("a forged token: %d", rec.Code)
 	}
 }

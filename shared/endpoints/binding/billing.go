@@ -6,7 +6,6 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
-	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
@@ -106,7 +105,7 @@ func (h *BillingHandler) post(v *flow.Visit) {
 		flow.Redirect(v.W, v.R, routes.BindWorkspace)
 		return
 	}
-	err = h.Verifier.Verify(v.R.Context(), verification.BindBilling, v.Sess.ID, username, f.Get("code"))
+	err = h.Verifier.Verify(v.R.Context(), verification.BindBilling, v.Sess.CodeScope(), username, f.Get("code"))
 	if err != nil {
 		if !flow.IsCodeRefusal(err) {
 			h.flow.Fail(v.W, v.R, v.Lang, err)
@@ -121,12 +120,17 @@ func (h *BillingHandler) post(v *flow.Visit) {
 	}
 	d.Bound = username
 	now := h.Now().UTC()
-	err = h.Records.BindBilling(v.R.Context(), guance.BillingBind{UID: v.Sess.AliUID, Instance: v.Sess.InstanceID, Account: username, At: now},
-		session.Step{SessionID: v.Sess.ID, Flow: "bind-billing", Draft: d.encode()})
+	// The session is renewed with the binding: an id planted in the
+	// buyer's browser before (session fixation) reaches nothing bound.
+	step := h.flow.Step(v, d.encode())
+	renewed := v.Sess.Renewed()
+	step.Renewed = &renewed
+	err = h.Records.BindBilling(v.R.Context(), guance.BillingBind{UID: v.Sess.AliUID, Instance: v.Sess.InstanceID, Account: username, At: now}, step)
 	switch {
 	case err == nil:
 		h.Log.InfoContext(v.R.Context(), "billing center account bound", "instanceId", v.Sess.InstanceID)
 		h.Metrics.Count("BillingBound", nil)
+		h.Web.Jar.Set(v.W, renewed, now)
 		flow.Redirect(v.W, v.R, routes.BindWorkspace)
 	case errors.Is(err, activation.ErrNotPending):
 		// Bound already (a second click): the workspace page says how.

@@ -6,7 +6,6 @@ import (
 	"net/url"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
-	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
@@ -114,7 +113,7 @@ func (h *WorkspaceHandler) postCreate(newAccount bool) func(*flow.Visit) {
 			}
 		}
 		if len(bad) == 0 && c.Verified != c.Email {
-			err := h.Verifier.Verify(v.R.Context(), verification.CreateWorkspace, v.Sess.ID, c.Email, v.R.PostForm.Get("code"))
+			err := h.Verifier.Verify(v.R.Context(), verification.CreateWorkspace, v.Sess.CodeScope(), c.Email, v.R.PostForm.Get("code"))
 			switch {
 			case err == nil:
 				c.Verified, c.WorkspaceID = c.Email, guance.NewWorkspaceID()
@@ -178,8 +177,11 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 	// same transaction as this one's creation.
 	cleared := d
 	cleared.Create = createDraft{}
-	err = h.Records.CreateWorkspace(v.R.Context(), guance.NewWorkspace{Workspace: ws, NewAccount: newOwner, UID: v.Sess.AliUID, Instance: inst.ID, At: now},
-		session.Step{SessionID: v.Sess.ID, Flow: h.flow.Name, Draft: cleared.encode()})
+	step := h.flow.Step(v, cleared.encode())
+	if !inst.Activated() {
+		step = h.flow.ActivatingStep(v, cleared.encode())
+	}
+	err = h.Records.CreateWorkspace(v.R.Context(), guance.NewWorkspace{Workspace: ws, NewAccount: newOwner, UID: v.Sess.AliUID, Instance: inst.ID, At: now}, step)
 	switch {
 	case errors.Is(err, guance.ErrUsernameTaken):
 		form.Errors["username"] = i18n.M("bind.ws.taken.username")
@@ -209,7 +211,7 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 	if newAccount {
 		how = "create-with-new-account"
 	}
-	h.settled(v, inst, how)
+	h.settled(v, inst, how, &step)
 	backToList(v, url.Values{"done": {"created"}, "ws": {ws.ID}})
 }
 

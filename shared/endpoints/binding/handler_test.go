@@ -147,6 +147,12 @@ func (b *buyer) do(req *http.Request) *httptest.ResponseRecorder {
 	req.RemoteAddr = "198.51.100.9:4000"
 	rec := httptest.NewRecorder()
 	b.f.routes.ServeHTTP(rec, req)
+	// As a browser: a new cookie (the session renewed) is the one sent next.
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == session.CookieName && c.MaxAge > 0 {
+			b.sess.ID = c.Value
+		}
+	}
 	return rec
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
@@ -294,17 +295,18 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 		h.flow.Fail(v.W, v.R, v.Lang, err)
 		return
 	}
-	h.settled(v, inst, "bind")
+	h.settled(v, inst, "bind", nil)
 	backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
 }
 
 // settled logs and counts a workspace settled through the purchase, and
-// the activation it completes.
-func (h *WorkspaceHandler) settled(v *flow.Visit, before activation.Instance, how string) {
+// the activation it completes (which narrows the session).
+func (h *WorkspaceHandler) settled(v *flow.Visit, before activation.Instance, how string, step *session.Step) {
 	h.Log.InfoContext(v.R.Context(), "workspace settled through the instance", "instanceId", before.ID, "how", how)
 	h.Metrics.Count("WorkspacesSettled", map[string]string{"How": how})
 	if !before.Activated() {
 		h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "bind"})
+		h.flow.Activated(v, step)
 	}
 }
 

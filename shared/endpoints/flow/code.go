@@ -64,7 +64,7 @@ func (f *Flow) SendCode(v *Visit, codes Codes, purpose verification.Purpose, tar
 		return CodeSend{Answered: true}
 	}
 	_, err := codes.Send(v.R.Context(), verification.Request{
-		Purpose: purpose, Target: target, Lang: string(v.Lang), SessionID: v.Sess.ID,
+		Purpose: purpose, Target: target, Lang: string(v.Lang), Scope: v.Sess.CodeScope(),
 		Client: verification.Client{IP: web.ClientIP(v.R)},
 	})
 	if err == nil {

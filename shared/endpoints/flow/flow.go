@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/a-h/templ"
@@ -25,7 +26,12 @@ import (
 // Sessions reads activation sessions and keeps a flow's draft.
 type Sessions interface {
 	Get(ctx context.Context, id string, now time.Time) (session.Session, error)
-	SaveDraft(ctx context.Context, id, csrf, flow, draft string, now time.Time) error
+	// SaveDraft keeps flow's draft in the session and with its purchase,
+	// conditioned on the form's CSRF token.
+	SaveDraft(ctx context.Context, sess session.Session, csrf, flow, draft string, now time.Time) error
+	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
+	// Shorten brings the session's end forward to until.
+	Shorten(ctx context.Context, id string, until time.Time) error
 }
 
 // Flow is one flow's plumbing.
@@ -47,16 +53,27 @@ type Visit struct {
 	R    *http.Request
 	Sess session.Session
 	Lang i18n.Lang
+	// Continued: the form came from a tab of an earlier session of the
+	// purchase (opened before the latest Login Without Password), or the
+	// page follows such a form; it is taken, and the page says so.
+	Continued bool
 
 	support string
 }
+
+// continuedQuery marks the page a continued form redirects to.
+const continuedQuery = "continued"
 
 // Draft is the flow's draft as the session holds it ("" for none).
 func (f *Flow) Draft(v *Visit) string { return v.Sess.Draft(f.Name) }
 
 // Chrome is a page frame of the visit's session.
 func (v *Visit) Chrome(title, path, style string) web.Chrome {
-	return web.Chrome{Lang: v.Lang, Title: title, CSRF: v.Sess.CSRF, Return: path, Style: style, Support: v.support}
+	c := web.Chrome{Lang: v.Lang, Title: title, CSRF: v.Sess.CSRF, Return: path, Style: style, Support: v.support}
+	if v.Continued {
+		c.Banner = i18n.M("session.continued")
+	}
+	return c
 }
 
 // Render writes a page of the visit.
@@ -76,7 +93,7 @@ func (f *Flow) Page(show func(*Visit)) http.HandlerFunc {
 			f.Fail(w, r, web.Lang(r), err)
 			return
 		}
-		show(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), support: f.Web.SupportURL})
+		show(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), Continued: r.URL.Query().Has(continuedQuery), support: f.Web.SupportURL})
 	}
 }
 
@@ -100,7 +117,12 @@ func (f *Flow) Form(post func(*Visit)) http.HandlerFunc {
 			f.Fail(w, r, web.Lang(r), err)
 			return
 		}
-		post(&Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), support: f.Web.SupportURL})
+		v := &Visit{W: w, R: r, Sess: sess, Lang: i18n.Or(sess.Lang, web.Lang(r)), support: f.Web.SupportURL}
+		if sess.Continued(r.PostForm.Get("csrf")) {
+			// The page it leads to says so too.
+			v.Continued, v.W = true, continuedWriter{w}
+		}
+		post(v)
 	}
 }
 
@@ -114,11 +136,94 @@ func (f *Flow) Guard(mux http.Handler) http.Handler {
 // Save keeps the flow's draft (conditioned on the form's CSRF token and a
 // live session); false when it could not, and the refusal is answered.
 func (f *Flow) Save(v *Visit, draft string) bool {
-	if err := f.Sessions.SaveDraft(v.R.Context(), v.Sess.ID, v.R.PostForm.Get("csrf"), f.Name, draft, f.Now()); err != nil {
+	if err := f.Sessions.SaveDraft(v.R.Context(), v.Sess, v.R.PostForm.Get("csrf"), f.Name, draft, f.Now()); err != nil {
 		f.Fail(v.W, v.R, v.Lang, err)
 		return false
 	}
 	return true
+}
+
+// Step is the flow's draft written with the change a step makes.
+func (f *Flow) Step(v *Visit, draft string) session.Step {
+	return session.StepOf(v.Sess, f.Name, draft)
+}
+
+// Switching answers a language switch submitted with the page's form
+// (web.Chrome.Form): what was typed is kept (save), the session's
+// language changes, and the page comes back at path. false when the post
+// is not one.
+func (f *Flow) Switching(v *Visit, path string, save func() bool) bool {
+	choice, ok := strings.CutPrefix(v.R.PostForm.Get("action"), "lang:")
+	if !ok {
+		return false
+	}
+	lang, ok := i18n.ParseLang(choice)
+	if !ok {
+		f.Fail(v.W, v.R, v.Lang, web.ErrBadForm)
+		return true
+	}
+	if !save() {
+		return true
+	}
+	if err := f.Sessions.SetLanguage(v.R.Context(), v.Sess.ID, v.R.PostForm.Get("csrf"), string(lang), f.Now()); err != nil {
+		f.Fail(v.W, v.R, v.Lang, err)
+		return true
+	}
+	Redirect(v.W, v.R, path)
+	return true
+}
+
+// ActivatingStep is the step that activates the purchase: the session
+// then lives session.AfterActivation more at most (see Activated).
+func (f *Flow) ActivatingStep(v *Visit, draft string) session.Step {
+	step := f.Step(v, draft)
+	if until := v.Sess.ShortenedAt(f.Now()); until.Before(v.Sess.ExpiresAt) {
+		step.Until = until
+	}
+	return step
+}
+
+// Activated narrows the session once its purchase is activated: it lives
+// session.AfterActivation more at most, the cookie too. step is the
+// activating step, which shortened it already; without one (a step that
+// writes no draft) it is shortened here, and a failure is logged, never
+// the buyer's problem: the activation is done.
+func (f *Flow) Activated(v *Visit, step *session.Step) {
+	now := f.Now()
+	until := v.Sess.ShortenedAt(now)
+	if !until.Before(v.Sess.ExpiresAt) {
+		return
+	}
+	if step == nil || step.Until.IsZero() {
+		if err := f.Sessions.Shorten(v.R.Context(), v.Sess.ID, until); err != nil {
+			f.Log.WarnContext(v.R.Context(), "session not shortened after activation", logging.Err(err))
+			return
+		}
+	} else {
+		until = step.Until
+	}
+	v.Sess.ExpiresAt = until
+	f.Web.Jar.Set(v.W, v.Sess, now)
+}
+
+// continuedWriter adds continuedQuery to the redirect a continued form
+// answers with.
+type continuedWriter struct{ http.ResponseWriter }
+
+func (w continuedWriter) WriteHeader(status int) {
+	if loc := w.Header().Get("Location"); status == http.StatusSeeOther && strings.HasPrefix(loc, "/") {
+		path, fragment, _ := strings.Cut(loc, "#")
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		loc = path + sep + continuedQuery + "=1"
+		if fragment != "" {
+			loc += "#" + fragment
+		}
+		w.Header().Set("Location", loc)
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // Redirect answers with a 303 to a local path (after a post, so that a

@@ -120,8 +120,12 @@ var catalogue = map[string]text{
 	},
 	"err.session.head": {ZH: "您的开通会话已结束", EN: "Your activation session has ended"},
 	"err.session.body": {
-		ZH: "开通会话会在一段时间后过期，或者此浏览器中没有会话。您已完成的步骤不会丢失。",
-		EN: "Activation sessions expire after a while, or this browser has none. Steps you already completed are kept.",
+		ZH: "开通会话会在一段时间后过期，或者此浏览器中没有会话。您填写的内容随本次购买保留 7 天：通过新的链接即可从上次离开的地方继续。",
+		EN: "Activation sessions expire after a while, or this browser has none. What you typed is kept with your purchase for 7 days: a new link continues where you left off.",
+	},
+	"session.continued": {
+		ZH: "此页面是在您最近一次点击“免登”之前打开的。您填写的内容已保留，并在新的会话中继续。",
+		EN: "This page was opened before your latest Login Without Password. What you typed is kept, and continues in the new session.",
 	},
 	"err.csrf.head": {ZH: "此表单已失效", EN: "This form has expired"},
 	"err.csrf.body": {

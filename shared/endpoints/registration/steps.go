@@ -7,7 +7,6 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
-	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/sites"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
@@ -110,7 +109,7 @@ func (h *Handler) postBasic(v *visit) {
 		return
 	}
 	if v.draft.Verified != v.draft.Email {
-		err := h.Verifier.Verify(v.R.Context(), verification.Register, v.Sess.ID, v.draft.Email, v.R.PostForm.Get("code"))
+		err := h.Verifier.Verify(v.R.Context(), verification.Register, v.Sess.CodeScope(), v.draft.Email, v.R.PostForm.Get("code"))
 		if err != nil && !flow.IsCodeRefusal(err) {
 			h.fail(v, err)
 			return
@@ -387,13 +386,15 @@ func (h *Handler) activate(v *visit, name, instance string) {
 	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.Lang), map[string]string{
 		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
 	}, now, outbox.Keep)
-	err := h.Records.Register(v.R.Context(), reg, session.Step{SessionID: v.Sess.ID, Flow: flowName, Draft: d.encode()}, &welcome)
+	step := h.flow.ActivatingStep(v.Visit, d.encode())
+	err := h.Records.Register(v.R.Context(), reg, step, &welcome)
 	if err != nil {
 		h.refused(v, err)
 		return
 	}
 	h.Log.InfoContext(v.R.Context(), "registration activated the instance", "instanceId", instance, "site", d.Site, "workspaceId", ws.ID)
 	h.Metrics.Count("ActivationsCompleted", map[string]string{"Path": "register"})
+	h.flow.Activated(v.Visit, &step)
 	flow.Redirect(v.W, v.R, routes.RegisterDone)
 }
 

@@ -95,7 +95,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 		purpose = verification.Register
 	}
 	view := web.CodeView{Purpose: string(purpose), Username: purpose == verification.BindBilling, Return: returnPath(r.URL.Query().Get("return"))}
-	pending, wait, ok, err := h.Sender.Pending(r.Context(), purpose, sess.ID)
+	pending, wait, ok, err := h.Sender.Pending(r.Context(), purpose, sess.CodeScope())
 	if err != nil {
 		h.refuse(w, r, false, lang, err)
 		return
@@ -130,7 +130,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	purpose, err := verification.ParsePurpose(req.Purpose)
 	if err == nil {
 		_, err = h.Sender.Send(r.Context(), verification.Request{
-			Purpose: purpose, Target: req.target(), Lang: string(lang), SessionID: sess.ID,
+			Purpose: purpose, Target: req.target(), Lang: string(lang), Scope: sess.CodeScope(),
 			Client: verification.Client{IP: web.ClientIP(r)},
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -40,6 +41,8 @@ type fixture struct {
 	db       *dynamotest.Server
 	logs     *logtest.Buffer
 	clock    *time.Time
+	// purchases counts the purchases openSession made.
+	purchases int
 }
 
 var now = time.Date(2026, 11, 26, 3, 5, 0, 0, time.UTC)
@@ -72,9 +75,13 @@ func newFixture(t testing.TB) *fixture {
 	return f
 }
 
+// openSession opens a session of a purchase of its own (codes are the
+// purchase's: two sessions of one purchase share them).
 func (f *fixture) openSession(t testing.TB) session.Session {
-	sess := session.New("1234567890123456", "5604018", "en", now, time.Hour)
-	if err := f.sessions.Open(context.Background(), session.Link{Token: sess.ID, InstanceID: "5604018", ExpiresAt: now}, sess); err != nil {
+	f.purchases++
+	instance := strconv.Itoa(5604018 + f.purchases)
+	sess := session.New("1234567890123456", instance, "en", now, time.Hour)
+	if err := f.sessions.Open(context.Background(), session.Link{Token: sess.ID, InstanceID: instance, ExpiresAt: now}, sess); err != nil {
 		t.Fatal(err)
 	}
 	return sess

@@ -137,8 +137,8 @@ func TestVerifyOpensSessionAndShowsActivationPage(t *testing.T) {
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != routes.Activate {
 		t.Fatalf("verify: %d %v", rec.Code, rec.Header())
 	}
-	if n := f.db.RoundTrips(); n != 3 {
-		t.Errorf("verify took %d round trips, want 3 (read the instance, read the UID's link, write link+session)", n)
+	if n := f.db.RoundTrips(); n != 4 {
+		t.Errorf("verify took %d round trips, want 4 (read the instance, read the UID's link, read the purchase's drafts, write link+session)", n)
 	}
 	c := sessionCookie(t, rec)
 	if c == nil || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Name != "__Host-guance_activation" {

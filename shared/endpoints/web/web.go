@@ -66,6 +66,9 @@ type Chrome struct {
 	// Form, when set, is the id of the page's form: the language switch
 	// then submits it (what was typed is kept across the switch).
 	Form string
+	// Banner is said above the page's content (a form of an earlier
+	// session taken).
+	Banner i18n.Message
 }
 
 // T is the text of key in the page's language.
