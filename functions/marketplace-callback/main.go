@@ -25,7 +25,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	store := st.Instances()
 	// The OpenAPI is asked only about a contested freeze or resume.
 	service := activation.NewService(store, marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets), env.Log)
-	service.StaleHorizon, service.FirstCheck, service.FirstAudit = s.StaleHorizon, s.FirstCheck, s.FirstAudit
+	service.FirstCheck, service.FirstAudit, service.Products = s.FirstCheck, s.FirstAudit, s.Products
 	// A move's effects run on the call; what a call cannot finish within
 	// its few seconds, the reconciliation does.
 	service.Effects = &activation.Effects{Store: st.Effects(), Log: env.Log}

@@ -37,7 +37,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	market := marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets)
 	effects := &activation.Effects{Store: st.Effects(), Log: env.Log}
 	service := activation.NewService(instances, market, env.Log)
-	service.StaleHorizon, service.Effects, service.Records, service.Products = s.StaleHorizon, effects, market, s.Products
+	service.Effects, service.Records, service.Products = effects, market, s.Products
 	r := &reconcile.Reconciler{
 		Queue: st.Queue(), Instances: instances, Market: market,
 		Domain: service, Effects: effects,

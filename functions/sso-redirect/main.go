@@ -31,6 +31,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		// Built on first use: only a lost createInstance needs the OpenAPI.
 		Market:    marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets),
 		LoginURLs: s.LoginURLs,
+		Products:  s.Products,
 		Log:       env.Log,
 		Metrics:   env.Metrics,
 		Now:       time.Now,

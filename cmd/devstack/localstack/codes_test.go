@@ -57,6 +57,17 @@ func (b *buyer) sessionID(apiURL string) string {
 	return ""
 }
 
+// codeScope is who the buyer's codes are for: the purchase of its
+// session.
+func (b *buyer) codeScope(s *localstack.Stack) string {
+	b.t.Helper()
+	sess, err := localstack.LocalStore(s.DynamoDBURL).Sessions().Get(context.Background(), b.sessionID(s.APIURL), time.Now())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return sess.CodeScope()
+}
+
 func (b *buyer) get(u string) (int, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
@@ -209,7 +220,7 @@ func TestCodeMailThroughLocalSES(t *testing.T) {
 	}
 
 	verifier := stackVerifier(t, s)
-	sid := b.sessionID(s.APIURL)
+	sid := b.codeScope(s)
 	if err := verifier.Verify(context.Background(), verification.Register, sid, "buyer@example.com", typed); err != nil {
 		t.Fatalf("verify with the mailed code: %v", err)
 	}
@@ -240,7 +251,7 @@ func TestBindBillingCodeThroughTheOutbox(t *testing.T) {
 	if !strings.Contains(mail.Body.Text, "binding the Guance Commercial Plan") || typed == "" {
 		t.Fatalf("mail %+v", mail)
 	}
-	if err := stackVerifier(t, s).Verify(context.Background(), verification.BindBilling, b.sessionID(s.APIURL), "acme", typed); err != nil {
+	if err := stackVerifier(t, s).Verify(context.Background(), verification.BindBilling, b.codeScope(s), "acme", typed); err != nil {
 		t.Fatalf("verify with the mailed code: %v", err)
 	}
 }
@@ -256,7 +267,7 @@ func TestSESDown(t *testing.T) {
 		t.Fatalf("%d %s", code, page)
 	}
 	// Nothing to verify, and no cooldown: the buyer may try again at once.
-	if err := stackVerifier(t, s).Verify(context.Background(), verification.Register, b.sessionID(s.APIURL), "a@example.com", "000000"); !errors.Is(err, verification.ErrNoCode) {
+	if err := stackVerifier(t, s).Verify(context.Background(), verification.Register, b.codeScope(s), "a@example.com", "000000"); !errors.Is(err, verification.ErrNoCode) {
 		t.Fatalf("a code survived the failed mail: %v", err)
 	}
 	if code, page := b.post(s.APIURL+"/verification-codes", url.Values{"address": {"a@example.com"}, "purpose": {"register"}, "lang": {"en"}, "csrf": {csrf}}); code != 503 || strings.Contains(page, "Wait") {

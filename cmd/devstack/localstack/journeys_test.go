@@ -327,7 +327,7 @@ func TestJourneysInChromium(t *testing.T) {
 				j.step("release on the simulator",
 					chromedp.Navigate(s.SimulatorURL+"/console?action=releaseInstance&instance="+bound),
 					chromedp.WaitVisible(chromedp.CSS("textarea")),
-					chromedp.Click(chromedp.CSS("form[action='/console/send'] button")),
+					chromedp.Click(chromedp.CSS("#send-call")),
 				)
 				j.eventually("the release of "+bound, func() bool {
 					item := j.instance(bound)

@@ -293,7 +293,13 @@ func (p *Page) login(w http.ResponseWriter, r *http.Request) {
 // call's status change is the marketplace's own, made before the call is
 // sent (so our endpoint, asking the OpenAPI about a contested call, hears
 // the marketplace's present word).
+//
+// A call given a token of the user's own tests our refusals: the
+// marketplace never sends one, so it moves nothing on its side.
 func (p *Page) marketMoves(params marketplace.Params) {
+	if _, own := params[marketplace.TokenParam]; own {
+		return
+	}
 	if marketplace.Action(params["action"]) != marketplace.ActionCreateInstance {
 		p.Market.Applied(params)
 	}
@@ -416,6 +422,7 @@ func (p *Page) send(w http.ResponseWriter, r *http.Request) {
 		p.renderConsole(w, http.StatusBadRequest, data)
 		return
 	}
+	params["action"] = action // the action chosen, whatever the lines say
 	p.marketMoves(params)
 	ex, err := p.Client.Call(r.Context(), params, r.PostForm.Get("method") == "POST")
 	p.remember(ex, err)
@@ -527,18 +534,17 @@ var consoleTemplate = template.Must(template.New("console").Parse(`<!doctype htm
 ` + nav + `
 <h1>SPI console</h1>
 <p>Sends SPI calls signed with the local ISV key to <code>{{.SPIURL}}</code>.</p>
-<form method="get" action="/console" class="row">
- <div><label for="a">Action</label><select id="a" name="action">{{range .Actions}}<option{{if eq (print .) $.Action}} selected{{end}}>{{.}}</option>{{end}}</select></div>
- <div><label for="i">Instance id (orderBizId)</label><input id="i" name="instance" value="{{.Instance}}"></div>
- <div><button>Fill in sample parameters</button></div>
-</form>
 <form method="post" action="/console/send">
- <input type="hidden" name="action" value="{{.Action}}"><input type="hidden" name="instance" value="{{.Instance}}">
- <label for="p">Parameters of <code>{{.Action}}</code> (one name=value a line; the token is added unless you give one)</label>
+ <div class="row">
+  <div><label for="a">Action</label><select id="a" name="action">{{range .Actions}}<option{{if eq (print .) $.Action}} selected{{end}}>{{.}}</option>{{end}}</select></div>
+  <div><label for="i">Instance id (orderBizId)</label><input id="i" name="instance" value="{{.Instance}}"></div>
+  <div><button id="fill" formmethod="get" formaction="/console">Fill in sample parameters</button></div>
+ </div>
+ <label for="p">Parameters (one name=value a line; the action is the one chosen above; the token is added unless you give one, and a call with a token of yours moves nothing on the marketplace's side)</label>
  <textarea id="p" name="params">{{.Params}}</textarea>
  {{if .Error}}<p class="err">{{.Error}}</p>{{end}}
  <label><input type="checkbox" name="method" value="POST"> send as a form POST instead of a GET</label>
- <p><button class="button">Send signed call</button></p>
+ <p><button class="button" id="send-call">Send signed call</button></p>
 </form>
 <h2>Calls sent</h2>
 {{range .History}}<h3>{{.Status}} {{.Method}}</h3><pre>{{.URL}}{{if .Body}}

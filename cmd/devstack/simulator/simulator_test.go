@@ -197,3 +197,41 @@ func TestBilledWindowsOnThePage(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSendsTheChosenAction: the SPI console sends the action chosen
+// in its list, whatever the parameters say; a call given a token of the
+// user's own (a refusal to see) moves nothing on the marketplace's side.
+func TestConsoleSendsTheChosenAction(t *testing.T) {
+	var got []marketplace.Params
+	spi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params, _ := marketplace.ReadParams(r)
+		got = append(got, params)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":true}`))
+	}))
+	defer spi.Close()
+	market := NewMarket()
+	bought := market.Buy(SampleUID, time.Now())
+	market.SetStatus(bought.InstanceID, "OPENED")
+	page := httptest.NewServer(&Page{Client: &Client{SPIURL: spi.URL, Key: "k"}, Market: market, Now: time.Now})
+	defer page.Close()
+	send := func(action, params string) {
+		resp, err := http.PostForm(page.URL+"/console/send", url.Values{"action": {action}, "instance": {bought.InstanceID}, "params": {params}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// Filled in for renewInstance, then expiredInstance chosen.
+	send("expiredInstance", "instanceId="+bought.InstanceID+"\naction=renewInstance\norderId=299999999999999")
+	if len(got) != 1 || got[0]["action"] != "expiredInstance" {
+		t.Fatalf("sent %v", got)
+	}
+	if p, _ := market.Instance(bought.InstanceID); p.Status != "EXPIRED" {
+		t.Fatalf("the marketplace did not move with the call: %s", p.Status)
+	}
+	send("releaseInstance", "instanceId="+bought.InstanceID+"\ntoken=bad")
+	if p, _ := market.Instance(bought.InstanceID); p.Status != "EXPIRED" {
+		t.Fatalf("a call with the user's own token moved the marketplace: %s", p.Status)
+	}
+}

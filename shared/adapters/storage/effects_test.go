@@ -43,9 +43,21 @@ func (f *recordsFixture) settled(t *testing.T, instance, uid string, n int) []st
 	return ids
 }
 
+// marketSays is a marketplace whose record shows an instance in status.
+type marketSays activation.MarketStatus
+
+func (m marketSays) Describe(_ context.Context, id string) (activation.MarketInstance, error) {
+	return activation.MarketInstance{InstanceID: id, Status: activation.MarketStatus(m)}, nil
+}
+
 func (f *recordsFixture) service() *activation.Service {
+	return f.serviceWith(nil)
+}
+
+// serviceWith is the service asking market about contested calls.
+func (f *recordsFixture) serviceWith(market activation.Market) *activation.Service {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := activation.NewService(f.instances, nil, log)
+	s := activation.NewService(f.instances, market, log)
 	s.Effects = &activation.Effects{Store: f.records.Effects(), Log: log}
 	return s
 }
@@ -272,7 +284,7 @@ func TestFreezeSuspendsAndRenewalRestores(t *testing.T) {
 	f.instance(t, "7000001", uidA, nil)
 	f.bind(t, "7000001", uidA)
 	ids := f.settled(t, "7000001", uidA, 3)
-	svc := f.service()
+	svc := f.serviceWith(marketSays(activation.MarketExpired))
 	svc.Now = func() time.Time { return t0.Add(48 * time.Hour) }
 	if res, err := svc.Handle(ctx, &marketplace.ExpiredInstance{InstanceID: "7000001"}); err != nil || res.Outcome != activation.Applied {
 		t.Fatalf("%v %v", res, err)
@@ -287,6 +299,7 @@ func TestFreezeSuspendsAndRenewalRestores(t *testing.T) {
 		t.Fatal("the freeze's effects are still due")
 	}
 	svc.Now = func() time.Time { return t0.Add(49 * time.Hour) }
+	svc.Market = marketSays(activation.MarketOpened) // the arrears paid
 	if res, err := svc.Handle(ctx, &marketplace.RenewInstance{InstanceID: "7000001", OrderID: "900", ExpiredOn: t0.Add(400 * 24 * time.Hour)}); err != nil || res.Outcome != activation.Applied {
 		t.Fatalf("%v %v", res, err)
 	}

@@ -252,14 +252,18 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		cond = cond.And(name(c.Guard.Counter()).AttributeNotExists())
 	case c.Guard != nil && c.Guard.Settled:
 		cond = cond.And(name(c.Guard.Counter()).Equal(expression.Value(c.Guard.Seen)))
-	case c.Guard != nil:
-		cond = cond.And(expression.Or(name(c.Guard.After).AttributeNotExists(),
-			name(c.Guard.After).LessThan(expression.Value(epoch(c.Guard.Since)))))
+	case c.Guard != nil && c.Guard.When != "":
+		cond = cond.And(name("status").NotEqual(expression.Value(c.Guard.When)))
 	}
 	if c.Digest != "" {
 		// An upgrade: what it set, when, and how many there were, for the
 		// upgrades without an order id that come after it.
-		update = update.Set(name("upgradeDigest"), expression.Value(c.Digest)).
+		none := expression.Value("")
+		update = update.
+			Set(name("upgradeDigest3"), expression.IfNotExists(name("upgradeDigest2"), none)).
+			Set(name("upgradeDigest2"), expression.IfNotExists(name("upgradeDigest1"), none)).
+			Set(name("upgradeDigest1"), expression.IfNotExists(name("upgradeDigest"), none)).
+			Set(name("upgradeDigest"), expression.Value(c.Digest)).
 			Set(name("upgradedAt"), expression.Value(epoch(c.At))).
 			Add(name("upgrades"), expression.Value(1))
 		if c.OrderID == "" {

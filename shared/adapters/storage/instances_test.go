@@ -94,16 +94,27 @@ func TestGetUnknown(t *testing.T) {
 }
 
 func change(msg marketplace.Message, at time.Time) activation.Change {
-	_, c, err := activation.ChangeFor(msg, at, 24*time.Hour)
+	_, c, err := activation.ChangeFor(msg, at)
 	if err != nil {
 		panic(err)
 	}
 	return c
 }
 
+// settled is the change of msg once the marketplace agreed, having seen
+// seen opposite moves.
+func settled(msg marketplace.Message, at time.Time, seen int) activation.Change {
+	c := change(msg, at)
+	c.Guard = &activation.Guard{After: c.Guard.After, Settled: true, Seen: seen}
+	return c
+}
+
 // TestApplySequence plays a lifecycle in order and out of order against the
 // real conditional writes, checking each outcome, the state after it, and
-// that every step is a single round trip.
+// that every step is a single round trip. A freeze and a resume reach the
+// store only once the marketplace agreed (settled, with the count of
+// opposite moves it was asked after); a renewal lifting a freeze is
+// contested until then.
 func TestApplySequence(t *testing.T) {
 	store, db := newStore(t)
 	ctx := context.Background()
@@ -115,40 +126,54 @@ func TestApplySequence(t *testing.T) {
 	renew := func(order string, exp time.Time) marketplace.Message {
 		return &marketplace.RenewInstance{InstanceID: "5604018", OrderID: order, ExpiredOn: exp}
 	}
+	expire, resume := &marketplace.ExpiredInstance{InstanceID: "5604018"}, &marketplace.ResumeInstance{InstanceID: "5604018"}
 	steps := []struct {
 		name       string
-		msg        marketplace.Message
-		after      time.Duration // since the previous step
+		change     func(at time.Time) activation.Change
 		want       activation.Outcome
 		wantStatus activation.Status
 		wantExpiry time.Time
 	}{
-		{"freeze", &marketplace.ExpiredInstance{InstanceID: "5604018"}, time.Hour, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
-		{"freeze again", &marketplace.ExpiredInstance{InstanceID: "5604018"}, time.Minute, activation.AlreadyApplied, activation.StatusFrozen, sample().ExpiredOn},
-		{"upgrade while frozen", &marketplace.UpgradeInstance{InstanceID: "5604018", OrderID: "205060317920895", SKU: "sku-2"}, time.Minute, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
-		// An older renewal arriving after a newer upgrade still restores:
-		// renewals and upgrades are ordered apart.
-		{"renewal older than the upgrade restores", renew("205060317920892", later), time.Minute, activation.Applied, activation.StatusActive, later},
-		{"same renewal again", renew("205060317920892", later), time.Minute, activation.AlreadyApplied, activation.StatusActive, later},
-		{"older renewal arrives late", renew("205060317920891", t0), time.Minute, activation.Superseded, activation.StatusActive, later},
-		// A freeze right after a restore may be a retry of the first
-		// freeze: it is contested, and only the marketplace decides.
-		{"freeze soon after the renewal", &marketplace.ExpiredInstance{InstanceID: "5604018"}, time.Hour, activation.Contested, activation.StatusActive, later},
-		{"shorter id is older", &marketplace.UpgradeInstance{InstanceID: "5604018", OrderID: "99999999999999", SKU: "x"}, time.Minute, activation.Superseded, activation.StatusActive, later},
-		{"refund of renewal", &marketplace.RefundRenewInstance{InstanceID: "5604018", ExpiredOn: sample().ExpiredOn}, time.Minute, activation.Applied, activation.StatusActive, sample().ExpiredOn},
-		{"refund again", &marketplace.RefundRenewInstance{InstanceID: "5604018", ExpiredOn: sample().ExpiredOn}, time.Minute, activation.AlreadyApplied, activation.StatusActive, sample().ExpiredOn},
-		{"freeze two days after the renewal", &marketplace.ExpiredInstance{InstanceID: "5604018"}, 48 * time.Hour, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
-		{"resume soon after the freeze", &marketplace.ResumeInstance{InstanceID: "5604018"}, time.Hour, activation.Contested, activation.StatusFrozen, sample().ExpiredOn},
-		{"resume a day later", &marketplace.ResumeInstance{InstanceID: "5604018"}, 25 * time.Hour, activation.Applied, activation.StatusActive, sample().ExpiredOn},
-		{"release", &marketplace.ReleaseInstance{InstanceID: "5604018"}, time.Minute, activation.Applied, activation.StatusReleased, sample().ExpiredOn},
-		{"release again", &marketplace.ReleaseInstance{InstanceID: "5604018"}, time.Minute, activation.AlreadyApplied, activation.StatusReleased, sample().ExpiredOn},
-		{"renew after release", renew("205060317920899", later), time.Minute, activation.Superseded, activation.StatusReleased, sample().ExpiredOn},
-		{"resume after release", &marketplace.ResumeInstance{InstanceID: "5604018"}, time.Minute, activation.Superseded, activation.StatusReleased, sample().ExpiredOn},
+		{"freeze", func(at time.Time) activation.Change { return settled(expire, at, 0) }, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
+		{"freeze again", func(at time.Time) activation.Change { return settled(expire, at, 0) }, activation.AlreadyApplied, activation.StatusFrozen, sample().ExpiredOn},
+		{"upgrade while frozen", func(at time.Time) activation.Change {
+			return change(&marketplace.UpgradeInstance{InstanceID: "5604018", OrderID: "205060317920895", SKU: "sku-2"}, at)
+		}, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
+		// A renewal of a frozen instance may be a late retry of one sent
+		// before the freeze: only the marketplace can say.
+		{"renewal lifting the freeze", func(at time.Time) activation.Change { return change(renew("205060317920892", later), at) }, activation.Contested, activation.StatusFrozen, sample().ExpiredOn},
+		// Renewals and upgrades are ordered apart: an older renewal after a
+		// newer upgrade still restores.
+		{"the renewal, settled", func(at time.Time) activation.Change { return settled(renew("205060317920892", later), at, 1) }, activation.Applied, activation.StatusActive, later},
+		{"same renewal again", func(at time.Time) activation.Change { return change(renew("205060317920892", later), at) }, activation.AlreadyApplied, activation.StatusActive, later},
+		{"older renewal arrives late", func(at time.Time) activation.Change { return change(renew("205060317920891", t0), at) }, activation.Superseded, activation.StatusActive, later},
+		// Settled after a restore it did not see: the restore wins.
+		{"a freeze settled before the renewal landed", func(at time.Time) activation.Change { return settled(expire, at, 0) }, activation.Superseded, activation.StatusActive, later},
+		{"shorter id is older", func(at time.Time) activation.Change {
+			return change(&marketplace.UpgradeInstance{InstanceID: "5604018", OrderID: "99999999999999", SKU: "x"}, at)
+		}, activation.Superseded, activation.StatusActive, later},
+		{"refund of renewal", func(at time.Time) activation.Change {
+			return change(&marketplace.RefundRenewInstance{InstanceID: "5604018", ExpiredOn: sample().ExpiredOn}, at)
+		}, activation.Applied, activation.StatusActive, sample().ExpiredOn},
+		{"refund again", func(at time.Time) activation.Change {
+			return change(&marketplace.RefundRenewInstance{InstanceID: "5604018", ExpiredOn: sample().ExpiredOn}, at)
+		}, activation.AlreadyApplied, activation.StatusActive, sample().ExpiredOn},
+		{"freeze, settled", func(at time.Time) activation.Change { return settled(expire, at, 1) }, activation.Applied, activation.StatusFrozen, sample().ExpiredOn},
+		{"a resume settled before that freeze", func(at time.Time) activation.Change { return settled(resume, at, 1) }, activation.Superseded, activation.StatusFrozen, sample().ExpiredOn},
+		{"resume, settled", func(at time.Time) activation.Change { return settled(resume, at, 2) }, activation.Applied, activation.StatusActive, sample().ExpiredOn},
+		{"release", func(at time.Time) activation.Change {
+			return change(&marketplace.ReleaseInstance{InstanceID: "5604018"}, at)
+		}, activation.Applied, activation.StatusReleased, sample().ExpiredOn},
+		{"release again", func(at time.Time) activation.Change {
+			return change(&marketplace.ReleaseInstance{InstanceID: "5604018"}, at)
+		}, activation.AlreadyApplied, activation.StatusReleased, sample().ExpiredOn},
+		{"renew after release", func(at time.Time) activation.Change { return change(renew("205060317920899", later), at) }, activation.Superseded, activation.StatusReleased, sample().ExpiredOn},
+		{"resume after release", func(at time.Time) activation.Change { return settled(resume, at, 2) }, activation.Superseded, activation.StatusReleased, sample().ExpiredOn},
 	}
 	for _, step := range steps {
 		db.ResetRoundTrips()
-		at = at.Add(step.after)
-		got, err := store.Apply(ctx, "5604018", change(step.msg, at))
+		at = at.Add(time.Minute)
+		got, err := store.Apply(ctx, "5604018", step.change(at))
 		if err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
@@ -169,6 +194,28 @@ func TestApplySequence(t *testing.T) {
 	inst, _ := store.Get(ctx, "5604018")
 	if inst.SKU != "sku-2" || inst.Orders[activation.OrderRenew] != "205060317920892" || inst.Orders[activation.OrderUpgrade] != "205060317920895" {
 		t.Errorf("orders %v sku %s", inst.Orders, inst.SKU)
+	}
+}
+
+// TestUpgradesRememberWhatTheyReplaced: each upgrade keeps the three
+// before it, so a late retry or a replay of one is known without asking.
+func TestUpgradesRememberWhatTheyReplaced(t *testing.T) {
+	store, _ := newStore(t)
+	ctx := context.Background()
+	if _, _, err := store.Create(ctx, sample()); err != nil {
+		t.Fatal(err)
+	}
+	var digests []string
+	for i, sku := range []string{"a", "b", "c", "d", "e"} {
+		up := change(&marketplace.UpgradeInstance{InstanceID: "5604018", OrderID: fmt.Sprint(205060317920900 + i), SKU: sku}, t0.Add(time.Duration(i)*time.Minute))
+		if got, err := store.Apply(ctx, "5604018", up); err != nil || got != activation.Applied {
+			t.Fatalf("upgrade %s: %s %v", sku, got, err)
+		}
+		digests = append(digests, up.Digest)
+	}
+	inst, _ := store.Get(ctx, "5604018")
+	if inst.UpgradeDigest != digests[4] || !inst.Replaced(digests[3]) || !inst.Replaced(digests[1]) || inst.Replaced(digests[0]) || inst.Replaced(digests[4]) {
+		t.Fatalf("digests %q; history %q %q %q", digests, inst.UpgradeDigest1, inst.UpgradeDigest2, inst.UpgradeDigest3)
 	}
 }
 

@@ -85,8 +85,7 @@ type Instance struct {
 	// makes a renewal look stale.
 	Orders map[string]string `dynamodbav:"orders"`
 	// FrozenAt and RestoredAt are the last freeze and the last restore
-	// (renewal or resume): the rules for calls without an order id read
-	// them (see StaleHorizon).
+	// (renewal or resume).
 	FrozenAt   time.Time `dynamodbav:"frozenAt,unixtime,omitempty"`
 	RestoredAt time.Time `dynamodbav:"restoredAt,unixtime,omitempty"`
 	// Freezes and Restores count the moves, so that a write can require
@@ -99,9 +98,15 @@ type Instance struct {
 	UpgradedAt    time.Time `dynamodbav:"upgradedAt,unixtime,omitempty"`
 	Upgrades      int       `dynamodbav:"upgrades,omitempty"`
 	UpgradeDigest string    `dynamodbav:"upgradeDigest,omitempty"`
-	// DisputedAction is an expiredInstance or resumeInstance that the
-	// order history contradicted and the Market OpenAPI could not settle at
-	// once (empty: none); the reconciliation settles it.
+	// UpgradeDigest1 to 3 are what the three upgrades before the last set
+	// (newest first): a late retry or a replay of one of them is known
+	// without asking anyone.
+	UpgradeDigest1 string `dynamodbav:"upgradeDigest1,omitempty"`
+	UpgradeDigest2 string `dynamodbav:"upgradeDigest2,omitempty"`
+	UpgradeDigest3 string `dynamodbav:"upgradeDigest3,omitempty"`
+	// DisputedAction is an expiredInstance or resumeInstance the Market
+	// OpenAPI could not be asked about (empty: none); the reconciliation
+	// settles it.
 	DisputedAction marketplace.Action `dynamodbav:"disputedAction,omitempty"`
 	DisputedAt     time.Time          `dynamodbav:"disputedAt,omitempty"`
 	// Awaiting puts a pending activation in the pendingActivations index
@@ -179,26 +184,27 @@ func OrderSortKey(id string) string {
 	return strings.Repeat("0", width-len(id)) + id
 }
 
-// Guard makes a change that carries no order id wait for the marketplace's
-// word when the instance moved the other way recently: a retried
-// expiredInstance sent before a renewal must not freeze the paid-up
-// instance, a late resumeInstance must not restore one in arrears, and a
-// late upgradeInstance without an order id must not undo a later upgrade.
+// Guard makes a change wait for the marketplace's word where nothing else
+// can place it. A call without an order id carries no time either (its
+// token signs only its parameters, so a captured one is valid forever):
+// a retried or replayed expiredInstance must not freeze a paid-up
+// instance, nor a resumeInstance restore one in arrears, nor an
+// upgradeInstance undo a later upgrade. And a renewal (ordered only among
+// renewals) must not lift a freeze made after it was sent.
 type Guard struct {
-	// After is "restoredAt" (for a freeze), "frozenAt" (for a resume) or
-	// "upgradedAt" (for an upgrade without an order id).
+	// After names the opposite move: "restoredAt" (for a freeze),
+	// "frozenAt" (for a resume or a renewal) or "upgradedAt" (for an
+	// upgrade); its counter conditions the settled write.
 	After string
-	// Ask sends the change to the marketplace's word at once, without
-	// trying it alone first: an upgrade without an order id cannot be
-	// placed among the others by itself, however long ago they were.
+	// Ask sends the change to the marketplace's word every time, without
+	// trying it alone first.
 	Ask bool
-	// Since is the edge: the change goes ahead alone only if the opposite
-	// move is older than this (or never happened).
-	Since time.Time
-	// Settled, once the marketplace agreed, replaces Since: the change
-	// applies only if no opposite move happened since the marketplace was
-	// asked (the count of them is still Seen), so a renewal landing
-	// meanwhile wins.
+	// When contests the change only while the instance is in this status
+	// (a renewal of a frozen instance); it goes ahead alone otherwise.
+	When Status
+	// Settled, once the marketplace agreed, makes the change apply only if
+	// no opposite move happened since the marketplace was asked (the
+	// count of them is still Seen), so a renewal landing meanwhile wins.
 	Settled bool
 	Seen    int
 }
@@ -226,8 +232,8 @@ type Change struct {
 	From []Status
 	// To is the new status; empty keeps it.
 	To Status
-	// Guard, when set, refuses the change (Contested) if the instance moved
-	// the other way after Guard.Since.
+	// Guard, when set, sends the change to the marketplace's word (see
+	// Guard).
 	Guard *Guard
 	// ExpiredOn is the new expiry; zero keeps it. Without an order, a
 	// change that sets it applies only if it differs, so a repeat changes
@@ -300,7 +306,7 @@ func Explain(old *Instance, c Change) (Outcome, error) {
 		return AlreadyApplied, nil // settled meanwhile
 	case c.Guard != nil && c.Guard.Settled && old.moves(c.Guard.Counter()) != c.Guard.Seen:
 		return Superseded, nil
-	case c.Guard != nil && !c.Guard.Settled && old.movedAfter(c.Guard.After, c.Guard.Since):
+	case c.Guard != nil && !c.Guard.Settled && c.Guard.When != "" && old.Status == c.Guard.When:
 		return Contested, nil
 	case c.OrderID == "" && !c.ExpiredOn.IsZero() && c.ExpiredOn.Equal(old.ExpiredOn):
 		return AlreadyApplied, nil
@@ -320,15 +326,10 @@ func (i *Instance) moves(counter string) int {
 	return i.Restores
 }
 
-func (i *Instance) movedAfter(attr string, since time.Time) bool {
-	at := i.RestoredAt
-	switch attr {
-	case "frozenAt":
-		at = i.FrozenAt
-	case "upgradedAt":
-		at = i.UpgradedAt
-	}
-	return !at.IsZero() && !at.Before(since)
+// Replaced tells whether an upgrade with digest was applied before and
+// another since: a late retry or a replay of it.
+func (i *Instance) Replaced(digest string) bool {
+	return digest != "" && (digest == i.UpgradeDigest1 || digest == i.UpgradeDigest2 || digest == i.UpgradeDigest3)
 }
 
 // Sets tells whether the instance already has what an upgrade with digest

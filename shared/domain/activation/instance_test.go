@@ -72,8 +72,7 @@ func TestExplain(t *testing.T) {
 		{"freeze after release", &released, freeze, Superseded, nil},
 		{"resume an active one", inst, resume, AlreadyApplied, nil},
 		{"same expiry again", inst, Change{From: Live, ExpiredOn: t0}, AlreadyApplied, nil},
-		{"freeze soon after a restore", inst, withGuard(freeze, "restoredAt", t0.Add(-24*time.Hour)), Contested, nil},
-		{"resume soon after a freeze", &frozen, withGuard(resume, "frozenAt", t0.Add(-24*time.Hour)), Contested, nil},
+		{"a renewal of a frozen instance", &frozen, withGuard(Change{OrderKind: OrderRenew, OrderID: "21", From: Live, To: StatusActive}, "frozenAt", StatusFrozen), Contested, nil},
 		{"dispute recorded before", &disputed, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, Dispute: true}, Disputed, nil},
 		{"orderless upgrade repeated", &upgraded, orderless, AlreadyApplied, nil},
 		// The marketplace agreed, but another upgrade landed while it was asked.
@@ -219,8 +218,8 @@ type fakeRecords struct {
 
 func (r *fakeRecords) Record(context.Context, string) (MarketRecord, error) { return r.record, r.err }
 
-func withGuard(c Change, after string, since time.Time) Change {
-	c.Guard = &Guard{After: after, Since: since}
+func withGuard(c Change, after string, when Status) Change {
+	c.Guard = &Guard{After: after, When: when}
 	return c
 }
 
@@ -252,7 +251,7 @@ func (s *fakeStore) Apply(_ context.Context, _ string, c Change) (Outcome, error
 	if c.Guard != nil && c.Guard.Settled && s.inst.moves(c.Guard.Counter()) != c.Guard.Seen {
 		return Superseded, nil
 	}
-	if c.Guard != nil && !c.Guard.Settled && s.inst.movedAfter(c.Guard.After, c.Guard.Since) {
+	if c.Guard != nil && !c.Guard.Settled && c.Guard.When != "" && s.inst.Status == c.Guard.When {
 		return Contested, nil
 	}
 	if c.Dispute {
@@ -290,61 +289,71 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestChangeForMapsMessages(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
-	edge := now.Add(-24 * time.Hour)
 	exp := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		msg  marketplace.Message
 		want Change
 	}{
-		{&marketplace.RenewInstance{InstanceID: "1", OrderID: "9", ExpiredOn: exp}, Change{Action: "renewInstance", OrderKind: OrderRenew, OrderID: "9", From: Live, To: StatusActive, ExpiredOn: exp, At: now}},
+		{&marketplace.RenewInstance{InstanceID: "1", OrderID: "9", ExpiredOn: exp}, Change{Action: "renewInstance", OrderKind: OrderRenew, OrderID: "9", From: Live, To: StatusActive, ExpiredOn: exp, Guard: &Guard{After: "frozenAt", When: StatusFrozen}, At: now}},
 		{&marketplace.UpgradeInstance{InstanceID: "1", OrderID: "9", SKU: "s"}, Change{Action: "upgradeInstance", OrderKind: OrderUpgrade, OrderID: "9", From: Live, SKU: "s", At: now}},
-		{&marketplace.ExpiredInstance{InstanceID: "1"}, Change{Action: "expiredInstance", From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}},
+		{&marketplace.ExpiredInstance{InstanceID: "1"}, Change{Action: "expiredInstance", From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Ask: true}, At: now}},
 		{&marketplace.ReleaseInstance{InstanceID: "1", OrderID: "7"}, Change{Action: "releaseInstance", From: Live, To: StatusReleased, Note: "7", At: now}},
 		{&marketplace.RefundRenewInstance{InstanceID: "1", ExpiredOn: exp}, Change{Action: "refundRenewInstance", From: Live, ExpiredOn: exp, At: now}},
-		{&marketplace.ResumeInstance{InstanceID: "1"}, Change{Action: "resumeInstance", From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}},
+		{&marketplace.ResumeInstance{InstanceID: "1"}, Change{Action: "resumeInstance", From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Ask: true}, At: now}},
 	}
 	for _, tt := range tests {
-		id, got, err := ChangeFor(tt.msg, now, 24*time.Hour)
+		id, got, err := ChangeFor(tt.msg, now)
 		if err != nil || id != "1" || !equalChange(got, tt.want) {
 			t.Errorf("%T: got %s %+v, %v\nwant %+v", tt.msg, id, got, err, tt.want)
 		}
 	}
 }
 
-// TestContestedCalls: an expiredInstance or resumeInstance that the order
-// history contradicts is settled by the marketplace's word, and recorded
-// for the reconciliation when the marketplace cannot be asked.
+// TestContestedCalls: a call without an order id (and a renewal lifting
+// a freeze) is put to the marketplace's word every time: applied when its
+// record agrees, refused (ErrMarketDisagrees: the marketplace calls again)
+// when it does not, recorded for the reconciliation when the marketplace
+// cannot be asked (a freeze or a resume), refused when it cannot and the
+// call carries an order. A repeat, or a status the instance cannot leave,
+// asks nothing.
 func TestContestedCalls(t *testing.T) {
 	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	expire, resume := &marketplace.ExpiredInstance{InstanceID: "1"}, &marketplace.ResumeInstance{InstanceID: "1"}
+	renew := &marketplace.RenewInstance{InstanceID: "1", OrderID: "30"}
+	active := Instance{Status: StatusActive, RestoredAt: now.Add(-48 * time.Hour), Orders: map[string]string{OrderRenew: "20"}}
+	frozen := Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute), Orders: map[string]string{OrderRenew: "20"}}
+	released := Instance{Status: StatusReleased}
 	tests := []struct {
 		name       string
 		msg        marketplace.Message
 		start      Instance
 		market     *fakeMarket
 		want       Outcome
+		wantErr    error
 		wantStatus Status
 		wantAsked  int
 	}{
-		{"late expire, marketplace says opened", &marketplace.ExpiredInstance{InstanceID: "1"},
-			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketOpened}, Superseded, StatusActive, 1},
-		{"expire after a restore, marketplace says expired", &marketplace.ExpiredInstance{InstanceID: "1"},
-			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{status: MarketExpired}, Applied, StatusFrozen, 1},
-		{"expire long after the last restore: no question", &marketplace.ExpiredInstance{InstanceID: "1"},
-			Instance{Status: StatusActive, RestoredAt: now.Add(-48 * time.Hour)}, &fakeMarket{}, Applied, StatusFrozen, 0},
-		{"late resume, marketplace says expired", &marketplace.ResumeInstance{InstanceID: "1"},
-			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketExpired}, Superseded, StatusFrozen, 1},
-		{"resume, marketplace says opened", &marketplace.ResumeInstance{InstanceID: "1"},
-			Instance{Status: StatusFrozen, FrozenAt: now.Add(-time.Minute)}, &fakeMarket{status: MarketOpened}, Applied, StatusActive, 1},
-		{"marketplace unreachable: recorded", &marketplace.ExpiredInstance{InstanceID: "1"},
-			Instance{Status: StatusActive, RestoredAt: now.Add(-time.Hour)}, &fakeMarket{err: ErrMarketUnavailable}, Disputed, StatusActive, 1},
+		{"expire, the marketplace says expired", expire, active, &fakeMarket{status: MarketExpired}, Applied, nil, StatusFrozen, 1},
+		// Long after the last restore too: a replayed URL has no age.
+		{"expire (or its replay), the marketplace says opened", expire, active, &fakeMarket{status: MarketOpened}, "", ErrMarketDisagrees, StatusActive, 1},
+		{"expire of a frozen instance: a repeat", expire, frozen, &fakeMarket{}, AlreadyApplied, nil, StatusFrozen, 0},
+		{"expire of a released instance", expire, released, &fakeMarket{}, Superseded, nil, StatusReleased, 0},
+		{"resume, the marketplace says opened", resume, frozen, &fakeMarket{status: MarketOpened}, Applied, nil, StatusActive, 1},
+		{"resume (or its replay), the marketplace says expired", resume, frozen, &fakeMarket{status: MarketExpired}, "", ErrMarketDisagrees, StatusFrozen, 1},
+		{"expire, the marketplace unreachable: recorded", expire, active, &fakeMarket{err: ErrMarketUnavailable}, Disputed, nil, StatusActive, 1},
+		{"renewal of an active instance: no question", renew, active, &fakeMarket{}, Applied, nil, StatusActive, 0},
+		{"renewal lifting a freeze, the marketplace says opened", renew, frozen, &fakeMarket{status: MarketOpened}, Applied, nil, StatusActive, 1},
+		// A retry of a renewal sent before the freeze.
+		{"renewal lifting a freeze, the marketplace says expired", renew, frozen, &fakeMarket{status: MarketExpired}, "", ErrMarketDisagrees, StatusFrozen, 1},
+		{"renewal lifting a freeze, the marketplace unreachable", renew, frozen, &fakeMarket{err: ErrMarketUnavailable}, "", ErrMarketUnavailable, StatusFrozen, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			store := &fakeStore{inst: tt.start}
 			svc := &Service{Store: store, Market: tt.market, Now: func() time.Time { return now }, Log: quiet}
 			res, err := svc.Handle(context.Background(), tt.msg)
-			if err != nil {
-				t.Fatal(err)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
 			}
 			if res.Outcome != tt.want || store.inst.Status != tt.wantStatus || tt.market.asked != tt.wantAsked {
 				t.Fatalf("outcome %s status %s asked %d; want %s %s %d", res.Outcome, store.inst.Status, tt.market.asked, tt.want, tt.wantStatus, tt.wantAsked)
@@ -382,7 +391,7 @@ func equalChange(a, b Change) bool {
 			return false
 		}
 	}
-	if (a.Guard == nil) != (b.Guard == nil) || a.Guard != nil && (a.Guard.After != b.Guard.After || !a.Guard.Since.Equal(b.Guard.Since)) {
+	if (a.Guard == nil) != (b.Guard == nil) || a.Guard != nil && *a.Guard != *b.Guard {
 		return false
 	}
 	return a.Action == b.Action && a.OrderKind == b.OrderKind && a.OrderID == b.OrderID && a.To == b.To &&

@@ -34,12 +34,6 @@ type Market interface {
 	Describe(ctx context.Context, id string) (MarketInstance, error)
 }
 
-// DefaultStaleHorizon is how long after a renewal or a resume a freeze (and
-// after a freeze, a resume) is taken as possibly a stale retry of a call
-// sent before it. The marketplace retries a call many times over hours; a
-// day covers that with room to spare.
-const DefaultStaleHorizon = 24 * time.Hour
-
 // Follower carries a status move of an instance over to what depends on
 // it (the workspaces settled through it, its cloud account link, the mail
 // to its billing center account); see Effects.
@@ -70,8 +64,6 @@ type Service struct {
 	// Effects follows every status move; nil leaves them to the
 	// reconciliation (the move flags the instance as due).
 	Effects Follower
-	// StaleHorizon: see DefaultStaleHorizon.
-	StaleHorizon time.Duration
 	// FirstCheck: see DefaultFirstCheck (NewService sets it; zero checks
 	// at once, as the local stack does).
 	FirstCheck time.Duration
@@ -81,10 +73,10 @@ type Service struct {
 	// Records recovers an instance a failed notification names and we
 	// never heard of; nil leaves such a notification unapplied.
 	Records MarketRecords
-	// Products are the product codes this stack sells. The failed
-	// notifications list every product of the ISV's account, and one
-	// confirmed here is never seen by the product it belongs to: one of
-	// another product is left listed (ErrOtherProduct). Empty takes all.
+	// Products are the product codes this stack sells. One ISV account
+	// (one ISV key) serves every product of the ISV: a createInstance of
+	// another product is refused, and a failed notification of one is left
+	// listed for its own backend (ErrOtherProduct). Empty takes all.
 	Products []string
 	Now      func() time.Time
 	Log      *slog.Logger
@@ -92,7 +84,7 @@ type Service struct {
 
 // NewService returns a Service on store with the real clock.
 func NewService(store Store, market Market, log *slog.Logger) *Service {
-	return &Service{Store: store, Market: market, StaleHorizon: DefaultStaleHorizon, FirstCheck: DefaultFirstCheck, FirstAudit: DefaultAuditEvery, Now: time.Now, Log: log}
+	return &Service{Store: store, Market: market, FirstCheck: DefaultFirstCheck, FirstAudit: DefaultAuditEvery, Now: time.Now, Log: log}
 }
 
 // Result is what a call did: Instance is set for createInstance.
@@ -152,7 +144,7 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 		if rerr != nil {
 			return "", fmt.Errorf("orderPay of instance %s, unknown here: %w", m.InstanceID, rerr)
 		}
-		if len(s.Products) > 0 && !slices.Contains(s.Products, record.ProductCode) {
+		if !s.Sells(record.ProductCode) {
 			return "", fmt.Errorf("orderPay of instance %s, unknown here, product %q: %w", m.InstanceID, record.ProductCode, ErrOtherProduct)
 		}
 		if _, _, err := s.Store.Create(ctx, Recovered(record, s.Now())); err != nil {
@@ -174,12 +166,18 @@ var ErrOtherProduct = errors.New("a product this stack does not sell")
 // sells tells whether code is one of Products (an empty code, or no
 // Products, says nothing against it).
 func (s *Service) sells(code string) bool {
-	return code == "" || len(s.Products) == 0 || slices.Contains(s.Products, code)
+	return code == "" || s.Sells(code)
+}
+
+// Sells tells whether this stack sells the product code (any, without
+// Products).
+func (s *Service) Sells(code string) bool {
+	return len(s.Products) == 0 || slices.Contains(s.Products, code)
 }
 
 // lifecycle applies a lifecycle call other than createInstance.
 func (s *Service) lifecycle(ctx context.Context, msg marketplace.Message, now time.Time) (Result, error) {
-	id, change, err := ChangeFor(msg, now, s.horizon())
+	id, change, err := ChangeFor(msg, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -215,31 +213,31 @@ func (s *Service) follow(ctx context.Context, id string, change Change, outcome 
 	return nil
 }
 
-func (s *Service) horizon() time.Duration {
-	if s.StaleHorizon > 0 {
-		return s.StaleHorizon
-	}
-	return DefaultStaleHorizon
-}
-
-// settle asks the marketplace about a contested call: it applies the call
-// if the marketplace's record agrees, drops a freeze or a resume it
-// disagrees with, and records one as disputed when the marketplace cannot
-// say now. An upgrade without an order id is never dropped on the
-// marketplace's word: its record may lag the call (nothing promises it is
-// updated first), so a disagreement is refused and the marketplace calls
-// again; a stale retry is refused until the marketplace stops retrying.
+// settle puts a contested call to the marketplace's word: applied if its
+// record agrees (conditioned on no opposite move since it was asked);
+// refused with ErrMarketDisagrees if not, so that the marketplace calls
+// again (its record may lag the call: nothing promises it is written
+// first) and a stale call is refused until it stops. A freeze or a resume
+// the marketplace cannot be asked about is recorded as disputed for the
+// reconciliation; an upgrade or a renewal is refused (the marketplace
+// calls again). What the instance itself settles (a repeat, a status it
+// cannot leave) is answered without asking.
 func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome, error) {
-	// What the opposite move was before the marketplace is asked: the
-	// change applies only if it is still that one (a renewal landing while
-	// we ask must not be undone).
 	inst, err := s.Store.Get(ctx, id)
 	if err != nil {
 		return "", err
 	}
 	upgrade := change.Action == marketplace.ActionUpgradeInstance
-	if upgrade && inst.Sets(change.Digest) {
+	switch {
+	case upgrade && inst.Sets(change.Digest):
 		return AlreadyApplied, nil
+	case upgrade && inst.Replaced(change.Digest):
+		s.Log.InfoContext(ctx, "an upgrade applied before and replaced since came again: answered, not applied", "instanceId", id)
+		return Superseded, nil
+	case change.OrderID == "" && change.To != "" && inst.Status == change.To:
+		return AlreadyApplied, nil
+	case !slices.Contains(change.From, inst.Status):
+		return Superseded, nil
 	}
 	seen := inst.moves(change.Guard.Counter())
 	var market MarketInstance
@@ -260,15 +258,13 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 	case err == nil && agrees:
 		change.Guard = &Guard{After: change.Guard.After, Settled: true, Seen: seen}
 		return s.Store.Apply(ctx, id, change)
-	case upgrade && err == nil:
-		return "", fmt.Errorf("upgrade without an order id: %w", ErrMarketDisagrees)
-	case upgrade:
-		// An upgrade is not urgent, and nothing but the marketplace can
-		// place it: refused, so that the marketplace calls again.
-		return "", fmt.Errorf("upgrade without an order id, contested: %w", err)
 	case err == nil:
-		s.Log.InfoContext(ctx, "stale call dropped: the marketplace disagrees", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
-		return Superseded, nil
+		s.Log.InfoContext(ctx, "call refused: the marketplace's record does not show it (yet)", "action", change.Action, "instanceId", id, "marketStatus", market.Status)
+		return "", fmt.Errorf("%s: %w", change.Action, ErrMarketDisagrees)
+	case upgrade || change.OrderID != "":
+		// Nothing but the marketplace can place it: refused, so that
+		// the marketplace calls again.
+		return "", fmt.Errorf("%s, contested: %w", change.Action, err)
 	}
 	s.Log.WarnContext(ctx, "contested call recorded for the reconciliation: the marketplace could not be asked", "action", change.Action, "instanceId", id, "error", errorKind(err))
 	dispute := Change{Action: change.Action, From: change.From, Dispute: true, At: change.At}
@@ -288,6 +284,9 @@ func errorKind(err error) string {
 }
 
 func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now time.Time) (Result, error) {
+	if !s.Sells(m.ProductCode) {
+		return Result{}, fmt.Errorf("createInstance %s of product %q: %w", m.InstanceID, m.ProductCode, ErrOtherProduct)
+	}
 	inst := Instance{
 		ID:            m.InstanceID,
 		AliUID:        m.AliUID,
@@ -322,14 +321,17 @@ func (s *Service) create(ctx context.Context, m *marketplace.CreateInstance, now
 // Live is every status but released: nothing brings a released instance back.
 var Live = []Status{StatusActive, StatusFrozen}
 
-// ChangeFor maps a lifecycle message to the change it makes, with guards
-// that reach back horizon from now.
-func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (string, Change, error) {
-	edge := now.Add(-horizon).Truncate(time.Second)
+// ChangeFor maps a lifecycle message to the change it makes, with its
+// guard.
+func ChangeFor(msg marketplace.Message, now time.Time) (string, Change, error) {
 	switch m := msg.(type) {
 	case *marketplace.RenewInstance:
 		// For pay-as-you-go a renewal means the arrears were paid: restore.
-		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderKind: OrderRenew, OrderID: m.OrderID, From: Live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(), At: now}, nil
+		// Renewals are ordered among themselves only, so one lifting a
+		// freeze asks the marketplace first: a late retry of a renewal
+		// sent before the freeze must not lift it.
+		return m.InstanceID, Change{Action: marketplace.ActionRenewInstance, OrderKind: OrderRenew, OrderID: m.OrderID, From: Live, To: StatusActive, ExpiredOn: m.ExpiredOn.UTC(),
+			Guard: &Guard{After: "frozenAt", When: StatusFrozen}, At: now}, nil
 	case *marketplace.UpgradeInstance:
 		change := Change{Action: marketplace.ActionUpgradeInstance, OrderKind: OrderUpgrade, OrderID: m.OrderID, From: Live,
 			SKU: m.SKU, BillableItems: m.BillableItems, Digest: UpgradeDigest(m.SKU, m.BillableItems), At: now}
@@ -342,9 +344,11 @@ func ChangeFor(msg marketplace.Message, now time.Time, horizon time.Duration) (s
 		}
 		return m.InstanceID, change, nil
 	case *marketplace.ExpiredInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Since: edge}, At: now}, nil
+		// No order id, no time: a retry or a replay of it is told from a
+		// fresh one by the marketplace only.
+		return m.InstanceID, Change{Action: marketplace.ActionExpiredInstance, From: []Status{StatusActive}, To: StatusFrozen, Guard: &Guard{After: "restoredAt", Ask: true}, At: now}, nil
 	case *marketplace.ResumeInstance:
-		return m.InstanceID, Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Since: edge}, At: now}, nil
+		return m.InstanceID, Change{Action: marketplace.ActionResumeInstance, From: []Status{StatusFrozen}, To: StatusActive, Guard: &Guard{After: "frozenAt", Ask: true}, At: now}, nil
 	case *marketplace.ReleaseInstance:
 		return m.InstanceID, Change{Action: marketplace.ActionReleaseInstance, From: Live, To: StatusReleased, Note: m.OrderID, At: now}, nil
 	case *marketplace.RefundRenewInstance:

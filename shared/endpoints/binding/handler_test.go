@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,9 @@ type buyer struct {
 	f    *fixture
 	t    testing.TB
 	sess session.Session
+	// mu guards sess.ID, which a response may renew while concurrent
+	// requests of the same buyer read it.
+	mu sync.Mutex
 }
 
 func (f *fixture) buyer(t testing.TB, instance string) *buyer {
@@ -142,7 +146,9 @@ func (f *fixture) buyer(t testing.TB, instance string) *buyer {
 }
 
 func (b *buyer) do(req *http.Request) *httptest.ResponseRecorder {
+	b.mu.Lock()
 	req.AddCookie(&http.Cookie{Name: session.CookieName, Value: b.sess.ID})
+	b.mu.Unlock()
 	req.Header.Set("Accept-Language", "en")
 	req.RemoteAddr = "198.51.100.9:4000"
 	rec := httptest.NewRecorder()
@@ -150,7 +156,9 @@ func (b *buyer) do(req *http.Request) *httptest.ResponseRecorder {
 	// As a browser: a new cookie (the session renewed) is the one sent next.
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == session.CookieName && c.MaxAge > 0 {
+			b.mu.Lock()
 			b.sess.ID = c.Value
+			b.mu.Unlock()
 		}
 	}
 	return rec

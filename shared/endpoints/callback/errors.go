@@ -39,6 +39,8 @@ func errorAnswer(err error) (int, errorBody) {
 		return http.StatusUnsupportedMediaType, errorBody{Code: "UnsupportedBody", Message: err.Error()}
 	case errors.Is(err, errMethodNotAllowed):
 		return http.StatusMethodNotAllowed, errorBody{Code: "MethodNotAllowed", Message: err.Error()}
+	case errors.Is(err, activation.ErrOtherProduct):
+		return http.StatusBadRequest, errorBody{Code: "UnknownProduct", Message: "this endpoint serves another product", Parameter: "productCode"}
 	case errors.Is(err, activation.ErrMarketDisagrees):
 		return http.StatusConflict, errorBody{Code: "NotYetOnRecord", Message: "the marketplace's record does not show this change yet; call again"}
 	case errors.Is(err, activation.ErrInstanceNotFound):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -206,8 +207,10 @@ func TestConcurrentDuplicateCreates(t *testing.T) {
 }
 
 // TestLifecycleActions plays every action twice (the repeat answers the
-// same and changes nothing). A freeze soon after a restore, and a resume
-// soon after a freeze, are contested: the Market OpenAPI decides.
+// same and changes nothing). A freeze and a resume carry no order id and
+// no time: the Market OpenAPI decides each (a call its record does not
+// show is refused, 409, so that the marketplace calls again); a renewal
+// lifting a freeze asks it too.
 func TestLifecycleActions(t *testing.T) {
 	f := newFixture(t)
 	f.call(t, createParams(), key)
@@ -215,30 +218,35 @@ func TestLifecycleActions(t *testing.T) {
 		name       string
 		params     marketplace.Params
 		market     activation.MarketStatus // what the OpenAPI says, when asked
-		trips      int64                   // first attempt's round trips (contested: refused, read, settled)
+		code       int                     // the answer; 0 for 200
+		trips      int64                   // first attempt's round trips (asked: read, settled; contested: refused, read, settled)
 		wantStatus activation.Status
 		wantExpiry string
 		wantSKU    string
 	}{
-		{"expired freezes", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, "", 1, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"resume soon after: the marketplace says opened", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.MarketOpened, 3, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, 2, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 3, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"renew restores and extends", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, "", 1, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
-		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, "", 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
-		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, "", 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
-		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, "", 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
-		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, "", 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"expired freezes: the marketplace says expired", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 0, 2, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"resume: the marketplace says opened", marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}, activation.MarketOpened, 0, 2, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, http.StatusConflict, 1, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 0, 2, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"renew lifts the freeze once the marketplace says opened", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, activation.MarketOpened, 0, 3, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 0, 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, "", 0, 1, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
+		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, "", 0, 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, "", 0, 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
+		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, "", 0, 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, "", 0, 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
 	}
 	for _, step := range steps {
 		f.market.set(step.market, nil)
+		want := step.code
+		if want == 0 {
+			want = http.StatusOK
+		}
 		for attempt := range 2 {
 			before, _ := f.store.Get(context.Background(), "5604018")
 			f.db.ResetRoundTrips()
 			status, body := f.call(t, step.params, key)
-			if status != http.StatusOK || body["success"] != true {
+			if status != want || (want == http.StatusOK) != (body["success"] == true) {
 				t.Fatalf("%s (attempt %d): %d %v", step.name, attempt, status, body)
 			}
 			if n := f.db.RoundTrips(); attempt == 0 && n != step.trips || attempt == 1 && n > step.trips {
@@ -440,7 +448,9 @@ func TestUpgradeWithoutOrderID(t *testing.T) {
 		{"its repeat: nothing asked, nothing changed", upgrade("sku-a"), "sku-a", nil, false, 200, "sku-a", 0},
 		{"a second while the record lags: refused, not dropped", upgrade("sku-b"), "sku-a", nil, false, 409, "sku-a", 1},
 		{"the same again once the record shows it", upgrade("sku-b"), "sku-b", nil, false, 200, "sku-b", 1},
-		{"a late retry (or replay) of the first: refused", upgrade("sku-a"), "sku-b", nil, false, 409, "sku-b", 1},
+		// Applied before and replaced since: known without asking.
+		{"a late retry (or replay) of the first: answered, not applied", upgrade("sku-a"), "sku-b", nil, false, 200, "sku-b", 0},
+		{"a retry of one never applied, the record shows another: refused", upgrade("sku-z"), "sku-b", nil, false, 409, "sku-b", 1},
 		{"same SKU, an item the record lists otherwise: refused", with(upgrade("sku-b"), "Count", "4"), "sku-b", map[string]string{"Count": "8"}, false, 409, "sku-b", 1},
 		{"same SKU, the item as the record lists it", with(upgrade("sku-b"), "Count", "8"), "sku-b", map[string]string{"Count": "8", "package_version": "x"}, false, 200, "sku-b", 1},
 		{"the marketplace cannot be asked: refused, retried later", upgrade("sku-c"), "", nil, true, 500, "sku-b", 1},
@@ -551,5 +561,154 @@ func TestSemicolonIsText(t *testing.T) {
 	}
 	if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Template != "a;b" {
 		t.Fatalf("template stored as %q", inst.Template)
+	}
+}
+
+// at sets the service's clock.
+func (f *fixture) at(t time.Time) {
+	f.handler.Applier.(*activation.Service).Now = func() time.Time { return t }
+}
+
+// replay sends a captured query string exactly as it was seen.
+func (f *fixture) replay(t *testing.T, rawQuery string) (int, map[string]any) {
+	t.Helper()
+	return f.do(t, httptest.NewRequest(http.MethodGet, "/aliyun/spi?"+rawQuery, nil))
+}
+
+// TestReplaysAndLateRetries: the token of a call without an order id
+// signs its parameters and no time, so a captured URL is valid forever,
+// and a retry may land long after newer calls. Each is put to the
+// marketplace's record, however long after the opposite move: a replayed
+// freeze of a paid-up instance, a replayed resume of one in arrears, a
+// late renewal after a newer freeze, a replayed upgrade after a newer one
+// change nothing; a genuine freeze the record does not show yet is
+// refused (the marketplace calls again), never acknowledged and dropped.
+func TestReplaysAndLateRetries(t *testing.T) {
+	expire := marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}
+	resume := marketplace.Params{"action": "resumeInstance", "instanceId": "5604018", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay"}
+	renewal := marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920900", "expiredOn": "2099-01-01 00:00:00"}
+	t.Run("a replayed freeze, days after the renewal", func(t *testing.T) {
+		f := newFixture(t)
+		t0 := time.Now().Add(-72 * time.Hour)
+		f.at(t0)
+		f.call(t, createParams(), key)
+		captured := expire.Signed(key).Encode()
+		f.market.set(activation.MarketExpired, nil)
+		f.at(t0.Add(time.Hour))
+		if status, body := f.replay(t, captured); status != http.StatusOK {
+			t.Fatalf("genuine freeze: %d %v", status, body)
+		}
+		f.market.set(activation.MarketOpened, nil) // the buyer paid
+		f.at(t0.Add(2 * time.Hour))
+		if status, body := f.call(t, renewal, key); status != http.StatusOK {
+			t.Fatalf("renewal: %d %v", status, body)
+		}
+		f.at(t0.Add(27 * time.Hour))
+		status, _ := f.replay(t, captured)
+		if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Status != activation.StatusActive || status != http.StatusConflict {
+			t.Fatalf("the replay: %d, status %s", status, inst.Status)
+		}
+	})
+	t.Run("a replayed resume, days after the freeze", func(t *testing.T) {
+		f := newFixture(t)
+		t0 := time.Now().Add(-10 * 24 * time.Hour)
+		f.at(t0)
+		f.call(t, createParams(), key)
+		f.market.set(activation.MarketExpired, nil)
+		f.at(t0.Add(time.Hour))
+		f.call(t, expire, key)
+		captured := resume.Signed(key).Encode()
+		f.market.set(activation.MarketOpened, nil)
+		f.at(t0.Add(48 * time.Hour))
+		if status, body := f.replay(t, captured); status != http.StatusOK {
+			t.Fatalf("genuine resume: %d %v", status, body)
+		}
+		f.market.set(activation.MarketExpired, nil) // arrears again
+		f.at(t0.Add(5 * 24 * time.Hour))
+		if status, body := f.call(t, expire, key); status != http.StatusOK {
+			t.Fatalf("second freeze: %d %v", status, body)
+		}
+		f.at(t0.Add(6 * 24 * time.Hour))
+		status, _ := f.replay(t, captured)
+		if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Status != activation.StatusFrozen || status != http.StatusConflict {
+			t.Fatalf("the replay: %d, status %s", status, inst.Status)
+		}
+	})
+	t.Run("a late renewal retry after a newer freeze", func(t *testing.T) {
+		f := newFixture(t)
+		t0 := time.Now().Add(-10 * time.Hour)
+		f.at(t0)
+		f.call(t, createParams(), key)
+		f.market.set(activation.MarketExpired, nil)
+		f.at(t0.Add(2 * time.Hour))
+		if status, body := f.call(t, expire, key); status != http.StatusOK {
+			t.Fatalf("freeze: %d %v", status, body)
+		}
+		f.at(t0.Add(5 * time.Hour))
+		status, _ := f.call(t, renewal, key)
+		if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Status != activation.StatusFrozen || status != http.StatusConflict {
+			t.Fatalf("the late renewal: %d, status %s", status, inst.Status)
+		}
+		// Once the arrears are paid, its next retry lifts the freeze.
+		f.market.set(activation.MarketOpened, nil)
+		if status, body := f.call(t, renewal, key); status != http.StatusOK {
+			t.Fatalf("the renewal, paid: %d %v", status, body)
+		}
+		if inst, _ := f.store.Get(context.Background(), "5604018"); inst.Status != activation.StatusActive {
+			t.Fatalf("after the paid renewal: %s", inst.Status)
+		}
+	})
+	t.Run("a genuine freeze the record does not show yet", func(t *testing.T) {
+		f := newFixture(t)
+		f.call(t, createParams(), key)
+		f.market.set(activation.MarketOpened, nil)
+		status, _ := f.call(t, expire, key)
+		inst, _ := f.store.Get(context.Background(), "5604018")
+		if status != http.StatusConflict || inst.Status != activation.StatusActive {
+			t.Fatalf("%d, status %s", status, inst.Status)
+		}
+		f.market.set(activation.MarketExpired, nil)
+		if status, _ := f.call(t, expire, key); status != http.StatusOK {
+			t.Fatalf("the marketplace's retry: %d", status)
+		}
+	})
+	t.Run("a replayed upgrade, same SKU, no components listed", func(t *testing.T) {
+		f := newFixture(t)
+		f.call(t, createParams(), key)
+		up := func(count string) marketplace.Params {
+			return marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "skuId": "sku-b", "Count": count}
+		}
+		first := up("2").Signed(key).Encode()
+		f.market.mu.Lock()
+		f.market.sku, f.market.components = "sku-b", nil
+		f.market.mu.Unlock()
+		if status, body := f.replay(t, first); status != http.StatusOK {
+			t.Fatalf("first upgrade: %d %v", status, body)
+		}
+		if status, body := f.call(t, up("8"), key); status != http.StatusOK {
+			t.Fatalf("second upgrade: %d %v", status, body)
+		}
+		f.replay(t, first)
+		if inst, _ := f.store.Get(context.Background(), "5604018"); inst.BillableItems["Count"] != "8" {
+			t.Fatalf("a replayed upgrade undid the later one: Count %q", inst.BillableItems["Count"])
+		}
+	})
+}
+
+// TestCreateOfAnotherProduct: one ISV key signs every product of the
+// ISV; a createInstance of a product this stack does not sell is refused
+// (and, like every refused createInstance, answers "0").
+func TestCreateOfAnotherProduct(t *testing.T) {
+	f := newFixture(t)
+	f.handler.Applier.(*activation.Service).Products = []string{"cmgj00053362"}
+	status, body := f.call(t, with(createParams(), "productCode", "cmgj00099999"), key)
+	if status != http.StatusBadRequest || body["instanceId"] != "0" || body["code"] != "UnknownProduct" {
+		t.Fatalf("%d %v", status, body)
+	}
+	if _, err := f.store.Get(context.Background(), "5604018"); !errors.Is(err, activation.ErrInstanceNotFound) {
+		t.Fatalf("recorded: %v", err)
+	}
+	if status, body := f.call(t, createParams(), key); status != http.StatusOK || body["instanceId"] != "5604018" {
+		t.Fatalf("our product: %d %v", status, body)
 	}
 }

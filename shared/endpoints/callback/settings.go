@@ -11,9 +11,11 @@ import (
 // template's variable names. The ISV key and the OpenAPI's AccessKey are
 // secrets, read apart.
 type Settings struct {
-	PublicBaseURL string        // PUBLIC_BASE_URL
-	FrontEndURL   string        // FRONTEND_URL
-	StaleHorizon  time.Duration // STALE_CALL_HORIZON
+	PublicBaseURL string // PUBLIC_BASE_URL
+	FrontEndURL   string // FRONTEND_URL
+	// Products are the product codes this stack sells (PRODUCT_CODES):
+	// a createInstance of another is refused.
+	Products []string
 	// FirstCheck is when the reconciliation first asks about a pending
 	// activation (PENDING_FIRST_CHECK, an hour; the local stack: a second).
 	FirstCheck time.Duration
@@ -27,7 +29,7 @@ func LoadSettings(env *config.Env) Settings {
 	return Settings{
 		PublicBaseURL: env.Get("PUBLIC_BASE_URL", ""),
 		FrontEndURL:   env.Get("FRONTEND_URL", "https://www.guance.com"),
-		StaleHorizon:  env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
+		Products:      env.List("PRODUCT_CODES"),
 		FirstCheck:    env.Duration("PENDING_FIRST_CHECK", activation.DefaultFirstCheck),
 		FirstAudit:    env.Duration("AUDIT_FIRST", activation.DefaultAuditEvery),
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,9 +68,13 @@ type Handler struct {
 	Links     Links
 	Market    Market
 	LoginURLs sites.LoginURLs
-	Log       *slog.Logger
-	Metrics   *metrics.Recorder
-	Now       func() time.Time
+	// Products are the product codes this stack sells: the ISV key signs
+	// the links of every product of the ISV, so an instance we never
+	// heard of is recovered only if it is one of ours.
+	Products []string
+	Log      *slog.Logger
+	Metrics  *metrics.Recorder
+	Now      func() time.Time
 }
 
 // Routes returns the handler's routes, behind the cross-origin guard.
@@ -194,6 +199,10 @@ func (h *Handler) instance(ctx context.Context, id string, now time.Time) (activ
 	}
 	if err != nil {
 		return activation.Instance{}, &marketError{err}
+	}
+	if len(h.Products) > 0 && !slices.Contains(h.Products, record.ProductCode) {
+		h.Log.WarnContext(ctx, "link of another product's instance refused", "instanceId", id)
+		return activation.Instance{}, fmt.Errorf("instance %s of another product: %w", id, activation.ErrInstanceNotFound)
 	}
 	stored, created, err := h.Instances.Create(ctx, activation.Recovered(record, now))
 	if err != nil {

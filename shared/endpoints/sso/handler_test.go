@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -620,5 +621,28 @@ func TestFormPostOfAnOldBrowser(t *testing.T) {
 		if rec := f.post(t, routes.Language, form, "Cookie", cookie, "Origin", origin); rec.Code != http.StatusForbidden {
 			t.Errorf("Origin %s: %d", origin, rec.Code)
 		}
+	}
+}
+
+// TestLinkOfAnotherProduct: the ISV key signs the Login Without Password
+// links of every product of the ISV. A buyer of another product pointing
+// that product's link at our authUrl gets the unknown-purchase page:
+// nothing is recovered, no session opens.
+func TestLinkOfAnotherProduct(t *testing.T) {
+	f := newFixture(t)
+	f.handler.Products = []string{"cmgj00053362"}
+	f.market.records["5800001"] = activation.MarketRecord{InstanceID: "5800001", OrderID: "205060317920999",
+		AliUID: "1234567890123999", ProductCode: "cmgj00099999", SKU: "cmgj00099999-trial", Status: activation.MarketOpened}
+	rec := f.get(t, link("5800001", now))
+	if rec.Code != http.StatusNotFound || sessionCookie(t, rec) != nil {
+		t.Fatalf("another product's link: %d %v", rec.Code, rec.Header())
+	}
+	if _, err := f.instances.Get(context.Background(), "5800001"); !errors.Is(err, activation.ErrInstanceNotFound) {
+		t.Fatalf("another product's instance recorded: %v", err)
+	}
+	f.market.records["5800002"] = activation.MarketRecord{InstanceID: "5800002", OrderID: "205060317921000",
+		AliUID: "1234567890123999", ProductCode: "cmgj00053362", SKU: "cmgj00053362-postpay", Status: activation.MarketOpened}
+	if rec := f.get(t, link("5800002", now)); rec.Code != http.StatusSeeOther {
+		t.Fatalf("our product's lost createInstance: %d", rec.Code)
 	}
 }

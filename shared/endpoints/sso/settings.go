@@ -15,6 +15,7 @@ type Settings struct {
 	LoginURLs  sites.LoginURLs // SITE_LOGIN_URLS
 	Window     time.Duration   // SSO_LINK_WINDOW
 	SessionTTL time.Duration   // SESSION_TTL
+	Products   []string        // PRODUCT_CODES
 }
 
 // LoadSettings reads the settings; env reports what is missing or wrong.
@@ -26,5 +27,6 @@ func LoadSettings(env *config.Env) Settings {
 		LoginURLs:  urls,
 		Window:     env.Duration("SSO_LINK_WINDOW", 5*time.Minute),
 		SessionTTL: env.Duration("SESSION_TTL", time.Hour),
+		Products:   env.List("PRODUCT_CODES"),
 	}
 }

@@ -99,9 +99,11 @@ func TestAuditWaitsOutAFreshMove(t *testing.T) {
 	id := f.bought(t, 2*24*time.Hour)
 	f.activated(t, id)
 	now := time.Now()
+	f.market.SetStatus(id, "EXPIRED")
 	f.handle(t, now.Add(-2*time.Hour), marketplace.Params{"action": "expiredInstance", "instanceId": id})
+	f.market.SetStatus(id, "OPENED") // the arrears paid
 	f.handle(t, now.Add(-time.Second), marketplace.Params{"action": "renewInstance", "instanceId": id, "orderId": "299999999999999"})
-	f.market.SetStatus(id, "EXPIRED") // the record lags the renewal
+	f.market.SetStatus(id, "EXPIRED") // a record read that lags the renewal
 
 	s := f.run(t, ctx)
 	inst := f.instance(t, id)
@@ -170,5 +172,25 @@ func TestInstanceFromBeforeTheAuditJoinsIt(t *testing.T) {
 	f.run(t, ctx)
 	if got := f.instance(t, id).Status; got != activation.StatusReleased {
 		t.Fatalf("a lost release of an enrolled instance: %s", got)
+	}
+}
+
+// TestPendingCheckWaitsOutAFreshMove: the pending step makes the same
+// moves on the marketplace's word as the comparison, so it waits out the
+// same grace: a pending activation renewed a second ago, whose record
+// still says EXPIRED, is not frozen again.
+func TestPendingCheckWaitsOutAFreshMove(t *testing.T) {
+	f := newReconcileFixture(t)
+	ctx := context.Background()
+	id := f.bought(t, 2*24*time.Hour) // its pending check is due
+	now := time.Now()
+	f.market.SetStatus(id, "EXPIRED")
+	f.handle(t, now.Add(-2*time.Hour), marketplace.Params{"action": "expiredInstance", "instanceId": id})
+	f.market.SetStatus(id, "OPENED")
+	f.handle(t, now.Add(-time.Second), marketplace.Params{"action": "renewInstance", "instanceId": id, "orderId": "299999999999999"})
+	f.market.SetStatus(id, "EXPIRED") // a read that lags the renewal
+	f.run(t, ctx)
+	if inst := f.instance(t, id); inst.Status != activation.StatusActive {
+		t.Fatalf("the pending check undid a renewal made a second ago: %s", inst.Status)
 	}
 }

@@ -308,6 +308,11 @@ func (x *run) effectsOf(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	if inst.DisputedAction != "" && inst.Status != activation.StatusReleased {
+		if x.fresh(inst.DisputedAt) {
+			// The record may not show the disputed call yet: asked at a
+			// later run (the instance stays due).
+			return false, nil
+		}
 		market, err := x.ask(ctx, id)
 		if err != nil {
 			return false, err
@@ -368,8 +373,19 @@ func (x *run) pending(ctx context.Context) error {
 	}
 }
 
+// fresh tells whether at is within AuditGrace: the marketplace's record
+// may not show what happened then yet, and must not undo it.
+func (x *run) fresh(at time.Time) bool {
+	return !at.IsZero() && at.Add(x.AuditGrace).After(x.Now())
+}
+
 // check handles one pending activation.
 func (x *run) check(ctx context.Context, inst activation.Instance, now time.Time) error {
+	if x.fresh(inst.LastMoveAt()) {
+		// Moved moments ago: asked once the record surely shows it.
+		_, err := x.Queue.Recheck(ctx, inst.ID, inst.LastMoveAt().Add(x.AuditGrace).Truncate(time.Second).Add(time.Second))
+		return err
+	}
 	market, err := x.ask(ctx, inst.ID)
 	if err != nil {
 		return err
@@ -460,9 +476,9 @@ func (x *run) compare(ctx context.Context, id string, next time.Time) (bool, err
 	if inst.Awaiting == activation.AwaitingActivation {
 		return false, x.Queue.Reaudit(ctx, id, next, false)
 	}
-	if settles := inst.LastMoveAt().Add(x.AuditGrace); settles.After(x.Now()) {
+	if x.fresh(inst.LastMoveAt()) {
 		// Moved moments ago: compared once the record surely shows it.
-		return false, x.Queue.Reaudit(ctx, id, settles.Truncate(time.Second).Add(time.Second), false)
+		return false, x.Queue.Reaudit(ctx, id, inst.LastMoveAt().Add(x.AuditGrace).Truncate(time.Second).Add(time.Second), false)
 	}
 	market, err := x.ask(ctx, id)
 	if errors.Is(err, activation.ErrUnknownToMarket) {

@@ -26,8 +26,7 @@ type Settings struct {
 	AuditPerRun int
 	// AuditGrace leaves an instance that moved this recently out of the
 	// comparison (AUDIT_GRACE; see activation.DefaultAuditGrace).
-	AuditGrace   time.Duration
-	StaleHorizon time.Duration // STALE_CALL_HORIZON
+	AuditGrace time.Duration
 	// Products are the product codes this stack sells (PRODUCT_CODES,
 	// comma-separated): see activation.Service.Products.
 	Products []string
@@ -49,7 +48,6 @@ func (s Settings) withDefaults() Settings {
 	set(&s.AbandonAfter, DefaultAbandonAfter)
 	set(&s.AuditEvery, activation.DefaultAuditEvery)
 	set(&s.AuditGrace, activation.DefaultAuditGrace)
-	set(&s.StaleHorizon, activation.DefaultStaleHorizon)
 	if s.AuditPerRun <= 0 {
 		s.AuditPerRun = DefaultAuditPerRun
 	}
@@ -71,7 +69,6 @@ func LoadSettings(env *config.Env) Settings {
 		AuditEvery:   env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
 		AuditPerRun:  env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
 		AuditGrace:   env.Duration("AUDIT_GRACE", activation.DefaultAuditGrace),
-		StaleHorizon: env.Duration("STALE_CALL_HORIZON", activation.DefaultStaleHorizon),
 		Products:     env.List("PRODUCT_CODES"),
 	}
 }
