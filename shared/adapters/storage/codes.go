@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,12 +25,14 @@ func codeID(purpose verification.Purpose, session string) string {
 	return "code#" + string(purpose) + "#" + session
 }
 
-// counter is one limit's count in its current fixed window.
+// counter is one limit's count in its current fixed window. A soft one
+// (gap > 0) throttles past its max instead of refusing: one more each gap.
 type counter struct {
 	limit string // a verification.Limit* name
 	id    string
 	max   int
 	end   time.Time
+	gap   time.Duration
 }
 
 // targetKind keeps addresses and usernames apart in the counters: a
@@ -52,15 +55,19 @@ func counters(in verification.Issue) []counter {
 	l := in.Limits
 	kind := targetKind(rec.Purpose)
 	cs := []counter{
-		{verification.LimitTargetHour, window("target-"+kind, rec.Session+"#"+rec.Target, hour), l.PerTargetHour, hour.Add(time.Hour)},
-		{verification.LimitAddressHour, window(kind, rec.Target, hour), l.PerAddressHour, hour.Add(time.Hour)},
-		{verification.LimitAddressDay, window(kind+"-day", rec.Target, day), l.PerAddressDay, day.Add(24 * time.Hour)},
-		{verification.LimitSession, window("session", rec.Session, hour), l.PerSessionHour, hour.Add(time.Hour)},
+		{limit: verification.LimitTargetHour, id: window("target-"+kind, rec.Session+"#"+rec.Target, hour), max: l.PerTargetHour, end: hour.Add(time.Hour)},
+		{limit: verification.LimitAddressHour, id: window(kind, rec.Target, hour), max: l.PerAddressHour, end: hour.Add(time.Hour), gap: l.AddressGap},
+		{limit: verification.LimitAddressDay, id: window(kind+"-day", rec.Target, day), max: l.PerAddressDay, end: day.Add(24 * time.Hour), gap: l.AddressGap},
+		{limit: verification.LimitSession, id: window("session", rec.Session, hour), max: l.PerSessionHour, end: hour.Add(time.Hour)},
 	}
-	if in.Client.IP != "" {
-		cs = append(cs, counter{verification.LimitClient, window("client", in.Client.IP, hour), l.PerClientHour, hour.Add(time.Hour)})
+	if network := in.Client.Network(); network != "" {
+		cs = append(cs,
+			counter{limit: verification.LimitRequesterHour, id: window("requester-"+kind, network+"#"+rec.Target, hour), max: l.PerRequesterHour, end: hour.Add(time.Hour)},
+			counter{limit: verification.LimitRequesterDay, id: window("requester-"+kind+"-day", network+"#"+rec.Target, day), max: l.PerRequesterDay, end: day.Add(24 * time.Hour)},
+			counter{limit: verification.LimitClient, id: window("client", network, hour), max: l.PerClientHour, end: hour.Add(time.Hour)})
 	}
-	return cs
+	// A cap of zero is none.
+	return slices.DeleteFunc(cs, func(c counter) bool { return c.max <= 0 })
 }
 
 // cooldownID is the item that times the cooldown of one session's sends
@@ -99,10 +106,16 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 		expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
 	})
 	for _, c := range counters(in) {
-		t.update(s.st.t.Verification, idKey(c.id),
-			expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max))),
-			expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix()))),
-			because(&verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, in.Now)}))
+		under := expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))
+		upd := expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))
+		why := because(&verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, in.Now)})
+		if c.gap > 0 {
+			// Past the cap, throttled: one send a gap after the last.
+			under = under.Or(name("lastAt").LessThanEqual(value(in.Now.Add(-c.gap).Unix())))
+			upd = upd.Set(name("lastAt"), value(in.Now.Unix()))
+			why = throttled(c, in.Now)
+		}
+		t.update(s.st.t.Verification, idKey(c.id), under, upd, why)
 	}
 	if in.Mail != nil {
 		t.outbox(*in.Mail)
@@ -125,6 +138,19 @@ func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[str
 		return secs
 	}
 	return now.Unix()
+}
+
+// throttled is the refusal of a soft counter past its cap: the wait for
+// the gap after its last send (from the refused write's old item; a
+// whole gap when the server returned none).
+func throttled(c counter, now time.Time) refusal {
+	return func(_ context.Context, old map[string]types.AttributeValue) error {
+		next := now.Add(c.gap)
+		if last := numberOf(old["lastAt"]); last > 0 {
+			next = time.Unix(last, 0).Add(c.gap)
+		}
+		return &verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(next, now)}
+	}
 }
 
 // retryAfter is the wait until t, in whole seconds, at least one.

@@ -418,3 +418,72 @@ func TestIssueAndRevokeRetryACollision(t *testing.T) {
 		t.Fatalf("a revoke that collided once: %v", err)
 	}
 }
+
+// TestTheOwnerIsNeverLockedOut: one network flooding an address (fresh
+// purchases each time, no cooldown between them) stops at its own
+// per-network caps; the owner asking from another network is not
+// affected. Many networks together fill the address's caps, which then
+// throttle rather than refuse: one code a gap, so the owner gets one
+// within minutes, at any hour of the day (the day's window starting at
+// 00:00 UTC included).
+func TestTheOwnerIsNeverLockedOut(t *testing.T) {
+	store, _ := newCodes(t)
+	ctx := context.Background()
+	at := t0.Truncate(24 * time.Hour).Add(10 * time.Minute)
+	n := 0
+	send := func(ip string, when time.Time) error {
+		n++
+		in := issue(fmt.Sprintf("purchase-%d", n), "owner@example.com", "000000", when)
+		in.Client.IP = ip
+		return store.Issue(ctx, in)
+	}
+	var limit *verification.LimitError
+	for i := range verification.DefaultLimits.PerRequesterHour {
+		if err := send("198.51.100.7", at.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatalf("send %d from one network: %v", i, err)
+		}
+	}
+	if err := send("198.51.100.7", at.Add(10*time.Second)); !errors.As(err, &limit) || limit.Limit != verification.LimitRequesterHour {
+		t.Fatalf("one network past its cap: %v", err)
+	}
+	if err := send("203.0.113.50", at.Add(11*time.Second)); err != nil {
+		t.Fatalf("the owner's own network after another's flood: %v", err)
+	}
+	// Many networks: the address's hourly cap, then a throttle.
+	for i := 0; ; i++ {
+		err := send(fmt.Sprintf("192.0.2.%d", i+1), at.Add(20*time.Second+time.Duration(i)*time.Second))
+		if errors.As(err, &limit) {
+			if limit.Limit != verification.LimitAddressHour || limit.RetryAfter > verification.DefaultLimits.AddressGap {
+				t.Fatalf("past the address's cap: %+v", limit)
+			}
+			break
+		}
+		if err != nil || i > 100 {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	// A gap later the owner's code goes out, and then the throttle holds.
+	later := at.Add(time.Minute + verification.DefaultLimits.AddressGap)
+	if err := send("203.0.113.50", later); err != nil {
+		t.Fatalf("the owner, a gap after the flood: %v", err)
+	}
+	if err := send("192.0.2.200", later.Add(time.Second)); !errors.As(err, &limit) {
+		t.Fatalf("the flood right after: %v", err)
+	}
+}
+
+// TestACompanyBehindOneAddress: an office onboarding behind one NAT
+// address (many purchases, many addresses) is not stopped by the
+// per-network cap.
+func TestACompanyBehindOneAddress(t *testing.T) {
+	store, _ := newCodes(t)
+	ctx := context.Background()
+	at := t0.Truncate(time.Hour).Add(5 * time.Minute)
+	for i := range 150 {
+		in := issue(fmt.Sprintf("colleague-%d", i), fmt.Sprintf("colleague%d@example.com", i), "000000", at.Add(time.Duration(i)*time.Second))
+		in.Client.IP = "198.51.100.1"
+		if err := store.Issue(ctx, in); err != nil {
+			t.Fatalf("colleague %d: %v", i, err)
+		}
+	}
+}

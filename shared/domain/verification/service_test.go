@@ -291,3 +291,18 @@ func TestCodes(t *testing.T) {
 		t.Fatal("session keys")
 	}
 }
+
+func TestClientNetwork(t *testing.T) {
+	for ip, want := range map[string]string{
+		"203.0.113.9":          "203.0.113.9",
+		"::ffff:203.0.113.9":   "203.0.113.9",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"":                     "",
+		"not an address":       "not an address",
+	} {
+		if got := (verification.Client{IP: ip}).Network(); got != want {
+			t.Errorf("Network(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

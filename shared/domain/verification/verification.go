@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/mail"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -47,20 +48,38 @@ const (
 	Cooldown    = 60 * time.Second
 )
 
-// Limits caps how many codes are sent. Each counts in a fixed window. The
-// cooldown and the tightest caps are per (session, address): one buyer's
-// session cannot spend another buyer's allowance. A higher cap per address
-// across sessions stops a flood to one inbox from many sessions.
+// Limits caps how many codes are sent. Each counts in a fixed window.
+//
+// The cooldown and the tightest caps are each requester's: per purchase
+// and address, per client network and address. One requester cannot spend
+// another's allowance, so whoever floods an inbox from their network
+// never locks out the address's owner asking from theirs. The caps of the
+// address across every requester stop a flood from many networks without
+// a lockout either: past them the address is throttled, one code per
+// AddressGap, so its owner still gets one within minutes.
+//
+// A cap of zero counts nothing.
+//
+// A client network is a company's NAT address as much as an attacker's:
+// its own cap is high (an onboarding day of a whole office fits), and the
+// per-purchase caps do the close work.
 type Limits struct {
-	PerTargetHour  int // one session, one address
-	PerAddressHour int // every session, one address
-	PerAddressDay  int
-	PerSessionHour int // one session, any address
-	PerClientHour  int // one client IP
+	PerTargetHour    int // one purchase, one address
+	PerRequesterHour int // one client network, one address
+	PerRequesterDay  int
+	PerAddressHour   int // every requester, one address: then throttled
+	PerAddressDay    int
+	AddressGap       time.Duration // past the address's caps, one send per gap
+	PerSessionHour   int           // one purchase, any address
+	PerClientHour    int           // one client network, any address
 }
 
 // DefaultLimits are the product's caps.
-var DefaultLimits = Limits{PerTargetHour: 5, PerAddressHour: 20, PerAddressDay: 50, PerSessionHour: 10, PerClientHour: 30}
+var DefaultLimits = Limits{
+	PerTargetHour: 5, PerRequesterHour: 5, PerRequesterDay: 10,
+	PerAddressHour: 20, PerAddressDay: 50, AddressGap: 15 * time.Minute,
+	PerSessionHour: 10, PerClientHour: 300,
+}
 
 var (
 	ErrInvalidAddress = errors.New("not a valid email address")
@@ -88,12 +107,14 @@ func (e *WrongCodeError) Error() string {
 
 // The limits a LimitError names.
 const (
-	LimitCooldown    = "cooldown"
-	LimitTargetHour  = "target-hour"
-	LimitAddressHour = "address-hour"
-	LimitAddressDay  = "address-day"
-	LimitSession     = "session"
-	LimitClient      = "client"
+	LimitCooldown      = "cooldown"
+	LimitTargetHour    = "target-hour"
+	LimitRequesterHour = "requester-hour"
+	LimitRequesterDay  = "requester-day"
+	LimitAddressHour   = "address-hour"
+	LimitAddressDay    = "address-day"
+	LimitSession       = "session"
+	LimitClient        = "client"
 )
 
 // LimitError says which limit stopped a send and when to try again.
@@ -221,7 +242,22 @@ type Record struct {
 	ExpiresAt time.Time
 }
 
-// Client is who asks for a code, for the per-client cap.
+// Client is who asks for a code, for the per-client caps.
 type Client struct {
 	IP string
+}
+
+// Network is the client's network as the caps count it: an IPv4 address
+// (a NAT's, often a whole office), or an IPv6 /64 (one subscriber's, who
+// picks any address in it at will).
+func (c Client) Network() string {
+	addr, err := netip.ParseAddr(c.IP)
+	switch {
+	case err != nil:
+		return c.IP
+	case addr.Is4() || addr.Is4In6():
+		return addr.Unmap().String()
+	}
+	prefix, _ := addr.Prefix(64)
+	return prefix.String()
 }

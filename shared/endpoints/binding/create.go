@@ -226,23 +226,31 @@ func (h *WorkspaceHandler) sendCode(v *flow.Visit, newAccount bool, d workspaceD
 		}
 		return
 	}
+	save := func() bool { return h.flow.Save(v, d.encode()) }
+	sent := h.flow.SendCode(v, h.Codes, verification.CreateWorkspace, d.Create.Email, &d.Create.Code, save)
+	switch {
+	case sent.Answered:
+		return
+	case !sent.Sent:
+		form.Errors = map[string]i18n.Message{}
+		h.renderCreate(v, sent.Status, newAccount, d, form, web.CreateWorkspaceView{CodeError: sent.Message, Wait: sent.Wait})
+		return
+	}
 	// Keep a password typed before the send, so it need not be typed
 	// again; a wrong one is not kept, and said so beside the notice of
-	// the code sent.
+	// the code sent. Hashed only now: a send the limits refuse costs no
+	// hash.
 	pwBad := flow.Problems{}
 	if _, at := bad["username"]; newAccount && !at && v.R.PostForm.Get("password") != "" {
 		d.Create.Password.Choose(v.R.PostForm, d.Create.Username, h.HashPassword, pwBad)
+		if len(pwBad) == 0 && !save() {
+			return
+		}
 	}
-	sent := h.flow.SendCode(v, h.Codes, verification.CreateWorkspace, d.Create.Email, &d.Create.Code, func() bool { return h.flow.Save(v, d.encode()) })
-	switch {
-	case sent.Answered:
-	case sent.Sent && len(pwBad) > 0:
+	if len(pwBad) > 0 {
 		form.Errors = pwBad
 		h.renderCreate(v, http.StatusOK, newAccount, d, form, web.CreateWorkspaceView{})
-	case sent.Sent:
-		flow.Redirect(v.W, v.R, path)
-	default:
-		form.Errors = map[string]i18n.Message{}
-		h.renderCreate(v, sent.Status, newAccount, d, form, web.CreateWorkspaceView{CodeError: sent.Message, Wait: sent.Wait})
+		return
 	}
+	flow.Redirect(v.W, v.R, path)
 }

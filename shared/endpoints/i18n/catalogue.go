@@ -184,9 +184,9 @@ var catalogue = map[string]text{
 		EnOne: "Too many codes went to this address. Try again in %d minute.",
 	},
 	"code.error.session-cap": {
-		ZH:    "本次开通会话获取验证码的次数过多，请在 %d 分钟后重试。",
-		EN:    "This activation session asked for too many codes. Try again in %d minutes.",
-		EnOne: "This activation session asked for too many codes. Try again in %d minute.",
+		ZH:    "为本次购买获取验证码的次数过多，请在 %d 分钟后重试。",
+		EN:    "Too many codes were asked for this purchase. Try again in %d minutes.",
+		EnOne: "Too many codes were asked for this purchase. Try again in %d minute.",
 	},
 	"code.error.client-cap": {
 		ZH:    "您的网络获取验证码的次数过多，请在 %d 分钟后重试。",

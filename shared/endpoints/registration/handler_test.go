@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,6 +51,8 @@ type fixture struct {
 	logs      *logtest.Buffer
 	clock     *time.Time
 	codes     *verification.Sender
+	// hashes counts the password hashes computed.
+	hashes atomic.Int64
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -70,6 +73,7 @@ func newFixture(t testing.TB) *fixture {
 		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
 		Records:  storage.New(db.Client(), tables).Registrations(),
 		HashPassword: func(p string) (string, error) {
+			f.hashes.Add(1)
 			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
 		},
 		LoginURLs: sites.LoginURLs{"cn1": "https://cn1.console.example/login", "us1": "https://us1.console.example/login"},
@@ -582,5 +586,19 @@ func TestActivateChecksTheDraftAgain(t *testing.T) {
 				t.Fatal("a draft with unchecked values activated the instance")
 			}
 		})
+	}
+}
+
+// TestLimitsBeforeTheHash: 40 Send code posts with a password within one
+// cooldown send one code and hash the password once: a refused send costs
+// no argon2id.
+func TestLimitsBeforeTheHash(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, instance, uid, "en")
+	for range 40 {
+		b.post("/register/basic", basicForm("send-code"))
+	}
+	if sent, hashed := len(f.mail.Mails()), f.hashes.Load(); sent != 1 || hashed != 1 {
+		t.Fatalf("%d codes sent, %d hashes", sent, hashed)
 	}
 }

@@ -145,26 +145,31 @@ func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
 		h.refuseBasic(v, form)
 		return
 	}
-	// Keep a password typed before the send, so it need not be typed
-	// again; a wrong one is not kept, and said so beside the notice of
-	// the code sent.
-	pwBad := problems{}
-	if v.R.PostForm.Get("password") != "" {
-		if _, at := bad["username"]; !at {
-			h.readPassword(v, pwBad)
-		}
-	}
 	sent := h.flow.SendCode(v.Visit, h.Codes, verification.Register, v.draft.Email, &v.draft.Code, func() bool { return h.save(v) })
 	switch {
 	case sent.Answered:
-	case sent.Sent && len(pwBad) > 0:
+		return
+	case !sent.Sent:
+		h.renderBasic(v, sent.Status, form, web.RegisterBasicView{CodeError: sent.Message, Wait: sent.Wait})
+		return
+	}
+	// Keep a password typed before the send, so it need not be typed
+	// again; a wrong one is not kept, and said so beside the notice of
+	// the code sent. Hashed only now: a send the limits refuse costs no
+	// hash.
+	pwBad := problems{}
+	if _, at := bad["username"]; !at && v.R.PostForm.Get("password") != "" {
+		h.readPassword(v, pwBad)
+		if len(pwBad) == 0 && !h.save(v) {
+			return
+		}
+	}
+	if len(pwBad) > 0 {
 		form.Errors = pwBad
 		h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
-	case sent.Sent:
-		flow.Redirect(v.W, v.R, routes.RegisterBasic)
-	default:
-		h.renderBasic(v, sent.Status, form, web.RegisterBasicView{CodeError: sent.Message, Wait: sent.Wait})
+		return
 	}
+	flow.Redirect(v.W, v.R, routes.RegisterBasic)
 }
 
 // --- Step 2: company ------------------------------------------------------
