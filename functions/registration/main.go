@@ -33,6 +33,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 			st.Accounts(), hasher, sealer, env.Log),
 		Verifier:     &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},
 		Records:      st.Registrations(),
+		Lookups:      st.Lookups(),
 		HashPassword: func(pw string) (string, error) { return password.Hash(pw, password.Default) },
 		LoginURLs:    s.LoginURLs, TermsURL: s.TermsURL, Web: s.Web,
 		Log: env.Log, Metrics: env.Metrics, Now: time.Now,

@@ -30,6 +30,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	h := &binding.WorkspaceHandler{
 		Common: binding.Common{
 			Records: st.Bindings(),
+			Lookups: st.Lookups(),
 			Codes: verification.NewSender(codes, &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
 				st.Accounts(), hasher, sealer, env.Log),
 			Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: time.Now},

@@ -296,7 +296,7 @@ func TestSendCodeInChromium(t *testing.T) {
 	if err != nil || !strings.Contains(sent, "验证码已发送至 zh-buyer@example.com") {
 		t.Fatalf("sent notice %q %v", sent, err)
 	}
-	left, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#resend")))
+	left, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#send-wait")))
 	if err != nil || !strings.Contains(left, "秒后重新获取") {
 		t.Fatalf("countdown %q %v", left, err)
 	}

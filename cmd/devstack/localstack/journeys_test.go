@@ -246,7 +246,7 @@ func TestJourneysInChromium(t *testing.T) {
 					chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
 				)
 				j.step("workspaces", chromedp.SendKeys(chromedp.CSS("#f-code"), j.code(billing+"@billing.example")+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#account")))
-				j.step("confirm binding", chromedp.Click(chromedp.CSS("a.bind")), chromedp.WaitVisible(chromedp.CSS("#confirm-text")))
+				j.step("confirm binding", chromedp.Click(chromedp.CSS("button.bind")), chromedp.WaitVisible(chromedp.CSS("#confirm-text")))
 				j.step("bound", chromedp.Click(chromedp.CSS("#bind")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 				if badge := j.text("#ws-wksp_prod_" + suffix + " .badge"); badge != tt.bound {
 					t.Fatalf("badge %q", badge)
@@ -364,16 +364,27 @@ func TestJourneysInChromium(t *testing.T) {
 				j.step("link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#register a")))
 				j.step("replayed link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main a")))
 				j.step("back in", chromedp.Click(chromedp.CSS("main a[href='/activate']")), chromedp.WaitVisible(chromedp.CSS("#register a")))
-				// A wrong code, then the right one.
+				// A taken username: said when the code is asked for (none is
+				// sent), with everything typed kept; fixed, a code goes.
 				email, username := "mistake-"+suffix+"@example.com", "mistake-"+suffix
-				j.step("basic",
+				j.step("basic with a taken username",
 					chromedp.Click(chromedp.CSS("#register a")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
-					chromedp.SendKeys(chromedp.CSS("#f-username"), owner), // taken, found at activation
+					chromedp.SendKeys(chromedp.CSS("#f-username"), owner),
 					chromedp.SendKeys(chromedp.CSS("#f-password"), consolePassword),
 					chromedp.SendKeys(chromedp.CSS("#f-confirm"), consolePassword),
 					chromedp.SendKeys(chromedp.CSS("#f-email"), email),
+					chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#f-username-error")),
+				)
+				if got, _ := chromedp.Run(j.ctx, chromedp.Value(chromedp.CSS("#f-email"))); got != email {
+					t.Fatalf("the email typed was lost: %q", got)
+				}
+				j.step("fix the username",
+					clear("#f-username"), chromedp.SendKeys(chromedp.CSS("#f-username"), username),
+					chromedp.SendKeys(chromedp.CSS("#f-password"), consolePassword),
+					chromedp.SendKeys(chromedp.CSS("#f-confirm"), consolePassword),
 					chromedp.Click(chromedp.CSS("#send")), chromedp.WaitVisible(chromedp.CSS("#sent")),
 				)
+				// A wrong code, then the right one.
 				code := j.code(email)
 				wrong := strings.Map(func(r rune) rune { return '0' + (r-'0'+1)%10 }, code)
 				j.step("wrong code", chromedp.SendKeys(chromedp.CSS("#f-code"), wrong+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#f-code-error")))
@@ -385,20 +396,7 @@ func TestJourneysInChromium(t *testing.T) {
 					chromedp.SendKeys(chromedp.CSS("#f-company"), "Acme"), chromedp.Click(chromedp.CSS("#f-agree")),
 					chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#f-workspace")),
 				)
-				// A taken username: said on the activation step, fixed on
-				// the basic one (the password is typed again for it).
-				j.step("taken username",
-					chromedp.SendKeys(chromedp.CSS("#f-workspace"), "w"),
-					chromedp.Click(chromedp.CSS("#activate")), chromedp.WaitVisible(chromedp.CSS("#notice")),
-				)
-				j.step("fix the username",
-					chromedp.Click(chromedp.CSS("#notice-link")), chromedp.WaitVisible(chromedp.CSS("#f-username")),
-					clear("#f-username"), chromedp.SendKeys(chromedp.CSS("#f-username"), username),
-					chromedp.SendKeys(chromedp.CSS("#f-password"), consolePassword),
-					chromedp.SendKeys(chromedp.CSS("#f-confirm"), consolePassword),
-					chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#f-company")),
-					chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#f-workspace")),
-				)
+				j.step("workspace", chromedp.SendKeys(chromedp.CSS("#f-workspace"), "w"))
 				// The session ends mid-registration (its item expires):
 				// told so, and a new link starts again.
 				j.endSession()

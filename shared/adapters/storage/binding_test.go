@@ -48,7 +48,7 @@ func (f *recordsFixture) existing(t *testing.T) {
 func (f *recordsFixture) create(t *testing.T, nw guance.NewWorkspace) error {
 	t.Helper()
 	s := f.session(t, nw.Instance, nw.UID)
-	return f.records.Bindings().CreateWorkspace(context.Background(), nw, session.Step{SessionID: s.ID, Flow: "bind-workspace", Draft: "created"})
+	return f.records.Bindings().CreateWorkspace(context.Background(), nw, session.Step{SessionID: s.ID, Flow: "bind-workspace", Draft: "created"}, nil)
 }
 
 func (f *recordsFixture) bind(t *testing.T, instance, uid string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/metering"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 )
 
@@ -124,7 +125,7 @@ func (s *Bindings) SettleWorkspace(ctx context.Context, st guance.Settle) error 
 // draft. The workspace's id comes from the draft, so the same form sent
 // twice creates it once: the repeat finds it, settled through this
 // purchase, and is done.
-func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step) error {
+func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step, mail *outbox.Item) error {
 	ws, err := marshal(c.Workspace)
 	if err != nil {
 		return fmt.Errorf("marshal workspace: %w", err)
@@ -147,6 +148,9 @@ func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, s
 	t.draft(step, c.At)
 	if c.NewAccount != nil {
 		t.newAccount(*c.NewAccount)
+		if mail != nil {
+			t.outbox(*mail)
+		}
 	} else {
 		t.check(s.st.t.Accounts, idKey(guanceKey(c.Workspace.Owner)), expression.Name(idAttr).AttributeExists(), because(guance.ErrNoSuchAccount))
 	}

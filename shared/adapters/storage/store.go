@@ -42,3 +42,6 @@ func (s *Store) Usage() *Usage { return &Usage{s} }
 
 // Pushes is the metering table's push records.
 func (s *Store) Pushes() *Pushes { return &Pushes{s} }
+
+// Lookups answers whether usernames and emails are taken, counted.
+func (s *Store) Lookups() *Lookups { return &Lookups{s} }

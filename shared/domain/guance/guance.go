@@ -135,7 +135,10 @@ func NewWorkspaceID() string {
 var (
 	ErrUsernameTaken = errors.New("the username is taken")
 	ErrEmailTaken    = errors.New("the email belongs to another account")
-	ErrUIDLinked     = errors.New("the Alibaba Cloud account is linked to another billing center account")
+	// ErrTooManyWorkspaces means the instance settles MaxWorkspacesPerInstance
+	// workspaces already.
+	ErrTooManyWorkspaces = errors.New("the instance settles as many workspaces as one can")
+	ErrUIDLinked         = errors.New("the Alibaba Cloud account is linked to another billing center account")
 )
 
 // Registration is what a new buyer's activation creates, in one step: a
@@ -200,3 +203,8 @@ type NewWorkspace struct {
 	Instance   string
 	At         time.Time
 }
+
+// MaxWorkspacesPerInstance bounds the workspaces one purchase settles: its
+// item names each (about 85 bytes a workspace) and must stay well within
+// DynamoDB's 400 KB, or every lifecycle call of it would fail.
+const MaxWorkspacesPerInstance = 500

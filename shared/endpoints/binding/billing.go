@@ -3,6 +3,7 @@ package binding
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -26,6 +27,8 @@ type billingDraft struct {
 	Username string         `json:"username,omitempty"`
 	Code     flow.CodeState `json:"code"`
 	Bound    string         `json:"bound,omitempty"`
+	// Refused is what the last refused post showed (post/redirect/get).
+	Refused *flow.Refusal `json:"refused,omitempty"`
 }
 
 func decodeBilling(s string) billingDraft { return flow.DecodeDraft[billingDraft](s) }
@@ -57,46 +60,58 @@ func (h *BillingHandler) show(v *flow.Visit) {
 		h.flow.Fail(v.W, v.R, v.Lang, err)
 		return
 	}
-	if bound {
+	d := decodeBilling(h.flow.Draft(v))
+	now := h.Now()
+	refused := d.Refused.On(routes.BindBilling, now)
+	if bound && refused.Notice.IsZero() {
+		// (A binding refused because the UID was linked meanwhile says
+		// so here first.)
 		flow.Redirect(v.W, v.R, routes.BindWorkspace)
 		return
 	}
-	d := decodeBilling(h.flow.Draft(v))
-	h.render(v, http.StatusOK, d, web.BindBillingView{})
-}
-
-func (h *BillingHandler) render(v *flow.Visit, status int, d billingDraft, view web.BindBillingView) {
-	view.Purchase = web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}
-	if view.Form.Values == nil {
-		view.Form.Values = map[string]string{"username": d.Username}
+	view := web.BindBillingView{
+		Purchase:  web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID},
+		Form:      refused.Form(map[string]string{"username": d.Username, "code": d.Code.Typed}),
+		Notice:    refused.Notice,
+		CodeError: refused.CodeError,
 	}
-	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
-		view.CodeSent, view.Wait = d.Code.Shown(verification.BindBilling, h.Now())
+	view.CodeSent, view.Wait = d.Code.Shown(verification.BindBilling, "", now)
+	if w := refused.Wait(now); w > view.Wait {
+		view.Wait = w
 	}
 	c := v.Chrome("bind.billing.title", routes.BindBilling, web.WaitStyle(view.Wait))
+	c.Form = web.PageForm
 	// The site selector sits at the top right of this page already, as the
 	// seed shows it: it decides only where a workspace created later goes,
 	// so it is the workspace binding's choice (its draft), not this one's.
 	c.Tools = web.SiteSelectorBack(c, decodeWorkspace(v.Sess.Draft(workspaceFlow)).Site, routes.BindBilling)
-	h.flow.Render(v, status, web.BindBillingPage(c, view))
+	h.flow.Render(v, http.StatusOK, web.BindBillingPage(c, view))
+}
+
+// refuse keeps d with r and shows r on the page.
+func (h *BillingHandler) refuse(v *flow.Visit, d billingDraft, r flow.Refusal) {
+	r.Page = routes.BindBilling
+	h.flow.Refuse(v, r, func(r *flow.Refusal) bool { d.Refused = r; return h.flow.Save(v, d.encode()) }, "form-error")
 }
 
 func (h *BillingHandler) post(v *flow.Visit) {
 	d := decodeBilling(h.flow.Draft(v))
 	f := v.R.PostForm
-	d.Username = f.Get("username")
+	d.Username, d.Code.Typed = f.Get("username"), ""
+	if h.flow.Switching(v, routes.BindBilling, func() bool {
+		d.Code.Typed = f.Get("code")
+		return h.flow.Save(v, d.encode())
+	}) {
+		return
+	}
 	username, err := verification.NormalizeUsername(f.Get("username"))
-	form := web.Form{Values: map[string]string{"username": f.Get("username")}, Errors: map[string]i18n.Message{}}
 	if err != nil {
-		form.Errors["username"] = i18n.M("code.error.username")
-		if h.flow.Save(v, d.encode()) {
-			h.render(v, http.StatusBadRequest, d, web.BindBillingView{Form: form})
-		}
+		h.refuse(v, d, flow.Refusal{Errors: flow.Problems{"username": i18n.M("code.error.username")}})
 		return
 	}
 	d.Username = username
 	if f.Get("action") == "send-code" {
-		h.sendCode(v, d, form)
+		h.sendCode(v, d)
 		return
 	}
 	if d.Bound == username {
@@ -112,13 +127,11 @@ func (h *BillingHandler) post(v *flow.Visit) {
 			return
 		}
 		h.Log.InfoContext(v.R.Context(), "billing binding code refused", "kind", verification.ErrorKind(err))
-		form.Errors["code"] = flow.VerifyMessage(err)
-		if h.flow.Save(v, d.encode()) {
-			h.render(v, http.StatusBadRequest, d, web.BindBillingView{Form: form})
-		}
+		d.Code.Refused(err)
+		h.refuse(v, d, flow.Refusal{Errors: flow.Problems{"code": flow.VerifyMessage(err)}})
 		return
 	}
-	d.Bound = username
+	d.Bound, d.Refused = username, nil
 	now := h.Now().UTC()
 	// The session is renewed with the binding: an id planted in the
 	// buyer's browser before (session fixation) reaches nothing bound.
@@ -136,31 +149,33 @@ func (h *BillingHandler) post(v *flow.Visit) {
 		// Bound already (a second click): the workspace page says how.
 		flow.Redirect(v.W, v.R, routes.BindWorkspace)
 	case errors.Is(err, guance.ErrUIDLinked):
-		h.refuse(v, d, "UIDLinked", "bind.billing.linked")
+		h.refused(v, d, "UIDLinked", "bind.billing.linked")
 	case errors.Is(err, guance.ErrNoSuchAccount):
-		h.refuse(v, d, "NoSuchAccount", "bind.billing.unknown")
+		h.refused(v, d, "NoSuchAccount", "bind.billing.unknown")
 	case activation.Unavailable(err):
-		h.refuse(v, d, "InstanceClosed", "bind.billing.closed")
+		h.refused(v, d, "InstanceClosed", "bind.billing.closed")
 	default:
 		h.flow.Fail(v.W, v.R, v.Lang, err)
 	}
 }
 
-func (h *BillingHandler) refuse(v *flow.Visit, d billingDraft, code, key string) {
+func (h *BillingHandler) refused(v *flow.Visit, d billingDraft, code, key string) {
 	h.Log.InfoContext(v.R.Context(), "billing binding refused", "code", code)
 	h.Metrics.Count("BillingBindRefused", map[string]string{"Code": code})
-	h.render(v, http.StatusConflict, d, web.BindBillingView{Notice: i18n.M(key)})
+	d.Bound = ""
+	h.refuse(v, d, flow.Refusal{Notice: i18n.M(key)})
 }
 
 // sendCode keeps the username, then sends a bind-billing code to the
 // account's email on file: the same answer whether or not it exists.
-func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft, form web.Form) {
+func (h *BillingHandler) sendCode(v *flow.Visit, d billingDraft) {
+	d.Refused = nil
 	sent := h.flow.SendCode(v, h.Codes, verification.BindBilling, d.Username, &d.Code, func() bool { return h.flow.Save(v, d.encode()) })
 	switch {
 	case sent.Answered:
 	case sent.Sent:
-		flow.Redirect(v.W, v.R, routes.BindBilling)
+		flow.Redirect(v.W, v.R, routes.BindBilling+"#"+web.CodeAnchor)
 	default:
-		h.render(v, sent.Status, d, web.BindBillingView{Form: form, CodeError: sent.Message, Wait: sent.Wait})
+		h.refuse(v, d, flow.Refusal{CodeError: sent.Message, WaitUntil: h.Now().Add(time.Duration(sent.Wait) * time.Second)})
 	}
 }

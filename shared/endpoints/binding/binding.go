@@ -13,8 +13,10 @@ import (
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
+	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
@@ -26,7 +28,9 @@ type Records interface {
 	Workspaces(ctx context.Context, account string, ids []string) ([]guance.Workspace, error)
 	Workspace(ctx context.Context, id string) (guance.Workspace, bool, error)
 	SettleWorkspace(ctx context.Context, st guance.Settle) error
-	CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step) error
+	// CreateWorkspace writes the workspace (and its new owner's account,
+	// with mail the welcome mail) in one transaction with step.
+	CreateWorkspace(ctx context.Context, c guance.NewWorkspace, step session.Step, mail *outbox.Item) error
 	UsernameByEmail(ctx context.Context, email string) (string, bool, error)
 }
 
@@ -42,8 +46,10 @@ type Verifier interface {
 
 // Common are the dependencies both binding handlers share.
 type Common struct {
-	Records  Records
-	Codes    Codes
+	Records Records
+	Codes   Codes
+	// Lookups tell whether a username or an email is taken (counted).
+	Lookups  flow.Lookups
 	Verifier Verifier
 	// Web is what every page function shares (the session cookie, the
 	// marketplace's and support's links).

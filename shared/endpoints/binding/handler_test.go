@@ -69,6 +69,7 @@ func newFixture(t testing.TB) *fixture {
 	log := logging.New(f.logs, slog.LevelDebug)
 	common := binding.Common{
 		Records: f.records.Bindings(),
+		Lookups: db.Store().Lookups(),
 		Codes: &verification.Sender{Store: codes, Mailer: f.mail, Accounts: db.Store().Accounts(),
 			Hasher: hasher, Sealer: sealer, Limits: verification.DefaultLimits, Now: nowFn, Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
@@ -164,6 +165,21 @@ func (b *buyer) do(req *http.Request) *httptest.ResponseRecorder {
 	return rec
 }
 
+// follow is the page a post redirects to, as a browser shows it (fail
+// when the post did not redirect).
+func (b *buyer) follow(rec *httptest.ResponseRecorder) string {
+	b.t.Helper()
+	if rec.Code != http.StatusSeeOther {
+		b.t.Fatalf("the post answered %d, not a redirect:\n%s", rec.Code, rec.Body.String())
+	}
+	path, _, _ := strings.Cut(rec.Header().Get("Location"), "#")
+	page := b.get(path)
+	if page.Code != http.StatusOK {
+		b.t.Fatalf("%s: %d", path, page.Code)
+	}
+	return page.Body.String()
+}
+
 func (b *buyer) get(path string) *httptest.ResponseRecorder {
 	return b.do(httptest.NewRequest(http.MethodGet, path, nil))
 }
@@ -221,26 +237,30 @@ func TestBindBillingThenAnExistingWorkspace(t *testing.T) {
 	f.db.ResetRoundTrips()
 	list := b.get("/bind/workspace")
 	body := list.Body.String()
-	for _, want := range []string{`id="account">acme<`, `id="ws-wksp_free"`, `href="/bind/workspace/confirm?ws=wksp_free"`, "Settled by another Alibaba Cloud account", "The site only decides where a new workspace is created", `id="site"`} {
+	for _, want := range []string{`id="account">acme<`, `id="ws-wksp_free"`, `name="ws" value="wksp_free"`, "Settled by another Alibaba Cloud account", "The site only decides where a new workspace is created", `id="site"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("binding page lacks %q", want)
 		}
 	}
-	if strings.Contains(body, `confirm?ws=wksp_theirs`) || strings.Contains(body, `id="confirm"`) {
-		t.Fatal("a workspace settled elsewhere offers no Bind, and nothing is bound yet")
+	if strings.Contains(body, `value="wksp_theirs"`) || strings.Contains(body, `id="confirm"`) || strings.Contains(body, "?ws=") {
+		t.Fatal("a workspace settled elsewhere offers no Bind, nothing is bound yet, and no id goes in a URL")
 	}
 	if n := f.db.RoundTrips(); n != 3 {
 		t.Errorf("the binding page took %d round trips, want 3 (session, purchase, the account's workspaces)", n)
 	}
-	confirm := b.get("/bind/workspace/confirm?ws=wksp_free")
+	choose := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}, "action": {"choose"}})
+	if choose.Code != http.StatusSeeOther || choose.Header().Get("Location") != "/bind/workspace/confirm" {
+		t.Fatalf("Bind on the list: %d %v", choose.Code, choose.Header())
+	}
+	confirm := b.get("/bind/workspace/confirm")
 	if confirm.Code != 200 || !strings.Contains(confirm.Body.String(), `The bills of the workspace &#34;free&#34;`) {
 		t.Fatalf("confirm page %d\n%s", confirm.Code, confirm.Body.String())
 	}
-	rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace?done=bound&ws=wksp_free" {
+	rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}, "action": {"bind"}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace" {
 		t.Fatalf("bind: %d %v", rec.Code, rec.Header())
 	}
-	body = b.get(rec.Header().Get("Location")).Body.String()
+	body = b.follow(rec)
 	for _, want := range []string{`The workspace &#34;free&#34; is bound.`, ">Bound<", `id="confirm" href="https://cn1.console.example/login"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("after binding the page lacks %q", want)
@@ -273,8 +293,8 @@ func TestBillingAnswersAlike(t *testing.T) {
 		t.Fatal("both pages say the same")
 	}
 	rec := unknown.post("/bind/billing", url.Values{"username": {"ghost"}, "code": {"123456"}, "action": {"bind"}})
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "The code is wrong. 4 tries left.") {
-		t.Fatalf("unknown username: %d %s", rec.Code, rec.Body.String())
+	if page := unknown.follow(rec); !strings.Contains(page, "The code is wrong. 4 tries left.") {
+		t.Fatalf("unknown username: %s", page)
 	}
 }
 
@@ -296,10 +316,10 @@ func TestCreateWorkspaces(t *testing.T) {
 	have.Set("action", "create")
 	have.Set("code", f.mail.Last().Code)
 	rec := b.post("/bind/workspace/create/have", have)
-	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/bind/workspace?done=created&ws=wksp_") {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace" {
 		t.Fatalf("create: %d %s", rec.Code, rec.Body.String())
 	}
-	body := b.get(rec.Header().Get("Location")).Body.String()
+	body := b.follow(rec)
 	if !strings.Contains(body, `The workspace &#34;staging&#34; is created and bound.`) || !strings.Contains(body, "Frankfurt (eu1)") || !strings.Contains(body, `href="https://eu1.console.example/login"`) {
 		t.Fatalf("after creating:\n%s", body)
 	}
@@ -317,6 +337,20 @@ func TestCreateWorkspaces(t *testing.T) {
 	if name, ok, _ := f.records.Bindings().UsernameByEmail(context.Background(), "carol@example.com"); !ok || name != "carol" {
 		t.Fatal("the new Guance account")
 	}
+	// Its welcome mail, as registration sends one (an outbox item).
+	out, err := f.db.Client().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(f.tables.Outbox)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcomed := false
+	for _, av := range out.Items {
+		var it outbox.Item
+		_ = attributevalue.UnmarshalMap(av, &it)
+		welcomed = welcomed || it.Kind == outbox.KindWelcome && it.To == "carol@example.com" && it.Fields["username"] == "carol" && it.Fields["site"] == "eu1"
+	}
+	if !welcomed {
+		t.Fatal("no welcome mail for the Guance account registered with the workspace")
+	}
 	inst, _ := f.instances.Get(context.Background(), "7000001")
 	if len(inst.Workspaces) != 2 || inst.LoginSite != "eu1" {
 		t.Fatalf("instance %+v", inst)
@@ -328,27 +362,27 @@ func TestCreateRefusals(t *testing.T) {
 	b := f.buyer(t, "7000001")
 	b.bindBilling()
 	form := url.Values{"workspace": {""}, "wslang": {"fr"}, "email": {"nobody@example.com"}, "action": {"create"}}
-	rec := b.post("/bind/workspace/create/have", form)
-	body := rec.Body.String()
-	for _, want := range []string{"A workspace name is 1 to 50 characters.", "Choose the workspace language.", "Read and accept the terms", "Enter the 6-digit code"} {
+	body := b.follow(b.post("/bind/workspace/create/have", form))
+	// Every problem at once, the email's included (no Guance account has it).
+	for _, want := range []string{"A workspace name is 1 to 50 characters.", "Choose the workspace language.", "Read and accept the terms", "No Guance account has this email"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("lacks %q", want)
 		}
 	}
-	// An email with no Guance account, once proven, is said so.
+	// An email with no Guance account gets no code: it is said at once.
 	form = url.Values{"workspace": {"w"}, "wslang": {"en"}, "email": {"nobody@example.com"}, "agree": {"yes"}, "action": {"send-code"}}
-	b.post("/bind/workspace/create/have", form)
-	form.Set("action", "create")
-	form.Set("code", f.mail.Last().Code)
-	if rec := b.post("/bind/workspace/create/have", form); rec.Code != 400 || !strings.Contains(rec.Body.String(), "No Guance account has this email") {
-		t.Fatalf("no account: %d %s", rec.Code, rec.Body.String())
+	if page := b.follow(b.post("/bind/workspace/create/have", form)); !strings.Contains(page, "No Guance account has this email") || len(f.mail.Mails()) != 0 {
+		t.Fatalf("no account: %s", page)
 	}
-	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"alice"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"n2@example.com"}, "agree": {"yes"}, "action": {"send-code"}}
-	b.post("/bind/workspace/create/new", nw)
-	nw.Set("action", "create")
-	nw.Set("code", f.mail.Last().Code)
-	if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "This username is taken") {
-		t.Fatalf("taken username: %d %s", rec.Code, rec.Body.String())
+	// With a new account, a taken username and a taken email are said
+	// together, when the code is asked for; none is sent.
+	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"alice"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"Alice@acme.example"}, "agree": {"yes"}, "action": {"send-code"}}
+	page := b.follow(b.post("/bind/workspace/create/new", nw))
+	if !strings.Contains(page, "This username is taken") || !strings.Contains(page, "This email belongs to another Guance account") || len(f.mail.Mails()) != 0 {
+		t.Fatalf("taken username and email: %s", page)
+	}
+	if !strings.Contains(page, `value="alice"`) || !strings.Contains(page, `value="w"`) {
+		t.Fatal("what was typed is kept")
 	}
 }
 
@@ -357,17 +391,16 @@ func TestForgedAndTakenWorkspaces(t *testing.T) {
 	f.put(t, f.tables.Workspaces, "", guance.Workspace{ID: "wksp_bob", Name: "bob's", Site: "cn1", Owner: "bob", BillingAccount: "bob", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: now})
 	b := f.buyer(t, "7000001")
 	b.bindBilling()
-	for ws, warn := range map[string]string{"wksp_bob": "gone", "wksp_theirs": "taken", "wksp_ghost": "gone"} {
-		rec := b.post("/bind/workspace/confirm", url.Values{"ws": {ws}})
-		if rec.Code != http.StatusSeeOther || !strings.HasSuffix(rec.Header().Get("Location"), "warn="+warn) {
-			t.Fatalf("%s: %d %v, want warn=%s", ws, rec.Code, rec.Header(), warn)
+	gone, taken := "There is no such workspace of this billing center account.", "This workspace was just settled by another account or purchase."
+	for ws, warn := range map[string]string{"wksp_bob": gone, "wksp_theirs": taken, "wksp_ghost": gone} {
+		if page := b.follow(b.post("/bind/workspace/confirm", url.Values{"ws": {ws}, "action": {"bind"}})); !strings.Contains(page, warn) {
+			t.Fatalf("%s: the list does not say %q", ws, warn)
 		}
-		if rec := b.get("/bind/workspace/confirm?ws=" + ws); rec.Code != http.StatusSeeOther {
-			t.Fatalf("%s: the confirmation of a workspace that cannot be bound: %d", ws, rec.Code)
+		// Chosen on the list (a forged form): its confirmation is not offered.
+		b.post("/bind/workspace/confirm", url.Values{"ws": {ws}, "action": {"choose"}})
+		if rec := b.get("/bind/workspace/confirm"); rec.Code != http.StatusSeeOther {
+			t.Fatalf("%s: the confirmation of a workspace that cannot be bound: %d\n%s", ws, rec.Code, f.logs.String())
 		}
-	}
-	if body := b.get("/bind/workspace?warn=gone").Body.String(); !strings.Contains(body, "There is no such workspace of this billing center account.") {
-		t.Fatal("the warning")
 	}
 	if inst, _ := f.instances.Get(context.Background(), "7000001"); inst.Activated() {
 		t.Fatal("nothing was bound")
@@ -388,8 +421,8 @@ func TestRouting(t *testing.T) {
 	if rec := later.get("/bind/billing"); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/bind/workspace" {
 		t.Fatalf("a linked UID's later purchase: %d %v", rec.Code, rec.Header())
 	}
-	if rec := later.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}}); !strings.Contains(rec.Header().Get("Location"), "done=bound") {
-		t.Fatalf("bind through the later purchase: %d %v", rec.Code, rec.Header())
+	if page := later.follow(later.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}, "action": {"bind"}})); !strings.Contains(page, "is bound.") {
+		t.Fatalf("bind through the later purchase: %s", page)
 	}
 	// The first purchase sees it settled by another purchase of its own.
 	if body := fresh.get("/bind/workspace").Body.String(); !strings.Contains(body, "Settled by another purchase of yours (product instance 7000002)") {
@@ -418,17 +451,16 @@ func TestBillingRefusals(t *testing.T) {
 		// meanwhile runs after the code is sent, before it is typed.
 		meanwhile func(*testing.T, *fixture)
 		code      func(real string) string
-		status    int
 		says      string
 	}{
-		{"wrong code", nil, func(real string) string { return strings.Map(func(r rune) rune { return '0' + (r-'0'+1)%10 }, real) }, 400, "The code is wrong. 4 tries left."},
-		{"malformed code", nil, func(string) string { return "12ab" }, 400, "6 digits"},
-		{"expired code", func(_ *testing.T, f *fixture) { f.now = f.now.Add(verification.CodeTTL + time.Second) }, typed, 400, "expired"},
+		{"wrong code", nil, func(real string) string { return strings.Map(func(r rune) rune { return '0' + (r-'0'+1)%10 }, real) }, "The code is wrong. 4 tries left."},
+		{"malformed code", nil, func(string) string { return "12ab" }, "6 digits"},
+		{"expired code", func(_ *testing.T, f *fixture) { f.now = f.now.Add(verification.CodeTTL + time.Second) }, typed, "expired"},
 		{"UID linked meanwhile to another account", func(t *testing.T, f *fixture) {
 			f.put(t, f.tables.Accounts, "cloud#aliyun#"+uid, guance.CloudLink{Cloud: guance.CloudAliyun, UID: uid, BillingAccount: "other", LinkedAt: now})
-		}, typed, 409, "linked to another billing center account"},
-		{"instance released meanwhile", setStatus(activation.StatusReleased), typed, 409, "cannot be bound"},
-		{"instance frozen meanwhile", setStatus(activation.StatusFrozen), typed, 409, "cannot be bound"},
+		}, typed, "linked to another billing center account"},
+		{"instance released meanwhile", setStatus(activation.StatusReleased), typed, "cannot be bound"},
+		{"instance frozen meanwhile", setStatus(activation.StatusFrozen), typed, "cannot be bound"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -438,9 +470,10 @@ func TestBillingRefusals(t *testing.T) {
 			if tt.meanwhile != nil {
 				tt.meanwhile(t, f)
 			}
-			rec := b.post("/bind/billing", url.Values{"username": {"acme"}, "code": {tt.code(real)}, "action": {"bind"}})
-			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.says) {
-				t.Fatalf("%d, want %d saying %q:\n%s", rec.Code, tt.status, tt.says, rec.Body.String())
+			// Refused like every form: a redirect to the page, which says why.
+			page := b.follow(b.post("/bind/billing", url.Values{"username": {"acme"}, "code": {tt.code(real)}, "action": {"bind"}}))
+			if !strings.Contains(page, tt.says) {
+				t.Fatalf("the page does not say %q:\n%s", tt.says, page)
 			}
 			inst, _ := f.instances.Get(context.Background(), "7000001")
 			if inst.BillingAccount != "" || inst.Progress != activation.ProgressPending {
@@ -524,8 +557,9 @@ func TestTheSeedsWordsOnTheBindingPages(t *testing.T) {
 			t.Errorf("%s: a selector, another site, or the button unnamed:\n%s", path, body)
 		}
 	}
-	confirm := b.get("/bind/workspace/confirm?ws=wksp_free").Body.String()
-	if !strings.Contains(confirm, `<button type="submit" id="bind">Confirm</button>`) {
+	b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}, "action": {"choose"}})
+	confirm := b.get("/bind/workspace/confirm").Body.String()
+	if !strings.Contains(confirm, `<button type="submit" id="bind" name="action" value="bind">Confirm</button>`) {
 		t.Errorf("the bind-existing confirmation's button:\n%s", confirm)
 	}
 	for key, zh := range map[string]string{"bind.ws.create.go": "创建", "bind.ws.create.go.new": "注册并创建工作空间", "bind.ws.confirm.go": "确定"} {

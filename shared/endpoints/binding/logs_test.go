@@ -23,14 +23,16 @@ func TestLogsHoldNoPersonalData(t *testing.T) {
 	f.mail.SetFail(errors.New("ses: cannot send to carol@example.com"))
 	b.post("/bind/workspace/create/have", url.Values{"workspace": {"w"}, "wslang": {"en"}, "email": {"carol@example.com"}, "agree": {"yes"}, "action": {"send-code"}})
 	f.mail.SetFail(nil)
-	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"alice"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"carol@example.com"}, "agree": {"yes"}, "action": {"send-code"}}
+	b.post("/bind/workspace/create/new", url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"alice"}, "email": {"alice@acme.example"}, "agree": {"yes"}, "action": {"send-code"}}) // taken
+	nw := url.Values{"workspace": {"w"}, "wslang": {"en"}, "username": {"carolus"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"carol@example.com"}, "agree": {"yes"}, "action": {"send-code"}}
 	b.post("/bind/workspace/create/new", nw)
 	code := f.mail.Last().Code
 	nw.Set("action", "create")
 	nw.Set("code", code)
 	b.post("/bind/workspace/create/new", nw)
-	b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_theirs"}})
-	b.get("/bind/workspace/confirm?ws=wksp_ghost")
+	b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_theirs"}, "action": {"bind"}})
+	b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_ghost"}, "action": {"choose"}})
+	b.get("/bind/workspace/confirm")
 	logs := f.logs.String()
 	for _, s := range []string{"acme", "alice", "carol", "@", code, "Bad Name"} {
 		if strings.Contains(logs, s) {

@@ -3,7 +3,7 @@ package binding
 import (
 	"errors"
 	"net/http"
-	"net/url"
+	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -36,7 +36,24 @@ const workspaceFlow = "bind-workspace"
 type workspaceDraft struct {
 	Site   string      `json:"site,omitempty"`
 	Create createDraft `json:"create"`
+	// Chosen is the workspace the confirmation page asks about.
+	Chosen string `json:"chosen,omitempty"`
+	// Last is what the last bind or create did (or why it could not), said
+	// on the list: kept here, never in the list's URL.
+	Last *listNote `json:"last,omitempty"`
 }
+
+// listNote is what the list says after a bind or a create.
+type listNote struct {
+	// Done is "bound" or "created", for Workspace; Warn a refusal.
+	Done      string    `json:"done,omitempty"`
+	Workspace string    `json:"workspace,omitempty"`
+	Warn      string    `json:"warn,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// noteShown is how long the list says what the last bind or create did.
+const noteShown = 10 * time.Minute
 
 // createDraft is the create form as typed, and what it proved.
 type createDraft struct {
@@ -49,6 +66,8 @@ type createDraft struct {
 	Verified      string              `json:"verified,omitempty"`
 	Password      flow.ChosenPassword `json:"password"`
 	Code          flow.CodeState      `json:"code"`
+	// Refused is what the last refused post showed (post/redirect/get).
+	Refused *flow.Refusal `json:"refused,omitempty"`
 	// WorkspaceID is the id the create writes, fixed with the verified
 	// email: however often the form is sent (a double click, two tabs),
 	// one workspace is created.
@@ -72,7 +91,7 @@ func (h *WorkspaceHandler) Routes() http.Handler {
 	mux.HandleFunc("GET "+routes.BindWorkspace, h.flow.Page(h.list))
 	mux.HandleFunc("POST "+routes.BindSite, h.flow.Form(h.setSite))
 	mux.HandleFunc("GET "+routes.BindConfirm, h.flow.Page(h.confirm))
-	mux.HandleFunc("POST "+routes.BindConfirm, h.flow.Form(h.settle))
+	mux.HandleFunc("POST "+routes.BindConfirm, h.flow.Form(h.confirmPost))
 	mux.HandleFunc("GET "+routes.BindCreateHave, h.flow.Page(h.showCreate(false)))
 	mux.HandleFunc("POST "+routes.BindCreateHave, h.flow.Form(h.postCreate(false)))
 	mux.HandleFunc("GET "+routes.BindCreateNew, h.flow.Page(h.showCreate(true)))
@@ -153,18 +172,24 @@ func (h *WorkspaceHandler) problem(v *flow.Visit, err error) {
 	h.flow.Fail(v.W, v.R, v.Lang, err)
 }
 
-// The notices a redirect back to the list carries.
+// The notices the list says after a bind or a create.
 var notices = map[string]string{
 	"bound": "bind.ws.bound.notice", "created": "bind.ws.created.notice",
 }
 
 var warnings = map[string]string{
 	"gone": "bind.ws.gone", "taken": "bind.ws.taken", "closed": "bind.ws.closed",
-	"unlinked": "bind.ws.unlinked", "other": "bind.ws.other.account",
+	"unlinked": "bind.ws.unlinked", "other": "bind.ws.other.account", "full": "bind.ws.full",
 }
 
-func backToList(v *flow.Visit, q url.Values) {
-	flow.Redirect(v.W, v.R, routes.BindWorkspace+"?"+q.Encode())
+// toList keeps note in the draft d and goes back to the list, which says
+// it.
+func (h *WorkspaceHandler) toList(v *flow.Visit, d workspaceDraft, note listNote) {
+	note.At = h.Now().UTC()
+	d.Last, d.Chosen = &note, ""
+	if h.flow.Save(v, d.encode()) {
+		flow.Redirect(v.W, v.R, routes.BindWorkspace)
+	}
 }
 
 func (h *WorkspaceHandler) list(v *flow.Visit) {
@@ -178,16 +203,23 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 		Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID},
 		Account:  st.account, Site: d.Site, Rows: st.rows,
 	}
-	q := v.R.URL.Query()
-	if key, ok := notices[q.Get("done")]; ok {
+	// Confirm goes to the site of the workspace just bound or created,
+	// else of the first one settled through the purchase.
+	loginSite := st.inst.LoginSite
+	if last := d.Last; last != nil && h.Now().Sub(last.At) < noteShown {
 		for _, r := range st.rows {
-			if r.ID == q.Get("ws") {
-				view.Notice = i18n.M(key, r.Name)
+			if r.ID == last.Workspace {
+				if key, ok := notices[last.Done]; ok {
+					view.Notice = i18n.M(key, r.Name)
+				}
+				if r.State == "bound" {
+					loginSite = r.Site
+				}
 			}
 		}
-	}
-	if key, ok := warnings[q.Get("warn")]; ok {
-		view.Warn = i18n.M(key)
+		if key, ok := warnings[last.Warn]; ok {
+			view.Warn = i18n.M(key)
+		}
 	}
 	switch st.inst.Status {
 	case activation.StatusFrozen:
@@ -204,7 +236,7 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 		}
 	}
 	if st.inst.Activated() {
-		view.LoginURL = h.LoginURLs[st.inst.LoginSite]
+		view.LoginURL, view.LoginSite = h.LoginURLs[loginSite], loginSite
 	}
 	c := v.Chrome("bind.ws.title", routes.BindWorkspace, "")
 	if !view.Closed {
@@ -231,37 +263,55 @@ func (h *WorkspaceHandler) setSite(v *flow.Visit) {
 	}
 }
 
-// confirm asks before an unbound workspace is settled by this purchase.
+// confirm asks before the chosen workspace (unbound) is settled by this
+// purchase.
 func (h *WorkspaceHandler) confirm(v *flow.Visit) {
 	st, err := h.load(v)
 	if err != nil {
 		h.problem(v, err)
 		return
 	}
-	id := v.R.URL.Query().Get("ws")
+	d := decodeWorkspace(h.flow.Draft(v))
 	for _, r := range st.rows {
 		switch {
-		case r.ID != id:
+		case r.ID != d.Chosen:
 			continue
 		case r.Bindable() && st.inst.Status == activation.StatusActive:
 			view := web.BindConfirmView{Purchase: web.Purchase{MaskedUID: web.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID}, Row: r}
-			back := routes.BindConfirm + "?" + url.Values{"ws": {id}}.Encode()
-			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", back, ""), view))
-		case r.State == "bound":
-			// Bound already (reloaded, or from the history): done.
-			backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
-		case r.Bindable():
-			backToList(v, url.Values{}) // the list says why nothing can be bound
+			h.flow.Render(v, http.StatusOK, web.BindConfirmPage(v.Chrome("bind.ws.confirm.head", routes.BindConfirm, ""), view))
 		default:
-			backToList(v, url.Values{"warn": {"taken"}})
+			// Bound already (reloaded, from the history), settled
+			// elsewhere, or nothing can be bound: the list says how it
+			// stands. (A page, not a form: nothing is written.)
+			flow.Redirect(v.W, v.R, routes.BindWorkspace)
 		}
 		return
 	}
-	backToList(v, url.Values{"warn": {"gone"}})
+	flow.Redirect(v.W, v.R, routes.BindWorkspace)
+}
+
+// confirmPost is the list's Bind (action "choose": the workspace to ask
+// about, kept in the draft) or the confirmation's Bind.
+func (h *WorkspaceHandler) confirmPost(v *flow.Visit) {
+	if v.R.PostForm.Get("action") != "choose" {
+		h.settle(v)
+		return
+	}
+	d := decodeWorkspace(h.flow.Draft(v))
+	d.Chosen = v.R.PostForm.Get("ws")
+	if !guance.WellFormedWorkspaceID(d.Chosen) {
+		h.refusal(v, guance.ErrWorkspaceGone)
+		h.toList(v, d, listNote{Warn: "gone"})
+		return
+	}
+	if h.flow.Save(v, d.encode()) {
+		flow.Redirect(v.W, v.R, routes.BindConfirm)
+	}
 }
 
 // settle settles the chosen workspace through this purchase.
 func (h *WorkspaceHandler) settle(v *flow.Visit) {
+	d := decodeWorkspace(h.flow.Draft(v))
 	inst, account, err := h.account(v)
 	if err != nil {
 		h.problem(v, err)
@@ -273,7 +323,12 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 	if !guance.WellFormedWorkspaceID(id) {
 		// A forged id: no read (DynamoDB refuses some keys outright).
 		h.refusal(v, guance.ErrWorkspaceGone)
-		backToList(v, url.Values{"warn": {"gone"}})
+		h.toList(v, d, listNote{Warn: "gone"})
+		return
+	}
+	if err := roomFor(inst); err != nil {
+		h.refusal(v, err)
+		h.toList(v, d, listNote{Warn: "full"})
 		return
 	}
 	ws, found, err := h.Records.Workspace(v.R.Context(), id)
@@ -283,12 +338,12 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 	}
 	if !found || ws.BillingAccount != account {
 		h.refusal(v, guance.ErrWorkspaceGone)
-		backToList(v, url.Values{"warn": {"gone"}})
+		h.toList(v, d, listNote{Warn: "gone"})
 		return
 	}
 	err = h.Records.SettleWorkspace(v.R.Context(), guance.Settle{WorkspaceID: id, Site: ws.Site, Account: account, UID: v.Sess.AliUID, Instance: inst.ID, At: h.Now().UTC()})
 	if warn, ok := h.refusal(v, err); ok {
-		backToList(v, url.Values{"warn": {warn}})
+		h.toList(v, d, listNote{Warn: warn})
 		return
 	}
 	if err != nil {
@@ -296,7 +351,18 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 		return
 	}
 	h.settled(v, inst, "bind", nil)
-	backToList(v, url.Values{"done": {"bound"}, "ws": {id}})
+	h.toList(v, d, listNote{Done: "bound", Workspace: id})
+}
+
+// roomFor refuses a workspace more for an instance that settles the most
+// one can: its item names each, and must stay bounded. (Checked on the
+// purchase as read: binds at the same moment may pass it by their number,
+// which the bound allows for.)
+func roomFor(inst activation.Instance) error {
+	if len(inst.Workspaces) >= guance.MaxWorkspacesPerInstance {
+		return guance.ErrTooManyWorkspaces
+	}
+	return nil
 }
 
 // settled logs and counts a workspace settled through the purchase, and
@@ -326,6 +392,8 @@ func (h *WorkspaceHandler) refusal(v *flow.Visit, err error) (string, bool) {
 		warn = "unlinked"
 	case errors.Is(err, guance.ErrOtherBilling), errors.Is(err, activation.ErrNotPending):
 		warn = "other"
+	case errors.Is(err, guance.ErrTooManyWorkspaces):
+		warn = "full"
 	default:
 		return "", false
 	}

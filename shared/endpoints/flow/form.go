@@ -2,6 +2,7 @@ package flow
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
@@ -16,6 +17,15 @@ func (p Problems) Add(err *guance.FieldError) {
 	if err != nil {
 		p[err.Field] = i18n.M(err.Key)
 	}
+}
+
+// AddressProblem is what to say of an email address that did not pass:
+// that one is needed, or that it is not one.
+func AddressProblem(typed string) i18n.Message {
+	if strings.TrimSpace(typed) == "" {
+		return i18n.M("field.email.required")
+	}
+	return i18n.M("field.email")
 }
 
 // ChosenPassword is a password a form chose, kept hashed in the flow's

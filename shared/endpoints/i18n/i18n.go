@@ -5,7 +5,9 @@
 package i18n
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -149,4 +151,23 @@ func Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// UnmarshalJSON reads a Message kept as JSON (a draft's refusal). Whole
+// numbers come back as int, as the catalogue's %d and plural forms want.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Key  string
+		Args []any
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for i, a := range raw.Args {
+		if f, ok := a.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			raw.Args[i] = int(f)
+		}
+	}
+	m.Key, m.Args = raw.Key, raw.Args
+	return nil
 }

@@ -1,6 +1,7 @@
 package i18n
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -85,5 +86,20 @@ func TestEverySiteHasItsName(t *testing.T) {
 				t.Errorf("site %s in %s: %q", s.Code, lang, got)
 			}
 		}
+	}
+}
+
+func TestMessageJSON(t *testing.T) {
+	m := M("code.error.wrong", 1)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Message
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.In(EN) != m.In(EN) || back.In(ZH) != m.In(ZH) {
+		t.Fatalf("%q != %q", back.In(EN), m.In(EN))
 	}
 }

@@ -30,6 +30,8 @@ type draft struct {
 	UID           string              `json:"uid,omitempty"`
 	Instance      string              `json:"instance,omitempty"`
 	Done          *done               `json:"done,omitempty"`
+	// Refused is what the last refused post showed (post/redirect/get).
+	Refused *flow.Refusal `json:"refused,omitempty"`
 }
 
 // done is what the success page shows.

@@ -50,6 +50,9 @@ type Handler struct {
 	Codes     Codes
 	Verifier  Verifier
 	Records   Records
+	// Lookups tell whether a username or an email is taken, as step 1 is
+	// sent (counted).
+	Lookups flow.Lookups
 	// HashPassword is argon2id with the product's parameters.
 	HashPassword func(pw string) (string, error)
 	LoginURLs    sites.LoginURLs

@@ -22,6 +22,7 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
 	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/password"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
@@ -72,6 +73,7 @@ func newFixture(t testing.TB) *fixture {
 		Codes:    f.codes,
 		Verifier: &verification.Verifier{Store: codes, Hasher: hasher, Now: nowFn},
 		Records:  storage.New(db.Client(), tables).Registrations(),
+		Lookups:  db.Store().Lookups(),
 		HashPassword: func(p string) (string, error) {
 			f.hashes.Add(1)
 			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
@@ -123,6 +125,21 @@ func (b *buyer) do(req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	b.f.routes.ServeHTTP(rec, req)
 	return rec
+}
+
+// follow is the page a post redirects to, as a browser shows it (fail
+// when the post did not redirect).
+func (b *buyer) follow(rec *httptest.ResponseRecorder) string {
+	b.t.Helper()
+	if rec.Code != http.StatusSeeOther {
+		b.t.Fatalf("the post answered %d, not a redirect:\n%s", rec.Code, rec.Body.String())
+	}
+	path, _, _ := strings.Cut(rec.Header().Get("Location"), "#")
+	page := b.get(path)
+	if page.Code != http.StatusOK {
+		b.t.Fatalf("%s: %d", path, page.Code)
+	}
+	return page.Body.String()
 }
 
 func (b *buyer) get(path string) *httptest.ResponseRecorder {
@@ -207,8 +224,8 @@ func TestRegistrationJourney(t *testing.T) {
 	if rec := b.post("/register/basic", form); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/register/company" {
 		t.Fatalf("basic: %d %s", rec.Code, rec.Body.String())
 	}
-	if n := f.db.RoundTrips(); n != 4 {
-		t.Errorf("step 1 took %d round trips, want 4 (session, charge and consume the code, save)", n)
+	if n := f.db.RoundTrips(); n != 6 {
+		t.Errorf("step 1 took %d round trips, want 6 (session, count and read the lookup, charge and consume the code, save)", n)
 	}
 	f.db.ResetRoundTrips()
 	b.throughCompany()
@@ -296,10 +313,10 @@ func TestBasicValidation(t *testing.T) {
 			for k, v := range tt.change {
 				form.Set(k, v)
 			}
-			rec := b.post("/register/basic", form)
-			body := rec.Body.String()
-			if rec.Code != http.StatusBadRequest || !strings.Contains(body, tt.text) || !strings.Contains(body, `aria-invalid="true"`) {
-				t.Fatalf("%d, want 400 with %q:\n%s", rec.Code, tt.text, body)
+			// Refused like every form: a redirect to the page, which says why.
+			body := b.follow(b.post("/register/basic", form))
+			if !strings.Contains(body, tt.text) || !strings.Contains(body, `aria-invalid="true"`) {
+				t.Fatalf("the page does not say %q:\n%s", tt.text, body)
 			}
 			if passwordValue.MatchString(body) || strings.Contains(body, pw) {
 				t.Fatal("a password was written back")
@@ -338,15 +355,11 @@ func TestCompanyValidation(t *testing.T) {
 	f := newFixture(t)
 	b := f.buyer(t, instance, uid, "en")
 	b.throughBasic()
-	rec := b.post("/register/company", url.Values{"company": {""}, "description": {strings.Repeat("x", 501)}, "action": {"next"}})
-	body := rec.Body.String()
+	body := b.follow(b.post("/register/company", url.Values{"company": {""}, "description": {strings.Repeat("x", 501)}, "action": {"next"}}))
 	for _, want := range []string{"Enter the company name", "Read and accept the terms", "at most 500 characters", `href="https://www.guance.example/terms"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("company page lacks %q", want)
 		}
-	}
-	if rec.Code != http.StatusBadRequest {
-		t.Fatalf("%d", rec.Code)
 	}
 }
 
@@ -383,9 +396,8 @@ func TestWhichPurchase(t *testing.T) {
 	} {
 		form := activateForm()
 		form.Set(tt.field, tt.value)
-		rec := b.post("/register/activate", form)
-		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), tt.text) {
-			t.Fatalf("%s=%s: %d\n%s", tt.field, tt.value, rec.Code, rec.Body.String())
+		if page := b.follow(b.post("/register/activate", form)); !strings.Contains(page, tt.text) {
+			t.Fatalf("%s=%s:\n%s", tt.field, tt.value, page)
 		}
 	}
 	form := activateForm()
@@ -413,37 +425,49 @@ func TestActivateRefusals(t *testing.T) {
 	if rec := first.post("/register/activate", form); rec.Code != http.StatusSeeOther {
 		t.Fatalf("first: %d", rec.Code)
 	}
-	// A second buyer who chose the same username meanwhile.
+	// A second buyer who chose the same username meanwhile: told at
+	// step 1, with no code sent.
 	second := f.buyer(t, instance, uid, "en")
-	if rec := second.post("/register/basic", basicForm("send-code")); rec.Code != http.StatusSeeOther {
-		t.Fatal(rec.Code)
+	mails := len(f.mail.Mails())
+	page := second.follow(second.post("/register/basic", basicForm("send-code")))
+	if !strings.Contains(page, "This username is taken") || !strings.Contains(page, `id="f-username-error"`) || len(f.mail.Mails()) != mails {
+		t.Fatalf("taken username at step 1:\n%s", page)
 	}
-	next := basicForm("next")
-	next.Set("email", "alice@example.com")
-	next.Set("code", f.mail.Last().Code)
-	if rec := second.post("/register/basic", next); rec.Code != http.StatusSeeOther {
-		t.Fatalf("%d %s", rec.Code, rec.Body.String())
-	}
+	// One taken after step 1 (the two raced): Activate says so.
+	other := basicForm("send-code")
+	other.Set("username", "alice2")
+	other.Set("email", "alice2@example.com")
+	second.follow(second.post("/register/basic", other))
+	other.Set("action", "next")
+	other.Set("code", f.mail.Last().Code)
+	second.follow(second.post("/register/basic", other))
 	second.throughCompany()
-	rec := second.post("/register/activate", activateForm())
-	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "This username is taken") || !strings.Contains(rec.Body.String(), `href="/register/basic"`) {
-		t.Fatalf("taken username: %d %s", rec.Code, rec.Body.String())
+	third := f.buyer(t, "7000002", "6543210987654321", "en") // takes alice2 first
+	_ = third
+	if err := f.db.Store().Accounts().CreateBilling(context.Background(), guance.BillingAccount{Username: "alice2", Email: "x@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	page = second.follow(second.post("/register/activate", activateForm()))
+	if !strings.Contains(page, "This username is taken") || !strings.Contains(page, `href="/register/basic"`) {
+		t.Fatalf("taken username at Activate:\n%s", page)
 	}
 	if inst, _ := f.instances.Get(context.Background(), instance); inst.Progress != activation.ProgressPending {
 		t.Fatal("a refused activation changed the instance")
 	}
 }
 
-// TestConcurrentActivations: 20 sessions of one instance press Activate at
+// TestConcurrentActivations: 12 sessions of one instance press Activate at
 // once: exactly one activates, the others are told the instance was
-// activated meanwhile.
+// activated meanwhile (or their account linked), with nothing more to
+// send. (12: the sessions of one purchase share its caps, of codes and of
+// account lookups.)
 func TestConcurrentActivations(t *testing.T) {
 	f := newFixture(t)
-	// Twenty sessions of one purchase share its code caps: lift them,
-	// the race is the point here.
+	// The sessions of one purchase share its code caps: lift them, the
+	// race is the point here.
 	f.codes.Limits.PerSessionHour = 100
 	var buyers []*buyer
-	for i := range 20 {
+	for i := range 12 {
 		b := f.buyer(t, instance, uid, "en")
 		b.ip = fmt.Sprintf("203.0.113.%d", i+1)
 		form := basicForm("send-code")
@@ -454,24 +478,33 @@ func TestConcurrentActivations(t *testing.T) {
 		}
 		form.Set("action", "next")
 		form.Set("code", f.mail.Last().Code)
-		if rec := b.post("/register/basic", form); rec.Code != http.StatusSeeOther {
-			t.Fatalf("%d: %d %s", i, rec.Code, rec.Body.String())
+		if rec := b.post("/register/basic", form); rec.Header().Get("Location") != "/register/company" {
+			t.Fatalf("%d: %d %v", i, rec.Code, rec.Header())
 		}
 		b.throughCompany()
 		buyers = append(buyers, b)
 	}
 	codes := make([]int, len(buyers))
 	var wg sync.WaitGroup
+	locations := make([]string, len(buyers))
 	for i, b := range buyers {
-		wg.Go(func() { codes[i] = b.post("/register/activate", activateForm()).Code })
+		wg.Go(func() {
+			rec := b.post("/register/activate", activateForm())
+			codes[i], locations[i] = rec.Code, rec.Header().Get("Location")
+		})
 	}
 	wg.Wait()
 	won := 0
-	for _, c := range codes {
-		switch c {
-		case http.StatusSeeOther:
+	for i, c := range codes {
+		switch {
+		case c == http.StatusSeeOther && locations[i] == "/register/done":
 			won++
-		case http.StatusConflict:
+		case c == http.StatusSeeOther:
+			// Refused: the page says the purchase was activated
+			// meanwhile, and offers no Activate any more.
+			if page := buyers[i].get("/register/activate").Body.String(); !strings.Contains(page, `id="notice"`) || strings.Contains(page, `id="activate"`) || !strings.Contains(page, `href="/bind/workspace"`) {
+				t.Fatalf("a loser's page (%s):\n%s", locations[i], page)
+			}
 		default:
 			t.Fatalf("status %d", c)
 		}
@@ -538,18 +571,20 @@ func TestEveryProblemAtOnce(t *testing.T) {
 	f := newFixture(t)
 	f.pending(t, instance, uid)
 	b := f.buyer(t, instance, uid, "en")
-	rec := b.post("/register/basic", url.Values{"site": {"cn1"}, "action": {"next"}})
+	page := b.follow(b.post("/register/basic", url.Values{"site": {"cn1"}, "action": {"next"}}))
 	for _, field := range []string{"username", "password", "email"} {
-		if !strings.Contains(rec.Body.String(), `id="f-`+field+`-error"`) {
+		if !strings.Contains(page, `id="f-`+field+`-error"`) {
 			t.Errorf("an empty step does not mark %s", field)
 		}
 	}
+	if !strings.Contains(page, "Enter your email address.") {
+		t.Error("an empty email is not told apart from an invalid one")
+	}
 	form := basicForm("send-code")
 	form.Set("confirm", pw+"x")
-	rec = b.post("/register/basic", form)
-	body := rec.Body.String()
-	if rec.Code != http.StatusOK || !strings.Contains(body, `id="f-confirm-error"`) || !strings.Contains(body, `id="sent"`) {
-		t.Fatalf("a mismatched password at Send code: %d\n%s", rec.Code, body)
+	body := b.follow(b.post("/register/basic", form))
+	if !strings.Contains(body, `id="f-confirm-error"`) || !strings.Contains(body, `id="sent"`) {
+		t.Fatalf("a mismatched password at Send code:\n%s", body)
 	}
 }
 
@@ -600,5 +635,66 @@ func TestLimitsBeforeTheHash(t *testing.T) {
 	}
 	if sent, hashed := len(f.mail.Mails()), f.hashes.Load(); sent != 1 || hashed != 1 {
 		t.Fatalf("%d codes sent, %d hashes", sent, hashed)
+	}
+}
+
+// TestTheFormAsABuyerMeetsIt: the language switch keeps everything typed
+// (the code and the tick included); a code sent lands on the code field
+// and says the password was kept; during the cooldown the resend button
+// is disabled with the seconds left; a spent code no longer shows as on
+// its way; a changed proven address asks for a code of its own.
+func TestTheFormAsABuyerMeetsIt(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, instance, uid, "en")
+	send := b.post("/register/basic", basicForm("send-code"))
+	if loc := send.Header().Get("Location"); loc != "/register/basic#f-code" {
+		t.Fatalf("after Send code: %q, want the code field", loc)
+	}
+	page := b.get("/register/basic").Body.String()
+	for _, want := range []string{`id="password-kept"`, `id="send-wait" disabled`, `class="after-wait"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("after the send the page lacks %s", want)
+		}
+	}
+	// The language switch submits the page's form: nothing is lost.
+	typed := basicForm("lang:zh")
+	typed.Set("code", "123")
+	typed.Set("phone", "+86 138 0013 8001")
+	if rec := b.post("/register/basic", typed); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/register/basic" {
+		t.Fatalf("language switch: %d %v", rec.Code, rec.Header())
+	}
+	page = b.get("/register/basic").Body.String()
+	for _, want := range []string{`lang="zh-CN"`, `value="123"`, `8001"`, `value="alice"`, `form="page-form"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("after the switch the page lacks %s", want)
+		}
+	}
+	// Five wrong codes: the code is spent, and no longer said to be on its way.
+	for range 5 {
+		wrong := basicForm("next")
+		wrong.Set("code", "000000")
+		if f.mail.Last().Code == "000000" {
+			wrong.Set("code", "111111")
+		}
+		b.post("/register/basic", wrong)
+	}
+	page = b.get("/register/basic").Body.String()
+	if strings.Contains(page, `id="sent"`) || !strings.Contains(page, `id="f-code-error"`) {
+		t.Fatalf("a spent code still shows as on its way:\n%s", page)
+	}
+	// A fresh code, proven; then the address changed.
+	*f.clock = now.Add(2 * time.Minute)
+	b.post("/register/basic", basicForm("send-code"))
+	ok := basicForm("next")
+	ok.Set("code", f.mail.Last().Code)
+	b.follow(b.post("/register/basic", ok))
+	b.post("/register/company", url.Values{"action": {"back"}, "company": {"x"}})
+	changed := basicForm("next")
+	changed.Set("email", "alice.new@example.com")
+	changed.Del("password")
+	changed.Del("confirm")
+	page = b.follow(b.post("/register/basic", changed))
+	if !strings.Contains(page, "邮箱地址已不是您验证过的") || !strings.Contains(page, `id="send"`) || strings.Contains(page, `id="verified"`) {
+		t.Fatalf("a changed proven address:\n%s", page)
 	}
 }

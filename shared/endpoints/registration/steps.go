@@ -3,6 +3,7 @@ package registration
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -20,39 +21,43 @@ type problems = flow.Problems
 
 // --- Step 1: basic information -------------------------------------------
 
-func (d draft) basicForm() web.Form {
+func (d draft) basicValues() map[string]string {
 	site := d.Site
 	if site == "" {
 		site = sites.Default
 	}
-	return web.Form{Values: map[string]string{"site": site, "username": d.Username, "email": d.Email, "phone": d.Phone}}
+	return map[string]string{"site": site, "username": d.Username, "email": d.Email, "phone": d.Phone, "code": d.Code.Typed}
 }
 
 func (h *Handler) showBasic(v *visit) {
-	if !gate(v, 0) {
-		return
+	if gate(v, 0) {
+		h.renderBasic(v)
 	}
-	h.renderBasic(v, http.StatusOK, v.draft.basicForm(), web.RegisterBasicView{})
 }
 
-// renderBasic shows step 1 with the session's code on its way, if any.
-func (h *Handler) renderBasic(v *visit, status int, form web.Form, view web.RegisterBasicView) {
-	view.Form = form
-	view.PasswordKept = v.draft.Password.KeptFor(form.Value("username"))
+// renderBasic shows step 1 as the draft holds it, with the problems of
+// the post that led here, if any, and the code on its way.
+func (h *Handler) renderBasic(v *visit) {
+	now := h.Now()
+	refused := v.draft.Refused.On(routes.RegisterBasic, now)
+	view := web.RegisterBasicView{Form: refused.Form(v.draft.basicValues()), Notice: refused.Notice, CodeError: refused.CodeError}
+	view.PasswordKept = v.draft.Password.KeptFor(v.draft.Username)
 	view.Verified = v.draft.Verified
-	if view.CodeSent.IsZero() && view.CodeError.IsZero() {
-		view.CodeSent, view.Wait = v.draft.Code.Shown(verification.Register, h.Now())
+	view.CodeSent, view.Wait = v.draft.Code.Shown(verification.Register, v.draft.Email, now)
+	if w := refused.Wait(now); w > view.Wait {
+		view.Wait = w
 	}
 	c := v.Chrome("reg.title", routes.RegisterBasic, web.WaitStyle(view.Wait))
-	h.flow.Render(v.Visit, status, web.RegisterBasicPage(c, view))
+	c.Form = web.PageForm
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterBasicPage(c, view))
 }
 
 // readBasic takes step 1's fields into the draft (never the password,
 // which is checked and hashed apart) and returns what is wrong with them.
-func (v *visit) readBasic() (web.Form, problems) {
+func (v *visit) readBasic() problems {
 	f := v.R.PostForm
-	form := web.Form{Values: map[string]string{"site": f.Get("site"), "username": f.Get("username"), "email": f.Get("email"), "phone": f.Get("phone")}}
 	bad := problems{}
+	v.draft.Code.Typed = ""
 	if !sites.Known(f.Get("site")) {
 		bad["site"] = i18n.M("field.site")
 	} else {
@@ -63,15 +68,12 @@ func (v *visit) readBasic() (web.Form, problems) {
 	v.draft.Username = f.Get("username")
 	if err == nil {
 		v.draft.Username = username
-		form.Values["username"] = username
 	}
-	email, eerr := verification.NormalizeAddress(f.Get("email"))
 	v.draft.Email = f.Get("email")
-	if eerr != nil {
-		bad["email"] = i18n.M("field.email")
+	if email, err := verification.NormalizeAddress(f.Get("email")); err != nil {
+		bad["email"] = flow.AddressProblem(f.Get("email"))
 	} else {
 		v.draft.Email = email
-		form.Values["email"] = email
 	}
 	phone, err := guance.Phone(f.Get("phone"))
 	bad.Add(err)
@@ -79,7 +81,7 @@ func (v *visit) readBasic() (web.Form, problems) {
 	if err == nil {
 		v.draft.Phone = phone
 	}
-	return form, bad
+	return bad
 }
 
 // readPassword checks the two password fields against the username.
@@ -87,25 +89,65 @@ func (h *Handler) readPassword(v *visit, bad problems) {
 	v.draft.Password.Choose(v.R.PostForm, v.draft.Username, h.HashPassword, bad)
 }
 
+// taken adds what a lookup says is taken to bad: the username (by a Guance
+// account or a billing center account: one answer for either) and the
+// email. A cap met is a notice; false when the request is answered.
+func (h *Handler) taken(v *visit, bad problems) (i18n.Message, bool) {
+	q := guance.Lookup{Billing: true}
+	if _, at := bad["username"]; !at {
+		q.Username = v.draft.Username
+	}
+	if _, at := bad["email"]; !at && v.draft.Email != v.draft.Verified {
+		// A proven address was free when it was proven; Activate checks
+		// it again in its transaction.
+		q.Email = v.draft.Email
+	}
+	if q.Username == "" && q.Email == "" {
+		return i18n.Message{}, true
+	}
+	taken, notice, answered := h.flow.Lookup(v.Visit, h.Lookups, q)
+	if answered {
+		return i18n.Message{}, false
+	}
+	if taken.Username {
+		bad["username"] = i18n.M("field.username.taken")
+	}
+	if taken.Email {
+		bad["email"] = i18n.M("field.email.taken")
+	}
+	return notice, true
+}
+
 func (h *Handler) postBasic(v *visit) {
 	if !gate(v, 0) {
 		return
 	}
-	form, bad := v.readBasic()
-	if v.R.PostForm.Get("action") == "send-code" {
-		h.sendCode(v, form, bad)
+	bad := v.readBasic()
+	if h.flow.Switching(v.Visit, routes.RegisterBasic, func() bool {
+		v.draft.Code.Typed = v.R.PostForm.Get("code")
+		h.keepPassword(v)
+		return h.save(v)
+	}) {
 		return
 	}
-	if v.draft.Verified != v.draft.Email || v.draft.Email == "" {
-		if _, at := bad["email"]; !at && v.R.PostForm.Get("code") == "" {
-			bad["code"] = i18n.M("field.code")
+	notice, ok := h.taken(v, bad)
+	if !ok {
+		return
+	}
+	if v.R.PostForm.Get("action") == "send-code" {
+		h.sendCode(v, bad, notice)
+		return
+	}
+	if _, at := bad["email"]; !at && v.draft.Verified != v.draft.Email && v.R.PostForm.Get("code") == "" {
+		bad["code"] = i18n.M("field.code")
+		if v.draft.Verified != "" {
+			bad["code"] = i18n.M("reg.email.changed", v.draft.Verified)
 		}
 	}
 	// Every field's problem at once (the password is hashed only later).
 	v.draft.Password.Check(v.R.PostForm, v.draft.Username, bad)
-	form.Errors = bad
-	if len(bad) > 0 {
-		h.refuseBasic(v, form)
+	if len(bad) > 0 || !notice.IsZero() {
+		h.refuseBasic(v, flow.Refusal{Errors: bad, Notice: notice})
 		return
 	}
 	if v.draft.Verified != v.draft.Email {
@@ -115,9 +157,9 @@ func (h *Handler) postBasic(v *visit) {
 			return
 		}
 		if err != nil {
-			bad["code"] = flow.VerifyMessage(err)
+			v.draft.Code.Refused(err)
 			h.Log.InfoContext(v.R.Context(), "registration code refused", "kind", verification.ErrorKind(err))
-			h.refuseBasic(v, form)
+			h.refuseBasic(v, flow.Refusal{Errors: problems{"code": flow.VerifyMessage(err)}})
 			return
 		}
 		v.draft.Verified = v.draft.Email
@@ -125,71 +167,90 @@ func (h *Handler) postBasic(v *visit) {
 	// The password last: it costs a tenth of a second to hash.
 	h.readPassword(v, bad)
 	if len(bad) > 0 {
-		h.refuseBasic(v, form)
+		h.refuseBasic(v, flow.Refusal{Errors: bad})
 		return
 	}
 	v.draft.Step = max(v.draft.Step, 1)
+	v.draft.Refused = nil
 	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterCompany) })
 }
 
+// keepPassword keeps a password typed with a post that does not check it
+// (a language switch), when it passes the rules: it need not be typed
+// again.
+func (h *Handler) keepPassword(v *visit) {
+	if v.R.PostForm.Get("password") == "" {
+		return
+	}
+	if _, err := guance.Username(v.draft.Username); err == nil {
+		h.readPassword(v, problems{})
+	}
+}
+
 // refuseBasic keeps what step 1's post typed and shows its problems.
-func (h *Handler) refuseBasic(v *visit, form web.Form) {
-	h.kept(v, func() { h.renderBasic(v, http.StatusBadRequest, form, web.RegisterBasicView{}) })
+func (h *Handler) refuseBasic(v *visit, r flow.Refusal) {
+	r.Page = routes.RegisterBasic
+	h.flow.Refuse(v.Visit, r, func(r *flow.Refusal) bool { v.draft.Refused = r; return h.save(v) }, "form-error")
 }
 
 // sendCode keeps what was typed, then sends a register code to the
-// address (flow.SendCode).
-func (h *Handler) sendCode(v *visit, form web.Form, bad problems) {
-	if _, at := bad["email"]; at {
-		form.Errors = problems{"email": bad["email"]}
-		h.refuseBasic(v, form)
+// address (flow.SendCode): unless the address or the username is wrong or
+// taken, which is said at once, with no code.
+func (h *Handler) sendCode(v *visit, bad problems, notice i18n.Message) {
+	stop := problems{}
+	for _, field := range []string{"email", "username"} {
+		if msg, at := bad[field]; at {
+			stop[field] = msg
+		}
+	}
+	if len(stop) > 0 || !notice.IsZero() {
+		h.refuseBasic(v, flow.Refusal{Errors: stop, Notice: notice})
 		return
 	}
+	v.draft.Refused = nil
 	sent := h.flow.SendCode(v.Visit, h.Codes, verification.Register, v.draft.Email, &v.draft.Code, func() bool { return h.save(v) })
 	switch {
 	case sent.Answered:
 		return
 	case !sent.Sent:
-		h.renderBasic(v, sent.Status, form, web.RegisterBasicView{CodeError: sent.Message, Wait: sent.Wait})
+		h.refuseBasic(v, flow.Refusal{CodeError: sent.Message, WaitUntil: h.Now().Add(time.Duration(sent.Wait) * time.Second)})
 		return
 	}
 	// Keep a password typed before the send, so it need not be typed
 	// again; a wrong one is not kept, and said so beside the notice of
 	// the code sent. Hashed only now: a send the limits refuse costs no
 	// hash.
-	pwBad := problems{}
-	if _, at := bad["username"]; !at && v.R.PostForm.Get("password") != "" {
-		h.readPassword(v, pwBad)
-		if len(pwBad) == 0 && !h.save(v) {
-			return
-		}
-	}
-	if len(pwBad) > 0 {
-		form.Errors = pwBad
-		h.renderBasic(v, http.StatusOK, form, web.RegisterBasicView{})
+	if v.R.PostForm.Get("password") == "" {
+		flow.Redirect(v.W, v.R, routes.RegisterBasic+"#"+web.CodeAnchor)
 		return
 	}
-	flow.Redirect(v.W, v.R, routes.RegisterBasic)
+	pwBad := problems{}
+	h.readPassword(v, pwBad)
+	if len(pwBad) > 0 {
+		h.refuseBasic(v, flow.Refusal{Errors: pwBad})
+		return
+	}
+	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterBasic+"#"+web.CodeAnchor) })
 }
 
 // --- Step 2: company ------------------------------------------------------
 
-func (d draft) companyForm() web.Form {
+func (d draft) companyValues() map[string]string {
 	agree := ""
 	if d.Agreed {
 		agree = "yes"
 	}
-	return web.Form{Values: map[string]string{"company": d.Company.Name, "agree": agree, "industry": d.Company.Industry, "region": d.Company.Region, "description": d.Company.Description}}
+	return map[string]string{"company": d.Company.Name, "agree": agree, "industry": d.Company.Industry, "region": d.Company.Region, "description": d.Company.Description}
 }
 
 func (h *Handler) showCompany(v *visit) {
-	if gate(v, 1) {
-		h.renderCompany(v, http.StatusOK, v.draft.companyForm())
+	if !gate(v, 1) {
+		return
 	}
-}
-
-func (h *Handler) renderCompany(v *visit, status int, form web.Form) {
-	h.flow.Render(v.Visit, status, web.RegisterCompanyPage(v.Chrome("reg.title", routes.RegisterCompany, ""), web.RegisterCompanyView{Form: form, TermsURL: h.TermsURL}))
+	refused := v.draft.Refused.On(routes.RegisterCompany, h.Now())
+	c := v.Chrome("reg.title", routes.RegisterCompany, "")
+	c.Form = web.PageForm
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterCompanyPage(c, web.RegisterCompanyView{Form: refused.Form(v.draft.companyValues()), TermsURL: h.TermsURL}))
 }
 
 func (h *Handler) postCompany(v *visit) {
@@ -205,17 +266,19 @@ func (h *Handler) postCompany(v *visit) {
 	if !v.draft.Agreed {
 		bad["agree"] = i18n.M("field.agree")
 	}
+	if h.flow.Switching(v.Visit, routes.RegisterCompany, func() bool { return h.save(v) }) {
+		return
+	}
 	if f.Get("action") == "back" {
 		h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterBasic) })
 		return
 	}
 	if len(bad) > 0 {
-		form := v.draft.companyForm()
-		form.Errors = bad
-		h.kept(v, func() { h.renderCompany(v, http.StatusBadRequest, form) })
+		h.flow.Refuse(v.Visit, flow.Refusal{Page: routes.RegisterCompany, Errors: bad}, func(r *flow.Refusal) bool { v.draft.Refused = r; return h.save(v) }, "form-error")
 		return
 	}
 	v.draft.Step = max(v.draft.Step, 2)
+	v.draft.Refused = nil
 	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterActivate) })
 }
 
@@ -247,7 +310,7 @@ func pick(checked, typed string) string {
 
 // --- Step 3: activation ---------------------------------------------------
 
-func (v *visit) activateForm() web.Form {
+func (v *visit) activateValues() map[string]string {
 	d := v.draft
 	lang, uid, instance := d.WorkspaceLang, d.UID, d.Instance
 	if lang == "" {
@@ -259,18 +322,24 @@ func (v *visit) activateForm() web.Form {
 	if instance == "" {
 		instance = v.Sess.InstanceID
 	}
-	return web.Form{Values: map[string]string{"workspace": d.Workspace, "wslang": lang, "uid": uid, "instance": instance}}
+	return map[string]string{"workspace": d.Workspace, "wslang": lang, "uid": uid, "instance": instance}
 }
 
 func (h *Handler) showActivate(v *visit) {
-	if gate(v, 2) {
-		h.renderActivate(v, http.StatusOK, v.activateForm(), web.RegisterActivateView{})
+	if !gate(v, 2) {
+		return
 	}
+	refused := v.draft.Refused.On(routes.RegisterActivate, h.Now())
+	view := web.RegisterActivateView{Form: refused.Form(v.activateValues()), Notice: refused.Notice, NoticeLink: refused.NoticeLink, Closed: refused.Closed}
+	c := v.Chrome("reg.title", routes.RegisterActivate, "")
+	c.Form = web.PageForm
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterActivatePage(c, view))
 }
 
-func (h *Handler) renderActivate(v *visit, status int, form web.Form, view web.RegisterActivateView) {
-	view.Form = form
-	h.flow.Render(v.Visit, status, web.RegisterActivatePage(v.Chrome("reg.title", routes.RegisterActivate, ""), view))
+// refuseActivate keeps what step 3's post typed and shows r on it.
+func (h *Handler) refuseActivate(v *visit, r flow.Refusal) {
+	r.Page = routes.RegisterActivate
+	h.flow.Refuse(v.Visit, r, func(r *flow.Refusal) bool { v.draft.Refused = r; return h.save(v) }, "form-error")
 }
 
 func (h *Handler) postActivate(v *visit) {
@@ -279,6 +348,9 @@ func (h *Handler) postActivate(v *visit) {
 	}
 	f := v.R.PostForm
 	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
+	if h.flow.Switching(v.Visit, routes.RegisterActivate, func() bool { return h.save(v) }) {
+		return
+	}
 	if f.Get("action") == "back" {
 		h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterCompany) })
 		return
@@ -305,9 +377,7 @@ func (h *Handler) postActivate(v *visit) {
 		}
 	}
 	if len(bad) > 0 {
-		form := v.activateForm()
-		form.Errors = bad
-		h.kept(v, func() { h.renderActivate(v, http.StatusBadRequest, form, web.RegisterActivateView{}) })
+		h.refuseActivate(v, flow.Refusal{Errors: bad})
 		return
 	}
 	h.activate(v, name, instance)
@@ -386,7 +456,7 @@ func (h *Handler) activate(v *visit, name, instance string) {
 		Billing:   guance.BillingAccount{Username: d.Username, Email: d.Verified, PasswordHash: d.Password.Hash, Phone: d.Phone, Company: d.Company, Lang: string(v.Lang), CreatedAt: now},
 		Workspace: ws, UID: v.Sess.AliUID, Instance: instance, At: now,
 	}
-	d.Workspace, d.Instance = name, instance
+	d.Workspace, d.Instance, d.Refused = name, instance, nil
 	d.Done = &done{Username: d.Username, WorkspaceID: ws.ID, Workspace: name, Site: d.Site, UID: v.Sess.AliUID, Instance: instance}
 	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.Lang), map[string]string{
 		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
@@ -405,26 +475,30 @@ func (h *Handler) activate(v *visit, name, instance string) {
 
 // refused shows why Activate was refused, with where to put it right.
 func (h *Handler) refused(v *visit, err error) {
-	view := web.RegisterActivateView{}
+	r := flow.Refusal{}
 	code := ""
 	switch {
 	case errors.Is(err, guance.ErrUsernameTaken):
-		code, view.Notice, view.NoticeLink = "UsernameTaken", i18n.M("reg.taken.username"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
+		code, r.Notice, r.NoticeLink = "UsernameTaken", i18n.M("reg.taken.username"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
 	case errors.Is(err, guance.ErrEmailTaken):
-		code, view.Notice, view.NoticeLink = "EmailTaken", i18n.M("reg.taken.email"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
+		code, r.Notice, r.NoticeLink = "EmailTaken", i18n.M("reg.taken.email"), web.Link{Label: "reg.step.basic", Href: routes.RegisterBasic}
 	case errors.Is(err, guance.ErrUIDLinked):
-		code, view.Notice, view.NoticeLink = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.marketplace", Href: h.Web.MarketplaceURL}
+		// Linked meanwhile (another session of the account won): nothing
+		// to register any more; the account's workspaces are next.
+		code, r.Notice, r.NoticeLink, r.Closed = "UIDLinked", i18n.M("reg.taken.uid"), web.Link{Label: "action.workspaces", Href: routes.BindWorkspace}, true
 	case errors.Is(err, activation.ErrNotPending):
-		code, view.Notice = "InstanceNotPending", i18n.M("reg.instance.done")
+		// Activated meanwhile (another session of the purchase won):
+		// nothing here can be sent any more; its workspaces are next.
+		code, r.Notice, r.NoticeLink, r.Closed = "InstanceNotPending", i18n.M("reg.instance.done"), web.Link{Label: "action.workspaces", Href: routes.BindWorkspace}, true
 	case activation.Unavailable(err):
-		code, view.Notice, view.NoticeLink = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.Web.MarketplaceURL}
+		code, r.Notice, r.NoticeLink, r.Closed = "InstanceClosed", i18n.M("reg.instance.closed"), web.Link{Label: "action.marketplace", Href: h.Web.MarketplaceURL}, true
 	default:
 		h.fail(v, err)
 		return
 	}
 	h.Log.InfoContext(v.R.Context(), "registration refused", "code", code)
 	h.Metrics.Count("RegistrationsRefused", map[string]string{"Code": code})
-	h.renderActivate(v, http.StatusConflict, v.activateForm(), view)
+	h.refuseActivate(v, r)
 }
 
 // --- Done -----------------------------------------------------------------

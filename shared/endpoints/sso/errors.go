@@ -26,6 +26,13 @@ type marketError struct{ err error }
 func (e *marketError) Error() string { return "market openapi: " + e.err.Error() }
 func (e *marketError) Unwrap() error { return e.err }
 
+// activatedReplay is a replayed link of an activated purchase: the page
+// leads to the console it would have gone to.
+type activatedReplay struct{ loginURL string }
+
+func (e *activatedReplay) Error() string { return "the link was already used (activated purchase)" }
+func (e *activatedReplay) Unwrap() error { return session.ErrLinkUsed }
+
 // signedOut is the code of the page after Sign out.
 const signedOut = "SignedOut"
 
@@ -75,6 +82,7 @@ func problemFor(err error, next web.Next) web.Problem {
 	}
 	var param *marketplace.ParamError
 	var released *releasedError
+	var replay *activatedReplay
 	var mkt *marketError
 	switch {
 	case errors.Is(err, marketplace.ErrMissingToken), errors.Is(err, marketplace.ErrTokenMismatch):
@@ -85,6 +93,10 @@ func problemFor(err error, next web.Next) web.Problem {
 		return again("LinkExpired", http.StatusGone, "err.expired.head", "err.expired.body")
 	case errors.Is(err, marketplace.ErrLinkFromFuture):
 		return again("LinkFromFuture", http.StatusForbidden, "err.future.head", "err.future.body")
+	case errors.As(err, &replay):
+		p := again("LinkReplayed", http.StatusConflict, "err.replayed.head", "err.replayed.body")
+		p.Page.Next, p.Page.Action = "", web.Link{Label: "action.console", Href: replay.loginURL}
+		return p
 	case errors.Is(err, session.ErrLinkUsed):
 		p := again("LinkReplayed", http.StatusConflict, "err.replayed.head", "err.replayed.body")
 		if next.Back != "" {

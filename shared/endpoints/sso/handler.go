@@ -125,6 +125,11 @@ func (h *Handler) verify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := h.Sessions.ConsumeLink(ctx, link, now); err != nil {
+			if errors.Is(err, session.ErrLinkUsed) {
+				// Activated already: its way on is the console, not
+				// "continue activating".
+				err = &activatedReplay{loginURL: loginURL}
+			}
 			h.fail(w, r, lang, err)
 			return
 		}

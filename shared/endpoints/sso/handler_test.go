@@ -646,3 +646,21 @@ func TestLinkOfAnotherProduct(t *testing.T) {
 		t.Fatalf("our product's lost createInstance: %d", rec.Code)
 	}
 }
+
+// TestReplayOfAnActivatedPurchase: a link of an activated purchase used
+// twice says so, and leads to the console, not to "continue activating".
+func TestReplayOfAnActivatedPurchase(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, func(i *activation.Instance) {
+		i.Progress, i.LoginSite, i.Workspaces = activation.ProgressActivated, "cn1", []string{"wksp_a"}
+	})
+	l := link("5604018", now)
+	if rec := f.get(t, l); rec.Code != http.StatusSeeOther {
+		t.Fatalf("first: %d", rec.Code)
+	}
+	rec := f.get(t, l, "Accept-Language", "en")
+	body := rec.Body.String()
+	if rec.Code != http.StatusConflict || !strings.Contains(body, `href="https://console.example.com/login"`) || strings.Contains(body, "Continue activating") {
+		t.Fatalf("replay of an activated purchase's link: %d\n%s", rec.Code, body)
+	}
+}

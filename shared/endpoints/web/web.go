@@ -69,6 +69,19 @@ type Chrome struct {
 	// Banner is said above the page's content (a form of an earlier
 	// session taken).
 	Banner i18n.Message
+	// Default is the form's main action (its value and label key): what
+	// Enter in any field does (see WithDefault).
+	Default Link
+}
+
+// WithDefault makes Enter in any field of the page's form do its main
+// action (value, shown as label). A form submits with its first submit
+// button in the document, and the language switch in the header (which
+// submits the form too) comes before the form: so the page starts with a
+// button of the main action, off screen and out of the tab order.
+func (c Chrome) WithDefault(value, label string) Chrome {
+	c.Default = Link{Label: label, Href: value}
+	return c
 }
 
 // T is the text of key in the page's language.
@@ -86,6 +99,14 @@ func (c Chrome) support() string {
 func ProblemPath(code string, lang i18n.Lang) string {
 	return routes.Problem + "?" + url.Values{"code": {code}, "lang": {string(lang)}}.Encode()
 }
+
+// PageForm is the id of a page's form, which the language switch submits
+// (Chrome.Form).
+const PageForm = "page-form"
+
+// CodeAnchor is the id of the code field, where a page lands after a code
+// was sent (on a phone, two screens below the top).
+const CodeAnchor = "f-code"
 
 // Text renders m in the page's language.
 func (c Chrome) Text(m i18n.Message) string { return m.In(c.Lang) }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -121,5 +123,29 @@ func TestMaskUID(t *testing.T) {
 	}
 	if got := MaskUID("123"); got != "****" {
 		t.Fatal(got)
+	}
+}
+
+// TestEveryKeyHasItsText: every message key the pages and handlers name
+// (a quoted, dotted, lower-case word) has its text, so no page shows a
+// raw key.
+func TestEveryKeyHasItsText(t *testing.T) {
+	key := regexp.MustCompile(`"([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)+)"`)
+	notKeys := map[string]bool{"site.css": true}
+	files, _ := filepath.Glob("../*/*.templ")
+	more, _ := filepath.Glob("../*/*.go")
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_templ.go") || strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/i18n/") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range key.FindAllStringSubmatch(string(src), -1) {
+			if k := m[1]; !notKeys[k] && i18n.T(i18n.EN, k) == k {
+				t.Errorf("%s: %q has no text", f, k)
+			}
+		}
 	}
 }
