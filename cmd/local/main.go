@@ -97,6 +97,8 @@ Local stack is up (Ctrl-C stops it):
   An existing customer, for "Has billing center account":
     billing center       %[8]s   (its codes go to %[9]s)
     Guance account       %[10]s   (email %[11]s, password %[12]s)
+  Everything lives in memory: stopping the stack forgets every purchase,
+  account and mail (the next make dev starts from the demo customer again).
 `, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint(),
 		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL)
 

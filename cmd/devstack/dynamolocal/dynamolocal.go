@@ -45,6 +45,13 @@ type Server struct {
 	schemaMu sync.Mutex
 	tables   map[string]tableSchema // those with global secondary indexes
 
+	// feedMu guards the change feeds (feed.go), the tables' key
+	// attributes and the changes' sequence.
+	feedMu sync.Mutex
+	feeds  map[string][]*Feed
+	keys   map[string][]string
+	seq    int64
+
 	requests atomic.Int64
 }
 
@@ -92,12 +99,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.Engine.ServeHTTP(w, r)
 		return
-	case "UpdateItem", "TransactWriteItems":
-	case "PutItem", "DeleteItem", "BatchWriteItem":
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.Engine.ServeHTTP(w, r)
-		return
+	case "UpdateItem", "TransactWriteItems", "PutItem", "DeleteItem", "BatchWriteItem":
 	default:
 		s.mu.RLock()
 		defer s.mu.RUnlock()
@@ -130,7 +132,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(updates) == 0 {
+	// The items a subscribed table's feed records, as they were before.
+	refs := s.touched(op, body)
+	before := s.images(r, refs)
+	if len(updates) == 0 && len(refs) == 0 {
 		s.Engine.ServeHTTP(w, r)
 		return
 	}
@@ -140,6 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for _, u := range updates {
 			s.fix(r, u)
 		}
+		s.publish(refs, before, s.images(r, refs))
 	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v

@@ -49,7 +49,18 @@ func (s *Server) noteTable(body []byte) {
 			}
 		} `json:"GlobalSecondaryIndexes"`
 	}
-	if json.Unmarshal(body, &in) != nil || len(in.GSIs) == 0 {
+	if json.Unmarshal(body, &in) != nil {
+		return
+	}
+	s.feedMu.Lock()
+	if s.keys == nil {
+		s.keys = map[string][]string{}
+	}
+	for _, k := range in.KeySchema {
+		s.keys[in.TableName] = append(s.keys[in.TableName], k.AttributeName)
+	}
+	s.feedMu.Unlock()
+	if len(in.GSIs) == 0 {
 		return
 	}
 	t := tableSchema{indexes: map[string]indexSchema{}}

@@ -4,6 +4,8 @@
 package lambdaevent
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -51,6 +53,35 @@ func Stream(table string, at time.Time, inserts ...StreamInsert) events.DynamoDB
 		})
 	}
 	return ev
+}
+
+// StreamRecord is one record of a stream of view type view on table:
+// eventName event (INSERT, MODIFY, REMOVE), the item's keys, and the
+// images the view carries (KEYS_ONLY: none; NEW_IMAGE, OLD_IMAGE,
+// NEW_AND_OLD_IMAGES).
+func StreamRecord(table, view, event, sequence string, at time.Time, keys, old, cur map[string]events.DynamoDBAttributeValue) events.DynamoDBEventRecord {
+	change := events.DynamoDBStreamRecord{
+		ApproximateCreationDateTime: events.SecondsEpochTime{Time: at.UTC().Truncate(time.Second)},
+		Keys:                        keys, SequenceNumber: sequence, SizeBytes: 64, StreamViewType: view,
+	}
+	if view == "NEW_IMAGE" || view == "NEW_AND_OLD_IMAGES" {
+		change.NewImage = cur
+	}
+	if view == "OLD_IMAGE" || view == "NEW_AND_OLD_IMAGES" {
+		change.OldImage = old
+	}
+	return events.DynamoDBEventRecord{
+		EventID: randomID(), EventName: event, EventSource: "aws:dynamodb", EventVersion: "1.1",
+		AWSRegion:      Region,
+		EventSourceArn: "arn:aws:dynamodb:" + Region + ":" + Account + ":table/" + table + "/stream/local",
+		Change:         change,
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // IDKey is the keys of an item whose key is the string attribute "id".

@@ -42,8 +42,9 @@ type Options struct {
 	// RunSchedules fires each schedule of the template on its rate (make
 	// dev); tests fire them on demand with FireSchedule.
 	RunSchedules bool
-	// StreamPoll is how often the stream emulation polls (default 200ms).
-	StreamPoll time.Duration
+	// StreamRetry is how long a failed stream batch waits before it is
+	// handed over again (default a second).
+	StreamRetry time.Duration
 	// Output receives build output and the functions' logs.
 	Output io.Writer
 	Log    *slog.Logger
@@ -151,12 +152,13 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			if !ok {
 				return nil, errors.Join(fmt.Errorf("function %s: no table %s", fn.LogicalID, st.Table), closeListeners())
 			}
-			every := o.StreamPoll
-			if every <= 0 {
-				every = 200 * time.Millisecond
+			retry := o.StreamRetry
+			if retry <= 0 {
+				retry = time.Second
 			}
-			poller := &StreamPoller{Client: dynamoClient, Table: table, Stream: st, Function: fn.LogicalID, Pool: pool, Every: every, Log: o.Log}
-			s.background.Go(func() { poller.Run(bg) })
+			feed := &StreamFeed{Feed: dynamo.Handler.(*dynamolocal.Server).Subscribe(aws.ToString(table.Definition.TableName)),
+				Table: table, Stream: st, Function: fn.LogicalID, Pool: pool, Log: o.Log, Retry: retry}
+			s.background.Go(func() { feed.Run(bg) })
 		}
 		for _, sc := range fn.Schedules {
 			scheduler := &Scheduler{Function: fn.LogicalID, Schedule: sc, Pool: pool, Log: o.Log}

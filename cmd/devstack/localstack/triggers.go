@@ -8,172 +8,110 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamolocal"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/emulator"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/lambdaevent"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 )
 
-// StreamPoller emulates a DynamoDB stream event source, which the embedded
-// DynamoDB lacks: it polls the table, and hands each item it has not seen
-// before to the function as an INSERT record, in the shape Lambda's event
-// source mapping delivers (keys only, as the template's stream view is),
-// in batches of the event's BatchSize. Items the function reports as
-// failed (or a whole batch, on a function error) are handed over again on
-// the next poll, as Lambda retries. Polling (a Scan) is tooling only: no
-// function's request path scans.
-type StreamPoller struct {
-	Client   *dynamodb.Client
+// StreamFeed is a DynamoDB stream event source mapping: it reads the
+// change feed of the embedded DynamoDB (every write that changed an item,
+// in order), keeps the records the function's filter lets through (its
+// eventName values), shapes them as the table's StreamViewType says, and
+// invokes the function with batches of the event's BatchSize. Records the
+// function reports as failed (or a whole batch, on a function error) are
+// handed over again, from the first that failed, after a short wait, as
+// Lambda retries; nothing after them goes first, so a key's records stay
+// in order.
+type StreamFeed struct {
+	Feed     *dynamolocal.Feed
 	Table    samtemplate.Table
 	Stream   samtemplate.Stream
 	Function string
 	Pool     *emulator.Pool
-	Every    time.Duration
 	Log      *slog.Logger
-
-	mu   sync.Mutex
-	seen map[string]bool
-	seq  int64
+	// Retry is the wait before a failed batch is handed over again.
+	Retry time.Duration
 }
 
-// Run polls until ctx ends.
-func (p *StreamPoller) Run(ctx context.Context) {
-	p.seen = map[string]bool{}
-	ticker := time.NewTicker(p.Every)
-	defer ticker.Stop()
+// Run delivers until ctx ends.
+func (f *StreamFeed) Run(ctx context.Context) {
 	for {
-		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
-			p.Log.Warn("stream poll failed", "table", p.Table.LogicalID, "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
+		changes, err := f.Feed.Next(ctx, f.Stream.BatchSize)
+		if err != nil {
 			return
-		case <-ticker.C:
+		}
+		var batch []dynamolocal.Change
+		for _, c := range changes {
+			if len(f.Stream.EventNames) == 0 || slices.Contains(f.Stream.EventNames, c.Event) {
+				batch = append(batch, c)
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		if failed := f.deliver(ctx, batch); len(failed) > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(f.Retry):
+			}
+			f.Feed.Again(failed)
 		}
 	}
 }
 
-// Poll hands the new items to the function once.
-func (p *StreamPoller) Poll(ctx context.Context) error {
-	if !slices.Contains(p.Stream.EventNames, "INSERT") && len(p.Stream.EventNames) > 0 {
-		return nil // only inserts are emulated
+// deliver invokes the function with one batch and returns the records to
+// hand over again.
+func (f *StreamFeed) deliver(ctx context.Context, batch []dynamolocal.Change) []dynamolocal.Change {
+	table := aws.ToString(f.Table.Definition.TableName)
+	var ev events.DynamoDBEvent
+	for _, c := range batch {
+		ev.Records = append(ev.Records, lambdaevent.StreamRecord(table, f.Table.StreamView, c.Event, lambdaevent.Sequence(c.Seq), time.Now(),
+			images(c.Keys), images(c.Old), images(c.New)))
 	}
-	keys, err := p.scanKeys(ctx)
+	payload, err := json.Marshal(ev)
 	if err != nil {
-		return err
+		return nil
 	}
-	p.mu.Lock()
-	var fresh []map[string]types.AttributeValue
-	for _, k := range keys {
-		id := keyString(k)
-		if !p.seen[id] {
-			p.seen[id] = true
-			fresh = append(fresh, k)
+	res, err := f.Pool.Invoke(ctx, payload)
+	if err != nil || res.FunctionError {
+		f.Log.Warn("stream batch failed; it will be handed over again", "function", f.Function, "records", len(batch))
+		return batch
+	}
+	var resp events.DynamoDBEventResponse
+	if json.Unmarshal(res.Payload, &resp) != nil || len(resp.BatchItemFailures) == 0 {
+		return nil
+	}
+	for i, c := range batch {
+		for _, failure := range resp.BatchItemFailures {
+			if failure.ItemIdentifier == lambdaevent.Sequence(c.Seq) {
+				f.Log.Warn("stream records failed; they will be handed over again", "function", f.Function, "records", len(batch)-i)
+				return batch[i:]
+			}
 		}
-	}
-	p.mu.Unlock()
-	for len(fresh) > 0 {
-		n := min(len(fresh), p.Stream.BatchSize)
-		p.deliver(ctx, fresh[:n])
-		fresh = fresh[n:]
 	}
 	return nil
 }
 
-func (p *StreamPoller) scanKeys(ctx context.Context) ([]map[string]types.AttributeValue, error) {
-	var names []string
-	for _, k := range p.Table.Definition.KeySchema {
-		names = append(names, aws.ToString(k.AttributeName))
+// images reads an item in the wire form as a stream record carries it.
+func images(item map[string]json.RawMessage) map[string]events.DynamoDBAttributeValue {
+	if item == nil {
+		return nil
 	}
-	proj := ""
-	attrNames := map[string]string{}
-	for i, n := range names {
-		if i > 0 {
-			proj += ","
-		}
-		ph := "#k" + strconv.Itoa(i)
-		proj += ph
-		attrNames[ph] = n
-	}
-	var out []map[string]types.AttributeValue
-	in := &dynamodb.ScanInput{TableName: p.Table.Definition.TableName, ProjectionExpression: aws.String(proj), ExpressionAttributeNames: attrNames, ConsistentRead: aws.Bool(true)}
-	for {
-		page, err := p.Client.Scan(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", p.Table.LogicalID, err)
-		}
-		out = append(out, page.Items...)
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-}
-
-func keyString(k map[string]types.AttributeValue) string {
-	b, _ := json.Marshal(streamKeys(k))
-	return string(b)
-}
-
-func streamKeys(k map[string]types.AttributeValue) map[string]events.DynamoDBAttributeValue {
-	out := map[string]events.DynamoDBAttributeValue{}
-	for name, v := range k {
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			out[name] = events.NewStringAttribute(v.Value)
-		case *types.AttributeValueMemberN:
-			out[name] = events.NewNumberAttribute(v.Value)
+	out := make(map[string]events.DynamoDBAttributeValue, len(item))
+	for name, raw := range item {
+		var v events.DynamoDBAttributeValue
+		if json.Unmarshal(raw, &v) == nil {
+			out[name] = v
 		}
 	}
 	return out
-}
-
-// deliver invokes the function with one batch and forgets what failed, so
-// the next poll hands it over again.
-func (p *StreamPoller) deliver(ctx context.Context, batch []map[string]types.AttributeValue) {
-	bySeq := map[string]string{}
-	var inserts []lambdaevent.StreamInsert
-	for _, k := range batch {
-		p.mu.Lock()
-		p.seq++
-		seq := lambdaevent.Sequence(p.seq)
-		p.mu.Unlock()
-		bySeq[seq] = keyString(k)
-		inserts = append(inserts, lambdaevent.StreamInsert{EventID: randomHex(16), Sequence: seq, Keys: streamKeys(k)})
-	}
-	payload, err := json.Marshal(lambdaevent.Stream(aws.ToString(p.Table.Definition.TableName), time.Now(), inserts...))
-	if err != nil {
-		return
-	}
-	res, err := p.Pool.Invoke(ctx, payload)
-	var failed []string
-	switch {
-	case err != nil || res.FunctionError:
-		for seq := range bySeq {
-			failed = append(failed, seq)
-		}
-		p.Log.Warn("stream batch failed; it will be handed over again", "function", p.Function, "records", len(batch))
-	default:
-		var resp events.DynamoDBEventResponse
-		if json.Unmarshal(res.Payload, &resp) == nil {
-			for _, f := range resp.BatchItemFailures {
-				failed = append(failed, f.ItemIdentifier)
-			}
-		}
-	}
-	p.mu.Lock()
-	for _, seq := range failed {
-		delete(p.seen, bySeq[seq])
-	}
-	p.mu.Unlock()
 }
 
 func randomHex(n int) string {

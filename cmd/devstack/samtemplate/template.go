@@ -70,6 +70,8 @@ type Table struct {
 	LogicalID  string
 	Definition *dynamodb.CreateTableInput
 	TTLField   string
+	// StreamView is its stream's StreamViewType ("" without a stream).
+	StreamView string
 }
 
 type rawTemplate struct {
@@ -127,6 +129,9 @@ type rawTableProps struct {
 		AttributeName string `yaml:"AttributeName"`
 		Enabled       bool   `yaml:"Enabled"`
 	} `yaml:"TimeToLiveSpecification"`
+	StreamSpecification struct {
+		StreamViewType string `yaml:"StreamViewType"`
+	} `yaml:"StreamSpecification"`
 }
 
 type rawKey struct {
@@ -316,7 +321,7 @@ func (t *Template) table(id string, propsNode yaml.Node) (Table, error) {
 			},
 		})
 	}
-	table := Table{LogicalID: id, Definition: in}
+	table := Table{LogicalID: id, Definition: in, StreamView: props.StreamSpecification.StreamViewType}
 	if props.TimeToLiveSpecification.Enabled {
 		table.TTLField = props.TimeToLiveSpecification.AttributeName
 	}

@@ -42,6 +42,10 @@ type Page struct {
 	// CreateRetryWait is the first wait before createInstance is called
 	// again after an answer without an instance id (default 2 s).
 	CreateRetryWait time.Duration
+	// LostCreateRetry is when a createInstance the buyer asked to lose is
+	// retried (default a minute): the marketplace calls again, up to 120
+	// times, and the purchase then shows as opened, recovered or not.
+	LostCreateRetry time.Duration
 
 	mu      sync.Mutex
 	history []Exchange
@@ -232,19 +236,34 @@ func (p *Page) buy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bought := p.Market.Buy(uid, p.Now())
-	if r.PostForm.Get("lose") == "" {
-		params := marketplace.Params{
-			"action": string(marketplace.ActionCreateInstance), "aliUid": bought.AliUID, "orderBizId": bought.InstanceID,
-			"orderId": bought.OrderID, "productCode": bought.ProductCode, "skuId": bought.SKU, "trial": "false",
-			"expiredOn": marketplace.FormatTime(bought.EndOn),
+	params := marketplace.Params{
+		"action": string(marketplace.ActionCreateInstance), "aliUid": bought.AliUID, "orderBizId": bought.InstanceID,
+		"orderId": bought.OrderID, "productCode": bought.ProductCode, "skuId": bought.SKU, "trial": "false",
+		"expiredOn": marketplace.FormatTime(bought.EndOn),
+	}
+	if r.PostForm.Get("lose") != "" {
+		// Its first calls are lost; a retry comes later, whatever the
+		// buyer did meanwhile (a Login Without Password recovers the
+		// purchase from the OpenAPI before it).
+		wait := p.LostCreateRetry
+		if wait <= 0 {
+			wait = time.Minute
 		}
-		ex, err := p.Client.Call(r.Context(), params, false)
-		p.remember(ex, err)
-		if !p.noteAnswer(params, ex) {
-			go p.callAgain(params)
-		}
+		time.AfterFunc(wait, func() { p.create(context.Background(), params) })
+	} else {
+		p.create(r.Context(), params)
 	}
 	http.Redirect(w, r, "/submitted?instance="+url.QueryEscape(bought.InstanceID), http.StatusSeeOther)
+}
+
+// create calls createInstance, and again (in the background) while it
+// answers no instance id.
+func (p *Page) create(ctx context.Context, params marketplace.Params) {
+	ex, err := p.Client.Call(ctx, params, false)
+	p.remember(ex, err)
+	if !p.noteAnswer(params, ex) {
+		go p.callAgain(params)
+	}
 }
 
 // MaxCreateCalls is how often the marketplace calls createInstance until
@@ -455,7 +474,7 @@ pre{background:#f4f4f4;padding:.6rem;white-space:pre-wrap;word-break:break-all}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.5rem;text-align:left}
 .err{color:#b00020}.ok{color:#14532d}.row{display:flex;flex-wrap:wrap;gap:1rem;align-items:end}
 .button{background:#c2410c;color:#fff;padding:.35rem .8rem;border-radius:4px;text-decoration:none;border:0;font:inherit;cursor:pointer;display:inline-block}
-a.button{white-space:nowrap}
+a.button{white-space:normal;max-width:100%}
 .small{font-size:.85rem}.small button,.small select{font-size:.85rem}
 h1,h2{overflow-wrap:break-word}h2 small.api{display:block;font-size:.8rem;font-weight:400;color:#555}
 form.row{margin-bottom:1.25rem}
@@ -515,7 +534,7 @@ var activateTemplate = template.Must(template.New("activate").Parse(`<!doctype h
  <label for="uid">Buyer's Alibaba Cloud account ID</label><input id="uid" name="uid" value="{{.UID}}" size="34" inputmode="numeric">
  <p class="small muted">Any run of decimal digits: the marketplace's own examples have 11, 14 and 16.</p>
  <label class="inline"><input type="checkbox" id="agree" name="agree" value="1" required> I have read and agree to the <a href="#terms">Alibaba Cloud Marketplace pay-as-you-go service terms</a>.</label>
- <p class="small"><label class="inline"><input type="checkbox" name="lose" value="1"> simulate: lose the createInstance callback</label></p>
+ <p class="small"><label class="inline"><input type="checkbox" name="lose" value="1"> simulate: lose the createInstance callback (the marketplace's retry comes a minute later)</label></p>
  <p><button class="button" id="buy">Activate</button> <a href="/">Cancel</a></p>
 </form>
 <p class="small muted" id="terms">The terms: usage is metered hourly and billed after each hour; arrears freeze the service (data is kept); closing it releases the instance.</p>

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,5 +235,41 @@ func TestConsoleSendsTheChosenAction(t *testing.T) {
 	send("releaseInstance", "instanceId="+bought.InstanceID+"\ntoken=bad")
 	if p, _ := market.Instance(bought.InstanceID); p.Status != "EXPIRED" {
 		t.Fatalf("a call with the user's own token moved the marketplace: %s", p.Status)
+	}
+}
+
+// TestLostCreateInstanceIsRetried: a createInstance the buyer asked to
+// lose is not lost for good: the marketplace calls again later, and the
+// purchase shows as opened once our side answers it (recovered by a Login
+// Without Password meanwhile or not).
+func TestLostCreateInstanceIsRetried(t *testing.T) {
+	var calls atomic.Int32
+	spi := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params, _ := marketplace.ReadParams(r)
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = fmt.Fprintf(w, `{"instanceId":%q,"appInfo":{"authUrl":"https://example.com/aliyun/sso"}}`, params["orderBizId"])
+	}))
+	defer spi.Close()
+	market := NewMarket()
+	page := httptest.NewServer(&Page{Client: &Client{SPIURL: spi.URL, Key: "k"}, Market: market, Now: time.Now, LostCreateRetry: 50 * time.Millisecond})
+	defer page.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(page.URL+"/buy", url.Values{"uid": {SampleUID}, "agree": {"1"}, "lose": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if calls.Load() != 0 {
+		t.Fatal("the lost call reached our side at once")
+	}
+	id := market.Purchases()[0].InstanceID
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if p, _ := market.Instance(id); p.Status == "OPENED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the lost createInstance was never called again (%d calls)", calls.Load())
+		}
 	}
 }

@@ -84,22 +84,30 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 			return errReadAgain
 		})
 	}
-	if last && inst.BillingAccount != "" {
-		// The link and the billing center account, in one read.
-		linkID, accountID := cloudKey(inst.AliUID), billingID(inst.BillingAccount)
+	linkID, accountID := cloudKey(inst.AliUID), billingID(inst.BillingAccount)
+	read := map[string]map[string]types.AttributeValue{}
+	if last {
+		// The link and the billing center account (when the instance was
+		// bound to one), in one read. An instance never bound may still
+		// be the last live one of a linked UID.
+		keys := []map[string]types.AttributeValue{idKey(linkID)}
+		if inst.BillingAccount != "" {
+			keys = append(keys, idKey(accountID))
+		}
 		found, err := s.st.batchGet(ctx, map[string]types.KeysAndAttributes{
-			s.st.t.Accounts: {Keys: []map[string]types.AttributeValue{idKey(linkID), idKey(accountID)}, ConsistentRead: aws.Bool(true)},
+			s.st.t.Accounts: {Keys: keys, ConsistentRead: aws.Bool(true)},
 		})
 		if err != nil {
 			return false, fmt.Errorf("read the cloud link and billing center account of instance %s: %w", inst.ID, err)
 		}
-		read := map[string]map[string]types.AttributeValue{}
 		for _, item := range found[s.st.t.Accounts] {
 			read[stringOf(item[idAttr])] = item
 		}
 		if err := s.unlink(ctx, t, inst, read[linkID]); err != nil {
 			return false, err
 		}
+	}
+	if last && inst.BillingAccount != "" {
 		notice, err := releaseNotice(inst, read[accountID])
 		if err != nil {
 			return false, err
@@ -139,37 +147,39 @@ func (t *tx) backToBillingCenter(workspaceID, instance string, why refusal) {
 }
 
 // unlink is the link's part of the last release step: the instance goes
-// from the link, and the link goes with its last instance. The write is
-// conditioned on the link being as read (its seq), so an instance bound
-// meanwhile is never dropped with it (its refusal reads again). Nothing
-// is written when the link does not hold the instance (never bound
-// through it, or taken off already). item is the link as read (nil: none).
+// from the link, and the link goes once no live instance of the UID is
+// left, whether or not this one was bound through it (a later purchase of
+// a linked UID relies on the link without being listed in it, and may be
+// the last to go). The write is conditioned on the link being as read
+// (its seq), so an instance bound meanwhile is never dropped with it (its
+// refusal reads again). item is the link as read (nil: none).
 func (s *Effects) unlink(ctx context.Context, t *tx, inst activation.Instance, item map[string]types.AttributeValue) error {
+	if len(item) == 0 {
+		return nil
+	}
 	var link guance.CloudLink
 	if err := attributevalue.UnmarshalMap(item, &link); err != nil {
 		return fmt.Errorf("unmarshal cloud link: %w", err)
-	}
-	if len(item) == 0 || !slices.Contains(link.Instances, inst.ID) {
-		return nil
 	}
 	name, value := expression.Name, expression.Value
 	asRead := name("seq").Equal(value(link.Seq))
 	if link.Seq == 0 {
 		asRead = name("seq").AttributeNotExists()
 	}
-	last := len(link.Instances) == 1
-	if last {
-		// A later purchase of the UID, not activated yet, relies on the
-		// link too (it goes straight to workspace binding): the link
-		// stays while any other instance of the UID is live.
-		others, err := s.st.otherLiveInstances(ctx, inst)
+	holds := slices.Contains(link.Instances, inst.ID)
+	if others := len(link.Instances); others == 0 || holds && others == 1 {
+		// No instance bound through the link is left: it goes with the
+		// last live instance of the UID.
+		live, err := s.st.otherLiveInstances(ctx, inst)
 		if err != nil {
 			return err
 		}
-		last = !others
+		if !live {
+			t.remove(s.st.t.Accounts, idKey(cloudKey(inst.AliUID)), &asRead, because(errReadAgain))
+			return nil
+		}
 	}
-	if last {
-		t.remove(s.st.t.Accounts, idKey(cloudKey(inst.AliUID)), &asRead, because(errReadAgain))
+	if !holds {
 		return nil
 	}
 	t.update(s.st.t.Accounts, idKey(cloudKey(inst.AliUID)), asRead,

@@ -39,3 +39,26 @@ func TestReleaseKeepsLinkWhileAnotherLiveInstanceOfTheUID(t *testing.T) {
 		t.Errorf("the live second purchase can no longer settle through the link: %v", err)
 	}
 }
+
+// TestLinkGoesWithTheLastLiveInstance: the UID's first purchase (bound
+// through the link) is released while a later one, never activated, is
+// live: the link stays. When that later one is released too, nothing of
+// the UID is live: the link goes, and the UID may bind another billing
+// center account.
+func TestLinkGoesWithTheLastLiveInstance(t *testing.T) {
+	f := newRecords(t)
+	ctx := context.Background()
+	f.existing(t)
+	f.instance(t, "7000001", uidA, nil)
+	f.bind(t, "7000001", uidA)
+	f.settled(t, "7000001", uidA, 1)
+	f.instance(t, "7000005", uidA, nil)
+	for _, id := range []string{"7000001", "7000005"} {
+		if res, err := f.service().Handle(ctx, &marketplace.ReleaseInstance{InstanceID: id}); err != nil || res.Outcome != activation.Applied {
+			t.Fatalf("release %s: %v %v", id, res, err)
+		}
+		if _, ok := f.link(t, uidA); ok != (id == "7000001") {
+			t.Fatalf("after releasing %s the link is there: %v", id, ok)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FieldError says which field of a form is wrong; Key is the message of
@@ -83,8 +85,14 @@ func Phone(s string) (string, *FieldError) {
 // Text is a required or optional one-line text of at most max visible
 // characters (letters, marks, numbers, punctuation, symbols, spaces: no
 // control or format characters), trimmed.
+//
+// It is kept in Unicode NFC, so that one name is written one way; bytes
+// that are not UTF-8 do not pass.
 func Text(field, s string, max int, required bool) (string, *FieldError) {
-	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) {
+		return "", bad(field, "field."+field)
+	}
+	s = norm.NFC.String(strings.TrimSpace(s))
 	if s == "" {
 		if required {
 			return "", bad(field, "field."+field)
@@ -117,7 +125,10 @@ func CompanyName(s string) (string, *FieldError) { return Text("company", s, 100
 
 // Description: at most 500 characters, lines allowed.
 func Description(s string) (string, *FieldError) {
-	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) {
+		return "", bad("description", "field.description")
+	}
+	s = norm.NFC.String(strings.TrimSpace(s))
 	if utf8.RuneCountInString(s) > 500 {
 		return "", bad("description", "field.description")
 	}

@@ -129,3 +129,20 @@ func TestWorkspaceID(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesAreOneWayOfWriting: bytes that are not UTF-8 do not pass, and
+// a name is kept in NFC, so é typed as one character or as e and a
+// combining accent is the same name.
+func TestNamesAreOneWayOfWriting(t *testing.T) {
+	if _, err := WorkspaceName("prod\xff"); err == nil {
+		t.Error("a workspace name that is not UTF-8 passed")
+	}
+	if _, err := Description("notes\xc3"); err == nil {
+		t.Error("a description that is not UTF-8 passed")
+	}
+	composed, _ := CompanyName("Caf\u00e9")
+	decomposed, _ := CompanyName("Cafe\u0301")
+	if composed != decomposed || composed != "Caf\u00e9" {
+		t.Errorf("%q and %q are two ways of one name", composed, decomposed)
+	}
+}

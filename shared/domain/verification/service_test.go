@@ -306,3 +306,26 @@ func TestClientNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressesAreOneKey: an address is one key however it is written
+// (case, NFC, the domain's Unicode or ASCII form); look-alikes and what
+// no mail could reach are refused.
+func TestAddressesAreOneKey(t *testing.T) {
+	for in, want := range map[string]string{
+		" Alice@Example.COM ":         "alice@example.com",
+		"alice@b\u00fccher.example":   "alice@xn--bcher-kva.example",
+		"alice@bu\u0308cher.example":  "alice@xn--bcher-kva.example", // ü as u and a combining diaeresis
+		"alice@xn--bcher-kva.example": "alice@xn--bcher-kva.example",
+		"alice@ex\u0430mple.com":      "", // a Cyrillic а among Latin letters
+		"\u00e9lise@example.com":      "", // SES takes no local part outside ASCII
+		"alice@example.com\xff":       "",
+		"":                            "",
+		"alice@":                      "",
+		"alice@localhost":             "",
+	} {
+		got, err := verification.NormalizeAddress(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("NormalizeAddress(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

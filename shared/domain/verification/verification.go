@@ -18,6 +18,11 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 )
@@ -129,9 +134,28 @@ func (e *LimitError) Error() string {
 }
 
 // NormalizeAddress checks an email address and returns it in the form
-// codes are keyed by (trimmed, lower case).
+// codes and accounts are keyed by, so that one address is one key however
+// it is written: trimmed, in Unicode NFC (é is one character, not e and a
+// combining accent), lower case, its domain in its ASCII form (IDNA).
+//
+// Refused besides what is not an address: bytes that are not UTF-8; a
+// local part that is not ASCII (the mail could not be sent: SES does not
+// take one); a domain label mixing Latin, Cyrillic and Greek letters,
+// the look-alike of another domain ("exаmple" with a Cyrillic а).
 func NormalizeAddress(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	if !utf8.ValidString(s) {
+		return "", ErrInvalidAddress
+	}
+	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !ascii(local) || mixedScripts(domain) {
+		return "", ErrInvalidAddress
+	}
+	domain, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return "", ErrInvalidAddress
+	}
+	s = local + "@" + strings.ToLower(domain)
 	if len(s) > 254 || strings.ContainsAny(s, " <>\"") {
 		return "", ErrInvalidAddress
 	}
@@ -139,11 +163,36 @@ func NormalizeAddress(s string) (string, error) {
 	if err != nil || parsed.Address != s || parsed.Name != "" {
 		return "", ErrInvalidAddress
 	}
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "", ErrInvalidAddress
 	}
 	return s, nil
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// mixedScripts tells whether a label of domain mixes the letters of
+// Latin, Cyrillic and Greek, the scripts whose letters look alike.
+func mixedScripts(domain string) bool {
+	for _, label := range strings.Split(domain, ".") {
+		seen := 0
+		for _, script := range []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek} {
+			if strings.IndexFunc(label, func(r rune) bool { return unicode.Is(script, r) }) >= 0 {
+				seen++
+			}
+		}
+		if seen > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // NormalizeUsername checks a billing center username and returns its key form.
