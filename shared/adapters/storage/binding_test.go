@@ -3,6 +3,8 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -266,5 +268,42 @@ func TestBindingRaces(t *testing.T) {
 	}
 	if won != 1 {
 		t.Fatalf("%d billing bindings of one purchase won, want 1", won)
+	}
+}
+
+// TestTheInstanceItemStaysBounded: the bound on the workspaces one
+// purchase settles is part of the settling write, so binds that all read
+// the purchase below it cannot pass it together; a retry of a workspace
+// already settled still goes through.
+func TestTheInstanceItemStaysBounded(t *testing.T) {
+	f := newRecords(t)
+	ctx := context.Background()
+	f.existing(t)
+	f.instance(t, "7000001", uidA, nil)
+	f.bind(t, "7000001", uidA)
+	if err := f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000001", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the list to the bound, wksp_free among the names.
+	others := make([]string, 0, guance.MaxWorkspacesPerInstance-1)
+	for i := range guance.MaxWorkspacesPerInstance - 1 {
+		others = append(others, fmt.Sprintf("wksp_%04d", i))
+	}
+	if _, err := f.db.Client().UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(f.tables.Instances), Key: map[string]types.AttributeValue{"instanceId": &types.AttributeValueMemberS{Value: "7000001"}},
+		UpdateExpression:          aws.String("ADD workspaces :w, settledCount :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":w": &types.AttributeValueMemberSS{Value: others}, ":n": &types.AttributeValueMemberN{Value: strconv.Itoa(len(others))}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	one := guance.Workspace{ID: "wksp_one_more", Name: "one more", Site: "cn1", Owner: "alice", BillingAccount: "acme", Settlement: guance.ByInstance(uidA, "7000001"), CreatedAt: t0}
+	if err := f.create(t, guance.NewWorkspace{Workspace: one, UID: uidA, Instance: "7000001", At: t0}); !errors.Is(err, guance.ErrTooManyWorkspaces) {
+		t.Fatalf("a workspace beyond the bound: %v", err)
+	}
+	if err := f.records.Bindings().SettleWorkspace(ctx, guance.Settle{WorkspaceID: "wksp_free", Site: "cn1", Account: "acme", UID: uidA, Instance: "7000001", At: t0}); err != nil {
+		t.Fatalf("a retried bind at the bound: %v", err)
+	}
+	if inst, _ := f.instances.Get(ctx, "7000001"); len(inst.Workspaces) != guance.MaxWorkspacesPerInstance {
+		t.Fatalf("%d workspaces, want %d", len(inst.Workspaces), guance.MaxWorkspacesPerInstance)
 	}
 }

@@ -180,20 +180,41 @@ func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at
 // under cond: activated under account, its login site kept if it has one,
 // the workspace on its list and metered from at, no longer a pending
 // activation awaiting a check.
+//
+// The instance item names each workspace it settles, so it must stay
+// bounded: the write itself refuses a workspace beyond
+// MaxWorkspacesPerInstance (not a read before it, which concurrent binds
+// would all pass). It counts them in settledCount rather than testing the
+// list's size, which DynamoDB cannot take of a list not there yet in a way
+// the embedded one also follows; every settling adds a workspace new to
+// the list (the workspace's own write refuses a repeat, which is then done),
+// and only a released instance's list shrinks.
 func (t *tx) settling(instance string, cond expression.ConditionBuilder, account, workspaceID, site string, at time.Time, why refusal) {
 	name, value := expression.Name, expression.Value
-	t.update(t.s.t.Instances, instanceKeyOf(instance), cond,
+	room := expression.Or(name("settledCount").AttributeNotExists(),
+		name("settledCount").LessThan(value(guance.MaxWorkspacesPerInstance)))
+	t.update(t.s.t.Instances, instanceKeyOf(instance), cond.And(room),
 		expression.Set(name("progress"), value(activation.ProgressActivated)).
 			Set(name("billingAccount"), value(account)).
 			Set(name("loginSite"), expression.IfNotExists(name("loginSite"), value(site))).
 			Set(name("updatedAt"), value(at)).
 			Add(name("workspaces"), value(set(workspaceID))).
+			Add(name("settledCount"), value(1)).
 			Remove(name("awaiting")).Remove(name("checkAt")).
 			Set(name("metering"), value(activation.MeteringOn)).
 			Set(name("meteredFrom"), expression.IfNotExists(name("meteredFrom"), value(epoch(at)))).
 			Set(name("meteredUntil"), expression.IfNotExists(name("meteredUntil"), value(epoch(metering.Ceil(at))))).
 			Add(name("meteredWorkspaces"), value(set(metering.FormatMember(workspaceID, at)))),
-		why)
+		func(ctx context.Context, old map[string]types.AttributeValue) error {
+			inst, err := t.s.refusedInstance(ctx, instance, old)
+			if err != nil {
+				return fmt.Errorf("read why instance %s refused: %w", instance, err)
+			}
+			if inst.SettledCount >= guance.MaxWorkspacesPerInstance {
+				return guance.ErrTooManyWorkspaces
+			}
+			return why(ctx, old)
+		})
 }
 
 // keepLink is the cloud link's part: it must still name the account, and

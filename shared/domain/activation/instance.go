@@ -129,6 +129,10 @@ type Instance struct {
 	Effects    string    `dynamodbav:"effects,omitempty"`
 	EffectsAt  time.Time `dynamodbav:"effectsAt,unixtime,omitempty"`
 	EffectsSeq int       `dynamodbav:"effectsSeq,omitempty"`
+	// SettledCount counts the workspaces ever settled through the
+	// instance: the bound on its item (guance.MaxWorkspacesPerInstance)
+	// is checked on it in the settling write.
+	SettledCount int `dynamodbav:"settledCount,omitempty"`
 	// ReleasedWorkspaces counts the workspaces that went back to billing
 	// center settlement when the instance was released.
 	ReleasedWorkspaces int `dynamodbav:"releasedWorkspaces,omitempty"`

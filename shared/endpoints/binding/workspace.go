@@ -355,9 +355,9 @@ func (h *WorkspaceHandler) settle(v *flow.Visit) {
 }
 
 // roomFor refuses a workspace more for an instance that settles the most
-// one can: its item names each, and must stay bounded. (Checked on the
-// purchase as read: binds at the same moment may pass it by their number,
-// which the bound allows for.)
+// one can (its item names each, and must stay bounded) before the buyer
+// fills in the rest; the settling write checks it again, so binds at the
+// same moment cannot pass it together.
 func roomFor(inst activation.Instance) error {
 	if len(inst.Workspaces) >= guance.MaxWorkspacesPerInstance {
 		return guance.ErrTooManyWorkspaces
