@@ -2,7 +2,7 @@
 //
 //	marketsim call <action> [name=value ...]   send a signed SPI call
 //	marketsim events [-dir events]             rewrite the sample events
-//	marketsim link [-instance ID]              print a fresh Login Without Password link
+//	marketsim link [-instance ID] [name=value ...]  print a fresh Login Without Password link
 //	marketsim reconcile                        run the reconciliation now (make dev)
 //	marketsim meter                            run the metering now (make dev)
 //	marketsim usage -workspace ID [-item host] [-amount 5] [-hours 1] [-rewind]
@@ -245,9 +245,15 @@ func link(args []string) error {
 	flags := flag.NewFlagSet("link", flag.ExitOnError)
 	auth := flags.String("auth", "http://"+localstack.APIAddr+"/aliyun/sso", "authUrl")
 	key := flags.String("key", localstack.ISVKey(), "ISV key (default: $MARKET_ISV_KEY or the local default)")
-	instance := flags.String("instance", simulator.SampleInstanceID, "instance id")
+	instance := flags.String("instance", simulator.SampleInstanceID, "instance id (a purchase on Purchased Services)")
 	_ = flags.Parse(args)
-	fmt.Println(*auth + "?" + marketplace.VerifyParams(*instance, time.Now()).Signed(*key).Encode())
+	// name=value overrides a parameter before signing (timeStamp= an old
+	// time makes an expired link), name= removes one.
+	params := marketplace.VerifyParams(*instance, time.Now())
+	if err := simulator.ParseAssignments(params, flags.Args()); err != nil {
+		return err
+	}
+	fmt.Println(*auth + "?" + params.Signed(*key).Encode())
 	return nil
 }
 

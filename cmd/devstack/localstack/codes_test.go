@@ -248,7 +248,7 @@ func TestBindBillingCodeThroughTheOutbox(t *testing.T) {
 	mail := mailTo(t, s.SESURL, "billing@acme.example")
 	t.Logf("the outbox delivered the mail %s after the answer", time.Since(start).Round(time.Millisecond))
 	typed := sixDigits.FindString(mail.Body.Text)
-	if !strings.Contains(mail.Body.Text, "binding the Guance Commercial Plan") || typed == "" {
+	if !strings.Contains(mail.Body.Text, `is binding your billing center account "acme"`) || typed == "" {
 		t.Fatalf("mail %+v", mail)
 	}
 	if err := stackVerifier(t, s).Verify(context.Background(), verification.BindBilling, b.codeScope(s), "acme", typed); err != nil {

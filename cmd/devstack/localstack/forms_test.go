@@ -149,10 +149,10 @@ func TestFormsInChromium(t *testing.T) {
 		if j.value("#f-username") != "switcher2" || !j.has("#sent") {
 			t.Fatal("the first tab's form was lost after a second Login Without Password")
 		}
-		// The language is the session's: the new one speaks the browser's
-		// (English here) until the buyer switches again.
-		if !j.has(`html[lang="en"]`) {
-			t.Fatal("the continued session does not speak the browser's language")
+		// The language chosen for the purchase goes on in the new
+		// session, over the browser's (English here).
+		if !j.has(`html[lang="zh-CN"]`) {
+			t.Fatal("the continued session lost the language chosen")
 		}
 		// The company step: the tick survives the switch back.
 		code := j.code("switcher@example.com")
@@ -162,9 +162,9 @@ func TestFormsInChromium(t *testing.T) {
 			clear("#f-code"), chromedp.SendKeys(chromedp.CSS("#f-code"), code+kb.Enter), chromedp.WaitVisible(chromedp.CSS("#f-company")),
 		)
 		j.step("tick and switch",
-			chromedp.WaitVisible(chromedp.CSS(`html[lang="en"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"]`)),
 			chromedp.SendKeys(chromedp.CSS("#f-company"), "Switch Co"), chromedp.Click(chromedp.CSS("#f-agree")),
-			chromedp.Click(chromedp.CSS("#language")), chromedp.WaitVisible(chromedp.CSS(`html[lang="zh-CN"]`)),
+			chromedp.Click(chromedp.CSS("#language")), chromedp.WaitVisible(chromedp.CSS(`html[lang="en"]`)),
 		)
 		ticked, _ := chromedp.Run(j.ctx, chromedp.Evaluate[bool](`document.getElementById('f-agree').checked`))
 		if !ticked || j.value("#f-company") != "Switch Co" {
@@ -177,7 +177,7 @@ func TestFormsInChromium(t *testing.T) {
 			clear("#f-email"), chromedp.SendKeys(chromedp.CSS("#f-email"), "switcher.new@example.com"),
 			chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#f-code-error")),
 		)
-		if !strings.Contains(j.text("#f-code-error"), "已不是您验证过的") || !j.has("#send") || j.has("#verified") {
+		if !strings.Contains(j.text("#f-code-error"), "no longer the address you proved") || !j.has("#send") || j.has("#verified") {
 			t.Fatalf("a changed proven address: %q", j.text("#f-code-error"))
 		}
 	})

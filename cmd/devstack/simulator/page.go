@@ -410,7 +410,12 @@ func (p *Page) console(w http.ResponseWriter, r *http.Request) {
 	}
 	instance := r.URL.Query().Get("instance")
 	if instance == "" {
+		// The newest purchase on Purchased Services, for a lifecycle
+		// call; a new one for createInstance.
 		instance = SampleInstanceID
+		if list := p.Market.Purchases(); len(list) > 0 && action != string(marketplace.ActionCreateInstance) {
+			instance = list[0].InstanceID
+		}
 	}
 	params := SampleParams(marketplace.Action(action), instance, p.Now())
 	var lines []string

@@ -85,12 +85,23 @@ func Code(c verification.Mail) (Message, error) {
 	lang := i18n.Or(c.Lang, i18n.ZH)
 	subject := i18n.T(lang, "mail.code.subject")
 	doing := i18n.T(lang, "mail.code."+string(c.Purpose))
+	warn := ""
+	if b := c.For; c.Purpose == verification.BindBilling && b.Account != "" && b.Buyer != "" && b.Instance != "" {
+		// Say exactly what the code binds, and where it may be typed: a
+		// code typed into someone else's page would bind their purchase.
+		doing = i18n.T(lang, "mail.code.bind-billing.for", b.Account, b.Buyer, b.Instance)
+		warn = i18n.T(lang, "mail.code.bind-billing.warn")
+	}
 	valid := i18n.T(lang, "mail.code.valid", int(c.Validity.Minutes()))
 	var html bytes.Buffer
-	if err := codeHTML(lang, subject, doing, c.Code, valid).Render(context.Background(), &html); err != nil {
+	if err := codeHTML(lang, subject, doing, c.Code, valid, warn).Render(context.Background(), &html); err != nil {
 		return Message{}, fmt.Errorf("render code mail: %w", err)
 	}
-	text := textMail(lang, doing, i18n.T(lang, "mail.code.is")+" "+c.Code, valid, i18n.T(lang, "mail.code.ignore"))
+	lines := []string{doing, i18n.T(lang, "mail.code.is") + " " + c.Code, valid}
+	if warn != "" {
+		lines = append(lines, warn)
+	}
+	text := textMail(lang, append(lines, i18n.T(lang, "mail.code.ignore"))...)
 	return Message{To: c.To, Subject: subject, Text: text, HTML: html.String()}, nil
 }
 
@@ -159,7 +170,8 @@ var ErrUnknownKind = errors.New("mail: unknown outbox kind")
 func ForOutbox(item outbox.Item, secret string) (Message, error) {
 	switch item.Kind {
 	case outbox.KindCode:
-		return Code(verification.Mail{To: item.To, Code: secret, Purpose: verification.Purpose(item.Fields["purpose"]), Lang: item.Lang, Validity: verification.CodeTTL})
+		return Code(verification.Mail{To: item.To, Code: secret, Purpose: verification.Purpose(item.Fields["purpose"]), Lang: item.Lang, Validity: verification.CodeTTL,
+			For: verification.Binding{Account: item.Fields["account"], Buyer: item.Fields["buyer"], Instance: item.Fields["instance"]}})
 	case outbox.KindWelcome:
 		return Welcome(item.To, item.Lang, item.Fields)
 	case outbox.KindReleased:

@@ -113,3 +113,26 @@ func TestWelcomeMail(t *testing.T) {
 		t.Fatal("an unknown kind must be an error")
 	}
 }
+
+// TestBindBillingCodeSaysWhatItBinds: the code mailed to a billing center
+// account's address names the account, the Alibaba Cloud account (masked)
+// and the instance it would be bound to, and where the code may be typed:
+// a code typed into someone else's page would bind their purchase.
+func TestBindBillingCodeSaysWhatItBinds(t *testing.T) {
+	for lang, want := range map[string][]string{
+		"en": {`"acme"`, "1234********3456", "5604018", "only on a page you opened yourself"},
+		"zh": {"“acme”", "1234********3456", "5604018", "只在您本人"},
+	} {
+		m, err := ForOutbox(outbox.Item{Kind: outbox.KindCode, To: "billing@acme.example", Lang: lang, Fields: map[string]string{
+			"purpose": "bind-billing", "account": "acme", "buyer": "1234********3456", "instance": "5604018",
+		}}, "123456")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(m.Text, w) || !strings.Contains(m.HTML, strings.ReplaceAll(w, `"`, "&#34;")) {
+				t.Errorf("%s: the mail lacks %q:\n%s", lang, w, m.Text)
+			}
+		}
+	}
+}

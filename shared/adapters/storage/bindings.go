@@ -164,8 +164,11 @@ func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, s
 // (a later purchase of an activated buyer).
 func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at time.Time) {
 	name, value := expression.Name, expression.Value
+	// Bound to this account, and not activated longer ago than a session
+	// may go on adding workspaces (whichever session asks).
 	mine := name("billingAccount").Equal(value(account)).
-		And(expression.Or(name("progress").Equal(value(activation.ProgressBillingBound)), name("progress").Equal(value(activation.ProgressActivated))))
+		And(expression.Or(name("progress").Equal(value(activation.ProgressBillingBound)),
+			name("progress").Equal(value(activation.ProgressActivated)).And(name("activatedAt").GreaterThanEqual(value(at.Add(-activation.AfterActivation).Unix())))))
 	fresh := name("progress").Equal(value(activation.ProgressPending)).And(name("billingAccount").AttributeNotExists())
 	cond := name(instanceKey).AttributeExists().
 		And(name("aliUid").Equal(value(uid))).
@@ -197,6 +200,7 @@ func (t *tx) settling(instance string, cond expression.ConditionBuilder, account
 		expression.Set(name("progress"), value(activation.ProgressActivated)).
 			Set(name("billingAccount"), value(account)).
 			Set(name("loginSite"), expression.IfNotExists(name("loginSite"), value(site))).
+			Set(name("activatedAt"), expression.IfNotExists(name("activatedAt"), value(at.Unix()))).
 			Set(name("updatedAt"), value(at)).
 			Add(name("workspaces"), value(set(workspaceID))).
 			Add(name("settledCount"), value(1)).
@@ -265,6 +269,8 @@ func (s *Store) whyNotSettling(ctx context.Context, id, uid, account string, old
 		return activation.ErrNotLive
 	case inst.BillingAccount != "" && inst.BillingAccount != account:
 		return guance.ErrOtherBilling
+	case inst.Progress == activation.ProgressActivated:
+		return activation.ErrActivationOver
 	}
 	return activation.ErrNotPending
 }

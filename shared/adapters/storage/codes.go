@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -25,14 +26,15 @@ func codeID(purpose verification.Purpose, session string) string {
 	return "code#" + string(purpose) + "#" + session
 }
 
-// counter is one limit's count in its current fixed window. A soft one
-// (gap > 0) throttles past its max instead of refusing: one more each gap.
+// counter is one limit's count in its current fixed window. A crowd
+// counter (the mailbox's caps across every requester) is where a
+// purchase's reserve takes over (see verification.Limits).
 type counter struct {
 	limit string // a verification.Limit* name
 	id    string
 	max   int
 	end   time.Time
-	gap   time.Duration
+	crowd bool
 }
 
 // targetKind keeps addresses and usernames apart in the counters: a
@@ -45,30 +47,54 @@ func targetKind(p verification.Purpose) string {
 	return "address"
 }
 
+// counted is what the counters count a send to: the mailbox of an
+// address, a username as it is.
+func counted(rec verification.Record) string {
+	if rec.Purpose == verification.BindBilling {
+		return rec.Target
+	}
+	return verification.MailboxKey(rec.Target)
+}
+
+func rateID(scope, value string, start time.Time) string {
+	return "rate#" + scope + "#" + value + "#" + strconv.FormatInt(start.Unix(), 10)
+}
+
 func counters(in verification.Issue) []counter {
 	rec, now := in.Record, in.Now
 	hour := now.Truncate(time.Hour)
 	day := now.Truncate(24 * time.Hour)
-	window := func(scope, value string, start time.Time) string {
-		return "rate#" + scope + "#" + value + "#" + strconv.FormatInt(start.Unix(), 10)
-	}
-	l := in.Limits
-	kind := targetKind(rec.Purpose)
+	l, kind, target := in.Limits, targetKind(rec.Purpose), counted(rec)
 	cs := []counter{
-		{limit: verification.LimitTargetHour, id: window("target-"+kind, rec.Session+"#"+rec.Target, hour), max: l.PerTargetHour, end: hour.Add(time.Hour)},
-		{limit: verification.LimitAddressHour, id: window(kind, rec.Target, hour), max: l.PerAddressHour, end: hour.Add(time.Hour), gap: l.AddressGap},
-		{limit: verification.LimitAddressDay, id: window(kind+"-day", rec.Target, day), max: l.PerAddressDay, end: day.Add(24 * time.Hour), gap: l.AddressGap},
-		{limit: verification.LimitSession, id: window("session", rec.Session, hour), max: l.PerSessionHour, end: hour.Add(time.Hour)},
+		{limit: verification.LimitTargetHour, id: rateID("target-"+kind, rec.Session+"#"+target, hour), max: l.PerTargetHour, end: hour.Add(time.Hour)},
+		{limit: verification.LimitAddressHour, id: rateID(kind, target, hour), max: l.PerAddressHour, end: hour.Add(time.Hour), crowd: true},
+		{limit: verification.LimitAddressDay, id: rateID(kind+"-day", target, day), max: l.PerAddressDay, end: day.Add(24 * time.Hour), crowd: true},
+		{limit: verification.LimitSession, id: rateID("session", rec.Session, hour), max: l.PerSessionHour, end: hour.Add(time.Hour)},
 	}
 	if network := in.Client.Network(); network != "" {
 		cs = append(cs,
-			counter{limit: verification.LimitRequesterHour, id: window("requester-"+kind, network+"#"+rec.Target, hour), max: l.PerRequesterHour, end: hour.Add(time.Hour)},
-			counter{limit: verification.LimitRequesterDay, id: window("requester-"+kind+"-day", network+"#"+rec.Target, day), max: l.PerRequesterDay, end: day.Add(24 * time.Hour)},
-			counter{limit: verification.LimitClient, id: window("client", network, hour), max: l.PerClientHour, end: hour.Add(time.Hour)})
+			counter{limit: verification.LimitRequesterHour, id: rateID("requester-"+kind, network+"#"+target, hour), max: l.PerRequesterHour, end: hour.Add(time.Hour)},
+			counter{limit: verification.LimitRequesterDay, id: rateID("requester-"+kind+"-day", network+"#"+target, day), max: l.PerRequesterDay, end: day.Add(24 * time.Hour)},
+			counter{limit: verification.LimitClient, id: rateID("client", network, hour), max: l.PerClientHour, end: hour.Add(time.Hour)})
 	}
 	// A cap of zero is none.
 	return slices.DeleteFunc(cs, func(c counter) bool { return c.max <= 0 })
 }
+
+// reserve is the purchase's own reserve of sends to the mailbox past its
+// crowd caps, this day.
+func reserve(in verification.Issue) counter {
+	day := in.Now.Truncate(24 * time.Hour)
+	id := rateID("reserve-"+targetKind(in.Record.Purpose), in.Record.Session+"#"+counted(in.Record), day)
+	return counter{limit: verification.LimitReserve, id: id, max: in.Limits.Reserve, end: day.Add(24 * time.Hour)}
+}
+
+// pastCrowdCaps refuses a send past one of the mailbox's caps across
+// every requester: it is tried again on the purchase's reserve (or
+// refused by that cap when there is none).
+type pastCrowdCaps struct{ cap *verification.LimitError }
+
+func (e *pastCrowdCaps) Error() string { return "past the mailbox's caps: " + e.cap.Limit }
 
 // cooldownID is the item that times the cooldown of one session's sends
 // to one target: its own item, so that sending to another address in
@@ -84,8 +110,24 @@ type Codes struct{ st *Store }
 // TransactWriteItems: the cooldown and each cap are conditions of the same
 // write, so concurrent sends cannot slip past them. The cooldown holds per
 // target: a buyer who mistyped the address may send to the right one at
-// once, but alternating addresses does not get around it.
+// once, but alternating addresses does not get around it. Past the
+// mailbox's crowd caps, the send is made again on the purchase's own
+// reserve (the crowd counters then count without a cap).
 func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
+	err := s.issue(in, false).run(ctx, fmt.Sprintf("issue %s code", in.Record.Purpose))
+	var past *pastCrowdCaps
+	if !errors.As(err, &past) {
+		return err
+	}
+	if in.Limits.Reserve <= 0 {
+		return past.cap
+	}
+	return s.issue(in, true).run(ctx, fmt.Sprintf("issue %s code on the purchase's reserve", in.Record.Purpose))
+}
+
+// issue builds a send's transaction: within the crowd caps, or past them
+// on the purchase's reserve.
+func (s *Codes) issue(in verification.Issue, onReserve bool) *tx {
 	rec := in.Record
 	name, value := expression.Name, expression.Value
 	t := s.st.tx()
@@ -105,22 +147,41 @@ func (s *Codes) Issue(ctx context.Context, in verification.Issue) error {
 		"attempts":   num(0),
 		expiresAt:    epoch(rec.ExpiresAt.Add(24 * time.Hour)),
 	})
+	count := func(c counter) expression.UpdateBuilder {
+		return expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))
+	}
 	for _, c := range counters(in) {
-		under := expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))
-		upd := expression.Add(name("count"), value(1)).Set(name(expiresAt), expression.IfNotExists(name(expiresAt), value(c.end.Add(time.Hour).Unix())))
-		why := because(&verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, in.Now)})
-		if c.gap > 0 {
-			// Past the cap, throttled: one send a gap after the last.
-			under = under.Or(name("lastAt").LessThanEqual(value(in.Now.Add(-c.gap).Unix())))
-			upd = upd.Set(name("lastAt"), value(in.Now.Unix()))
-			why = throttled(c, in.Now)
+		if c.crowd && onReserve {
+			t.upsert(s.st.t.Verification, idKey(c.id), count(c))
+			continue
 		}
-		t.update(s.st.t.Verification, idKey(c.id), under, upd, why)
+		under := expression.Or(name("count").AttributeNotExists(), name("count").LessThan(value(c.max)))
+		limit := &verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(c.end, in.Now)}
+		why := because(limit)
+		if c.crowd {
+			why = because(&pastCrowdCaps{cap: limit})
+		}
+		t.update(s.st.t.Verification, idKey(c.id), under, count(c), why)
+	}
+	if onReserve {
+		// The purchase's own: under its cap, one a gap.
+		c := reserve(in)
+		gap := in.Limits.ReserveGap
+		under := expression.Or(name("count").AttributeNotExists(),
+			name("count").LessThan(value(c.max)).And(name("lastAt").LessThanEqual(value(in.Now.Add(-gap).Unix()))))
+		t.update(s.st.t.Verification, idKey(c.id), under, count(c).Set(name("lastAt"), value(in.Now.Unix())),
+			func(_ context.Context, old map[string]types.AttributeValue) error {
+				next := c.end // the day's reserve is spent
+				if last := numberOf(old["lastAt"]); numberOf(old["count"]) < int64(c.max) && last > 0 {
+					next = time.Unix(last, 0).Add(gap)
+				}
+				return &verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(next, in.Now)}
+			})
 	}
 	if in.Mail != nil {
 		t.outbox(*in.Mail)
 	}
-	return t.run(ctx, fmt.Sprintf("issue %s code", rec.Purpose))
+	return t
 }
 
 // sentAt is when the code still in its cooldown was sent: from the refused
@@ -138,19 +199,6 @@ func (s *Codes) sentAt(ctx context.Context, rec verification.Record, old map[str
 		return secs
 	}
 	return now.Unix()
-}
-
-// throttled is the refusal of a soft counter past its cap: the wait for
-// the gap after its last send (from the refused write's old item; a
-// whole gap when the server returned none).
-func throttled(c counter, now time.Time) refusal {
-	return func(_ context.Context, old map[string]types.AttributeValue) error {
-		next := now.Add(c.gap)
-		if last := numberOf(old["lastAt"]); last > 0 {
-			next = time.Unix(last, 0).Add(c.gap)
-		}
-		return &verification.LimitError{Limit: c.limit, RetryAfter: retryAfter(next, now)}
-	}
 }
 
 // retryAfter is the wait until t, in whole seconds, at least one.

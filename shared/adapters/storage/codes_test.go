@@ -422,53 +422,66 @@ func TestIssueAndRevokeRetryACollision(t *testing.T) {
 // TestTheOwnerIsNeverLockedOut: one network flooding an address (fresh
 // purchases each time, no cooldown between them) stops at its own
 // per-network caps; the owner asking from another network is not
-// affected. Many networks together fill the address's caps, which then
-// throttle rather than refuse: one code a gap, so the owner gets one
-// within minutes, at any hour of the day (the day's window starting at
-// 00:00 UTC included).
+// affected. A flood from 20 purchases over 18 networks, asking every
+// slot of a whole day from 00:00 UTC (the day's window included), fills
+// the mailbox's caps and spends its own reserves, and still cannot take
+// the owner's: the owner's purchase gets a code whenever it asks, and the
+// mailbox receives at most the caps plus each purchase's reserve.
 func TestTheOwnerIsNeverLockedOut(t *testing.T) {
 	store, _ := newCodes(t)
 	ctx := context.Background()
-	at := t0.Truncate(24 * time.Hour).Add(10 * time.Minute)
+	day := t0.Truncate(24 * time.Hour)
 	n := 0
-	send := func(ip string, when time.Time) error {
-		n++
-		in := issue(fmt.Sprintf("purchase-%d", n), "owner@example.com", "000000", when)
+	send := func(purchase, ip, to string, when time.Time) error {
+		in := issue(purchase, to, "000000", when)
 		in.Client.IP = ip
 		return store.Issue(ctx, in)
 	}
 	var limit *verification.LimitError
 	for i := range verification.DefaultLimits.PerRequesterHour {
-		if err := send("198.51.100.7", at.Add(time.Duration(i)*time.Second)); err != nil {
+		n++
+		if err := send(fmt.Sprintf("one-net-%d", n), "198.51.100.7", "owner@example.com", day.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatalf("send %d from one network: %v", i, err)
 		}
 	}
-	if err := send("198.51.100.7", at.Add(10*time.Second)); !errors.As(err, &limit) || limit.Limit != verification.LimitRequesterHour {
+	if err := send("one-net-x", "198.51.100.7", "owner@example.com", day.Add(10*time.Second)); !errors.As(err, &limit) || limit.Limit != verification.LimitRequesterHour {
 		t.Fatalf("one network past its cap: %v", err)
 	}
-	if err := send("203.0.113.50", at.Add(11*time.Second)); err != nil {
-		t.Fatalf("the owner's own network after another's flood: %v", err)
-	}
-	// Many networks: the address's hourly cap, then a throttle.
-	for i := 0; ; i++ {
-		err := send(fmt.Sprintf("192.0.2.%d", i+1), at.Add(20*time.Second+time.Duration(i)*time.Second))
-		if errors.As(err, &limit) {
-			if limit.Limit != verification.LimitAddressHour || limit.RetryAfter > verification.DefaultLimits.AddressGap {
-				t.Fatalf("past the address's cap: %+v", limit)
+
+	// The flood: every 15 minutes of the day, each of 20 purchases asks
+	// for a code to the victim's mailbox, under subaddresses (one inbox).
+	const purchases, networks = 20, 18
+	victim := func(i int) string { return fmt.Sprintf("victim+%d@example.com", i) }
+	mails, tries := 0, 0
+	owner := map[time.Duration]bool{2 * time.Hour: false, 7 * time.Hour: false, 23*time.Hour + 45*time.Minute: false}
+	for slot := time.Duration(0); slot < 24*time.Hour; slot += verification.DefaultLimits.ReserveGap {
+		for p := range purchases {
+			tries++
+			at := day.Add(slot + time.Duration(p)*time.Second)
+			switch err := send(fmt.Sprintf("flood-%d", p), fmt.Sprintf("192.0.2.%d", p%networks+1), victim(tries), at); {
+			case err == nil:
+				mails++
+			case !errors.As(err, &limit):
+				t.Fatalf("flood at %v: %v", slot, err)
 			}
-			break
 		}
-		if err != nil || i > 100 {
-			t.Fatalf("send %d: %v", i, err)
+		if _, asks := owner[slot]; asks {
+			if err := send("owners-purchase", "203.0.113.50", "victim@example.com", day.Add(slot+time.Minute)); err != nil {
+				t.Fatalf("the owner at %v, during the flood: %v", slot, err)
+			}
+			owner[slot] = true
+			mails++
 		}
 	}
-	// A gap later the owner's code goes out, and then the throttle holds.
-	later := at.Add(time.Minute + verification.DefaultLimits.AddressGap)
-	if err := send("203.0.113.50", later); err != nil {
-		t.Fatalf("the owner, a gap after the flood: %v", err)
+	caps := verification.DefaultLimits.PerAddressDay + verification.DefaultLimits.Reserve*(purchases+1)
+	t.Logf("a day's flood: %d tries, %d mails to one inbox (at most %d), the owner served %v", tries, mails, caps, owner)
+	for at, served := range owner {
+		if !served {
+			t.Errorf("the owner did not ask at %v", at)
+		}
 	}
-	if err := send("192.0.2.200", later.Add(time.Second)); !errors.As(err, &limit) {
-		t.Fatalf("the flood right after: %v", err)
+	if mails > caps {
+		t.Fatalf("%d mails to one inbox in a day, want at most %d", mails, caps)
 	}
 }
 

@@ -189,6 +189,11 @@ func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Ses
 		var recent []string
 		_ = attributevalue.Unmarshal(purchase["csrfs"], &recent)
 		sess.Prior = recent
+		// The language the buyer chose for the purchase, over the
+		// browser's.
+		if lang := stringOf(purchase["lang"]); lang != "" {
+			sess.Lang = lang
+		}
 	}
 	item, err := sessionItem(sess)
 	if err != nil {
@@ -254,13 +259,17 @@ func (s *Sessions) SaveDraft(ctx context.Context, sess session.Session, csrf, fl
 	return t.run(ctx, "save "+flow+" draft")
 }
 
-// SetLanguage changes the session's language in one conditional write that
-// also checks the CSRF token and that the session is live.
-func (s *Sessions) SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error {
-	if err := s.updateForm(ctx, id, csrf, expression.Set(expression.Name("lang"), expression.Value(lang)), now); err != nil {
-		return fmt.Errorf("set session language: %w", err)
-	}
-	return nil
+// SetLanguage changes the session's language, and the purchase's (the
+// next session continuing its drafts speaks it too), in one transaction
+// conditioned on the CSRF token and on the session being live.
+func (s *Sessions) SetLanguage(ctx context.Context, sess session.Session, csrf, lang string, now time.Time) error {
+	t := s.st.tx()
+	t.update(s.st.t.Sessions, sessionKey(sess.ID), live(now).And(formOf(csrf)),
+		expression.Set(expression.Name("lang"), expression.Value(lang)), whyNotForm(sess.ID, now))
+	t.upsert(s.st.t.Sessions, purchaseKey(sess.InstanceID),
+		expression.Set(expression.Name("lang"), expression.Value(lang)).
+			Set(expression.Name(expiresAt), expression.IfNotExists(expression.Name(expiresAt), expression.Value(epoch(now.Add(session.DraftTTL))))))
+	return t.run(ctx, "set session language")
 }
 
 // Shorten brings the session's end forward to until (never later).
@@ -284,19 +293,4 @@ func (s *Sessions) End(ctx context.Context, id, csrf string, now time.Time) erro
 	t := s.st.tx()
 	t.remove(s.st.t.Sessions, sessionKey(id), &cond, because(session.ErrBadCSRF))
 	return t.run(ctx, "end session")
-}
-
-// updateForm applies a form's update to the session, conditioned on the
-// form's CSRF token and on the session being live; a refusal says which
-// (session.ErrNotFound or session.ErrBadCSRF) from the item as it was.
-func (s *Sessions) updateForm(ctx context.Context, id, csrf string, update expression.UpdateBuilder, now time.Time) error {
-	expr, err := expression.NewBuilder().WithCondition(live(now).And(formOf(csrf))).WithUpdate(update).Build()
-	if err != nil {
-		return err
-	}
-	res, err := s.st.update(ctx, s.st.t.Sessions, sessionKey(id), expr, true, false)
-	if err != nil || !res.Refused {
-		return err
-	}
-	return whyNotForm(id, now)(ctx, res.Old)
 }

@@ -78,7 +78,7 @@ func TestSetLanguage(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.ResetRoundTrips()
-	if err := store.SetLanguage(ctx, s.ID, s.CSRF, "en", t0.Add(time.Minute)); err != nil {
+	if err := store.SetLanguage(ctx, s, s.CSRF, "en", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if n := db.RoundTrips(); n != 1 {
@@ -87,17 +87,28 @@ func TestSetLanguage(t *testing.T) {
 	if got, _ := store.Get(ctx, s.ID, t0); got.Lang != "en" {
 		t.Fatalf("lang %q", got.Lang)
 	}
-	if err := store.SetLanguage(ctx, s.ID, "forged", "zh", t0); !errors.Is(err, session.ErrBadCSRF) {
+	if err := store.SetLanguage(ctx, s, "forged", "zh", t0); !errors.Is(err, session.ErrBadCSRF) {
 		t.Fatalf("forged CSRF: %v", err)
 	}
-	if err := store.SetLanguage(ctx, s.ID, s.CSRF, "zh", t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
+	if err := store.SetLanguage(ctx, s, s.CSRF, "zh", t0.Add(2*time.Hour)); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("expired: %v", err)
 	}
-	if err := store.SetLanguage(ctx, "missing", s.CSRF, "zh", t0); !errors.Is(err, session.ErrNotFound) {
+	missing := s
+	missing.ID = "missing"
+	if err := store.SetLanguage(ctx, missing, s.CSRF, "zh", t0); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("missing: %v", err)
 	}
 	if got, _ := store.Get(ctx, s.ID, t0); got.Lang != "en" {
 		t.Fatalf("a refused change changed the language to %q", got.Lang)
+	}
+	// The next session of the purchase speaks the language chosen, over
+	// its browser's.
+	next := session.New("1234567890123456", "5604018", "zh", t0.Add(time.Minute), time.Hour)
+	if err := store.Open(ctx, session.Link{Token: "c", InstanceID: "5604018", ExpiresAt: t0.Add(time.Hour)}, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := store.Get(ctx, next.ID, t0.Add(time.Minute)); got.Lang != "en" {
+		t.Fatalf("the next session speaks %q, want the language chosen for the purchase", got.Lang)
 	}
 }
 

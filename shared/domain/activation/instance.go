@@ -133,6 +133,8 @@ type Instance struct {
 	// instance: the bound on its item (guance.MaxWorkspacesPerInstance)
 	// is checked on it in the settling write.
 	SettledCount int `dynamodbav:"settledCount,omitempty"`
+	// ActivatedAt is when its first workspace was settled.
+	ActivatedAt time.Time `dynamodbav:"activatedAt,unixtime,omitempty"`
 	// ReleasedWorkspaces counts the workspaces that went back to billing
 	// center settlement when the instance was released.
 	ReleasedWorkspaces int `dynamodbav:"releasedWorkspaces,omitempty"`
@@ -373,7 +375,17 @@ var (
 	ErrNotPending = errors.New("the instance was bound or activated already")
 	// ErrNotLive: the instance is released, or frozen for arrears.
 	ErrNotLive = errors.New("the instance is released or frozen")
+	// ErrActivationOver: the instance was activated longer ago than a
+	// session may go on settling workspaces through it (AfterActivation):
+	// its workspaces are managed in the console now, whichever session
+	// asks.
+	ErrActivationOver = errors.New("the instance's activation is over")
 )
+
+// AfterActivation is how long after its activation workspaces may still
+// be bound or created through an instance from our pages (by any of its
+// sessions): long enough to add another at once, no longer.
+const AfterActivation = 15 * time.Minute
 
 // Unavailable reports whether err says the buyer can no longer act on the
 // instance at all (not theirs, released or frozen, or unknown): the flows

@@ -23,6 +23,9 @@ func bad(field, key string) *FieldError { return &FieldError{Field: field, Key: 
 // letter; case-insensitive, so it is returned in lower case.
 func Username(s string) (string, *FieldError) {
 	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return "", bad("username", "field.username.required")
+	}
 	if len(s) < 4 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
 		return "", bad("username", "field.username")
 	}

@@ -139,3 +139,13 @@ func (p Params) Signed(key string) Params {
 	out[TokenParam] = Sign(out, key)
 	return out
 }
+
+// MaskUID shows an Alibaba Cloud account ID the way a person may read it,
+// on our pages and in mails: its first and last four digits, the rest
+// starred (as many stars as digits, so its length shows).
+func MaskUID(uid string) string {
+	if len(uid) < 8 {
+		return strings.Repeat("*", len(uid))
+	}
+	return uid[:4] + strings.Repeat("*", len(uid)-8) + uid[len(uid)-4:]
+}

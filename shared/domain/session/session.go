@@ -11,6 +11,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 )
 
 // CookieName is the session cookie over plain http (local runs);
@@ -58,8 +60,10 @@ const DraftTTL = 7 * 24 * time.Hour
 
 // AfterActivation is how long a session lives on once its purchase is
 // activated: long enough to bind or create another workspace at once, not
-// a whole hour of an unattended browser's power.
-const AfterActivation = 15 * time.Minute
+// a whole hour of an unattended browser's power. (The purchase's other
+// sessions are held to the same by the settling write: see
+// activation.AfterActivation.)
+const AfterActivation = activation.AfterActivation
 
 // MaxPrior bounds the earlier sessions' CSRF tokens a session takes.
 const MaxPrior = 3

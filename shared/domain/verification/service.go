@@ -61,6 +61,15 @@ type Mail struct {
 	Purpose  Purpose
 	Lang     string
 	Validity time.Duration
+	// For names what a bind-billing code lets happen: the billing center
+	// account (Account), bound to whose purchase (Buyer, the masked
+	// Alibaba Cloud account, and Instance).
+	For Binding
+}
+
+// Binding is what a bind-billing code binds.
+type Binding struct {
+	Account, Buyer, Instance string
 }
 
 // Mailer sends code mails.
@@ -103,6 +112,10 @@ type Request struct {
 	// count, within it (the purchase: session.Session.CodeScope).
 	Scope  string
 	Client Client
+	// Buyer and Instance are the purchase that asks (the Alibaba Cloud
+	// account masked): a bind-billing code's mail names them, so that the
+	// account's owner sees what the code would bind.
+	Buyer, Instance string
 }
 
 // Sent is what the asker may be told.
@@ -160,7 +173,9 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 		if found {
 			kind = outbox.KindCode
 		}
-		item := outbox.New(kind, email, req.Lang, map[string]string{"purpose": string(req.Purpose)}, now, CodeTTL)
+		item := outbox.New(kind, email, req.Lang, map[string]string{
+			"purpose": string(req.Purpose), "account": key, "buyer": req.Buyer, "instance": req.Instance,
+		}, now, CodeTTL)
 		item.Sealed = s.Sealer.Seal(item.ID, code)
 		in.Mail = &item
 		if err := s.Store.Issue(ctx, in); err != nil {

@@ -310,18 +310,39 @@ func TestClientNetwork(t *testing.T) {
 // TestAddressesAreOneKey: an address is one key however it is written
 // (case, NFC, the domain's Unicode or ASCII form); look-alikes and what
 // no mail could reach are refused.
+func TestMailboxKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"victim+17@example.com":   "victim@example.com",
+		"victim@example.com":      "victim@example.com",
+		"+tag@example.com":        "+tag@example.com",
+		"v.i.c.t.i.m+x@gmail.com": "victim@gmail.com",
+		"victim@googlemail.com":   "victim@gmail.com",
+		"first.last@example.com":  "first.last@example.com",
+	} {
+		if got := verification.MailboxKey(in); got != want {
+			t.Errorf("MailboxKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestAddressesAreOneKey(t *testing.T) {
 	for in, want := range map[string]string{
-		" Alice@Example.COM ":         "alice@example.com",
-		"alice@b\u00fccher.example":   "alice@xn--bcher-kva.example",
-		"alice@bu\u0308cher.example":  "alice@xn--bcher-kva.example", // ü as u and a combining diaeresis
-		"alice@xn--bcher-kva.example": "alice@xn--bcher-kva.example",
-		"alice@ex\u0430mple.com":      "", // a Cyrillic а among Latin letters
-		"\u00e9lise@example.com":      "", // SES takes no local part outside ASCII
-		"alice@example.com\xff":       "",
-		"":                            "",
-		"alice@":                      "",
-		"alice@localhost":             "",
+		" Alice@Example.COM ":                                     "alice@example.com",
+		"alice@b\u00fccher.example":                               "alice@xn--bcher-kva.example",
+		"alice@bu\u0308cher.example":                              "alice@xn--bcher-kva.example", // ü as u and a combining diaeresis
+		"alice@xn--bcher-kva.example":                             "alice@xn--bcher-kva.example",
+		"alice@ex\u0430mple.com":                                  "",                             // a Cyrillic а among Latin letters
+		"alice@xn--exmple-4nf.com":                                "",                             // the same, in its Punycode form
+		"alice@\u0430\u0440\u0440\u04cf\u0435.com":                "",                             // "аррӏе": Cyrillic letters drawn like Latin ones only
+		"alice@g\u0585ogle.com":                                   "",                             // an Armenian օ among Latin letters
+		"alice@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444": "alice@xn--e1afmkfd.xn--p1ai",  // пример.рф: a Cyrillic name
+		"alice@\u4f8b\u5b50.\u4e2d\u56fd":                         "alice@xn--fsqu00a.xn--fiqs8s", // 例子.中国
+		"alice@\u30c9\u30e1\u30a4\u30f3abc.jp":                    "alice@xn--abc-qi4b8gof5e.jp",  // Katakana with Latin letters
+		"\u00e9lise@example.com":                                  "",                             // SES takes no local part outside ASCII
+		"alice@example.com\xff":                                   "",
+		"":                                                        "",
+		"alice@":                                                  "",
+		"alice@localhost":                                         "",
 	} {
 		got, err := verification.NormalizeAddress(in)
 		if got != want || (want == "") != (err != nil) {

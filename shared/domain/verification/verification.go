@@ -56,12 +56,17 @@ const (
 // Limits caps how many codes are sent. Each counts in a fixed window.
 //
 // The cooldown and the tightest caps are each requester's: per purchase
-// and address, per client network and address. One requester cannot spend
-// another's allowance, so whoever floods an inbox from their network
-// never locks out the address's owner asking from theirs. The caps of the
-// address across every requester stop a flood from many networks without
-// a lockout either: past them the address is throttled, one code per
-// AddressGap, so its owner still gets one within minutes.
+// and mailbox, per client network and mailbox. One requester cannot spend
+// another's allowance, so whoever floods an inbox from their network never
+// locks out the address's owner asking from theirs. The caps of the
+// mailbox across every requester stop a flood from many networks; past
+// them each purchase still has a small reserve of its own (Reserve a day,
+// one per ReserveGap), which nobody else can spend: the owner asking from
+// their own purchase gets a code within minutes however the mailbox is
+// flooded, and a flood's volume grows only with the purchases it holds.
+//
+// A mailbox is the address with its subaddress ("+tag") and, for Gmail,
+// its dots left out (MailboxKey): one inbox, one allowance.
 //
 // A cap of zero counts nothing.
 //
@@ -69,12 +74,13 @@ const (
 // its own cap is high (an onboarding day of a whole office fits), and the
 // per-purchase caps do the close work.
 type Limits struct {
-	PerTargetHour    int // one purchase, one address
-	PerRequesterHour int // one client network, one address
+	PerTargetHour    int // one purchase, one mailbox
+	PerRequesterHour int // one client network, one mailbox
 	PerRequesterDay  int
-	PerAddressHour   int // every requester, one address: then throttled
+	PerAddressHour   int // every requester, one mailbox
 	PerAddressDay    int
-	AddressGap       time.Duration // past the address's caps, one send per gap
+	Reserve          int           // past those, each purchase's own sends to the mailbox a day
+	ReserveGap       time.Duration // and one per gap at most
 	PerSessionHour   int           // one purchase, any address
 	PerClientHour    int           // one client network, any address
 }
@@ -82,8 +88,26 @@ type Limits struct {
 // DefaultLimits are the product's caps.
 var DefaultLimits = Limits{
 	PerTargetHour: 5, PerRequesterHour: 5, PerRequesterDay: 10,
-	PerAddressHour: 20, PerAddressDay: 50, AddressGap: 15 * time.Minute,
+	PerAddressHour: 20, PerAddressDay: 50, Reserve: 3, ReserveGap: 15 * time.Minute,
 	PerSessionHour: 10, PerClientHour: 300,
+}
+
+// MailboxKey is the inbox an address reaches, for counting what is sent
+// to it: without a subaddress ("+tag", which most providers deliver to the
+// same inbox) and, for Gmail, without the dots of its local part. The
+// code still goes to the address as typed.
+func MailboxKey(address string) string {
+	local, domain, ok := strings.Cut(address, "@")
+	if !ok {
+		return address
+	}
+	if base, _, tagged := strings.Cut(local, "+"); tagged && base != "" {
+		local = base
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
+	}
+	return local + "@" + domain
 }
 
 var (
@@ -118,6 +142,7 @@ const (
 	LimitRequesterDay  = "requester-day"
 	LimitAddressHour   = "address-hour"
 	LimitAddressDay    = "address-day"
+	LimitReserve       = "reserve"
 	LimitSession       = "session"
 	LimitClient        = "client"
 )
@@ -140,18 +165,25 @@ func (e *LimitError) Error() string {
 //
 // Refused besides what is not an address: bytes that are not UTF-8; a
 // local part that is not ASCII (the mail could not be sent: SES does not
-// take one); a domain label mixing Latin, Cyrillic and Greek letters,
-// the look-alike of another domain ("exаmple" with a Cyrillic а).
+// take one); a domain whose label, read in Unicode (so its Punycode
+// form is read the same), is the look-alike of another: letters of two
+// scripts that are not written together ("exаmple" with a Cyrillic а,
+// "gօogle" with an Armenian օ), or only letters of another script drawn
+// like Latin ones ("аррӏе" in Cyrillic).
 func NormalizeAddress(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", ErrInvalidAddress
 	}
 	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
 	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || !ascii(local) || mixedScripts(domain) {
+	if !ok || local == "" || !ascii(local) {
 		return "", ErrInvalidAddress
 	}
-	domain, err := idna.Lookup.ToASCII(domain)
+	unicodeForm, err := idna.Lookup.ToUnicode(domain)
+	if err != nil || lookalike(unicodeForm) {
+		return "", ErrInvalidAddress
+	}
+	domain, err = idna.Lookup.ToASCII(unicodeForm)
 	if err != nil {
 		return "", ErrInvalidAddress
 	}
@@ -178,21 +210,55 @@ func ascii(s string) bool {
 	return true
 }
 
-// mixedScripts tells whether a label of domain mixes the letters of
-// Latin, Cyrillic and Greek, the scripts whose letters look alike.
-func mixedScripts(domain string) bool {
+// latinLookalikes are letters of Cyrillic, Greek and Armenian drawn like
+// Latin ones (after Unicode's confusables): a label of them alone reads as
+// a Latin name it is not.
+const latinLookalikes = "аԁеԍһіјӏорԛѕԝхусъьыюпгвкмнт" + "αεικνορτυχ" + "օսհոցզաւ"
+
+// scriptsTogether are the scripts one label may mix (a Japanese or
+// Korean name with Latin letters); any other mix is a look-alike.
+var scriptsTogether = map[string]bool{"Latin": true, "Han": true, "Hiragana": true, "Katakana": true, "Hangul": true}
+
+// lookalike tells whether a label of domain (in Unicode) mixes the letters
+// of scripts not written together, or is wholly made of letters drawn
+// like Latin ones in another script.
+func lookalike(domain string) bool {
 	for _, label := range strings.Split(domain, ".") {
-		seen := 0
-		for _, script := range []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek} {
-			if strings.IndexFunc(label, func(r rune) bool { return unicode.Is(script, r) }) >= 0 {
-				seen++
+		scripts := map[string]bool{}
+		allLookalike, letters := true, 0
+		for _, r := range label {
+			if !unicode.IsLetter(r) {
+				continue
 			}
+			letters++
+			scripts[scriptOf(r)] = true
+			allLookalike = allLookalike && strings.ContainsRune(latinLookalikes, r)
 		}
-		if seen > 1 {
+		if letters > 0 && allLookalike {
 			return true
+		}
+		if len(scripts) > 1 {
+			for script := range scripts {
+				if !scriptsTogether[script] {
+					return true
+				}
+			}
 		}
 	}
 	return false
+}
+
+// scriptOf names the Unicode script of a letter.
+func scriptOf(r rune) string {
+	if r < utf8.RuneSelf {
+		return "Latin"
+	}
+	for name, table := range unicode.Scripts {
+		if unicode.Is(table, r) {
+			return name
+		}
+	}
+	return "Unknown"
 }
 
 // NormalizeUsername checks a billing center username and returns its key form.

@@ -340,3 +340,33 @@ func TestTabOfAnEarlierSession(t *testing.T) {
 		t.Fatalf("a forged token: %d", rec.Code)
 	}
 }
+
+// TestEverySessionNarrowsWithTheActivation: a session of the purchase
+// opened before its activation (another tab, another computer) cannot go
+// on adding workspaces past the activation's quarter of an hour either:
+// the settling write holds every session to it.
+func TestEverySessionNarrowsWithTheActivation(t *testing.T) {
+	f := newFixture(t)
+	f.put(t, f.tables.Workspaces, "", guance.Workspace{ID: "wksp_two", Name: "two", Site: "cn1", Owner: "alice", BillingAccount: "acme", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: now})
+	f.put(t, f.tables.Workspaces, "", guance.Workspace{ID: "wksp_three", Name: "three", Site: "cn1", Owner: "alice", BillingAccount: "acme", Settlement: guance.Settlement{Type: guance.SettledByBillingCenter}, CreatedAt: now})
+	other := f.buyer(t, "7000001")
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	if rec := b.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_free"}, "action": {"bind"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("the activating bind: %d", rec.Code)
+	}
+	// Within the quarter of an hour, the other session may add one.
+	f.now = f.now.Add(10 * time.Minute)
+	if rec := other.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_two"}, "action": {"bind"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("another session, 10 minutes after the activation: %d %s", rec.Code, rec.Body.String())
+	}
+	// Past it, not any more.
+	f.now = f.now.Add(10 * time.Minute)
+	rec := other.post("/bind/workspace/confirm", url.Values{"ws": {"wksp_three"}, "action": {"bind"}})
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "This purchase is activated") {
+		t.Fatalf("another session, 20 minutes after the activation: %d %s", rec.Code, rec.Body.String())
+	}
+	if inst, _ := f.instances.Get(context.Background(), "7000001"); len(inst.Workspaces) != 2 {
+		t.Fatalf("workspaces %v", inst.Workspaces)
+	}
+}

@@ -75,7 +75,13 @@ func (h *BillingHandler) show(v *flow.Visit) {
 		Notice:    refused.Notice,
 		CodeError: refused.CodeError,
 	}
-	view.CodeSent, view.Wait = d.Code.Shown(verification.BindBilling, "", now)
+	// The code on its way is said for the username it went to only: a
+	// username changed since needs a code of its own.
+	typed, err := verification.NormalizeUsername(d.Username)
+	if err != nil {
+		typed = d.Username
+	}
+	view.CodeSent, view.Wait = d.Code.Shown(verification.BindBilling, typed, now)
 	if w := refused.Wait(now); w > view.Wait {
 		view.Wait = w
 	}
@@ -97,9 +103,11 @@ func (h *BillingHandler) refuse(v *flow.Visit, d billingDraft, r flow.Refusal) {
 func (h *BillingHandler) post(v *flow.Visit) {
 	d := decodeBilling(h.flow.Draft(v))
 	f := v.R.PostForm
-	d.Username, d.Code.Typed = f.Get("username"), ""
+	d.Username, d.Code.Typed = f.Get("username"), f.Get("code")
 	if h.flow.Switching(v, routes.BindBilling, func() bool {
-		d.Code.Typed = f.Get("code")
+		// What a refused post said is about what it sent, not about
+		// what is typed now.
+		d.Refused = d.Refused.AfterSwitch()
 		return h.flow.Save(v, d.encode())
 	}) {
 		return
@@ -120,6 +128,11 @@ func (h *BillingHandler) post(v *flow.Visit) {
 		flow.Redirect(v.W, v.R, routes.BindWorkspace)
 		return
 	}
+	if d.Code.To != "" && d.Code.To != username {
+		// The code went for another username: this one needs its own.
+		h.refuse(v, d, flow.Refusal{Errors: flow.Problems{"code": i18n.M("bind.billing.changed")}})
+		return
+	}
 	err = h.Verifier.Verify(v.R.Context(), verification.BindBilling, v.Sess.CodeScope(), username, f.Get("code"))
 	if err != nil {
 		if !flow.IsCodeRefusal(err) {
@@ -131,7 +144,7 @@ func (h *BillingHandler) post(v *flow.Visit) {
 		h.refuse(v, d, flow.Refusal{Errors: flow.Problems{"code": flow.VerifyMessage(err)}})
 		return
 	}
-	d.Bound, d.Refused = username, nil
+	d.Bound, d.Refused, d.Code.Typed = username, nil, ""
 	now := h.Now().UTC()
 	// The session is renewed with the binding: an id planted in the
 	// buyer's browser before (session fixation) reaches nothing bound.

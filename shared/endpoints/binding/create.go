@@ -50,8 +50,9 @@ func (h *WorkspaceHandler) showCreate(newAccount bool) func(*flow.Visit) {
 		view := web.CreateWorkspaceView{
 			New: newAccount, Site: d.Site, Form: refused.Form(d.Create.values(v.Lang)), TermsURL: h.TermsURL,
 			Notice: refused.Notice, Verified: d.Create.Verified, CodeError: refused.CodeError,
-			PasswordKept: d.Create.Password.KeptFor(d.Create.Username),
 		}
+		// Kept, unless this page shows a problem with a password typed since.
+		view.PasswordKept = d.Create.Password.KeptFor(d.Create.Username) && view.Form.Err("password").IsZero() && view.Form.Err("confirm").IsZero()
 		view.CodeSent, view.Wait = d.Create.Code.Shown(verification.CreateWorkspace, d.Create.Email, now)
 		if w := refused.Wait(now); w > view.Wait {
 			view.Wait = w
@@ -66,6 +67,9 @@ func (h *WorkspaceHandler) showCreate(newAccount bool) func(*flow.Visit) {
 // refuseCreate keeps the draft with r and shows r on the create page.
 func (h *WorkspaceHandler) refuseCreate(v *flow.Visit, newAccount bool, d workspaceDraft, r flow.Refusal) {
 	r.Page = createPath(newAccount)
+	if newAccount {
+		flow.PasswordNotTaken(v, &r, &d.Create.Password)
+	}
 	h.flow.Refuse(v, r, func(r *flow.Refusal) bool { d.Create.Refused = r; return h.flow.Save(v, d.encode()) }, "form-error")
 }
 
@@ -74,7 +78,7 @@ func (h *WorkspaceHandler) refuseCreate(v *flow.Visit, newAccount bool, d worksp
 func readCreate(v *flow.Visit, d *workspaceDraft, newAccount bool) flow.Problems {
 	f := v.R.PostForm
 	c := &d.Create
-	c.Workspace, c.WorkspaceLang, c.Email, c.Agreed, c.Code.Typed = f.Get("workspace"), f.Get("wslang"), f.Get("email"), f.Get("agree") == "yes", ""
+	c.Workspace, c.WorkspaceLang, c.Email, c.Agreed, c.Code.Typed = f.Get("workspace"), f.Get("wslang"), f.Get("email"), f.Get("agree") == "yes", f.Get("code")
 	bad := flow.Problems{}
 	if name, err := guance.WorkspaceName(c.Workspace); err != nil {
 		bad.Add(err)
@@ -149,9 +153,11 @@ func (h *WorkspaceHandler) postCreate(newAccount bool) func(*flow.Visit) {
 		c := &d.Create
 		path := createPath(newAccount)
 		if h.flow.Switching(v, path, func() bool {
-			c.Code.Typed = v.R.PostForm.Get("code")
-			if _, at := bad["username"]; newAccount && !at && v.R.PostForm.Get("password") != "" {
-				c.Password.Choose(v.R.PostForm, c.Username, h.HashPassword, flow.Problems{})
+			// What a refused post said is about what it sent, not about
+			// what is typed now.
+			c.Refused = c.Refused.AfterSwitch()
+			if newAccount {
+				c.Refused = flow.PasswordNotKept(v, c.Refused, path, &c.Password, h.Now())
 			}
 			return h.flow.Save(v, d.encode())
 		}) {
@@ -182,7 +188,7 @@ func (h *WorkspaceHandler) postCreate(newAccount bool) func(*flow.Visit) {
 			err := h.Verifier.Verify(v.R.Context(), verification.CreateWorkspace, v.Sess.CodeScope(), c.Email, v.R.PostForm.Get("code"))
 			switch {
 			case err == nil:
-				c.Verified, c.WorkspaceID = c.Email, guance.NewWorkspaceID()
+				c.Verified, c.WorkspaceID, c.Code.Typed = c.Email, guance.NewWorkspaceID(), ""
 			case flow.IsCodeRefusal(err):
 				h.Log.InfoContext(v.R.Context(), "workspace creation code refused", "kind", verification.ErrorKind(err))
 				c.Code.Refused(err)

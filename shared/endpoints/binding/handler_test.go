@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ type fixture struct {
 	tables    storage.Tables
 	logs      *logtest.Buffer
 	now       time.Time // the handlers' clock
+	hashes    atomic.Int64
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -78,6 +80,7 @@ func newFixture(t testing.TB) *fixture {
 	billing := &binding.BillingHandler{Common: common, Sessions: f.sessions}
 	workspace := &binding.WorkspaceHandler{Common: common, Sessions: f.sessions,
 		HashPassword: func(p string) (string, error) {
+			f.hashes.Add(1)
 			return password.Hash(p, password.Params{MemoryKiB: 64, Time: 1, Threads: 1})
 		},
 		LoginURLs: sites.LoginURLs{"cn1": "https://cn1.console.example/login", "eu1": "https://eu1.console.example/login"},
@@ -566,5 +569,27 @@ func TestTheSeedsWordsOnTheBindingPages(t *testing.T) {
 		if got := i18n.M(key).In(i18n.ZH); got != zh {
 			t.Errorf("%s in Chinese: %q, want %q", key, got, zh)
 		}
+	}
+}
+
+// TestALanguageSwitchHashesNothing: a password typed with a language
+// switch on *I have no Guance account* is neither hashed (no limit counts
+// a switch) nor kept, and the page says so.
+func TestALanguageSwitchHashesNothing(t *testing.T) {
+	f := newFixture(t)
+	b := f.buyer(t, "7000001")
+	b.bindBilling()
+	nw := url.Values{"workspace": {"new one"}, "wslang": {"zh"}, "username": {"Carol"}, "password": {"s3cret-pass"}, "confirm": {"s3cret-pass"}, "email": {"carol@example.com"}, "agree": {"yes"}}
+	for i := range 20 {
+		nw.Set("action", []string{"lang:zh", "lang:en"}[i%2])
+		if rec := b.post("/bind/workspace/create/new", nw); rec.Code != http.StatusSeeOther {
+			t.Fatalf("switch: %d", rec.Code)
+		}
+	}
+	if n := f.hashes.Load(); n != 0 {
+		t.Fatalf("20 language switches hashed %d passwords", n)
+	}
+	if page := b.get("/bind/workspace/create/new").Body.String(); !strings.Contains(page, "not kept when the language changes") || !strings.Contains(page, `value="carol"`) {
+		t.Fatalf("after the switches:\n%s", page)
 	}
 }

@@ -206,7 +206,9 @@ func (h *WorkspaceHandler) list(v *flow.Visit) {
 	// Confirm goes to the site of the workspace just bound or created,
 	// else of the first one settled through the purchase.
 	loginSite := st.inst.LoginSite
-	if last := d.Last; last != nil && h.Now().Sub(last.At) < noteShown {
+	// What the last bind or create did, while the purchase stands as it
+	// did then (a freeze or a release says its own).
+	if last := d.Last; last != nil && h.Now().Sub(last.At) < noteShown && st.inst.Status == activation.StatusActive {
 		for _, r := range st.rows {
 			if r.ID == last.Workspace {
 				if key, ok := notices[last.Done]; ok {
@@ -253,7 +255,8 @@ func (h *WorkspaceHandler) setSite(v *flow.Visit) {
 		h.flow.Fail(v.W, v.R, v.Lang, web.ErrBadForm)
 		return
 	}
-	d.Site = site
+	// The note of the last bind or create was about the page before.
+	d.Site, d.Last = site, nil
 	if h.flow.Save(v, d.encode()) {
 		back := web.LocalPath(v.R.PostForm.Get("return"))
 		if back == "" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/web"
@@ -45,9 +46,10 @@ func (c CodeState) Shown(purpose verification.Purpose, target string, now time.T
 	return i18n.M("code.sent", c.To, int(verification.CodeTTL.Minutes())), wait
 }
 
-// Refused notes a code the buyer typed that was refused: one that can no
-// longer be used is spent.
+// Refused notes a code the buyer typed that was refused (the field is
+// emptied for the next try): one that can no longer be used is spent.
 func (c *CodeState) Refused(err error) {
+	c.Typed = ""
 	var wrong *verification.WrongCodeError
 	if errors.Is(err, verification.ErrCodeDead) || errors.Is(err, verification.ErrCodeExpired) ||
 		errors.Is(err, verification.ErrNoCode) || errors.As(err, &wrong) && wrong.Remaining == 0 {
@@ -88,6 +90,7 @@ func (f *Flow) SendCode(v *Visit, codes Codes, purpose verification.Purpose, tar
 	}
 	_, err := codes.Send(v.R.Context(), verification.Request{
 		Purpose: purpose, Target: target, Lang: string(v.Lang), Scope: v.Sess.CodeScope(),
+		Buyer: marketplace.MaskUID(v.Sess.AliUID), Instance: v.Sess.InstanceID,
 		Client: verification.Client{IP: web.ClientIP(v.R)},
 	})
 	if err == nil {

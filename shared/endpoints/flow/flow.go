@@ -29,7 +29,7 @@ type Sessions interface {
 	// SaveDraft keeps flow's draft in the session and with its purchase,
 	// conditioned on the form's CSRF token.
 	SaveDraft(ctx context.Context, sess session.Session, csrf, flow, draft string, now time.Time) error
-	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
+	SetLanguage(ctx context.Context, sess session.Session, csrf, lang string, now time.Time) error
 	// Shorten brings the session's end forward to until.
 	Shorten(ctx context.Context, id string, until time.Time) error
 }
@@ -165,7 +165,7 @@ func (f *Flow) Switching(v *Visit, path string, save func() bool) bool {
 	if !save() {
 		return true
 	}
-	if err := f.Sessions.SetLanguage(v.R.Context(), v.Sess.ID, v.R.PostForm.Get("csrf"), string(lang), f.Now()); err != nil {
+	if err := f.Sessions.SetLanguage(v.R.Context(), v.Sess, v.R.PostForm.Get("csrf"), string(lang), f.Now()); err != nil {
 		f.Fail(v.W, v.R, v.Lang, err)
 		return true
 	}

@@ -3,6 +3,7 @@ package flow
 import (
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/i18n"
@@ -84,4 +85,44 @@ func (p ChosenPassword) Check(form url.Values, username string, bad Problems) bo
 		return false
 	}
 	return true
+}
+
+// PasswordNotKept answers a password typed with a language switch: the
+// switch hashes nothing (it looks nothing up, so no limit counts it, and a
+// hash costs a tenth of a second), so the password is not kept, a kept
+// one included, and the page says so beside the field. refused is the
+// page's refusal, which the note joins.
+func PasswordNotKept(v *Visit, refused *Refusal, page string, p *ChosenPassword, now time.Time) *Refusal {
+	if v.R.PostForm.Get("password") == "" && v.R.PostForm.Get("confirm") == "" {
+		return refused
+	}
+	*p = ChosenPassword{}
+	r := refused.On(page, now)
+	r.Page, r.At = page, now
+	if r.Errors == nil {
+		r.Errors = map[string]i18n.Message{}
+	}
+	r.Errors["password"] = i18n.M("field.password.retype")
+	return &r
+}
+
+// PasswordNotTaken notes on r, the refusal of a post that typed a
+// password without keeping it (the post was refused for another field,
+// before the password's hash), that it must be typed again; a password
+// kept from before goes too, so that the page does not call it kept.
+func PasswordNotTaken(v *Visit, r *Refusal, p *ChosenPassword) {
+	if v.R.PostForm.Get("password") == "" && v.R.PostForm.Get("confirm") == "" {
+		return
+	}
+	if _, at := r.Errors["password"]; at {
+		return
+	}
+	if _, at := r.Errors["confirm"]; at {
+		return
+	}
+	*p = ChosenPassword{}
+	if r.Errors == nil {
+		r.Errors = Problems{}
+	}
+	r.Errors["password"] = i18n.M("field.password.again")
 }

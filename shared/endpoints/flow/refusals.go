@@ -38,7 +38,7 @@ func RefusalOf(err error) SendRefusal {
 		switch limit.Limit {
 		case verification.LimitCooldown:
 			return limited("Cooldown", "code.error.cooldown", secs)
-		case verification.LimitTargetHour, verification.LimitRequesterHour, verification.LimitRequesterDay, verification.LimitAddressHour, verification.LimitAddressDay:
+		case verification.LimitTargetHour, verification.LimitRequesterHour, verification.LimitRequesterDay, verification.LimitAddressHour, verification.LimitAddressDay, verification.LimitReserve:
 			return limited("AddressLimit", "code.error.address-cap", mins)
 		case verification.LimitSession:
 			return limited("SessionLimit", "code.error.session-cap", mins)

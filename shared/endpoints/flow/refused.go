@@ -65,3 +65,13 @@ func (f *Flow) Refuse(v *Visit, r Refusal, keep func(*Refusal) bool, fragment st
 	}
 	Redirect(v.W, v.R, target)
 }
+
+// AfterSwitch is what a language switch keeps of the page's refusal: what
+// a refused post said of the values it sent is dropped (the values typed
+// now may differ), a closed form stays closed.
+func (r *Refusal) AfterSwitch() *Refusal {
+	if r != nil && r.Closed {
+		return r
+	}
+	return nil
+}

@@ -14,8 +14,8 @@ var catalogue = map[string]text{
 	"signout":         {ZH: "退出", EN: "Sign out"},
 	"signout.head":    {ZH: "您已退出", EN: "You are signed out"},
 	"signout.body": {
-		ZH: "本次开通会话已结束，在此浏览器中填写的内容不再可用。您的购买和已完成的开通不受影响。",
-		EN: "You signed out of this activation session: nothing you typed in it can be used from this browser any more. Your purchase, and any activation you completed, are not affected.",
+		ZH: "您已在此浏览器中退出本次开通会话。您填写的内容随本次购买保留 7 天：通过新的“免登”链接即可继续。您的购买和已完成的开通不受影响。",
+		EN: "You signed out of this activation session in this browser. What you typed stays with your purchase for 7 days: a new Login Without Password link continues it. Your purchase, and any activation you completed, are not affected.",
 	},
 	"skip": {ZH: "跳到正文", EN: "Skip to content"},
 
@@ -87,6 +87,10 @@ var catalogue = map[string]text{
 		ZH: "每个免登链接只能使用一次。如果您正在开通，可以继续；否则请获取新的链接。",
 		EN: "Each Login Without Password link works once. If you are in the middle of activating, you can continue; otherwise get a new link.",
 	},
+	"err.replayed.activated": {
+		ZH: "每个免登链接只能使用一次。此购买已开通：请直接登录观测云。",
+		EN: "Each Login Without Password link works once. This purchase is activated: sign in to Guance.",
+	},
 	"err.unknown.head": {ZH: "找不到这次购买", EN: "We cannot find this purchase"},
 	"err.unknown.body": {
 		ZH: "我们和云市场都找不到这个商品实例。如果您刚刚购买，开通可能仍在处理中。",
@@ -123,6 +127,19 @@ var catalogue = map[string]text{
 		ZH: "开通会话会在一段时间后过期，或者此浏览器中没有会话。您填写的内容随本次购买保留 7 天：通过新的链接即可从上次离开的地方继续。",
 		EN: "Activation sessions expire after a while, or this browser has none. What you typed is kept with your purchase for 7 days: a new link continues where you left off.",
 	},
+	"err.activated.head": {ZH: "此商品已开通", EN: "This purchase is activated"},
+	"err.activated.body": {
+		ZH: "开通后的几分钟内可以在这些页面继续绑定或创建工作空间；现在请在观测云控制台中管理它的工作空间。",
+		EN: "Workspaces can be bound or created on these pages in the first minutes after activation; manage its workspaces in the Guance console now.",
+	},
+	"next.console": {
+		ZH: "回到阿里云云市场 > 已购买的服务，点击“免登”即可直接进入控制台。",
+		EN: "Go to Alibaba Cloud Marketplace > Purchased Services and click Login Without Password: it takes you straight to the console.",
+	},
+	"reg.done.already": {
+		ZH: "此购买已在另一个标签页或会话中开通，下面是开通的结果；此页面刚才提交的内容没有被使用。",
+		EN: "This purchase was activated in another tab or session, as shown below; what this page just sent was not used.",
+	},
 	"session.continued": {
 		ZH: "此页面是在您最近一次点击“免登”之前打开的。您填写的内容已保留，并在新的会话中继续。",
 		EN: "This page was opened before your latest Login Without Password. What you typed is kept, and continues in the new session.",
@@ -140,7 +157,7 @@ var catalogue = map[string]text{
 	"err.notfound.body": {ZH: "您访问的页面不存在。", EN: "There is no page at this address."},
 
 	"next.marketplace": {
-		ZH: "请回到阿里云云市场 > 已购买的服务，再次点击“免登”（Login Without Password）获取新的链接。",
+		ZH: "请回到阿里云云市场 > 已购买的服务，再次点击“免登”获取新的链接。",
 		EN: "Go to Alibaba Cloud Marketplace > Purchased Services and click Login Without Password to get a new link.",
 	},
 	"next.retry": {
@@ -155,6 +172,14 @@ var catalogue = map[string]text{
 	"action.back":        {ZH: "返回", EN: "Go back"},
 
 	// The verification-code page.
+	"bind.billing.changed": {
+		ZH: "验证码是为另一个用户名发送的：请为这个用户名获取验证码。",
+		EN: "The code was sent for another username: send a code for this one.",
+	},
+	"bind.billing.yours": {
+		ZH: "请确认上面是您自己的阿里云账号和购买：只绑定您本人从“已购买的服务”打开的购买。",
+		EN: "Check that the account and purchase above are yours: bind only a purchase you opened yourself from Purchased Services.",
+	},
 	"code.head":          {ZH: "验证邮箱", EN: "Verify your email"},
 	"code.lead":          {ZH: "我们会向您的邮箱发送一个 6 位验证码。", EN: "We will send a 6-digit code to your email."},
 	"code.lead.username": {ZH: "我们会向该费用中心账号登记的邮箱发送一个 6 位验证码。", EN: "We will send a 6-digit code to the email on file for this billing center account."},
@@ -213,6 +238,14 @@ var catalogue = map[string]text{
 		ZH: "您正在将阿里云云市场购买的观测云商业版绑定到您的费用中心账号。",
 		EN: "You are binding the Guance Commercial Plan bought on the Alibaba Cloud Marketplace to your billing center account.",
 	},
+	"mail.code.bind-billing.for": {
+		ZH: "有人正在把您的费用中心账号“%s”绑定到阿里云账号 %s 在阿里云云市场购买的观测云商业版（商品实例 %s）。输入此验证码后，该购买即可看到此账号下的工作空间，并由阿里云账号为它们结算。",
+		EN: "Someone is binding your billing center account \"%s\" to the Guance Commercial Plan that Alibaba Cloud account %s bought on the Alibaba Cloud Marketplace (product instance %s). With this code, that purchase sees the account's workspaces and can have them billed through Alibaba Cloud.",
+	},
+	"mail.code.bind-billing.warn": {
+		ZH: "只在您本人从阿里云云市场“已购买的服务”打开的页面中输入此验证码，不要告诉任何人，包括自称观测云客服的人。",
+		EN: "Type this code only on a page you opened yourself from Purchased Services on the Alibaba Cloud Marketplace, and give it to no one, including anyone who says they are Guance support.",
+	},
 	"mail.code.create-workspace": {ZH: "您正在创建由阿里云账号结算的观测云工作空间。", EN: "You are creating a Guance workspace settled by your Alibaba Cloud account."},
 
 	// Forms: field errors, each saying how to put the field right.
@@ -223,9 +256,15 @@ var catalogue = map[string]text{
 	"field.password.required": {ZH: "请设置密码。", EN: "Choose a password."},
 	"field.confirm":           {ZH: "两次输入的密码不一致。", EN: "The two passwords differ."},
 	"field.email":             {ZH: "请输入有效的邮箱地址。", EN: "Enter a valid email address."},
+	"field.password.again":    {ZH: "请重新输入密码：只有在验证码发出或此步骤完成时才会保存密码。", EN: "Type the password again: it is kept only once a code is sent or the step is done."},
+	"field.password.retype":   {ZH: "切换语言时不保留密码，请重新输入。", EN: "A password is not kept when the language changes: type it again."},
+	"field.username.required": {ZH: "请输入用户名。", EN: "Enter a username."},
 	"field.email.required":    {ZH: "请输入邮箱地址。", EN: "Enter your email address."},
 	"field.username.taken":    {ZH: "用户名已被占用，请换一个用户名。", EN: "This username is taken. Choose another."},
-	"field.email.taken":       {ZH: "该邮箱已用于其他观测云账号，请使用其他邮箱。", EN: "This email belongs to another Guance account. Use another."},
+	"field.email.taken": {
+		ZH: "该邮箱已用于一个观测云账号，请使用其他邮箱。如果那是您的账号，并且您有费用中心账号，请返回上一页选择绑定费用中心账号。",
+		EN: "This email belongs to a Guance account. Use another; if that account is yours and you have a billing center account, go back and bind it instead.",
+	},
 	"form.lookups.limit": {
 		ZH:    "检查用户名和邮箱的次数过多，请在 %d 分钟后重试。",
 		EN:    "Usernames and emails were checked too often. Try again in %d minutes.",

@@ -19,6 +19,12 @@ type draft struct {
 	Email    string `json:"email,omitempty"`
 	// Verified is the email a code proved; changing the email needs a new code.
 	Verified string `json:"verified,omitempty"`
+	// Cleared is the username and email a counted lookup found free when
+	// step 1 was done (cleared): Activate takes no others, so that a
+	// username typed on a post that looks nothing up (a language switch)
+	// never reaches the registration's write, whose refusal would tell
+	// whether it exists.
+	Cleared string `json:"cleared,omitempty"`
 	// Code is the last code sent.
 	Code          flow.CodeState      `json:"code"`
 	Phone         string              `json:"phone,omitempty"`
@@ -47,3 +53,6 @@ type done struct {
 func decodeDraft(s string) draft { return flow.DecodeDraft[draft](s) }
 
 func (d draft) encode() string { return flow.EncodeDraft(d) }
+
+// cleared names a username and an email together, as Cleared holds them.
+func cleared(username, email string) string { return username + "\n" + email }

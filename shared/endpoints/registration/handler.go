@@ -134,12 +134,24 @@ func nextPath(d draft) string {
 // gate sends a visit to the step it is at when it asks for a later one
 // (or anything once registration is done).
 func gate(v *visit, need int) bool {
-	if v.draft.Done != nil || v.draft.Step < need {
+	switch {
+	case v.draft.Done != nil && v.R.Method == http.MethodPost && v.R.PostForm.Get("workspace") != v.draft.Done.Workspace:
+		// A tab still open on a step after the purchase was activated
+		// (in another tab or session): what it sent is not used, and
+		// the page it lands on says so. (The same Activate sent twice
+		// is simply done.)
+		flow.Redirect(v.W, v.R, routes.RegisterDone+"?"+alreadyQuery)
+		return false
+	case v.draft.Done != nil || v.draft.Step < need:
 		flow.Redirect(v.W, v.R, nextPath(v.draft))
 		return false
 	}
 	return true
 }
+
+// alreadyQuery marks the success page a step's post led to after the
+// purchase was activated elsewhere.
+const alreadyQuery = "already"
 
 // save keeps the draft; false when it could not, and the refusal is
 // answered.

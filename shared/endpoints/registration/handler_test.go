@@ -698,3 +698,72 @@ func TestTheFormAsABuyerMeetsIt(t *testing.T) {
 		t.Fatalf("a changed proven address:\n%s", page)
 	}
 }
+
+// TestALanguageSwitchLooksNothingUp: a username or an email typed with a
+// language switch (which counts no lookup) never reaches Activate, whose
+// refusal would tell whether it exists; Activate sends the buyer back to
+// step 1, where the lookup is counted. A password typed with the switch
+// is not hashed, nor kept, and the page says so.
+func TestALanguageSwitchLooksNothingUp(t *testing.T) {
+	f := newFixture(t)
+	if err := f.db.Store().Accounts().CreateBilling(context.Background(), guance.BillingAccount{Username: "victim", Email: "v@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b := f.buyer(t, instance, uid, "en")
+	b.throughBasic()
+	b.throughCompany()
+	hashes := f.hashes.Load()
+	for _, probe := range []struct{ field, value string }{{"username", "victim"}, {"email", "v@example.com"}} {
+		form := basicForm("lang:zh")
+		form.Set(probe.field, probe.value)
+		if rec := b.post("/register/basic", form); rec.Code != http.StatusSeeOther {
+			t.Fatalf("switch with %s: %d", probe.field, rec.Code)
+		}
+		rec := b.post("/register/activate", activateForm())
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/register/basic" {
+			t.Fatalf("Activate after a switch with another %s: %d to %q, want step 1", probe.field, rec.Code, rec.Header().Get("Location"))
+		}
+		if inst, _ := f.instances.Get(context.Background(), instance); inst.Progress != activation.ProgressPending {
+			t.Fatal("the instance moved")
+		}
+		// Put it back as it was: the next probe starts from a cleared draft.
+		b.throughBasic()
+		b.throughCompany()
+		hashes++ // throughBasic hashes its password once
+	}
+	if got := f.hashes.Load(); got != hashes {
+		t.Errorf("%d password hashes, want %d: a language switch hashed", got, hashes)
+	}
+	page := b.follow(b.post("/register/basic", basicForm("lang:en")))
+	if !strings.Contains(page, "not kept when the language changes") || strings.Contains(page, `id="password-kept"`) {
+		t.Fatalf("a password typed with a switch:\n%s", page)
+	}
+}
+
+// TestATabLeftBehindIsTold: a tab still on a step when another tab
+// activated the purchase lands on the success page, which says
+// that what the tab sent was not used; the same Activate sent twice is
+// simply done.
+func TestATabLeftBehindIsTold(t *testing.T) {
+	f := newFixture(t)
+	first := f.buyer(t, instance, uid, "en")
+	first.throughBasic()
+	first.throughCompany()
+	second := first // another tab of the same browser
+	if page := first.follow(first.post("/register/activate", activateForm())); strings.Contains(page, "was not used") {
+		t.Fatal("the activation itself says it was not used")
+	}
+	if rec := first.post("/register/activate", activateForm()); rec.Header().Get("Location") != "/register/done" {
+		t.Fatalf("Activate sent twice: %v", rec.Header())
+	}
+	other := activateForm()
+	other.Set("workspace", "Other WS")
+	rec := second.post("/register/activate", other)
+	if rec.Header().Get("Location") != "/register/done?already" {
+		t.Fatalf("the tab left behind: %d %v", rec.Code, rec.Header())
+	}
+	page := second.get("/register/done?already").Body.String()
+	if !strings.Contains(page, "what this page just sent was not used") || !strings.Contains(page, "生产环境") {
+		t.Fatalf("the page after it:\n%s", page)
+	}
+}

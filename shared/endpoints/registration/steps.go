@@ -41,7 +41,8 @@ func (h *Handler) renderBasic(v *visit) {
 	now := h.Now()
 	refused := v.draft.Refused.On(routes.RegisterBasic, now)
 	view := web.RegisterBasicView{Form: refused.Form(v.draft.basicValues()), Notice: refused.Notice, CodeError: refused.CodeError}
-	view.PasswordKept = v.draft.Password.KeptFor(v.draft.Username)
+	// Kept, unless this page shows a problem with a password typed since.
+	view.PasswordKept = v.draft.Password.KeptFor(v.draft.Username) && view.Form.Err("password").IsZero() && view.Form.Err("confirm").IsZero()
 	view.Verified = v.draft.Verified
 	view.CodeSent, view.Wait = v.draft.Code.Shown(verification.Register, v.draft.Email, now)
 	if w := refused.Wait(now); w > view.Wait {
@@ -57,7 +58,8 @@ func (h *Handler) renderBasic(v *visit) {
 func (v *visit) readBasic() problems {
 	f := v.R.PostForm
 	bad := problems{}
-	v.draft.Code.Typed = ""
+	// The code typed is kept with every other field, until it is used.
+	v.draft.Code.Typed = f.Get("code")
 	if !sites.Known(f.Get("site")) {
 		bad["site"] = i18n.M("field.site")
 	} else {
@@ -124,8 +126,9 @@ func (h *Handler) postBasic(v *visit) {
 	}
 	bad := v.readBasic()
 	if h.flow.Switching(v.Visit, routes.RegisterBasic, func() bool {
-		v.draft.Code.Typed = v.R.PostForm.Get("code")
-		h.keepPassword(v)
+		// What a refused post said is about what it sent, not about
+		// what is typed now.
+		v.draft.Refused = flow.PasswordNotKept(v.Visit, v.draft.Refused.AfterSwitch(), routes.RegisterBasic, &v.draft.Password, h.Now())
 		return h.save(v)
 	}) {
 		return
@@ -162,7 +165,7 @@ func (h *Handler) postBasic(v *visit) {
 			h.refuseBasic(v, flow.Refusal{Errors: problems{"code": flow.VerifyMessage(err)}})
 			return
 		}
-		v.draft.Verified = v.draft.Email
+		v.draft.Verified, v.draft.Code.Typed = v.draft.Email, ""
 	}
 	// The password last: it costs a tenth of a second to hash.
 	h.readPassword(v, bad)
@@ -171,25 +174,15 @@ func (h *Handler) postBasic(v *visit) {
 		return
 	}
 	v.draft.Step = max(v.draft.Step, 1)
+	v.draft.Cleared = cleared(v.draft.Username, v.draft.Email)
 	v.draft.Refused = nil
 	h.kept(v, func() { flow.Redirect(v.W, v.R, routes.RegisterCompany) })
-}
-
-// keepPassword keeps a password typed with a post that does not check it
-// (a language switch), when it passes the rules: it need not be typed
-// again.
-func (h *Handler) keepPassword(v *visit) {
-	if v.R.PostForm.Get("password") == "" {
-		return
-	}
-	if _, err := guance.Username(v.draft.Username); err == nil {
-		h.readPassword(v, problems{})
-	}
 }
 
 // refuseBasic keeps what step 1's post typed and shows its problems.
 func (h *Handler) refuseBasic(v *visit, r flow.Refusal) {
 	r.Page = routes.RegisterBasic
+	flow.PasswordNotTaken(v.Visit, &r, &v.draft.Password)
 	h.flow.Refuse(v.Visit, r, func(r *flow.Refusal) bool { v.draft.Refused = r; return h.save(v) }, "form-error")
 }
 
@@ -266,7 +259,7 @@ func (h *Handler) postCompany(v *visit) {
 	if !v.draft.Agreed {
 		bad["agree"] = i18n.M("field.agree")
 	}
-	if h.flow.Switching(v.Visit, routes.RegisterCompany, func() bool { return h.save(v) }) {
+	if h.flow.Switching(v.Visit, routes.RegisterCompany, func() bool { v.draft.Refused = v.draft.Refused.AfterSwitch(); return h.save(v) }) {
 		return
 	}
 	if f.Get("action") == "back" {
@@ -348,7 +341,7 @@ func (h *Handler) postActivate(v *visit) {
 	}
 	f := v.R.PostForm
 	v.draft.Workspace, v.draft.WorkspaceLang, v.draft.UID, v.draft.Instance = f.Get("workspace"), f.Get("wslang"), f.Get("uid"), f.Get("instance")
-	if h.flow.Switching(v.Visit, routes.RegisterActivate, func() bool { return h.save(v) }) {
+	if h.flow.Switching(v.Visit, routes.RegisterActivate, func() bool { v.draft.Refused = v.draft.Refused.AfterSwitch(); return h.save(v) }) {
 		return
 	}
 	if f.Get("action") == "back" {
@@ -426,6 +419,9 @@ func isInstanceRefusal(err error) bool {
 // passed a step may hold values that no longer do.
 func (d draft) unchecked() string {
 	if _, err := guance.Username(d.Username); err != nil || !d.Password.KeptFor(d.Username) || d.Verified == "" || !sites.Known(d.Site) {
+		return routes.RegisterBasic
+	}
+	if d.Cleared != cleared(d.Username, d.Email) || d.Email != d.Verified {
 		return routes.RegisterBasic
 	}
 	if _, err := guance.Phone(d.Phone); err != nil {
@@ -509,7 +505,11 @@ func (h *Handler) showDone(v *visit) {
 		flow.Redirect(v.W, v.R, nextPath(v.draft))
 		return
 	}
-	h.flow.Render(v.Visit, http.StatusOK, web.RegisterDonePage(v.Chrome("reg.done.title", routes.RegisterDone, ""), web.RegisterDoneView{
+	c := v.Chrome("reg.done.title", routes.RegisterDone, "")
+	if v.R.URL.Query().Has(alreadyQuery) {
+		c.Banner = i18n.M("reg.done.already")
+	}
+	h.flow.Render(v.Visit, http.StatusOK, web.RegisterDonePage(c, web.RegisterDoneView{
 		Username: d.Username, Workspace: d.Workspace, Site: d.Site, MaskedUID: web.MaskUID(d.UID), Instance: d.Instance,
 		LoginURL: h.LoginURLs[d.Site],
 	}))

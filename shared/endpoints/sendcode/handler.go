@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 	"github.com/guance/aliyun-marketplace/shared/endpoints/flow"
@@ -131,6 +132,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = h.Sender.Send(r.Context(), verification.Request{
 			Purpose: purpose, Target: req.target(), Lang: string(lang), Scope: sess.CodeScope(),
+			Buyer: marketplace.MaskUID(sess.AliUID), Instance: sess.InstanceID,
 			Client: verification.Client{IP: web.ClientIP(r)},
 		})
 	}

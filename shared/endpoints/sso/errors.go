@@ -38,7 +38,7 @@ const signedOut = "SignedOut"
 
 // signedOutPage says the session ended, and where a new one comes from.
 func signedOutPage(marketplaceURL string) web.ErrorView {
-	return web.ErrorView{Head: "signout.head", Body: "signout.body", Next: "next.marketplace", Action: web.Link{Label: "action.marketplace", Href: marketplaceURL}}
+	return web.ErrorView{Head: "signout.head", Body: "signout.body", Next: "next.marketplace", Action: web.Link{Label: "action.marketplace", Href: marketplaceURL}, Calm: true}
 }
 
 // errUnavailable stands for a failure on our side, by its code.
@@ -94,7 +94,7 @@ func problemFor(err error, next web.Next) web.Problem {
 	case errors.Is(err, marketplace.ErrLinkFromFuture):
 		return again("LinkFromFuture", http.StatusForbidden, "err.future.head", "err.future.body")
 	case errors.As(err, &replay):
-		p := again("LinkReplayed", http.StatusConflict, "err.replayed.head", "err.replayed.body")
+		p := again("LinkReplayed", http.StatusConflict, "err.replayed.head", "err.replayed.activated")
 		p.Page.Next, p.Page.Action = "", web.Link{Label: "action.console", Href: replay.loginURL}
 		return p
 	case errors.Is(err, session.ErrLinkUsed):

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ type Sessions interface {
 	Open(ctx context.Context, link session.Link, s session.Session) error
 	ConsumeLink(ctx context.Context, link session.Link, now time.Time) error
 	Get(ctx context.Context, id string, now time.Time) (session.Session, error)
-	SetLanguage(ctx context.Context, id, csrf, lang string, now time.Time) error
+	SetLanguage(ctx context.Context, sess session.Session, csrf, lang string, now time.Time) error
 	// End deletes the session, conditioned on the form's CSRF token.
 	End(ctx context.Context, id, csrf string, now time.Time) error
 }
@@ -275,7 +276,11 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, chosen, session.ErrNotFound)
 		return
 	}
-	if err := h.Sessions.SetLanguage(r.Context(), id, r.PostForm.Get("csrf"), string(chosen), h.Now()); err != nil {
+	sess, err := h.Sessions.Get(r.Context(), id, h.Now())
+	if err == nil {
+		err = h.Sessions.SetLanguage(r.Context(), sess, r.PostForm.Get("csrf"), string(chosen), h.Now())
+	}
+	if err != nil {
 		h.fail(w, r, lang, err)
 		return
 	}
@@ -305,9 +310,10 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	h.Log.InfoContext(r.Context(), "activation session ended by the buyer", "instanceId", sess.InstanceID)
 	h.Metrics.Count("ActivationSessionsEnded", nil)
 	h.Web.Jar.Clear(w)
-	c := h.Web.Chrome(lang, "signout.head")
-	c.Problem = signedOut
-	web.Render(w, r, h.Log, http.StatusOK, lang, web.ErrorPage(c, signedOutPage(h.Web.MarketplaceURL)))
+	// A redirect to the page that says so, so that a reload does not
+	// send the form again.
+	web.SecurityHeaders(w, "")
+	http.Redirect(w, r, routes.Problem+"?"+url.Values{"code": {signedOut}, "lang": {string(lang)}}.Encode(), http.StatusSeeOther)
 }
 
 // problemPage is an error page by its code, in the language asked for:

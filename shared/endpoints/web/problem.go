@@ -52,24 +52,26 @@ func (n Next) back(label string) Link {
 func CommonProblem(err error, next Next) (Problem, bool) {
 	switch {
 	case errors.Is(err, session.ErrNotFound):
-		return Problem{http.StatusUnauthorized, "NoSession", ErrorView{"err.session.head", "err.session.body", "next.marketplace", next.marketplace()}}, true
+		return Problem{http.StatusUnauthorized, "NoSession", ErrorView{Head: "err.session.head", Body: "err.session.body", Next: "next.marketplace", Action: next.marketplace()}}, true
 	case errors.Is(err, session.ErrBadCSRF):
-		return Problem{http.StatusForbidden, "BadCSRF", ErrorView{"err.csrf.head", "err.csrf.body", "", next.back("action.back")}}, true
+		return Problem{http.StatusForbidden, "BadCSRF", ErrorView{Head: "err.csrf.head", Body: "err.csrf.body", Next: "", Action: next.back("action.back")}}, true
 	case errors.Is(err, ErrCrossOrigin):
-		return Problem{http.StatusForbidden, "CrossOrigin", ErrorView{"err.origin.head", "err.origin.body", "", next.back("action.back")}}, true
+		return Problem{http.StatusForbidden, "CrossOrigin", ErrorView{Head: "err.origin.head", Body: "err.origin.body", Next: "", Action: next.back("action.back")}}, true
 	case errors.Is(err, ErrBadForm):
-		return Problem{http.StatusBadRequest, "BadForm", ErrorView{"err.form.head", "err.form.body", "next.back", next.back("action.back")}}, true
+		return Problem{http.StatusBadRequest, "BadForm", ErrorView{Head: "err.form.head", Body: "err.form.body", Next: "next.back", Action: next.back("action.back")}}, true
+	case errors.Is(err, activation.ErrActivationOver):
+		return Problem{http.StatusConflict, "ActivationOver", ErrorView{Head: "err.activated.head", Body: "err.activated.body", Next: "next.console", Action: next.marketplace()}}, true
 	case errors.Is(err, activation.ErrInstanceNotFound):
-		return Problem{http.StatusNotFound, "InstanceNotFound", ErrorView{"err.unknown.head", "err.unknown.body", "next.retry", next.marketplace()}}, true
+		return Problem{http.StatusNotFound, "InstanceNotFound", ErrorView{Head: "err.unknown.head", Body: "err.unknown.body", Next: "next.retry", Action: next.marketplace()}}, true
 	case errors.Is(err, ErrNoSuchPage):
-		return Problem{http.StatusNotFound, "NoSuchPage", ErrorView{"err.notfound.head", "err.notfound.body", "", next.back("action.activate")}}, true
+		return Problem{http.StatusNotFound, "NoSuchPage", ErrorView{Head: "err.notfound.head", Body: "err.notfound.body", Next: "", Action: next.back("action.activate")}}, true
 	}
 	return Problem{}, false
 }
 
 // Unavailable is the problem of a failure on our side.
 func Unavailable(next Next) Problem {
-	return Problem{http.StatusServiceUnavailable, "Unavailable", ErrorView{"err.unavailable.head", "err.unavailable.body", "next.retry", next.back("action.back")}}
+	return Problem{http.StatusServiceUnavailable, "Unavailable", ErrorView{Head: "err.unavailable.head", Body: "err.unavailable.body", Next: "next.retry", Action: next.back("action.back")}}
 }
 
 // Guard puts the standard library's cross-origin protection in front of h:

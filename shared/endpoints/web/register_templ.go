@@ -625,7 +625,7 @@ func RegisterActivatePage(c Chrome, v RegisterActivateView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = Input(c, Field{Name: "uid", Label: "reg.uid", Value: v.Form.Value("uid"), Hint: "help.uid", Error: v.Form.Err("uid"), InputMode: "numeric", MaxLength: 16, Required: true}).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = Input(c, Field{Name: "uid", Label: "reg.uid", Value: v.Form.Value("uid"), Hint: "help.uid", Error: v.Form.Err("uid"), InputMode: "numeric", MaxLength: 32, Required: true}).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -121,7 +121,10 @@ func TestMaskUID(t *testing.T) {
 	if got := MaskUID("1234567890123456"); got != "1234********3456" {
 		t.Fatal(got)
 	}
-	if got := MaskUID("123"); got != "****" {
+	if got := MaskUID("55512345678"); got != "5551***5678" {
+		t.Fatal(got) // as many stars as digits hidden: the length shows
+	}
+	if got := MaskUID("123"); got != "***" {
 		t.Fatal(got)
 	}
 }
