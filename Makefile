@@ -17,7 +17,7 @@ RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
 
 # LogicalId -> folder under functions/
-FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction ReconcileFunction MeteringFunction
+FUNCTIONS := MarketplaceCallbackFunction SsoRedirectFunction VerificationCodeFunction OutboxFunction RegistrationFunction BillingBindFunction WorkspaceBindFunction ReconcileFunction MeteringFunction EventsFunction
 MarketplaceCallbackFunction_DIR := marketplace-callback
 SsoRedirectFunction_DIR := sso-redirect
 VerificationCodeFunction_DIR := verification-code
@@ -27,6 +27,7 @@ BillingBindFunction_DIR := billing-bind
 WorkspaceBindFunction_DIR := workspace-bind
 ReconcileFunction_DIR := reconcile
 MeteringFunction_DIR := metering
+EventsFunction_DIR := events
 
 .PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
 

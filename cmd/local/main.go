@@ -60,7 +60,7 @@ func dev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr, localstack.MarketAPIAddr, localstack.ConsoleAddr} {
+	for _, addr := range []string{localstack.DynamoDBAddr, localstack.SESAddr, localstack.APIAddr, localstack.SimulatorAddr, localstack.MarketAPIAddr, localstack.ConsoleAddr, localstack.AWSAddr} {
 		if localstack.Listening(addr) {
 			return fmt.Errorf("%s is taken: is another `make dev` running?", addr)
 		}
@@ -69,7 +69,7 @@ func dev(ctx context.Context, args []string) error {
 	stack, err := localstack.Start(ctx, localstack.Options{
 		Root: root, Template: tmpl, RIE: rie, BuildDir: localstack.DefaultBuildDir(root),
 		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr, ConsoleAddr: localstack.ConsoleAddr,
-		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr,
+		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr, AWSAddr: localstack.AWSAddr,
 		MaxPerFunction: *poolMax, RunSchedules: true, Output: os.Stderr,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
@@ -93,6 +93,8 @@ Local stack is up (Ctrl-C stops it):
   Guance console login   %[13]s/cn1/   (a stand-in per site: /<site>/; Confirm ends here)
   DynamoDB               %[4]s   (tables: %[5]s)
   SES                    %[6]s   (sent mail: %[6]s/store)
+  Business events        %[14]s   (the EventBridge bus: what the rest of Guance hears; JSON at /events.json)
+  Operator's tool        go run ./cmd/ops -local find <instance id | order id | UID | username | wksp_...>
   ISV key                %[7]s
   An existing customer, for "Has billing center account":
     billing center       %[8]s   (its codes go to %[9]s)
@@ -100,7 +102,7 @@ Local stack is up (Ctrl-C stops it):
   Everything lives in memory: stopping the stack forgets every purchase,
   account and mail (the next make dev starts from the demo customer again).
 `, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint(),
-		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL)
+		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL, stack.AWSURL)
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\nstopping")

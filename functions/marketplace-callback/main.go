@@ -21,7 +21,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable, storage.AuditTable))
 	store := st.Instances()
 	// The OpenAPI is asked only about a contested freeze or resume.
 	service := activation.NewService(store, marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets), env.Log)

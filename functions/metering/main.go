@@ -20,7 +20,7 @@ func main() { function.Main(build) }
 
 func build(ctx context.Context, env *function.Env) (handler, error) {
 	s := usagepush.LoadSettings(env.Settings)
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.UsageTable, storage.MeteringTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.UsageTable, storage.MeteringTable, storage.AuditTable))
 	m := &usagepush.Meter{
 		Instances: st.Queue(),
 		Usage:     st.Usage(),

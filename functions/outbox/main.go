@@ -29,7 +29,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 		return nil, err
 	}
 	invocation := &outbox.Invocation{
-		Deliverer: outbox.NewDeliverer(storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable)).Outbox(),
+		Deliverer: outbox.NewDeliverer(storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.OutboxTable, storage.AuditTable)).Outbox(),
 			&mail.Sender{Client: mail.NewClient(env.AWS), From: from, Timeout: outbox.SendTimeout}, sealer, env.Log, env.Metrics),
 	}
 	return invocation.Handle, nil

@@ -32,7 +32,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable, storage.AuditTable))
 	instances := st.Instances()
 	market := marketapi.NewLazy(marketapi.LoadSettings(env.Settings), env.Secrets)
 	effects := &activation.Effects{Store: st.Effects(), Log: env.Log}

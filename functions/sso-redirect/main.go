@@ -22,7 +22,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable, storage.AuditTable))
 	h := &sso.Handler{
 		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, Web: s.Web,
 		Instances: st.Instances(),

@@ -22,7 +22,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.OutboxTable, storage.AuditTable))
 	h := &sendcode.Handler{
 		Sender: verification.NewSender(st.Codes(), &mail.Sender{Client: mail.NewClient(env.AWS), From: s.MailFrom, Timeout: s.MailTimeout},
 			st.Accounts(), hasher, sealer, env.Log),

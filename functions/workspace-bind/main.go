@@ -25,7 +25,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable))
+	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.VerificationTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable, storage.AuditTable))
 	codes := st.Codes()
 	h := &binding.WorkspaceHandler{
 		Common: binding.Common{

@@ -46,11 +46,12 @@ type Server struct {
 	tables   map[string]tableSchema // those with global secondary indexes
 
 	// feedMu guards the change feeds (feed.go), the tables' key
-	// attributes and the changes' sequence.
+	// attributes and the changes' sequence (and their writes').
 	feedMu sync.Mutex
 	feeds  map[string][]*Feed
 	keys   map[string][]string
 	seq    int64
+	writes int64
 
 	requests atomic.Int64
 }

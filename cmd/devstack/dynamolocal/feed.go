@@ -20,6 +20,10 @@ type Change struct {
 	New   map[string]json.RawMessage
 	// Seq orders the changes of a server, as a stream's sequence numbers.
 	Seq int64
+	// Write names the request that made the change: the changes of one
+	// transaction share it (a stream does not say; the checks of what a
+	// transaction holds read it).
+	Write int64
 }
 
 // Feed is the changes of one table from the moment it was subscribed, in
@@ -53,6 +57,15 @@ func (f *Feed) Next(ctx context.Context, n int) ([]Change, error) {
 		case <-wait:
 		}
 	}
+}
+
+// Drain returns every change queued, without waiting.
+func (f *Feed) Drain() []Change {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.queue
+	f.queue = nil
+	return out
 }
 
 // Again puts changes back in front of the queue, as a stream hands the
@@ -186,6 +199,7 @@ func (s *Server) images(orig *http.Request, refs []itemRef) []map[string]json.Ra
 func (s *Server) publish(refs []itemRef, before, after []map[string]json.RawMessage) {
 	s.feedMu.Lock()
 	defer s.feedMu.Unlock()
+	s.writes++
 	for i, ref := range refs {
 		old, cur := before[i], after[i]
 		event := "MODIFY"
@@ -200,7 +214,7 @@ func (s *Server) publish(refs []itemRef, before, after []map[string]json.RawMess
 			continue // a write that changed nothing makes no record
 		}
 		s.seq++
-		c := Change{Table: ref.table, Event: event, Keys: ref.key, Old: old, New: cur, Seq: s.seq}
+		c := Change{Table: ref.table, Event: event, Keys: ref.key, Old: old, New: cur, Seq: s.seq, Write: s.writes}
 		for _, f := range s.feeds[ref.table] {
 			f.push(c)
 		}

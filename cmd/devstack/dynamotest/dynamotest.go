@@ -92,7 +92,7 @@ func (s *Server) StoreTables() storage.Tables {
 	return storage.Tables{
 		Instances: s.Tables["InstancesTable"], Sessions: s.Tables["SessionsTable"], Verification: s.Tables["VerificationTable"],
 		Accounts: s.Tables["AccountsTable"], Workspaces: s.Tables["WorkspacesTable"], Outbox: s.Tables["OutboxTable"],
-		Usage: s.Tables["UsageTable"], Metering: s.Tables["MeteringTable"],
+		Usage: s.Tables["UsageTable"], Metering: s.Tables["MeteringTable"], Audit: s.Tables["AuditTable"],
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/devstack/gateway"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
+	"github.com/guance/aliyun-marketplace/schemas"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
 	"github.com/guance/aliyun-marketplace/shared/domain/session"
 	"github.com/guance/aliyun-marketplace/shared/jobs/reconcile"
@@ -37,6 +38,10 @@ var buildDir struct {
 
 // startStack runs the whole local system on free ports, as make dev does,
 // without a local SES (mail then fails fast).
+// trails are the audit trail checks of the stacks started, each run when
+// its test ends.
+var trails sync.Map
+
 func startStack(t testing.TB) *localstack.Stack {
 	t.Helper()
 	return startStackWith(t, "")
@@ -56,6 +61,23 @@ func startStackWith(t testing.TB, sesAddr string) *localstack.Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(stack.Close)
+	// Every business change the test makes comes with its event on the
+	// audit trail, in the same write.
+	trail := stack.WatchTrail()
+	trails.Store(stack, trail)
+	t.Cleanup(func() {
+		for _, v := range trail.Violations() {
+			t.Errorf("audit trail: %s", v)
+		}
+		// And every business event published is what its kind's schema
+		// says.
+		for _, e := range stack.Bus.Events() {
+			if err := schemas.Validate(e.DetailType, e.Detail); err != nil {
+				t.Errorf("business event: %v\n%s", err, e.Detail)
+			}
+		}
+		t.Logf("audit trail: %d writes, %d business changes, each with its event", trail.Writes, trail.Changes)
+	})
 	return stack
 }
 

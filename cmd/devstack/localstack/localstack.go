@@ -38,7 +38,11 @@ const (
 	SimulatorAddr = "127.0.0.1:3001"
 	MarketAPIAddr = "127.0.0.1:3002"
 	ConsoleAddr   = "127.0.0.1:3003"
-	Region        = "us-east-1"
+	// AWSAddr serves the AWS APIs besides DynamoDB and SES that the
+	// stack stands in for: EventBridge (and a page of its events) and
+	// Lambda Invoke (the operator's tool runs a job with it).
+	AWSAddr = "127.0.0.1:3004"
+	Region  = "us-east-1"
 )
 
 // DefaultISVKey signs SPI calls locally unless MARKET_ISV_KEY says otherwise.
@@ -117,6 +121,7 @@ func WaitListening(ctx context.Context, addr string, within time.Duration) error
 var LocalTables = storage.Tables{
 	Instances: "InstancesTable", Sessions: "SessionsTable", Verification: "VerificationTable", Accounts: "AccountsTable",
 	Workspaces: "WorkspacesTable", Outbox: "OutboxTable", Usage: "UsageTable", Metering: "MeteringTable",
+	Audit: "AuditTable",
 }
 
 // LocalStore is the product's store over the local DynamoDB.
@@ -208,6 +213,8 @@ type Endpoints struct {
 	Marketplace string
 	// Console is the console login stand-in: the sites' login URLs.
 	Console string
+	// AWS is the stand-in of EventBridge and Lambda Invoke.
+	AWS string
 }
 
 // FunctionEnv is the environment of fn's emulator: the template's
@@ -261,14 +268,15 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		timeout = 3
 	}
 	for name, value := range map[string]string{
-		"PATH":                      "/usr/local/bin:/usr/bin:/bin",
-		"TZ":                        ":UTC",
-		"AWS_REGION":                Region,
-		"AWS_DEFAULT_REGION":        Region,
-		"AWS_ACCESS_KEY_ID":         "local",
-		"AWS_SECRET_ACCESS_KEY":     "local",
-		"AWS_ENDPOINT_URL_DYNAMODB": ep.DynamoDB,
-		"AWS_ENDPOINT_URL_SES":      ep.SES,
+		"PATH":                         "/usr/local/bin:/usr/bin:/bin",
+		"TZ":                           ":UTC",
+		"AWS_REGION":                   Region,
+		"AWS_DEFAULT_REGION":           Region,
+		"AWS_ACCESS_KEY_ID":            "local",
+		"AWS_SECRET_ACCESS_KEY":        "local",
+		"AWS_ENDPOINT_URL_DYNAMODB":    ep.DynamoDB,
+		"AWS_ENDPOINT_URL_SES":         ep.SES,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE": ep.AWS,
 		// Secrets come from variables locally; a stray Parameter Store
 		// call must fail here instead of leaving the machine.
 		"AWS_ENDPOINT_URL_SSM":        "http://127.0.0.1:1",

@@ -18,6 +18,7 @@ import (
 	"github.com/guance/aliyun-marketplace/cmd/devstack/console"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamolocal"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/emulator"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/eventbus"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/gateway"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
@@ -36,6 +37,7 @@ type Options struct {
 	MarketAPIAddr string
 	// ConsoleAddr serves the stand-in of each site's console login.
 	ConsoleAddr    string
+	AWSAddr        string // EventBridge and Lambda Invoke (AWSAPIs)
 	DynamoDBAddr   string
 	SESAddr        string // empty: no local SES
 	MaxPerFunction int
@@ -59,7 +61,11 @@ type Stack struct {
 	ConsoleURL  string
 	DynamoDBURL string
 	SESURL      string
-	Market      *simulator.Market
+	// AWSURL serves EventBridge (its events on a page) and Lambda Invoke.
+	AWSURL string
+	Market *simulator.Market
+	// Bus is the business event bus's stand-in.
+	Bus *eventbus.Bus
 
 	servers    []*http.Server
 	dynamo     *http.Server
@@ -75,7 +81,7 @@ type Stack struct {
 // DynamoDB with the template's tables, the local SES, the functions built
 // and pooled under the emulator behind the gateway, and the simulator.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	s := &Stack{Market: simulator.NewMarket(), pools: map[string]*emulator.Pool{}, schedulers: map[string]*Scheduler{}}
+	s := &Stack{Market: simulator.NewMarket(), Bus: &eventbus.Bus{}, pools: map[string]*emulator.Pool{}, schedulers: map[string]*Scheduler{}}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -102,16 +108,20 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		return errors.Join(errs...)
 	}
 	var urls []string
-	for _, addr := range []string{o.APIAddr, o.SimulatorAddr, o.MarketAPIAddr, o.ConsoleAddr} {
+	awsAddr := o.AWSAddr
+	if awsAddr == "" {
+		awsAddr = "127.0.0.1:0"
+	}
+	for _, addr := range []string{o.APIAddr, o.SimulatorAddr, o.MarketAPIAddr, o.ConsoleAddr, awsAddr} {
 		l, u, err := listen(addr)
 		if err != nil {
 			return nil, errors.Join(err, closeListeners())
 		}
 		listeners, urls = append(listeners, l), append(urls, u)
 	}
-	apiL, simL, marketL, consoleL := listeners[0], listeners[1], listeners[2], listeners[3]
+	apiL, simL, marketL, consoleL, awsL := listeners[0], listeners[1], listeners[2], listeners[3], listeners[4]
 	apiURL, simURL, marketURL := urls[0], urls[1], urls[2]
-	s.APIURL, s.SimulatorURL, s.MarketAPIURL, s.ConsoleURL = apiURL, simURL, marketURL, urls[3]
+	s.APIURL, s.SimulatorURL, s.MarketAPIURL, s.ConsoleURL, s.AWSURL = apiURL, simURL, marketURL, urls[3], urls[4]
 
 	dynamoURL, dynamo, err := StartDynamoDB(ctx, o.DynamoDBAddr, o.Template.Tables)
 	if err != nil {
@@ -129,7 +139,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		s.SESURL = "http://" + o.SESAddr
 	}
 
-	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL, Console: s.ConsoleURL}
+	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL, Console: s.ConsoleURL, AWS: s.AWSURL}
 	if endpoints.SES == "" {
 		endpoints.SES = "http://127.0.0.1:1" // nothing there: a mail fails fast
 	}
@@ -193,7 +203,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	for _, run := range []struct {
 		l net.Listener
 		h http.Handler
-	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}, {consoleL, consoleHandler}} {
+	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}, {consoleL, consoleHandler}, {awsL, &AWSAPIs{Bus: s.Bus, Pools: s.pools}}} {
 		srv := &http.Server{Handler: run.h, ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, srv)
 		go func() { _ = srv.Serve(run.l) }()

@@ -49,7 +49,7 @@ func TestProjectTemplate(t *testing.T) {
 	for _, table := range tmpl.Tables {
 		ttl[aws.ToString(table.Definition.TableName)] = table.TTLField
 	}
-	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt", "WorkspacesTable": "", "UsageTable": "expiresAt", "MeteringTable": ""}
+	want := map[string]string{"AccountsTable": "", "InstancesTable": "expiresAt", "SessionsTable": "expiresAt", "VerificationTable": "expiresAt", "OutboxTable": "expiresAt", "WorkspacesTable": "", "UsageTable": "expiresAt", "MeteringTable": "", "AuditTable": "expiresAt"}
 	if len(ttl) != len(want) {
 		t.Fatalf("tables %v", ttl)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,7 +95,23 @@ func (s *Bindings) BindBilling(ctx context.Context, b guance.BillingBind, step s
 			return s.st.whyNotActivatable(ctx, b.Instance, b.UID, old)
 		})
 	t.draft(step, b.At)
+	t.audit(b.Event())
 	return t.run(ctx, "bind billing center account")
+}
+
+// errActivatedMeanwhile refuses a settlement written as the purchase's
+// first when another one was first: it is written again as a later one.
+var errActivatedMeanwhile = errors.New("storage: the purchase was activated meanwhile")
+
+// asFirstOrNot runs a settlement's transaction (build) as the purchase's
+// first when activates says so; when another settlement got there first,
+// once more as a later one.
+func asFirstOrNot(ctx context.Context, activates bool, build func(activates bool) *tx, what string) error {
+	err := build(activates).run(ctx, what)
+	if errors.Is(err, errActivatedMeanwhile) {
+		err = build(false).run(ctx, what)
+	}
+	return err
 }
 
 // SettleWorkspace settles an existing workspace of the billing center
@@ -106,16 +123,20 @@ func (s *Bindings) SettleWorkspace(ctx context.Context, st guance.Settle) error 
 	if err != nil {
 		return err
 	}
-	t := s.st.tx()
-	t.update(s.st.t.Workspaces, idKey(st.WorkspaceID),
-		name("billingAccount").Equal(value(st.Account)).And(name("settlement.type").Equal(value(guance.SettledByBillingCenter))),
-		expression.Set(name("settlement"), value(settlement)),
-		func(ctx context.Context, old map[string]types.AttributeValue) error {
-			return s.whyNotSettable(ctx, st.WorkspaceID, st.Account, st.UID, st.Instance, old)
-		})
-	t.settleInstance(st.Account, st.UID, st.Instance, st.WorkspaceID, st.Site, st.At)
-	t.keepLink(st.Account, st.UID, st.Instance)
-	return t.run(ctx, "settle workspace")
+	return asFirstOrNot(ctx, st.Activates, func(activates bool) *tx {
+		st.Activates = activates
+		t := s.st.tx()
+		t.update(s.st.t.Workspaces, idKey(st.WorkspaceID),
+			name("billingAccount").Equal(value(st.Account)).And(name("settlement.type").Equal(value(guance.SettledByBillingCenter))),
+			expression.Set(name("settlement"), value(settlement)),
+			func(ctx context.Context, old map[string]types.AttributeValue) error {
+				return s.whyNotSettable(ctx, st.WorkspaceID, st.Account, st.UID, st.Instance, old)
+			})
+		t.settleInstance(st.Account, st.UID, st.Instance, st.WorkspaceID, st.Site, st.At, activates)
+		t.keepLink(st.Account, st.UID, st.Instance)
+		t.audit(st.Events()...)
+		return t
+	}, "settle workspace")
 }
 
 // CreateWorkspace creates a workspace settled through the buyer's
@@ -130,31 +151,35 @@ func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, s
 	if err != nil {
 		return fmt.Errorf("marshal workspace: %w", err)
 	}
-	t := s.st.tx()
-	t.put(s.st.t.Workspaces, ws, idAttr, func(ctx context.Context, _ map[string]types.AttributeValue) error {
-		// The id is taken: by this very form, sent before, if the
-		// workspace is settled through this purchase.
-		got, ok, err := s.st.workspace(ctx, c.Workspace.ID)
-		if err != nil {
-			return err
+	return asFirstOrNot(ctx, c.Activates, func(activates bool) *tx {
+		c.Activates = activates
+		t := s.st.tx()
+		t.put(s.st.t.Workspaces, ws, idAttr, func(ctx context.Context, _ map[string]types.AttributeValue) error {
+			// The id is taken: by this very form, sent before, if the
+			// workspace is settled through this purchase.
+			got, ok, err := s.st.workspace(ctx, c.Workspace.ID)
+			if err != nil {
+				return err
+			}
+			if ok && got.Settlement == guance.ByInstance(c.UID, c.Instance) {
+				return nil
+			}
+			return fmt.Errorf("create workspace: the generated id %s is taken", c.Workspace.ID)
+		})
+		t.settleInstance(c.Workspace.BillingAccount, c.UID, c.Instance, c.Workspace.ID, c.Workspace.Site, c.At, activates)
+		t.keepLink(c.Workspace.BillingAccount, c.UID, c.Instance)
+		t.draft(step, c.At)
+		if c.NewAccount != nil {
+			t.newAccount(*c.NewAccount)
+			if mail != nil {
+				t.mail(*mail)
+			}
+		} else {
+			t.check(s.st.t.Accounts, idKey(guanceKey(c.Workspace.Owner)), expression.Name(idAttr).AttributeExists(), because(guance.ErrNoSuchAccount))
 		}
-		if ok && got.Settlement == guance.ByInstance(c.UID, c.Instance) {
-			return nil
-		}
-		return fmt.Errorf("create workspace: the generated id %s is taken", c.Workspace.ID)
-	})
-	t.settleInstance(c.Workspace.BillingAccount, c.UID, c.Instance, c.Workspace.ID, c.Workspace.Site, c.At)
-	t.keepLink(c.Workspace.BillingAccount, c.UID, c.Instance)
-	t.draft(step, c.At)
-	if c.NewAccount != nil {
-		t.newAccount(*c.NewAccount)
-		if mail != nil {
-			t.outbox(*mail)
-		}
-	} else {
-		t.check(s.st.t.Accounts, idKey(guanceKey(c.Workspace.Owner)), expression.Name(idAttr).AttributeExists(), because(guance.ErrNoSuchAccount))
-	}
-	return t.run(ctx, "create workspace")
+		t.audit(c.Events()...)
+		return t
+	}, "create workspace")
 }
 
 // settleInstance is the instance's part of a workspace's settlement: it
@@ -162,7 +187,7 @@ func (s *Bindings) CreateWorkspace(ctx context.Context, c guance.NewWorkspace, s
 // workspace among those it settles. It must be the buyer's and active, and
 // either bound to this account already, or pending for a UID linked to it
 // (a later purchase of an activated buyer).
-func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at time.Time) {
+func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at time.Time, activates bool) {
 	name, value := expression.Name, expression.Value
 	// Bound to this account, and not activated longer ago than a session
 	// may go on adding workspaces (whichever session asks).
@@ -174,7 +199,7 @@ func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at
 		And(name("aliUid").Equal(value(uid))).
 		And(name("status").Equal(value(activation.StatusActive))).
 		And(expression.Or(mine, fresh))
-	t.settling(instance, cond, account, workspaceID, site, at, func(ctx context.Context, old map[string]types.AttributeValue) error {
+	t.settling(instance, cond, account, workspaceID, site, at, activates, func(ctx context.Context, old map[string]types.AttributeValue) error {
 		return t.s.whyNotSettling(ctx, instance, uid, account, old)
 	})
 }
@@ -192,10 +217,17 @@ func (t *tx) settleInstance(account, uid, instance, workspaceID, site string, at
 // the embedded one also follows; every settling adds a workspace new to
 // the list (the workspace's own write refuses a repeat, which is then done),
 // and only a released instance's list shrinks.
-func (t *tx) settling(instance string, cond expression.ConditionBuilder, account, workspaceID, site string, at time.Time, why refusal) {
+//
+// Written as the purchase's first (activates), it also requires that the
+// purchase is not activated yet, so that exactly one settlement records
+// the activation: refused with errActivatedMeanwhile otherwise.
+func (t *tx) settling(instance string, cond expression.ConditionBuilder, account, workspaceID, site string, at time.Time, activates bool, why refusal) {
 	name, value := expression.Name, expression.Value
 	room := expression.Or(name("settledCount").AttributeNotExists(),
 		name("settledCount").LessThan(value(guance.MaxWorkspacesPerInstance)))
+	if activates {
+		cond = cond.And(name("progress").NotEqual(value(activation.ProgressActivated)))
+	}
 	t.update(t.s.t.Instances, instanceKeyOf(instance), cond.And(room),
 		expression.Set(name("progress"), value(activation.ProgressActivated)).
 			Set(name("billingAccount"), value(account)).
@@ -216,6 +248,9 @@ func (t *tx) settling(instance string, cond expression.ConditionBuilder, account
 			}
 			if inst.SettledCount >= guance.MaxWorkspacesPerInstance {
 				return guance.ErrTooManyWorkspaces
+			}
+			if activates && inst.Progress == activation.ProgressActivated {
+				return errActivatedMeanwhile
 			}
 			return why(ctx, old)
 		})

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
 	"github.com/guance/aliyun-marketplace/shared/domain/verification"
 )
 
@@ -179,7 +180,15 @@ func (s *Codes) issue(in verification.Issue, onReserve bool) *tx {
 			})
 	}
 	if in.Mail != nil {
+		// A bind-billing code's mail (or the void item standing in for
+		// one): the request is on the purchase's trail, the same either
+		// way, so that its write looks the same too.
 		t.outbox(*in.Mail)
+		if in.Mail.Instance != "" {
+			ev := audit.New(audit.BillingCodeAsked, in.Mail.Instance, audit.ActorBuyer, in.Now)
+			ev.Mail = in.Mail.ID
+			t.audit(ev)
+		}
 	}
 	return t
 }

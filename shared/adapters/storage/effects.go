@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 )
@@ -74,7 +75,9 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 		ids = ids[:n]
 	}
 	t := s.st.tx()
+	now := time.Now().UTC()
 	for _, id := range ids {
+		t.audit(inst.WorkspaceReleasedEvent(id, now))
 		t.backToBillingCenter(id, inst.ID, func(ctx context.Context, _ map[string]types.AttributeValue) error {
 			// Not settled through this instance (any more): nothing to
 			// put back. Take it off the list alone, and go on.
@@ -103,7 +106,7 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 		for _, item := range found[s.st.t.Accounts] {
 			read[stringOf(item[idAttr])] = item
 		}
-		if err := s.unlink(ctx, t, inst, read[linkID]); err != nil {
+		if err := s.unlink(ctx, t, inst, read[linkID], now); err != nil {
 			return false, err
 		}
 	}
@@ -112,7 +115,7 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 		if err != nil {
 			return false, err
 		}
-		t.outboxOnce(notice, func(ctx context.Context, _ map[string]types.AttributeValue) error {
+		t.outboxOnce(notice, audit.ActorEffects, func(ctx context.Context, _ map[string]types.AttributeValue) error {
 			// The notice is there: a release that finished before.
 			// Nothing is left but the flag (the instance's condition is
 			// the guard).
@@ -153,7 +156,7 @@ func (t *tx) backToBillingCenter(workspaceID, instance string, why refusal) {
 // the last to go). The write is conditioned on the link being as read
 // (its seq), so an instance bound meanwhile is never dropped with it (its
 // refusal reads again). item is the link as read (nil: none).
-func (s *Effects) unlink(ctx context.Context, t *tx, inst activation.Instance, item map[string]types.AttributeValue) error {
+func (s *Effects) unlink(ctx context.Context, t *tx, inst activation.Instance, item map[string]types.AttributeValue, now time.Time) error {
 	if len(item) == 0 {
 		return nil
 	}
@@ -176,6 +179,7 @@ func (s *Effects) unlink(ctx context.Context, t *tx, inst activation.Instance, i
 		}
 		if !live {
 			t.remove(s.st.t.Accounts, idKey(cloudKey(inst.AliUID)), &asRead, because(errReadAgain))
+			t.audit(inst.LinkRemovedEvent(link.BillingAccount, now))
 			return nil
 		}
 	}
@@ -200,7 +204,7 @@ func releaseNotice(inst activation.Instance, read map[string]types.AttributeValu
 		"instance": inst.ID, "account": inst.BillingAccount,
 		"workspaces": strconv.Itoa(inst.ReleasedWorkspaces + len(inst.Workspaces)),
 	}, time.Now().UTC(), outbox.Keep)
-	item.ID = ReleasedNoticeID(inst.ID)
+	item.ID, item.Instance = ReleasedNoticeID(inst.ID), inst.ID
 	if account.Email == "" {
 		// No address to tell (an account removed since): nothing is sent.
 		item.Kind, item.To = outbox.KindVoid, ""

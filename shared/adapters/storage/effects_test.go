@@ -109,11 +109,11 @@ func TestReleaseOf150Workspaces(t *testing.T) {
 	if err != nil || res.Outcome != activation.Applied {
 		t.Fatalf("%v %v", res, err)
 	}
-	// The move, then: read, a chunk of 90; read, the link and the
-	// account (one read), the last 60 with the link, the notice and the
-	// instance; read.
-	if n := f.db.RoundTrips(); n > 7 {
-		t.Errorf("%d round trips, want 7", n)
+	// The move, then: read, a chunk of 45 (each workspace with its
+	// event), three times; read, the link and the account (one read),
+	// the last 15 with the link, the notice and the instance; read.
+	if n := f.db.RoundTrips(); n > 11 {
+		t.Errorf("%d round trips, want 11", n)
 	}
 	for _, id := range ids {
 		if ws := f.workspace(t, id); ws.Settlement.Type != guance.SettledByBillingCenter {
@@ -186,7 +186,7 @@ func TestReleaseKilledHalfwayIsFinishedByTheNextPass(t *testing.T) {
 		t.Fatal("the killed pass reported success")
 	}
 	inst, _ := f.instances.Get(ctx, "7000001")
-	if inst.Status != activation.StatusReleased || inst.Effects != activation.EffectsDue || len(inst.Workspaces) != 10 || inst.ReleasedWorkspaces != 90 {
+	if inst.Status != activation.StatusReleased || inst.Effects != activation.EffectsDue || len(inst.Workspaces) != 100-activation.ReleaseChunk || inst.ReleasedWorkspaces != activation.ReleaseChunk {
 		t.Fatalf("after the killed pass: %+v", inst)
 	}
 	if err := (&activation.Effects{Store: f.records.Effects(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Follow(ctx, "7000001"); err != nil {

@@ -5,13 +5,19 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 )
 
+func changeCondition(c activation.Change) expression.ConditionBuilder {
+	cond, _ := changeExpression(c)
+	return cond
+}
+
 // ConditionPaths lists the attribute paths a change's condition reads.
 func ConditionPaths(c activation.Change) []string {
-	expr, err := changeExpression(c)
+	expr, err := expression.NewBuilder().WithCondition(changeCondition(c)).Build()
 	if err != nil {
 		return nil
 	}
@@ -29,6 +35,7 @@ func ConditionPaths(c activation.Change) []string {
 
 // UpdateOf is the update expression of a change, with its names.
 func UpdateOf(c activation.Change) (string, map[string]string) {
-	expr, _ := changeExpression(c)
+	cond, update := changeExpression(c)
+	expr, _ := expression.NewBuilder().WithCondition(cond).WithUpdate(update).Build()
 	return aws.ToString(expr.Update()), expr.Names()
 }

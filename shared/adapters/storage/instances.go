@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -113,10 +114,11 @@ func (s *Store) otherLiveInstances(ctx context.Context, inst activation.Instance
 // Instances stores activation.Instance items for the SPI and the pages.
 type Instances struct{ st *Store }
 
-// Create records inst unless its id is taken, in one write. It is an
-// UpdateItem rather than a PutItem because the refused write then returns
-// the existing item (ReturnValuesOnConditionCheckFailure), so a repeated
-// createInstance costs one round trip too.
+// Create records inst unless its id is taken, with its creation's event,
+// in one transaction. The instance's part is an update rather than a put
+// because the refused write then returns the existing item
+// (ReturnValuesOnConditionCheckFailure), so a repeated createInstance
+// costs one round trip too.
 func (s *Instances) Create(ctx context.Context, inst activation.Instance) (activation.Instance, bool, error) {
 	item, err := marshalInstance(inst)
 	if err != nil {
@@ -138,25 +140,25 @@ func (s *Instances) Create(ctx context.Context, inst activation.Instance) (activ
 	for _, name := range names {
 		update = update.Set(expression.Name(name), expression.Value(item[name]))
 	}
-	expr, err := expression.NewBuilder().
-		WithUpdate(update).
-		WithCondition(expression.AttributeNotExists(expression.Name(instanceKey))).
-		Build()
-	if err != nil {
-		return activation.Instance{}, false, fmt.Errorf("build create of instance %s: %w", inst.ID, err)
-	}
-	res, err := s.st.update(ctx, s.st.t.Instances, instanceKeyOf(inst.ID), expr, true, false)
-	switch {
+	var existing activation.Instance
+	t := s.st.tx()
+	t.update(s.st.t.Instances, instanceKeyOf(inst.ID), expression.AttributeNotExists(expression.Name(instanceKey)), update,
+		func(ctx context.Context, old map[string]types.AttributeValue) error {
+			got, err := s.st.refusedInstance(ctx, inst.ID, old)
+			if err != nil {
+				return err
+			}
+			existing = got
+			return errAlreadyApplied
+		})
+	t.audit(inst.CreatedEvent())
+	switch err := t.run(ctx, "create instance "+inst.ID); {
+	case errors.Is(err, errAlreadyApplied):
+		return existing, false, nil
 	case err != nil:
-		return activation.Instance{}, false, fmt.Errorf("write instance %s: %w", inst.ID, err)
-	case !res.Refused:
-		return inst, true, nil
+		return activation.Instance{}, false, err
 	}
-	existing, err := unmarshalInstance(res.Old)
-	if err != nil {
-		return activation.Instance{}, false, fmt.Errorf("unmarshal existing instance %s: %w", inst.ID, err)
-	}
-	return existing, false, nil
+	return inst, true, nil
 }
 
 // Get reads one instance with a strongly consistent read.
@@ -167,34 +169,51 @@ func (s *Instances) Get(ctx context.Context, id string) (activation.Instance, er
 // Apply makes change in one conditional UpdateItem. When the condition
 // refuses the write, the item as it was comes back with the refusal and
 // activation.Explain says why, so no second round trip is needed.
+//
+// The change's event is written in the same transaction; a call that came
+// after what it would change (Superseded) is recorded on its own, once.
 func (s *Instances) Apply(ctx context.Context, id string, change activation.Change) (activation.Outcome, error) {
-	expr, err := changeExpression(change)
-	if err != nil {
-		return "", fmt.Errorf("build %s of instance %s: %w", change.Action, id, err)
-	}
-	res, err := s.st.update(ctx, s.st.t.Instances, instanceKeyOf(id), expr, true, false)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("update instance %s: %w", id, err)
-	case !res.Refused && change.Dispute:
+	cond, update := changeExpression(change)
+	var refusedAs map[string]types.AttributeValue
+	t := s.st.tx()
+	t.update(s.st.t.Instances, instanceKeyOf(id), cond, update, func(_ context.Context, old map[string]types.AttributeValue) error {
+		refusedAs = old
+		return errAlreadyApplied
+	})
+	t.audit(change.Event(id))
+	switch err := t.run(ctx, fmt.Sprintf("%s of instance %s", change.Action, id)); {
+	case err == nil && change.Dispute:
 		return activation.Disputed, nil
-	case !res.Refused:
+	case err == nil:
 		return activation.Applied, nil
+	case !errors.Is(err, errAlreadyApplied):
+		return "", err
 	}
 	var old *activation.Instance
-	if len(res.Old) > 0 {
-		inst, err := unmarshalInstance(res.Old)
+	if len(refusedAs) > 0 {
+		inst, err := unmarshalInstance(refusedAs)
 		if err != nil {
 			return "", fmt.Errorf("unmarshal instance %s: %w", id, err)
 		}
 		old = &inst
 	}
-	return activation.Explain(old, change)
+	outcome, err := activation.Explain(old, change)
+	if err == nil && outcome == activation.Superseded {
+		err = s.Superseded(ctx, id, change)
+	}
+	return outcome, err
 }
 
-// changeExpression turns a change into its update and the condition under
-// which it applies; activation.Explain is the reading of the same rules.
-func changeExpression(c activation.Change) (expression.Expression, error) {
+// Superseded records a lifecycle call that came after what it would
+// change, once per call.
+func (s *Instances) Superseded(ctx context.Context, id string, change activation.Change) error {
+	return s.st.note(ctx, change.SupersededEvent(id))
+}
+
+// changeExpression turns a change into the condition under which it
+// applies and its update; activation.Explain is the reading of the same
+// rules.
+func changeExpression(c activation.Change) (expression.ConditionBuilder, expression.UpdateBuilder) {
 	name := expression.Name
 	cond := name(instanceKey).AttributeExists().And(statusIn(c.From))
 	update := expression.Set(name("updatedAt"), expression.Value(c.At))
@@ -208,20 +227,16 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 	if c.ClearDispute {
 		cond = cond.And(name("disputedAction").Equal(expression.Value(c.Action)))
 		update = update.Set(name("disputedAction"), expression.Value(""))
-		return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+		return cond, update
 	}
 	if c.Dispute {
 		// The call is kept for the reconciliation, not applied.
 		cond = cond.And(expression.Or(name("disputedAction").AttributeNotExists(), name("disputedAction").NotEqual(expression.Value(c.Action))))
 		update = due(update.Set(name("disputedAction"), expression.Value(c.Action)).Set(name("disputedAt"), expression.Value(c.At)))
-		return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+		return cond, update
 	}
 
-	call, err := attributevalue.MarshalWithOptions(c.Call(), func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
-	if err != nil {
-		return expression.Expression{}, err
-	}
-	update = update.Set(name("lastCalls."+string(c.Action)), expression.Value(call))
+	update = update.Set(name("lastCalls."+string(c.Action)), expression.Value(c.Call()))
 	if c.To != activation.StatusReleased {
 		// An instance recorded before the comparison with the marketplace
 		// existed joins it with its next call.
@@ -292,7 +307,7 @@ func changeExpression(c activation.Change) (expression.Expression, error) {
 		// Nothing else makes a repeat a no-op: require that it changes the expiry.
 		cond = cond.And(name("expiredOn").NotEqual(expression.Value(c.ExpiredOn)))
 	}
-	return expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+	return cond, update
 }
 
 func statusIn(statuses []activation.Status) expression.ConditionBuilder {
@@ -326,6 +341,7 @@ func (s *Instances) RecordPayment(ctx context.Context, id, key string, call acti
 		"at":        str(call.At.UTC().Format(time.RFC3339)),
 		expiresAt:   epoch(call.At.Add(paymentTTL)),
 	}, instanceKey, because(errAlreadyApplied))
+	t.audit(activation.PaidEvent(id, call, strings.HasPrefix(key, activation.NotificationKeyPrefix)))
 	switch err := t.run(ctx, "record orderPay of instance "+id); {
 	case err == nil:
 		return activation.Applied, nil

@@ -180,8 +180,14 @@ func TestApplySequence(t *testing.T) {
 		if got != step.want {
 			t.Errorf("%s: outcome %s, want %s", step.name, got, step.want)
 		}
-		if n := db.RoundTrips(); n != 1 {
-			t.Errorf("%s: %d round trips, want 1", step.name, n)
+		// One write; a call found out of date is recorded on the trail
+		// with a second.
+		want := 1
+		if got == activation.Superseded {
+			want = 2
+		}
+		if n := db.RoundTrips(); n != int64(want) {
+			t.Errorf("%s: %d round trips, want %d", step.name, n, want)
 		}
 		inst, err := store.Get(ctx, "5604018")
 		if err != nil {

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
 	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
 )
 
@@ -52,27 +52,39 @@ func (t *tx) outbox(item outbox.Item) {
 	t.putAlways(t.s.t.Outbox, av)
 }
 
+// mail writes a new mail with the change it reports, and its queueing on
+// the purchase's trail.
+func (t *tx) mail(item outbox.Item) {
+	t.outbox(item)
+	if item.Audited() {
+		t.audit(item.Event(audit.MailQueued, audit.ActorBuyer, item.CreatedAt))
+	}
+}
+
 // outboxOnce writes a new mail with the change it reports, once: refused
-// (why) if its id is there already.
-func (t *tx) outboxOnce(item outbox.Item, why refusal) {
+// (why) if its id is there already; its queueing goes on the trail (by
+// actor).
+func (t *tx) outboxOnce(item outbox.Item, actor string, why refusal) {
 	av, err := pendingMail(item)
 	t.fail(err)
 	t.put(t.s.t.Outbox, av, idAttr, why)
+	if item.Audited() {
+		t.audit(item.Event(audit.MailQueued, actor, item.CreatedAt))
+	}
 }
 
 // Outbox keeps the mails that must arrive.
 type Outbox struct{ st *Store }
 
-// Put writes a new item on its own (a mail that reports no other write).
+// Put writes a new item on its own (a mail that reports no other write),
+// with its queueing on the trail.
 func (s *Outbox) Put(ctx context.Context, item outbox.Item) error {
-	av, err := pendingMail(item)
-	if err != nil {
-		return err
+	t := s.st.tx()
+	t.outbox(item)
+	if item.Audited() {
+		t.audit(item.Event(audit.MailQueued, audit.ActorOutbox, item.CreatedAt))
 	}
-	if _, err := s.st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.st.t.Outbox), Item: av}); err != nil {
-		return fmt.Errorf("put outbox mail: %w", err)
-	}
-	return nil
+	return t.run(ctx, "put outbox mail")
 }
 
 // Claim takes a due pending item for outbox.Lease and counts the attempt.
@@ -110,7 +122,7 @@ func (s *Outbox) Claim(ctx context.Context, id, claim string, now time.Time) (ou
 func (s *Outbox) Sent(ctx context.Context, item outbox.Item, now time.Time) error {
 	done := item
 	done.State, done.SentAt, done.ExpiresAt = outbox.StateSent, now.UTC(), now.Add(outbox.Keep).UTC()
-	return s.settle(ctx, item, done)
+	return s.settle(ctx, item, done, now)
 }
 
 // Failed puts the claimed item back with its next due time, or marks it
@@ -119,7 +131,7 @@ func (s *Outbox) Failed(ctx context.Context, item outbox.Item, reason string, no
 	if item.Attempts >= outbox.MaxAttempts {
 		dead := item
 		dead.State, dead.LastError, dead.ExpiresAt = outbox.StateDead, reason, now.Add(outbox.Keep).UTC()
-		return true, s.settle(ctx, item, dead)
+		return true, s.settle(ctx, item, dead, now)
 	}
 	name, value := expression.Name, expression.Value
 	expr, err := expression.NewBuilder().
@@ -145,8 +157,9 @@ func (s *Outbox) Failed(ctx context.Context, item outbox.Item, reason string, no
 // item, so that what a delivered mail no longer needs (the sealed secret,
 // the due index's attributes, the claim) is gone rather than left behind.
 // (A put, not an update with REMOVE, also because the local DynamoDB
-// ignores REMOVE of a top-level attribute.)
-func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item) error {
+// ignores REMOVE of a top-level attribute.) Its fate goes on the
+// purchase's trail in the same transaction.
+func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item, at time.Time) error {
 	final.Sealed, final.DueAt, final.Claim, final.ClaimedUntil = "", time.Time{}, "", time.Time{}
 	av, err := marshalOutbox(final)
 	if err != nil {
@@ -159,18 +172,19 @@ func (s *Outbox) settle(ctx context.Context, claimed, final outbox.Item) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.st.db.PutItem(ctx, &dynamodb.PutItemInput{
+	t := s.st.tx()
+	t.add(types.TransactWriteItem{Put: &types.Put{
 		TableName: aws.String(s.st.t.Outbox), Item: av,
 		ConditionExpression: cond.Condition(), ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
-	})
-	var refused *types.ConditionalCheckFailedException
-	if errors.As(err, &refused) {
-		return outbox.ErrNotDue
+	}}, because(outbox.ErrNotDue))
+	if final.Audited() {
+		kind := audit.MailSent
+		if final.State == outbox.StateDead {
+			kind = audit.MailDead
+		}
+		t.audit(final.Event(kind, audit.ActorOutbox, at))
 	}
-	if err != nil {
-		return fmt.Errorf("settle outbox mail: %w", err)
-	}
-	return nil
+	return t.run(ctx, "settle outbox mail")
 }
 
 // Due lists pending items due by now through the sparse index, oldest

@@ -92,9 +92,10 @@ func (s *Pushes) Unsent(ctx context.Context, state metering.PushState) ([]meteri
 }
 
 // Move moves records from one state to another in one transaction (at
-// most 100), each conditioned on being in from: a call's records go to
-// sending together before it, and to their end together after it. A
-// refused move changes none (ok false).
+// most 100 items: metering.RecordsPerCall records, each with its event on
+// the trail when it reaches a state the trail keeps), each conditioned on
+// being in from: a call's records go to sending together before it, and
+// to their end together after it. A refused move changes none (ok false).
 func (s *Pushes) Move(ctx context.Context, list []metering.Push, from, to metering.PushState, reason string, at time.Time) (bool, error) {
 	t := s.st.tx()
 	for _, p := range list {
@@ -109,6 +110,9 @@ func (s *Pushes) Move(ctx context.Context, list []metering.Push, from, to meteri
 			update = update.Set(expression.Name("reason"), expression.Value(reason))
 		}
 		t.update(s.st.t.Metering, pushKey(p.InstanceID, p.Window), expression.Name("state").Equal(expression.Value(from)), update, because(errAlreadyApplied))
+		if ev, ok := p.Event(to, reason, at); ok {
+			t.audit(ev)
+		}
 	}
 	switch err := t.run(ctx, fmt.Sprintf("move push records %s to %s", from, to)); {
 	case errors.Is(err, errAlreadyApplied):

@@ -173,11 +173,23 @@ func (q *Queue) Recheck(ctx context.Context, id string, at time.Time) (bool, err
 	return q.whilePending(ctx, id, expression.Set(expression.Name("checkAt"), expression.Value(epoch(at))))
 }
 
-// Abandon marks a pending activation as given up: it leaves the checks
-// (and stays findable under "abandoned"). false: it is no longer pending.
+// Abandon marks a pending activation as given up, with its event: it
+// leaves the checks (and stays findable under "abandoned"). false: it is
+// no longer pending.
 func (q *Queue) Abandon(ctx context.Context, id string, at time.Time) (bool, error) {
-	return q.whilePending(ctx, id, expression.Set(expression.Name("awaiting"), expression.Value(activation.AwaitingAbandoned)).
-		Set(expression.Name("abandonedAt"), expression.Value(at)))
+	t := q.st.tx()
+	t.update(q.st.t.Instances, instanceKeyOf(id), expression.Name("awaiting").Equal(expression.Value(activation.AwaitingActivation)),
+		expression.Set(expression.Name("awaiting"), expression.Value(activation.AwaitingAbandoned)).
+			Set(expression.Name("abandonedAt"), expression.Value(at)),
+		because(errAlreadyApplied))
+	t.audit(activation.AbandonedEvent(id, at))
+	switch err := t.run(ctx, "abandon pending activation "+id); {
+	case errors.Is(err, errAlreadyApplied):
+		return false, nil // activated or released meanwhile
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // leaseKey is the lease's item in the instances table.

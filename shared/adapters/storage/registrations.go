@@ -38,8 +38,9 @@ func (s *Registrations) Register(ctx context.Context, r guance.Registration, ste
 	t.settleFirst(r.UID, r.Instance, r.Workspace, r.At)
 	t.draft(step, r.At)
 	if mail != nil {
-		t.outbox(*mail)
+		t.mail(*mail)
 	}
+	t.audit(r.Events()...)
 	return t.run(ctx, "register")
 }
 
@@ -51,7 +52,7 @@ func (t *tx) settleFirst(uid, instance string, ws guance.Workspace, at time.Time
 		And(name("aliUid").Equal(value(uid))).
 		And(name("status").Equal(value(activation.StatusActive))).
 		And(name("progress").Equal(value(activation.ProgressPending)))
-	t.settling(instance, cond, ws.BillingAccount, ws.ID, ws.Site, at, func(ctx context.Context, old map[string]types.AttributeValue) error {
+	t.settling(instance, cond, ws.BillingAccount, ws.ID, ws.Site, at, false, func(ctx context.Context, old map[string]types.AttributeValue) error {
 		return t.s.whyNotActivatable(ctx, instance, uid, old)
 	})
 }

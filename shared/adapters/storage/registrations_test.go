@@ -30,7 +30,7 @@ type recordsFixture struct {
 
 func newRecords(t *testing.T) *recordsFixture {
 	db := dynamotest.Start(t)
-	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
+	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"], Audit: db.Tables["AuditTable"]}
 	return &recordsFixture{
 		db: db, tables: tables,
 		records:   storage.New(db.Client(), tables),

@@ -209,6 +209,7 @@ func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Ses
 	t.upsert(s.st.t.Sessions, purchaseKey(sess.InstanceID),
 		expression.Set(expression.Name("csrfs"), expression.Value(recent)).
 			Set(expression.Name(expiresAt), expression.Value(epoch(sess.CreatedAt.Add(session.DraftTTL)))))
+	t.audit(sess.OpenedEvent())
 	err = t.run(ctx, "open session for instance "+sess.InstanceID)
 	// Two clicks of one link at once: the twin transaction either found
 	// the link used or collided with it; both mean a replay.
@@ -221,14 +222,14 @@ func (s *Sessions) Open(ctx context.Context, link session.Link, sess session.Ses
 // ConsumeLink marks link used without opening a session (the buyer is sent
 // straight on to their workspace).
 func (s *Sessions) ConsumeLink(ctx context.Context, link session.Link, now time.Time) error {
-	refused, err := s.st.putNew(ctx, s.st.t.Sessions, linkItem(link, now), idAttr)
-	switch {
-	case err != nil:
-		return fmt.Errorf("consume link for instance %s: %w", link.InstanceID, err)
-	case refused:
+	t := s.st.tx()
+	t.put(s.st.t.Sessions, linkItem(link, now), idAttr, because(session.ErrLinkUsed))
+	t.audit(link.ConsoleEvent(now))
+	err := t.run(ctx, "consume link for instance "+link.InstanceID)
+	if conflicted(err) {
 		return session.ErrLinkUsed
 	}
-	return nil
+	return err
 }
 
 // Get returns the live session id (session.ErrNotFound if there is none or

@@ -43,5 +43,8 @@ func (s *Store) Usage() *Usage { return &Usage{s} }
 // Pushes is the metering table's push records.
 func (s *Store) Pushes() *Pushes { return &Pushes{s} }
 
+// Trail reads the audit trail.
+func (s *Store) Trail() *Trail { return &Trail{s} }
+
 // Lookups answers whether usernames and emails are taken, counted.
 func (s *Store) Lookups() *Lookups { return &Lookups{s} }

@@ -13,6 +13,7 @@ type Tables struct {
 	Outbox       string // OUTBOX_TABLE
 	Usage        string // USAGE_TABLE
 	Metering     string // METERING_TABLE
+	Audit        string // AUDIT_TABLE
 }
 
 // Table names a table by its environment variable.
@@ -28,6 +29,7 @@ const (
 	OutboxTable       Table = "OUTBOX_TABLE"
 	UsageTable        Table = "USAGE_TABLE"
 	MeteringTable     Table = "METERING_TABLE"
+	AuditTable        Table = "AUDIT_TABLE"
 )
 
 // LoadTables reads the table names from the function's environment: the
@@ -45,6 +47,6 @@ func LoadTables(env *config.Env, need ...Table) Tables {
 	return Tables{
 		Instances: get(InstancesTable), Sessions: get(SessionsTable), Verification: get(VerificationTable),
 		Accounts: get(AccountsTable), Workspaces: get(WorkspacesTable), Outbox: get(OutboxTable),
-		Usage: get(UsageTable), Metering: get(MeteringTable),
+		Usage: get(UsageTable), Metering: get(MeteringTable), Audit: get(AuditTable),
 	}
 }

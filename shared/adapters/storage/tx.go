@@ -18,6 +18,8 @@ type tx struct {
 	items []types.TransactWriteItem
 	why   []refusal
 	err   error
+	// events are the positions of the audit events among items.
+	events []int
 }
 
 // refusal turns an item's failed condition into the answer, given the
@@ -107,6 +109,7 @@ func (t *tx) remove(table string, key map[string]types.AttributeValue, cond *exp
 // item's refusal; any other failure is wrapped with what (the step's
 // name).
 func (t *tx) run(ctx context.Context, what string) error {
+	t.attribute(ctx)
 	if t.err != nil {
 		return fmt.Errorf("%s: %w", what, t.err)
 	}

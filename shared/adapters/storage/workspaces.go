@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -11,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
 )
 
@@ -132,16 +135,17 @@ func (s *Store) workspacesOf(ctx context.Context, account string, ids []string) 
 // no longer settled through the instance.
 func (s *Store) markWorkspace(ctx context.Context, workspaceID, instance string, suspended bool, seq int) error {
 	name, value := expression.Name, expression.Value
-	expr, err := expression.NewBuilder().
-		WithCondition(name("settlement.instance").Equal(value(instance)).
-			And(expression.Or(name("suspendedSeq").AttributeNotExists(), name("suspendedSeq").LessThan(value(seq))))).
-		WithUpdate(expression.Set(name("suspended"), value(suspended)).Set(name("suspendedSeq"), value(seq))).
-		Build()
-	if err != nil {
+	t := s.tx()
+	t.update(s.t.Workspaces, idKey(workspaceID),
+		name("settlement.instance").Equal(value(instance)).
+			And(expression.Or(name("suspendedSeq").AttributeNotExists(), name("suspendedSeq").LessThan(value(seq)))),
+		expression.Set(name("suspended"), value(suspended)).Set(name("suspendedSeq"), value(seq)),
+		because(errAlreadyApplied))
+	t.audit(activation.WorkspaceMarkedEvent(instance, workspaceID, suspended, time.Now()))
+	// Refused: marked by this move or a later one already, or no longer
+	// settled through the instance; nothing to do.
+	if err := t.run(ctx, "mark workspace "+workspaceID); err != nil && !errors.Is(err, errAlreadyApplied) {
 		return err
-	}
-	if _, err := s.update(ctx, s.t.Workspaces, idKey(workspaceID), expr, false, false); err != nil {
-		return fmt.Errorf("mark workspace %s: %w", workspaceID, err)
 	}
 	return nil
 }

@@ -27,9 +27,10 @@ type EffectsStore interface {
 }
 
 // ReleaseChunk is how many workspaces one release transaction puts back:
-// DynamoDB takes 100 items a transaction, and the last one also holds
-// the instance, the link and the notice.
-const ReleaseChunk = 90
+// DynamoDB takes 100 items a transaction, each workspace comes with its
+// event on the trail, and the last one also holds the instance, the link,
+// the notice and their events.
+const ReleaseChunk = 45
 
 // Effects carries an instance's status move over to what depends on it:
 //

@@ -226,11 +226,12 @@ func withGuard(c Change, after string, when Status) Change {
 // fakeStore applies changes to one in-memory instance with the same rules
 // as the DynamoDB store: the condition is Explain's reading.
 type fakeStore struct {
-	inst     Instance
-	changes  []Change
-	err      error
-	missing  bool // no instance yet: payments refused until one is created
-	payments []payment
+	inst       Instance
+	changes    []Change
+	superseded []Change
+	err        error
+	missing    bool // no instance yet: payments refused until one is created
+	payments   []payment
 }
 
 type payment struct {
@@ -273,6 +274,11 @@ func (s *fakeStore) RecordPayment(_ context.Context, id, key string, call Call) 
 }
 
 func (s *fakeStore) Get(context.Context, string) (Instance, error) { return s.inst, s.err }
+
+func (s *fakeStore) Superseded(_ context.Context, _ string, c Change) error {
+	s.superseded = append(s.superseded, c)
+	return nil
+}
 
 type fakeMarket struct {
 	status MarketStatus

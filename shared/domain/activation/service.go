@@ -18,8 +18,13 @@ type Store interface {
 	// Create records inst unless an instance with its id exists, and returns
 	// the instance as stored (the existing one when it was not created).
 	Create(ctx context.Context, inst Instance) (stored Instance, created bool, err error)
-	// Apply makes change to the instance id in one conditional write.
+	// Apply makes change to the instance id in one conditional write,
+	// with its event (Change.Event); a call it finds Superseded is
+	// recorded too.
 	Apply(ctx context.Context, id string, change Change) (Outcome, error)
+	// Superseded records a call found out of date without a write
+	// (Change.SupersededEvent), once per call.
+	Superseded(ctx context.Context, id string, change Change) error
 	// RecordPayment records an orderPay message once per request id, for
 	// an instance that exists.
 	RecordPayment(ctx context.Context, id, requestID string, call Call) (Outcome, error)
@@ -136,7 +141,7 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	if !n.CreatedAt.IsZero() && n.CreatedAt.Before(at) {
 		at = n.CreatedAt.UTC()
 	}
-	key := "order-" + m.OrderID
+	key := NotificationKeyPrefix + m.OrderID
 	call := Call{OrderID: m.OrderID, At: at}
 	outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, key, call)
 	if errors.Is(err, ErrInstanceNotFound) && s.Records != nil {
@@ -158,6 +163,10 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	}
 	return outcome, nil
 }
+
+// NotificationKeyPrefix starts the idempotency key of an orderPay applied
+// from a failed notification: its order, where the SPI's has a requestId.
+const NotificationKeyPrefix = "order-"
 
 // ErrOtherProduct marks a failed notification of a product this stack
 // does not sell: left for that product's own backend.
@@ -233,11 +242,11 @@ func (s *Service) settle(ctx context.Context, id string, change Change) (Outcome
 		return AlreadyApplied, nil
 	case upgrade && inst.Replaced(change.Digest):
 		s.Log.InfoContext(ctx, "an upgrade applied before and replaced since came again: answered, not applied", "instanceId", id)
-		return Superseded, nil
+		return Superseded, s.Store.Superseded(ctx, id, change)
 	case change.OrderID == "" && change.To != "" && inst.Status == change.To:
 		return AlreadyApplied, nil
 	case !slices.Contains(change.From, inst.Status):
-		return Superseded, nil
+		return Superseded, s.Store.Superseded(ctx, id, change)
 	}
 	seen := inst.moves(change.Guard.Counter())
 	var market MarketInstance

@@ -191,6 +191,10 @@ type Settle struct {
 	UID         string
 	Instance    string
 	At          time.Time
+	// Activates says the purchase was not activated when read: this
+	// workspace is its first (the write holds it to that, and settles a
+	// later one if another bind got there first).
+	Activates bool
 }
 
 // NewWorkspace creates a workspace of the billing center account, owned by
@@ -202,6 +206,8 @@ type NewWorkspace struct {
 	UID        string
 	Instance   string
 	At         time.Time
+	// Activates: as Settle's.
+	Activates bool
 }
 
 // MaxWorkspacesPerInstance bounds the workspaces one purchase settles: its

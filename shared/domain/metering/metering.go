@@ -24,6 +24,10 @@ import (
 const (
 	// MaxRecordsPerCall is the most records one PushMeteringData takes.
 	MaxRecordsPerCall = 100
+	// RecordsPerCall is the most we send in one: half of it, because a
+	// call's windows move together in one transaction (at most 100
+	// items), each with its event on the trail.
+	RecordsPerCall = MaxRecordsPerCall / 2
 	// Window is the length of a window: usage is reported hourly.
 	Window = time.Hour
 	// Deadline is how long after its end an hourly window is accepted:
@@ -294,10 +298,10 @@ type Pending struct {
 }
 
 // Batch groups records into calls: one product a call, at most
-// MaxRecordsPerCall records, and all of an instance's records in one call
+// RecordsPerCall records, and all of an instance's records in one call
 // (one call per instance per CallEvery: a run makes one call per
 // instance). An instance with more records than a call takes keeps the
-// oldest MaxRecordsPerCall for this run.
+// oldest RecordsPerCall for this run.
 func Batch(records []Pending) [][]Pending {
 	byProduct := map[string]map[string][]Pending{}
 	var products []string
@@ -321,10 +325,10 @@ func Batch(records []Pending) [][]Pending {
 		for _, id := range ids {
 			recs := instances[id]
 			sort.Slice(recs, func(i, j int) bool { return recs[i].Record.StartTime < recs[j].Record.StartTime })
-			if len(recs) > MaxRecordsPerCall {
-				recs = recs[:MaxRecordsPerCall]
+			if len(recs) > RecordsPerCall {
+				recs = recs[:RecordsPerCall]
 			}
-			if len(call)+len(recs) > MaxRecordsPerCall {
+			if len(call)+len(recs) > RecordsPerCall {
 				calls = append(calls, call)
 				call = nil
 			}

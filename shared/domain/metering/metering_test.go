@@ -105,10 +105,12 @@ func TestBatch(t *testing.T) {
 			}
 		}
 	}
-	if fmt.Sprint(sizes) != "[100 100 50 3 100]" {
+	// RecordsPerCall (50) a call: each record's window moves with its
+	// event on the trail, in one transaction of at most 100 items.
+	if fmt.Sprint(sizes) != "[50 50 50 50 50 3 50]" {
 		t.Fatalf("calls of %v records", sizes)
 	}
-	if last := calls[4]; last[0].Record.StartTime != h0.Unix() || last[99].Record.StartTime != h0.Add(99*time.Hour).Unix() {
+	if last := calls[6]; last[0].Record.StartTime != h0.Unix() || last[49].Record.StartTime != h0.Add(49*time.Hour).Unix() {
 		t.Fatal("an instance keeps its oldest windows for this run")
 	}
 }

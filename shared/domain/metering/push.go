@@ -1,6 +1,10 @@
 package metering
 
-import "time"
+import (
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
+)
 
 // PushState is where a window's push record stands.
 type PushState string
@@ -36,4 +40,21 @@ type Push struct {
 	// Unsent ("pending", "sending" or "empty") puts the record in the
 	// unsent index until it is final.
 	Unsent PushState `dynamodbav:"unsent,omitempty"`
+}
+
+// Event is the trail's record of the window reaching state to, if it is
+// one the trail keeps: pushed, refused, uncertain or late (final), or an
+// operator's repair (requeued, marked).
+func (p Push) Event(to PushState, reason string, at time.Time) (audit.Event, bool) {
+	kinds := map[PushState]audit.Kind{PushPushed: audit.WindowPushed, PushRefused: audit.WindowRefused, PushUncertain: audit.WindowUncertain, PushLate: audit.WindowLate}
+	kind, ok := kinds[to]
+	if !ok {
+		return audit.Event{}, false
+	}
+	ev := audit.New(kind, p.InstanceID, audit.ActorMetering, at)
+	ev.Window, ev.Reason, ev.Status = time.Unix(p.Window, 0).UTC(), reason, string(to)
+	if p.Product != "" {
+		ev.Detail = map[string]string{"productCode": p.Product}
+	}
+	return ev, true
 }

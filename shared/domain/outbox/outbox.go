@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
 )
 
 // Kind says which mail an item is.
@@ -62,6 +64,9 @@ const (
 type Item struct {
 	ID   string `dynamodbav:"id"`
 	Kind Kind   `dynamodbav:"kind"`
+	// Instance is the purchase the mail is about: its trail records the
+	// mail's queueing, sending or death.
+	Instance string `dynamodbav:"instanceId,omitempty"`
 	// To is the recipient; the item is the only place it is written
 	// outside the account it belongs to, and it expires with the item.
 	To   string `dynamodbav:"to"`
@@ -161,3 +166,21 @@ func (s Sealer) Open(id, sealed string) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// Event is the trail's record of what became of the mail: kind is
+// audit.MailQueued, MailSent or MailDead (the reason a dead one's). Its
+// recipient is never in it.
+func (i Item) Event(kind audit.Kind, actor string, at time.Time) audit.Event {
+	ev := audit.New(kind, i.Instance, actor, at)
+	ev.Mail, ev.MailKind = i.ID, string(i.Kind)
+	if kind == audit.MailDead {
+		ev.Reason = i.LastError
+	}
+	return ev
+}
+
+// Audited tells whether the mail's fate is on a purchase's trail: a mail
+// about a purchase, and a real one (a void item stands in for a code that
+// goes nowhere, and must look like a real one there too: the code's
+// request is its record, audit.BillingCodeAsked).
+func (i Item) Audited() bool { return i.Instance != "" && i.Kind != KindVoid }

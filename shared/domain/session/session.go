@@ -10,9 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
 )
 
 // CookieName is the session cookie over plain http (local runs);
@@ -225,4 +227,21 @@ type Step struct {
 // StepOf is the step of flow's draft in s.
 func StepOf(s Session, flow, draft string) Step {
 	return Step{SessionID: s.ID, InstanceID: s.InstanceID, Flow: flow, Draft: draft}
+}
+
+// OpenedEvent is the trail's record of a Login Without Password that
+// opened s: when, until when, in which language, and whether it went on
+// from drafts kept with the purchase (never the session's id or tokens).
+func (s Session) OpenedEvent() audit.Event {
+	ev := audit.New(audit.SessionOpened, s.InstanceID, audit.ActorBuyer, s.CreatedAt)
+	ev.Detail = map[string]string{"lang": s.Lang, "until": s.ExpiresAt.UTC().Format(time.RFC3339), "continued": strconv.FormatBool(len(s.Drafts) > 0)}
+	return ev
+}
+
+// ConsoleEvent is the trail's record of a Login Without Password of an
+// activated purchase, which went straight on to the console.
+func (l Link) ConsoleEvent(at time.Time) audit.Event {
+	ev := audit.New(audit.SessionOpened, l.InstanceID, audit.ActorBuyer, at)
+	ev.Detail = map[string]string{"to": "console"}
+	return ev
 }

@@ -176,6 +176,7 @@ func (s *Sender) Send(ctx context.Context, req Request) (Sent, error) {
 		item := outbox.New(kind, email, req.Lang, map[string]string{
 			"purpose": string(req.Purpose), "account": key, "buyer": req.Buyer, "instance": req.Instance,
 		}, now, CodeTTL)
+		item.Instance = req.Instance
 		item.Sealed = s.Sealer.Seal(item.ID, code)
 		in.Mail = &item
 		if err := s.Store.Issue(ctx, in); err != nil {

@@ -234,6 +234,7 @@ func (h *WorkspaceHandler) create(v *flow.Visit, newAccount bool, d workspaceDra
 		mail := outbox.New(outbox.KindWelcome, c.Verified, string(v.Lang), map[string]string{
 			"username": c.Username, "workspace": c.Workspace, "site": d.Site, "loginUrl": h.LoginURLs[d.Site],
 		}, now, outbox.Keep)
+		mail.Instance = v.Sess.InstanceID
 		welcome = &mail
 	} else {
 		username, found, err := h.Records.UsernameByEmail(v.R.Context(), c.Verified)

@@ -59,7 +59,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
-	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
+	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"], Audit: db.Tables["AuditTable"]}
 	sealer, _ := outbox.NewSealer(secret)
 	f := &fixture{db: db, mail: &verificationtest.Outbox{}, sealer: sealer, tables: tables, logs: &logtest.Buffer{},
 		sessions: db.Store().Sessions(), instances: db.Store().Instances(),

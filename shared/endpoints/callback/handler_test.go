@@ -229,12 +229,12 @@ func TestLifecycleActions(t *testing.T) {
 		{"a late retry of the first expire: the marketplace says opened", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketOpened, http.StatusConflict, 1, activation.StatusActive, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"expired again, for real", marketplace.Params{"action": "expiredInstance", "instanceId": "5604018"}, activation.MarketExpired, 0, 2, activation.StatusFrozen, "2099-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"renew lifts the freeze once the marketplace says opened", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891", "expiredOn": "2100-01-01 00:00:00"}, activation.MarketOpened, 0, 3, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
-		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 0, 1, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
+		{"stale renew changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920889", "expiredOn": "2098-01-01 00:00:00"}, "", 0, 2, activation.StatusActive, "2100-01-01 00:00:00", "cmgj00053362-postpay"},
 		{"upgrade", marketplace.Params{"action": "upgradeInstance", "instanceId": "5604018", "orderId": "205060317920892", "skuId": "sku-large", "Count": "9"}, "", 0, 1, activation.StatusActive, "2100-01-01 00:00:00", "sku-large"},
 		{"refund of the renewal", marketplace.Params{"action": "refundRenewInstance", "instanceId": "5604018", "expiredOn": "2099-01-01 00:00:00"}, "", 0, 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
 		{"order paid", marketplace.Params{"action": "orderPay", "requestId": "469363e82a2847838bfcaeed436da272", "orderBizId": "5604018", "aliUid": "1234567890123456", "orderId": "205060317920893", "productCode": "cmgj00053362", "skuId": "sku-large"}, "", 0, 1, activation.StatusActive, "2099-01-01 00:00:00", "sku-large"},
 		{"release", marketplace.Params{"action": "releaseInstance", "instanceId": "5604018", "isRefund": "false"}, "", 0, 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
-		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, "", 0, 1, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
+		{"renew after release changes nothing", marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920899", "expiredOn": "2101-01-01 00:00:00"}, "", 0, 2, activation.StatusReleased, "2099-01-01 00:00:00", "sku-large"},
 	}
 	for _, step := range steps {
 		f.market.set(step.market, nil)

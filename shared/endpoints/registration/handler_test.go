@@ -58,7 +58,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	db := dynamotest.Start(t)
-	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
+	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"], Audit: db.Tables["AuditTable"]}
 	clock := now
 	f := &fixture{db: db, mail: &verificationtest.Outbox{}, sessions: db.Store().Sessions(),
 		instances: db.Store().Instances(), logs: &logtest.Buffer{}, clock: &clock}

@@ -457,6 +457,7 @@ func (h *Handler) activate(v *visit, name, instance string) {
 	welcome := outbox.New(outbox.KindWelcome, d.Verified, string(v.Lang), map[string]string{
 		"username": d.Username, "workspace": name, "site": d.Site, "loginUrl": loginURL,
 	}, now, outbox.Keep)
+	welcome.Instance = instance
 	step := h.flow.ActivatingStep(v.Visit, d.encode())
 	err := h.Records.Register(v.R.Context(), reg, step, &welcome)
 	if err != nil {

@@ -500,7 +500,7 @@ func TestLinkedUIDGoesToWorkspaceBinding(t *testing.T) {
 	// An earlier purchase of the same account was activated by registration.
 	f.seed(t, func(i *activation.Instance) { i.ID = "5604017" })
 	records := storage.New(f.db.Client(), storage.Tables{Instances: f.db.Tables["InstancesTable"], Sessions: f.db.Tables["SessionsTable"],
-		Accounts: f.db.Tables["AccountsTable"], Workspaces: f.db.Tables["WorkspacesTable"], Outbox: f.db.Tables["OutboxTable"]})
+		Accounts: f.db.Tables["AccountsTable"], Workspaces: f.db.Tables["WorkspacesTable"], Outbox: f.db.Tables["OutboxTable"], Audit: f.db.Tables["AuditTable"]})
 	earlier := session.New("1234567890123456", "5604017", "en", now, time.Hour)
 	if err := f.sessions.Open(context.Background(), session.Link{Token: "earlier", InstanceID: "5604017", ExpiresAt: now.Add(time.Hour)}, earlier); err != nil {
 		t.Fatal(err)

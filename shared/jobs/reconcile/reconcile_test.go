@@ -62,7 +62,7 @@ func newReconcileFixture(t testing.TB) *reconcileFixture {
 	market := simulator.NewMarket()
 	api := httptest.NewServer(&simulator.OpenAPI{Market: market, AccessKeyID: localstack.LocalMarketAccessKeyID, AccessKeySecret: localstack.LocalMarketAccessKeySecret})
 	t.Cleanup(api.Close)
-	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"]}
+	tables := storage.Tables{Instances: db.Tables["InstancesTable"], Sessions: db.Tables["SessionsTable"], Accounts: db.Tables["AccountsTable"], Workspaces: db.Tables["WorkspacesTable"], Outbox: db.Tables["OutboxTable"], Audit: db.Tables["AuditTable"]}
 	f := &reconcileFixture{db: db, market: market, tables: tables, mails: &recordingMailer{}, metrics: &bytes.Buffer{}, logs: &bytes.Buffer{}}
 	f.instances = db.Store().Instances()
 	f.records = storage.New(db.Client(), tables)

@@ -74,8 +74,8 @@ func TestMeteringLimits(t *testing.T) {
 	}
 	f.Advance(time.Hour + metering.Grace)
 	s := f.Run(t)
-	// 117 of one product (100 + 17), 13 of the other.
-	if s.Pushed != 130 || s.Calls != 3 || len(f.Market.Pushed()) != 130 {
+	// 117 of one product (50 + 50 + 17), 13 of the other.
+	if s.Pushed != 130 || s.Calls != 4 || len(f.Market.Pushed()) != 130 {
 		t.Fatalf("%+v, %d billed", s, len(f.Market.Pushed()))
 	}
 }
