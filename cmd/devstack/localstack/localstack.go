@@ -217,6 +217,14 @@ type Endpoints struct {
 	AWS string
 }
 
+// DevEndpoints are the services of make dev, on their fixed ports.
+func DevEndpoints() Endpoints {
+	return Endpoints{
+		DynamoDB: "http://" + DynamoDBAddr, SES: "http://" + SESAddr, MarketAPI: "http://" + MarketAPIAddr,
+		Marketplace: "http://" + SimulatorAddr, Console: "http://" + ConsoleAddr, AWS: "http://" + AWSAddr,
+	}
+}
+
 // FunctionEnv is the environment of fn's emulator: the template's
 // variables, then what differs locally (secrets given directly, the
 // simulator's OpenAPI, cookies without Secure over plain http), then any

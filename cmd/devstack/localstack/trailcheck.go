@@ -125,9 +125,10 @@ func businessChange(ch dynamolocal.Change) string {
 			return "settled " + str(ch.New["state"])
 		}
 	case "MeteringTable":
-		state := str(ch.New["state"])
-		if state != str(ch.Old["state"]) && slices.Contains([]string{"pushed", "refused", "uncertain", "late"}, state) {
-			return "window " + state
+		state, was := str(ch.New["state"]), str(ch.Old["state"])
+		final := []string{"pushed", "refused", "uncertain", "late", "written-off"}
+		if state != was && (slices.Contains(final, state) || slices.Contains(final, was)) {
+			return "window " + was + " to " + state
 		}
 	case "SessionsTable":
 		if ch.Event == "INSERT" && ch.New["csrf"] != nil && ch.New["aliUid"] != nil {

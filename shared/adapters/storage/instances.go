@@ -40,6 +40,7 @@ const (
 	LiveAuditIndex          = "liveAudit"
 	MeteringDueIndex        = "meteringDue"
 	InstancesByUID          = "byAliUid"
+	InstancesByAccount      = "byBillingAccount"
 )
 
 // paymentTTL is how long an orderPay request id is remembered: far longer

@@ -21,6 +21,9 @@ const (
 	PushEmpty     PushState = "empty"     // nothing billable was used
 	PushLate      PushState = "late"      // past its deadline before it could be sent
 	PushSkipped   PushState = "skipped"   // not billable (frozen, released)
+	// PushWrittenOff is a window a person decided will not be billed
+	// (refused, uncertain or late, checked with the marketplace).
+	PushWrittenOff PushState = "written-off"
 )
 
 // Push is the push record of one window of one instance.

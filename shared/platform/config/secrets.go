@@ -25,6 +25,13 @@ func NewSecrets(store ParameterStore) *Secrets {
 	return &Secrets{lookup: os.LookupEnv, store: store}
 }
 
+// Secrets reads the secrets named by e's variables (and store when a
+// secret is named by a parameter): a function's, for a tool that works as
+// the function would.
+func (e *Env) Secrets(store ParameterStore) *Secrets {
+	return &Secrets{lookup: e.lookup, store: store}
+}
+
 // Get returns the secret called name.
 func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 	if v, _ := s.lookup(name); v != "" {

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
+	"github.com/guance/aliyun-marketplace/shared/domain/activation"
+	"github.com/guance/aliyun-marketplace/shared/domain/audit"
+	"github.com/guance/aliyun-marketplace/shared/domain/metering"
+	"github.com/guance/aliyun-marketplace/shared/domain/outbox"
+)
+
+// Every repair reads the record, says what it would do, and does it only
+// with -apply: then as the operator, with their reason, through the
+// product's conditional writes (a product write landing between the read
+// and the repair wins, and the repair says so).
+
+// asOperator is the context of an applied repair.
+func (t *tool) asOperator(ctx context.Context, r *repairFlags) context.Context {
+	return audit.WithOperator(ctx, audit.Operator{Who: t.operator, Why: r.reason})
+}
+
+// dryRun ends a repair that was not applied.
+func (t *tool) dryRun() error {
+	fmt.Fprintln(t.out, "dry run: nothing changed; add -apply -reason \"...\" to do it")
+	return nil
+}
+
+// refused explains a repair the record refused.
+func refused(err error) error {
+	if errors.Is(err, storage.ErrNotAsSeen) {
+		return fmt.Errorf("%w (nothing changed)", err)
+	}
+	return err
+}
+
+func (t *tool) requeueMail(ctx context.Context, args []string) error {
+	r, args, err := parseRepair("requeue-mail", args, nil)
+	if err != nil {
+		return err
+	}
+	id, err := one("requeue-mail", args, "a mail id (ops todo lists the dead ones)")
+	if err != nil {
+		return err
+	}
+	m, ok, err := t.op.Mail(ctx, id)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("no mail %s (a mail is kept %d days after it is sent or dies)", id, int(outbox.Keep.Hours()/24))
+	case m.State != outbox.StateDead:
+		return fmt.Errorf("mail %s is %s, not dead: nothing to requeue", id, m.State)
+	case m.Kind == outbox.KindCode:
+		return storage.ErrCodeGone
+	}
+	fmt.Fprintf(t.out, "mail %s (%s to %s) died after %d attempts: %s\nwould: put it back to be sent by the next reconciliation, its attempts from zero\n",
+		m.ID, m.Kind, maskAddress(m.To), m.Attempts, m.LastError)
+	if !r.apply {
+		return t.dryRun()
+	}
+	if err := t.op.RequeueMail(t.asOperator(ctx, r), id, t.now()); err != nil {
+		return refused(err)
+	}
+	fmt.Fprintln(t.out, "done: queued; ops run reconcile -apply sends it now")
+	return nil
+}
+
+// parseWindow reads a window's start: RFC 3339 or epoch seconds.
+func parseWindow(s string) (time.Time, error) {
+	if at, err := time.Parse(time.RFC3339, s); err == nil {
+		return at.UTC(), nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("window %q: give its start as 2026-12-04T08:00:00Z or in epoch seconds", s)
+}
+
+// window requeues or marks a metering window.
+func (t *tool) window(ctx context.Context, cmd string, args []string) error {
+	r, args, err := parseRepair(cmd, args, nil)
+	if err != nil {
+		return err
+	}
+	want := 2
+	if cmd == "mark-window" {
+		want = 3
+	}
+	if len(args) != want {
+		return fmt.Errorf("%s takes: <instance id> <window start>%s", cmd, map[bool]string{true: " pushed|written-off"}[want == 3])
+	}
+	at, err := parseWindow(args[1])
+	if err != nil {
+		return err
+	}
+	p, ok, err := t.op.Window(ctx, args[0], at)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("instance %s has no decided window at %s (ops show %s lists them)", args[0], stamp(at), args[0])
+	}
+	fmt.Fprintf(t.out, "window %s of instance %s is %s: %s\n", stamp(at), p.InstanceID, p.State, p.Reason)
+	var to metering.PushState
+	if cmd == "mark-window" {
+		to = metering.PushState(args[2])
+		fmt.Fprintf(t.out, "would: mark it %s (say you checked with the marketplace in the reason)\n", to)
+	} else {
+		fmt.Fprintf(t.out, "would: send it again with the next metering run (deadline %s)\n", stamp(at.Add(metering.Window+metering.Deadline)))
+	}
+	if !r.apply {
+		return t.dryRun()
+	}
+	ctx = t.asOperator(ctx, r)
+	if cmd == "mark-window" {
+		err = t.op.MarkWindow(ctx, p, to, t.now())
+	} else {
+		err = t.op.RequeueWindow(ctx, p, t.now())
+	}
+	if err != nil {
+		return refused(err)
+	}
+	fmt.Fprintln(t.out, "done")
+	return nil
+}
+
+// reask asks the marketplace about one instance and applies its answer,
+// as the reconciliation's comparison does.
+func (t *tool) reask(ctx context.Context, args []string) error {
+	r, args, err := parseRepair("reask", args, nil)
+	if err != nil {
+		return err
+	}
+	id, err := one("reask", args, "an instance id")
+	if err != nil {
+		return err
+	}
+	inst, ok, err := t.op.Instance(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no instance %s: the reconciliation recovers one the marketplace notifies us of", id)
+	}
+	market, err := t.market.Describe(ctx, id)
+	if errors.Is(err, activation.ErrUnknownToMarket) {
+		return fmt.Errorf("the marketplace has no instance %s: nothing is applied over an empty answer; ask the marketplace's support", id)
+	}
+	if err != nil {
+		return fmt.Errorf("ask the marketplace about instance %s: %w", id, err)
+	}
+	fmt.Fprintf(t.out, "we hold:          %s, SKU %s, expires %s\n", inst.Status, inst.SKU, stamp(inst.ExpiredOn))
+	fmt.Fprintf(t.out, "marketplace says: %s, SKU %s, ends %s\n", market.Status, market.SKU, stamp(market.EndOn))
+	fmt.Fprintf(t.out, "would: %s\n", wouldApply(inst, market))
+	if !r.apply {
+		return t.dryRun()
+	}
+	ctx = t.asOperator(ctx, r)
+	said, err := t.domain.MarketSays(ctx, inst, market.Status)
+	if err != nil {
+		return err
+	}
+	held := activation.AlreadyApplied
+	if market.Status != activation.MarketClosed {
+		if held, err = t.domain.MarketHolds(ctx, inst, market); err != nil {
+			return err
+		}
+	}
+	if err := t.op.Record(ctx, id, "reask", map[string]string{"marketStatus": string(market.Status), "status": string(said), "sku": string(held)}, t.now()); err != nil {
+		return err
+	}
+	now, _, err := t.op.Instance(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "done: the instance is %s, SKU %s\n", now.Status, now.SKU)
+	return nil
+}
+
+// wouldApply says what the marketplace's answer changes (MarketSays and
+// MarketHolds decide it, each conditioned on the instance as read).
+func wouldApply(inst activation.Instance, market activation.MarketInstance) string {
+	var what string
+	switch {
+	case market.Status == activation.MarketClosed && inst.Status != activation.StatusReleased:
+		what = "release it"
+	case market.Status == activation.MarketExpired && inst.Status == activation.StatusActive:
+		what = "freeze it"
+	case market.Status == activation.MarketOpened && inst.Status == activation.StatusFrozen:
+		what = "restore it"
+	case inst.DisputedAction != "":
+		what = "settle the disputed " + string(inst.DisputedAction) + " as the marketplace's status says"
+	}
+	if market.Status != activation.MarketClosed && inst.Status != activation.StatusReleased && market.SKU != "" && !market.Holds(inst.SKU, inst.BillableItems) {
+		if what != "" {
+			what += ", and "
+		}
+		what += "take the marketplace's SKU and billable items"
+	}
+	if what == "" {
+		return "nothing: we hold what the marketplace says"
+	}
+	return what
+}
+
+func (t *tool) releaseWorkspace(ctx context.Context, args []string) error {
+	r, args, err := parseRepair("release-workspace", args, nil)
+	if err != nil {
+		return err
+	}
+	id, err := one("release-workspace", args, "a workspace id (wksp_...)")
+	if err != nil {
+		return err
+	}
+	ws, ok, err := t.op.Workspace(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no workspace %s", id)
+	}
+	if ws.Settlement.Instance == "" {
+		return fmt.Errorf("workspace %s is settled by its billing center account already: nothing to release", id)
+	}
+	inst, ok, err := t.op.Instance(ctx, ws.Settlement.Instance)
+	if err != nil {
+		return err
+	}
+	if !ok || inst.Status != activation.StatusReleased {
+		return fmt.Errorf("workspace %s is settled through instance %s, which is not released: it stays (the release's effects move it)", id, ws.Settlement.Instance)
+	}
+	fmt.Fprintf(t.out, "workspace %s (%s) is still settled through released instance %s\nwould: settle it by its billing center account again, and take it off the instance\n", ws.ID, ws.Name, inst.ID)
+	if !r.apply {
+		return t.dryRun()
+	}
+	if err := t.op.ReleaseWorkspace(t.asOperator(ctx, r), ws, inst, t.now()); err != nil {
+		return refused(err)
+	}
+	fmt.Fprintln(t.out, "done")
+	return nil
+}
+
+// republish puts a purchase's events on the bus again (a consumer lost
+// them): consumers de-duplicate on the event's id.
+func (t *tool) republish(ctx context.Context, args []string) error {
+	var since time.Duration
+	r, args, err := parseRepair("republish", args, func(fs *flag.FlagSet) {
+		fs.DurationVar(&since, "since", 24*time.Hour, "the events of the last")
+	})
+	if err != nil {
+		return err
+	}
+	id, err := one("republish", args, "an instance id")
+	if err != nil {
+		return err
+	}
+	all, err := t.trail.Events(ctx, id, 0)
+	if err != nil {
+		return err
+	}
+	from := t.now().Add(-since)
+	var list []audit.Event
+	for _, ev := range all {
+		if !ev.At.Before(from) {
+			list = append(list, ev)
+		}
+	}
+	fmt.Fprintf(t.out, "would: put %d events of instance %s since %s on the bus again (same ids: consumers de-duplicate)\n", len(list), id, stamp(from))
+	if !r.apply || len(list) == 0 {
+		return t.dryRun()
+	}
+	taken := 0
+	for start := 0; start < len(list); start += audit.BusBatch {
+		batch := list[start:min(start+audit.BusBatch, len(list))]
+		ok, err := t.bus.Put(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("after %d events: %w", taken, err)
+		}
+		for _, took := range ok {
+			if took {
+				taken++
+			}
+		}
+	}
+	if err := t.op.Record(t.asOperator(ctx, r), id, "republish", map[string]string{"events": strconv.Itoa(len(list)), "taken": strconv.Itoa(taken)}, t.now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "done: the bus took %d of %d\n", taken, len(list))
+	if taken < len(list) {
+		return fmt.Errorf("the bus refused %d events: run it again", len(list)-taken)
+	}
+	return nil
+}
+
+// runJob runs the reconciliation or the metering now (Lambda Invoke):
+// the run takes the job's lease, so it never overlaps a scheduled one.
+func (t *tool) runJob(ctx context.Context, args []string) error {
+	r, args, err := parseRepair("run", args, nil)
+	if err != nil {
+		return err
+	}
+	job, err := one("run", args, "reconcile or metering")
+	if err != nil {
+		return err
+	}
+	function, ok := t.jobs[job]
+	if !ok || function == "" {
+		return fmt.Errorf("run %s: the jobs are reconcile and metering", job)
+	}
+	fmt.Fprintf(t.out, "would: invoke %s now and print its summary\n", function)
+	if !r.apply {
+		return t.dryRun()
+	}
+	out, err := t.invoker.Invoke(ctx, function)
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+	}
+	if rerr := t.op.Record(t.asOperator(ctx, r), storage.NoPurchase, "run", map[string]string{"job": job, "outcome": outcome}, t.now()); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "done: %s\n", out)
+	return nil
+}
