@@ -15,6 +15,7 @@
 //	ops [...] reask <instance id> [-apply -reason "..."]
 //	ops [...] release-workspace <wksp_...> [-apply -reason "..."]
 //	ops [...] republish <instance id> [-since 24h] [-apply -reason "..."]
+//	ops [...] republish -from T1 [-to T2] [-apply -reason "..."]
 //	ops [...] run reconcile|metering [-apply -reason "..."]
 //
 // A repair without -apply is a dry run: it says what it would do.
@@ -97,6 +98,7 @@ Repairs (a dry run unless -apply; -apply needs -reason "..."):
   reask <instance>                     ask the marketplace (DescribeInstanceForIsv) and apply its answer
   release-workspace <wksp_...>         a workspace a release left settled through its instance
   republish <instance> [-since 24h]    put a purchase's events on the bus again
+  republish -from T1 [-to T2]          every purchase's events of a time range (RFC 3339)
   run reconcile|metering               run the job now (Lambda Invoke)
 
 A window is its start, as 2026-12-04T08:00:00Z or in epoch seconds.

@@ -300,3 +300,33 @@ func TestRealMainNeedsAStack(t *testing.T) {
 		t.Fatal("both")
 	}
 }
+
+// TestRepublishARange: every purchase's events between two times (what an
+// events dead-letter message names) go on the bus again; the range is
+// checked.
+func TestRepublishARange(t *testing.T) {
+	s := newSession(t)
+	a, b := s.purchase("1234567890123"), s.purchase("1234567890124")
+	from := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+	out := s.must("republish", "-from", from, "-apply", "-reason", "dead-letter message of the events function")
+	contains(t, "republish", out, "would: put 2 events of every purchase", "the bus took 2 of 2")
+	seen := map[string]bool{}
+	for _, e := range s.bus.Events() {
+		var d audit.Published
+		_ = json.Unmarshal(e.Detail, &d)
+		seen[d.Instance] = true
+	}
+	if !seen[a.InstanceID] || !seen[b.InstanceID] {
+		t.Fatalf("published %v", seen)
+	}
+	for _, bad := range [][]string{
+		{"republish", "-from", "yesterday"},
+		{"republish", "-from", from, "-to", "2020-01-01T00:00:00Z"},
+		{"republish", "-from", "2026-01-01T00:00:00Z", "-to", "2026-02-01T00:00:00Z"},
+		{"republish", "-from", from, a.InstanceID},
+	} {
+		if _, err := s.ops(bad...); err == nil {
+			t.Errorf("%v taken", bad)
+		}
+	}
+}

@@ -246,56 +246,106 @@ func (t *tool) releaseWorkspace(ctx context.Context, args []string) error {
 	return nil
 }
 
-// republish puts a purchase's events on the bus again (a consumer lost
-// them): consumers de-duplicate on the event's id.
+// republish puts events on the bus again (a consumer lost them, or the
+// bus refused them): one purchase's since a time, or every purchase's
+// between two times (-from, -to: the arrival times an events dead-letter
+// message names). Consumers de-duplicate on the event's id.
 func (t *tool) republish(ctx context.Context, args []string) error {
 	var since time.Duration
+	var fromArg, toArg string
 	r, args, err := parseRepair("republish", args, func(fs *flag.FlagSet) {
-		fs.DurationVar(&since, "since", 24*time.Hour, "the events of the last")
+		fs.DurationVar(&since, "since", 24*time.Hour, "one purchase's events of the last")
+		fs.StringVar(&fromArg, "from", "", "every purchase's events from (RFC 3339)")
+		fs.StringVar(&toArg, "to", "", "... to (RFC 3339; default now)")
 	})
 	if err != nil {
 		return err
 	}
-	id, err := one("republish", args, "an instance id")
-	if err != nil {
-		return err
-	}
-	all, err := t.trail.Events(ctx, id, 0)
-	if err != nil {
-		return err
-	}
-	from := t.now().Add(-since)
 	var list []audit.Event
-	for _, ev := range all {
-		if !ev.At.Before(from) {
-			list = append(list, ev)
+	var which, record string
+	if fromArg != "" {
+		if len(args) != 0 {
+			return errors.New("republish -from takes no instance: it is every purchase's events in the time range")
 		}
+		from, to, err := timeRange(fromArg, toArg, t.now())
+		if err != nil {
+			return err
+		}
+		if list, err = t.trail.Between(ctx, from, to); err != nil {
+			return err
+		}
+		which, record = fmt.Sprintf("every purchase from %s to %s", stamp(from), stamp(to)), storage.NoPurchase
+	} else {
+		id, err := one("republish", args, "an instance id (or -from, -to for every purchase)")
+		if err != nil {
+			return err
+		}
+		all, err := t.trail.Events(ctx, id, 0)
+		if err != nil {
+			return err
+		}
+		from := t.now().Add(-since)
+		for _, ev := range all {
+			if !ev.At.Before(from) {
+				list = append(list, ev)
+			}
+		}
+		which, record = fmt.Sprintf("instance %s since %s", id, stamp(from)), id
 	}
-	fmt.Fprintf(t.out, "would: put %d events of instance %s since %s on the bus again (same ids: consumers de-duplicate)\n", len(list), id, stamp(from))
+	fmt.Fprintf(t.out, "would: put %d events of %s on the bus again (same ids: consumers de-duplicate)\n", len(list), which)
 	if !r.apply || len(list) == 0 {
 		return t.dryRun()
 	}
-	taken := 0
+	taken, refused := 0, 0
 	for start := 0; start < len(list); start += audit.BusBatch {
 		batch := list[start:min(start+audit.BusBatch, len(list))]
-		ok, err := t.bus.Put(ctx, batch)
+		puts, err := t.bus.Put(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("after %d events: %w", taken, err)
 		}
-		for _, took := range ok {
-			if took {
+		for i, put := range puts {
+			switch put.Outcome {
+			case audit.Taken:
 				taken++
+			case audit.Refused:
+				refused++
+				fmt.Fprintf(t.out, "refused for good: %s (%s)\n", batch[i], put.Code)
 			}
 		}
 	}
-	if err := t.op.Record(t.asOperator(ctx, r), id, "republish", map[string]string{"events": strconv.Itoa(len(list)), "taken": strconv.Itoa(taken)}, t.now()); err != nil {
+	detail := map[string]string{"events": strconv.Itoa(len(list)), "taken": strconv.Itoa(taken)}
+	if fromArg != "" {
+		detail["range"] = which
+	}
+	if err := t.op.Record(t.asOperator(ctx, r), record, "republish", detail, t.now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.out, "done: the bus took %d of %d\n", taken, len(list))
 	if taken < len(list) {
-		return fmt.Errorf("the bus refused %d events: run it again", len(list)-taken)
+		return fmt.Errorf("the bus did not take %d events (%d refused for good): run it again, or see why", len(list)-taken, refused)
 	}
 	return nil
+}
+
+// timeRange reads -from and -to (to defaults to now).
+func timeRange(from, to string, now time.Time) (time.Time, time.Time, error) {
+	f, err := time.Parse(time.RFC3339, from)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("-from %q: give a time as 2026-12-04T08:00:00Z", from)
+	}
+	t := now
+	if to != "" {
+		if t, err = time.Parse(time.RFC3339, to); err != nil {
+			return time.Time{}, time.Time{}, fmt.Errorf("-to %q: give a time as 2026-12-04T09:00:00Z", to)
+		}
+	}
+	if !f.Before(t) {
+		return time.Time{}, time.Time{}, errors.New("-from must be before -to")
+	}
+	if t.Sub(f) > 7*24*time.Hour {
+		return time.Time{}, time.Time{}, errors.New("at most 7 days at once (each run reads the whole trail table)")
+	}
+	return f.UTC(), t.UTC(), nil
 }
 
 // runJob runs the reconciliation or the metering now (Lambda Invoke):

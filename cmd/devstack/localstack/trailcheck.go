@@ -117,8 +117,8 @@ func businessChange(ch dynamolocal.Change) string {
 		}
 	case "OutboxTable":
 		switch {
-		case str(ch.New["kind"]) == "void" && ch.Event != "INSERT":
-			return "" // stands in for a code to no one: its request is its record
+		case (str(ch.New["kind"]) == "void" || str(ch.New["kind"]) == "code") && ch.Event != "INSERT":
+			return "" // a code's mail, or the item standing in for one: its request is its record
 		case ch.Event == "INSERT":
 			return "queued"
 		case str(ch.New["state"]) != str(ch.Old["state"]):

@@ -28,9 +28,9 @@ type Bus struct {
 func NewClient(cfg aws.Config) *eventbridge.Client { return eventbridge.NewFromConfig(cfg) }
 
 // Put puts events on the bus (at most audit.BusBatch), each with its
-// kind as the detail type and its time as the event's; taken says, for
-// each in order, whether the bus took it.
-func (b *Bus) Put(ctx context.Context, events []audit.Event) ([]bool, error) {
+// kind as the detail type and its time as the event's, and says for each,
+// in order, what became of it.
+func (b *Bus) Put(ctx context.Context, events []audit.Event) ([]audit.Put, error) {
 	if len(events) > audit.BusBatch {
 		return nil, fmt.Errorf("put %d events: at most %d a call", len(events), audit.BusBatch)
 	}
@@ -49,11 +49,28 @@ func (b *Bus) Put(ctx context.Context, events []audit.Event) ([]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("put events on bus %s: %w", b.Name, err)
 	}
-	taken := make([]bool, len(events))
-	for i := range taken {
-		// An entry that failed carries an error code; the answer lists
-		// the entries in the order sent.
-		taken[i] = i < len(out.Entries) && aws.ToString(out.Entries[i].ErrorCode) == ""
+	puts := make([]audit.Put, len(events))
+	for i := range puts {
+		// The answer lists the entries in the order sent; a failed one
+		// carries an error code.
+		if i >= len(out.Entries) {
+			puts[i] = audit.Put{Outcome: audit.Again, Code: "NoAnswer"}
+			continue
+		}
+		puts[i] = outcome(aws.ToString(out.Entries[i].ErrorCode))
 	}
-	return taken, nil
+	return puts, nil
+}
+
+// outcome reads an entry's error code: throttling and the bus's own
+// failures pass; anything else (InvalidArgument, MalformedDetail, an
+// authorization refusal) does not.
+func outcome(code string) audit.Put {
+	switch code {
+	case "":
+		return audit.Put{Outcome: audit.Taken}
+	case "InternalFailure", "InternalException", "ThrottlingException", "ServiceUnavailable":
+		return audit.Put{Outcome: audit.Again, Code: code}
+	}
+	return audit.Put{Outcome: audit.Refused, Code: code}
 }

@@ -133,6 +133,47 @@ func (s *Trail) Events(ctx context.Context, instance string, limit int) ([]audit
 	return list, nil
 }
 
+// Between lists every purchase's events from from to to, in time order.
+// It reads the whole table (a Scan): for a repair now and then, such as
+// publishing again what an events dead-letter message names.
+func (s *Trail) Between(ctx context.Context, from, to time.Time) ([]audit.Event, error) {
+	expr, err := expression.NewBuilder().WithFilter(expression.Name("at").Between(expression.Value(from.Unix()), expression.Value(to.Unix()))).Build()
+	if err != nil {
+		return nil, err
+	}
+	// The product never scans, so DB has no Scan: the operator's client
+	// (the SDK's) has.
+	scanner, ok := s.st.db.(dynamodb.ScanAPIClient)
+	if !ok {
+		return nil, errors.New("read the trail by time: this client cannot scan")
+	}
+	var list []audit.Event
+	p := dynamodb.NewScanPaginator(scanner, &dynamodb.ScanInput{
+		TableName: aws.String(s.st.t.Audit), FilterExpression: expr.Filter(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the trail from %s to %s: %w", from, to, err)
+		}
+		for _, item := range page.Items {
+			var ev audit.Event
+			if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
+				return nil, fmt.Errorf("unmarshal event: %w", err)
+			}
+			list = append(list, ev)
+		}
+	}
+	slices.SortStableFunc(list, func(a, b audit.Event) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key(), b.Key())
+	})
+	return list, nil
+}
+
 // ByOrder finds the instance an order id belongs to, from the trail
 // (ok false when no event names it).
 func (s *Trail) ByOrder(ctx context.Context, orderID string) (string, bool, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,8 +98,10 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 		if inst.BillingAccount != "" {
 			keys = append(keys, idKey(accountID))
 		}
+		// Only what the unlink and the notice need: never a password
+		// hash or a phone (the operator's policy allows these names only).
 		found, err := s.st.batchGet(ctx, map[string]types.KeysAndAttributes{
-			s.st.t.Accounts: {Keys: keys, ConsistentRead: aws.Bool(true)},
+			s.st.t.Accounts: {Keys: keys, ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String(strings.Join(ReleaseReadAttributes, ", "))},
 		})
 		if err != nil {
 			return false, fmt.Errorf("read the cloud link and billing center account of instance %s: %w", inst.ID, err)
@@ -135,6 +138,10 @@ func (s *Effects) ReleaseStep(ctx context.Context, inst activation.Instance, n i
 		return false, err
 	}
 }
+
+// ReleaseReadAttributes are the attributes a release reads of the cloud
+// link and the billing center account (none is a reserved word).
+var ReleaseReadAttributes = []string{idAttr, "cloud", "uid", "billingAccount", "instances", "seq", "linkedAt", "email", "lang"}
 
 // backToBillingCenter is a workspace's part of a release: settled by the
 // billing center again, not suspended, if it is still settled through

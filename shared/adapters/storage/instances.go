@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -342,7 +341,7 @@ func (s *Instances) RecordPayment(ctx context.Context, id, key string, call acti
 		"at":        str(call.At.UTC().Format(time.RFC3339)),
 		expiresAt:   epoch(call.At.Add(paymentTTL)),
 	}, instanceKey, because(errAlreadyApplied))
-	t.audit(activation.PaidEvent(id, call, strings.HasPrefix(key, activation.NotificationKeyPrefix)))
+	t.audit(activation.PaidEvent(id, call))
 	switch err := t.run(ctx, "record orderPay of instance "+id); {
 	case err == nil:
 		return activation.Applied, nil

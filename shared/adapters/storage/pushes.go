@@ -44,6 +44,20 @@ func (s *Pushes) Create(ctx context.Context, p metering.Push) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if ev, ok := p.Event(p.State, p.Reason, p.UpdatedAt); ok {
+		// Decided final at once (a window found past its deadline): the
+		// record and its event in one write, like every other move.
+		t := s.st.tx()
+		t.put(s.st.t.Metering, item, instanceKey, because(errAlreadyApplied))
+		t.audit(ev)
+		switch err := t.run(ctx, "create push record"); {
+		case errors.Is(err, errAlreadyApplied):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		return true, nil
+	}
 	refused, err := s.st.putNew(ctx, s.st.t.Metering, item, instanceKey)
 	if err != nil {
 		return false, fmt.Errorf("create push record: %w", err)

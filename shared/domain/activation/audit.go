@@ -100,9 +100,9 @@ func (c Change) callKey() string {
 
 // PaidEvent is the trail's record of an orderPay: from the SPI, or a
 // failed notification applied by the reconciliation.
-func PaidEvent(instance string, call Call, notification bool) audit.Event {
+func PaidEvent(instance string, call Call) audit.Event {
 	actor := audit.ActorMarketplace
-	if notification {
+	if call.Notification {
 		actor = audit.ActorNotification
 	}
 	ev := audit.New(audit.OrderPaid, instance, actor, call.At)

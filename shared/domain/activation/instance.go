@@ -160,6 +160,9 @@ type Instance struct {
 type Call struct {
 	OrderID string    `dynamodbav:"orderId,omitempty"`
 	At      time.Time `dynamodbav:"at"`
+	// Notification: it came as a failed notification the reconciliation
+	// applied, not as an SPI call (not stored).
+	Notification bool `dynamodbav:"-"`
 }
 
 // Order kinds: each kind's ids are compared only with their own.

@@ -25,7 +25,7 @@ type Store interface {
 	// Superseded records a call found out of date without a write
 	// (Change.SupersededEvent), once per call.
 	Superseded(ctx context.Context, id string, change Change) error
-	// RecordPayment records an orderPay message once per request id, for
+	// RecordPayment records an orderPay message once per key (PaymentKey), for
 	// an instance that exists.
 	RecordPayment(ctx context.Context, id, requestID string, call Call) (Outcome, error)
 	// Get reads the instance (consistently).
@@ -105,7 +105,10 @@ func (s *Service) Handle(ctx context.Context, msg marketplace.Message) (Result, 
 	case *marketplace.CreateInstance:
 		return s.create(ctx, m, now)
 	case *marketplace.OrderPay:
-		outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, m.RequestID, Call{OrderID: m.OrderID, At: now})
+		// Keyed on the order it pays, not the call's requestId: the same
+		// payment may come again as a failed notification (our answer
+		// lost), which has no requestId, and must not count twice.
+		outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, PaymentKey(m.OrderID), Call{OrderID: m.OrderID, At: now})
 		if err != nil {
 			return Result{}, fmt.Errorf("orderPay of instance %s: %w", m.InstanceID, err)
 		}
@@ -141,8 +144,8 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	if !n.CreatedAt.IsZero() && n.CreatedAt.Before(at) {
 		at = n.CreatedAt.UTC()
 	}
-	key := NotificationKeyPrefix + m.OrderID
-	call := Call{OrderID: m.OrderID, At: at}
+	key := PaymentKey(m.OrderID)
+	call := Call{OrderID: m.OrderID, At: at, Notification: true}
 	outcome, err := s.Store.RecordPayment(ctx, m.InstanceID, key, call)
 	if errors.Is(err, ErrInstanceNotFound) && s.Records != nil {
 		record, rerr := s.Records.Record(ctx, m.InstanceID)
@@ -164,9 +167,10 @@ func (s *Service) ApplyNotification(ctx context.Context, n marketplace.FailedNot
 	return outcome, nil
 }
 
-// NotificationKeyPrefix starts the idempotency key of an orderPay applied
-// from a failed notification: its order, where the SPI's has a requestId.
-const NotificationKeyPrefix = "order-"
+// PaymentKey is the idempotency key of an orderPay: the order it pays (one
+// payment per order), whether it came as an SPI call or as a failed
+// notification.
+func PaymentKey(orderID string) string { return "order-" + orderID }
 
 // ErrOtherProduct marks a failed notification of a product this stack
 // does not sell: left for that product's own backend.

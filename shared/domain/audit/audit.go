@@ -116,7 +116,10 @@ const (
 	ActorEffects        = "effects"        // a move's consequences, carried out
 	ActorOutbox         = "outbox"         // the mail deliverer
 	ActorMetering       = "metering"       // the metering run
-	operatorPrefix      = "operator:"
+	// ActorOperator is a person's event as the bus carries it; on the
+	// trail it is "operator:<who>".
+	ActorOperator  = "operator"
+	operatorPrefix = ActorOperator + ":"
 )
 
 // AttentionOpen is the Attention of an event a person must look at.

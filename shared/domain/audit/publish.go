@@ -29,17 +29,44 @@ type Published struct {
 	Event
 }
 
-// Published is the event as it is published.
-func (e Event) Published() Published { return Published{ID: e.Key(), Kind: e.Kind, Event: e} }
+// Published is the event as it is published. A person's own event says
+// only that an operator acted: who (an identity's ARN, often a sign-in
+// name) and why (free text) stay on the trail, for those who may read it.
+func (e Event) Published() Published {
+	if IsOperator(e.Actor) {
+		e.Actor, e.Reason = ActorOperator, ""
+	}
+	return Published{ID: e.Key(), Kind: e.Kind, Event: e}
+}
 
 // JSON is the detail as the bus carries it.
 func (p Published) JSON() ([]byte, error) { return json.Marshal(p) }
 
 // Bus takes events: at most BusBatch a call, answering for each, in
-// order, whether it was taken (EventBridge takes a call in part).
+// order, what became of it (EventBridge takes a call in part).
 type Bus interface {
-	Put(ctx context.Context, events []Event) (taken []bool, err error)
+	Put(ctx context.Context, events []Event) ([]Put, error)
 }
+
+// Put is what the bus did with one event.
+type Put struct {
+	Outcome PutOutcome
+	// Code is the bus's reason for an event not taken.
+	Code string
+}
+
+// PutOutcome: taken, to try again, or refused for good.
+type PutOutcome int
+
+const (
+	Taken PutOutcome = iota
+	// Again: not taken this time (throttled, the bus failing): the same
+	// event is taken later.
+	Again
+	// Refused: refused for good (malformed, too large, not allowed):
+	// trying again never helps, and would hold up every event behind it.
+	Refused
+)
 
 // Decoder reads the event a stream record of the trail inserted.
 type Decoder func(record events.DynamoDBEventRecord) (Event, error)
@@ -57,7 +84,13 @@ type Publisher struct {
 	Metrics *metrics.Recorder
 }
 
-// Handle publishes the events a stream batch inserted.
+// Handle publishes the events a stream batch inserted. An event the bus
+// refuses for good is logged by its key and counted
+// (BusinessEventsRefused, alarmed), and the batch goes on: it stays on
+// the trail, and the operator's tool publishes it again once its cause is
+// fixed. An event not taken this time stops the batch there: Lambda hands
+// it over again from that record (the events after it in the same call
+// may come twice; consumers de-duplicate on the id).
 func (p *Publisher) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	var resp events.DynamoDBEventResponse
 	var batch []Event
@@ -67,19 +100,29 @@ func (p *Publisher) Handle(ctx context.Context, ev events.DynamoDBEvent) (events
 		if len(batch) == 0 || failed {
 			return
 		}
-		taken, err := p.Bus.Put(ctx, batch)
+		puts, err := p.Bus.Put(ctx, batch)
 		if err != nil {
 			p.Log.ErrorContext(ctx, "events not published; the batch will be handed over again from here", logging.Err(err))
 		}
-		for i := range batch {
-			if err != nil || i >= len(taken) || !taken[i] {
-				// Lambda goes on from the first failure: everything
-				// after it comes again too.
-				failed = true
-				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seqs[i]})
-				break
+		for i, e := range batch {
+			put := Put{Outcome: Again}
+			if err == nil && i < len(puts) {
+				put = puts[i]
 			}
-			p.Metrics.Count("BusinessEventsPublished", map[string]string{"Kind": string(batch[i].Kind)})
+			switch put.Outcome {
+			case Taken:
+				p.Metrics.Count("BusinessEventsPublished", map[string]string{"Kind": string(e.Kind)})
+				continue
+			case Refused:
+				p.Log.ErrorContext(ctx, "business event refused by the bus for good; publish it again once fixed (ops republish)", "event", e.String(), "code", put.Code)
+				p.Metrics.Count("BusinessEventsRefused", nil)
+				continue
+			}
+			// Lambda goes on from the first failure: everything after it
+			// comes again too.
+			failed = true
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seqs[i]})
+			break
 		}
 		batch, seqs = batch[:0], seqs[:0]
 	}

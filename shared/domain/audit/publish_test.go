@@ -15,24 +15,29 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
-// fakeBus takes events, refusing those whose instance is in refuse, or
-// failing whole calls while down.
+// fakeBus takes events, not this time those whose instance is in
+// throttle, never those in refuse, or fails whole calls while down.
 type fakeBus struct {
-	taken  []audit.Event
-	calls  []int
-	refuse map[string]bool
-	down   bool
+	taken    []audit.Event
+	calls    []int
+	throttle map[string]bool
+	refuse   map[string]bool
+	down     bool
 }
 
-func (b *fakeBus) Put(_ context.Context, events []audit.Event) ([]bool, error) {
+func (b *fakeBus) Put(_ context.Context, events []audit.Event) ([]audit.Put, error) {
 	b.calls = append(b.calls, len(events))
 	if b.down {
 		return nil, errors.New("bus down")
 	}
-	out := make([]bool, len(events))
+	out := make([]audit.Put, len(events))
 	for i, e := range events {
-		if !b.refuse[e.Instance] {
-			out[i] = true
+		switch {
+		case b.throttle[e.Instance]:
+			out[i] = audit.Put{Outcome: audit.Again, Code: "ThrottlingException"}
+		case b.refuse[e.Instance]:
+			out[i] = audit.Put{Outcome: audit.Refused, Code: "MalformedDetail"}
+		default:
 			b.taken = append(b.taken, e)
 		}
 	}
@@ -68,7 +73,8 @@ func TestPublisher(t *testing.T) {
 		calls    string
 	}{
 		"all taken, 10 a call, the unreadable one skipped": {&fakeBus{}, "", 24, "[10 10 4]"},
-		"one refused: the batch comes again from it":       {&fakeBus{refuse: map[string]bool{"5700012": true}}, "0012", 19, "[10 10]"},
+		"one not taken: the batch comes again from it":     {&fakeBus{throttle: map[string]bool{"5700012": true}}, "0012", 19, "[10 10]"},
+		"one refused for good: counted, and the rest go":   {&fakeBus{refuse: map[string]bool{"5700012": true}}, "", 23, "[10 10 4]"},
 		"the bus down: from the first":                     {&fakeBus{down: true}, "0000", 0, "[10]"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -180,7 +180,10 @@ func (i Item) Event(kind audit.Kind, actor string, at time.Time) audit.Event {
 }
 
 // Audited tells whether the mail's fate is on a purchase's trail: a mail
-// about a purchase, and a real one (a void item stands in for a code that
-// goes nowhere, and must look like a real one there too: the code's
-// request is its record, audit.BillingCodeAsked).
-func (i Item) Audited() bool { return i.Instance != "" && i.Kind != KindVoid }
+// about a purchase, but not a verification code's. A code's request is
+// its record (audit.BillingCodeAsked), written the same whether the code
+// goes to a real account or a void item stands in for one; a trail that
+// then said "sent" for the one and nothing for the other would tell
+// whoever reads it (the bus's consumers) which billing center usernames
+// exist.
+func (i Item) Audited() bool { return i.Instance != "" && i.Kind != KindVoid && i.Kind != KindCode }
