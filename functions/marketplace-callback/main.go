@@ -21,6 +21,11 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key it replaced, while a rotation lasts (none: empty).
+	previous, err := env.Secrets.Optional(ctx, "MARKET_ISV_KEY_PREVIOUS")
+	if err != nil {
+		return nil, err
+	}
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable, storage.AuditTable))
 	store := st.Instances()
 	// The OpenAPI is asked only about a contested freeze or resume.
@@ -31,6 +36,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	service.Effects = &activation.Effects{Store: st.Effects(), Log: env.Log}
 	return &callback.Handler{
 		Key:           key,
+		PreviousKey:   previous,
 		Applier:       service,
 		PublicBaseURL: s.PublicBaseURL,
 		FrontEndURL:   s.FrontEndURL,

@@ -24,7 +24,13 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := outbox.NewSealer(secret)
+	// The secret it replaced, while a rotation lasts: mails sealed
+	// before it still open.
+	previous, err := env.Secrets.Optional(ctx, "CODE_HASH_SECRET_PREVIOUS")
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := outbox.NewSealer(secret, previous)
 	if err != nil {
 		return nil, err
 	}

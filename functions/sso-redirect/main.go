@@ -22,9 +22,14 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key it replaced, while a rotation lasts (none: empty).
+	previous, err := env.Secrets.Optional(ctx, "MARKET_ISV_KEY_PREVIOUS")
+	if err != nil {
+		return nil, err
+	}
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable, storage.AuditTable))
 	h := &sso.Handler{
-		Key: key, Window: s.Window, SessionTTL: s.SessionTTL, Web: s.Web,
+		Key: key, PreviousKey: previous, Window: s.Window, SessionTTL: s.SessionTTL, Web: s.Web,
 		Instances: st.Instances(),
 		Sessions:  st.Sessions(),
 		Links:     st.Links(),

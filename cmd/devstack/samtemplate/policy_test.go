@@ -125,7 +125,7 @@ func TestReconcilePolicyCoversFailedOrderPay(t *testing.T) {
 	params["token"] = marketplace.Sign(params, key)
 	db := &recordingDB{}
 	service := activation.NewService(storage.New(db, storage.Tables{Instances: "InstancesTable", Audit: "AuditTable"}).Instances(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := callback.Apply(context.Background(), params, key, service); err != nil {
+	if _, err := callback.Apply(context.Background(), params, callback.Keys{Current: key}, service); err != nil {
 		t.Fatal(err)
 	}
 	granted := grants(t, "ReconcileFunction")

@@ -6,6 +6,7 @@ package samtemplate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -22,10 +23,11 @@ import (
 
 // Template is a parsed SAM template.
 type Template struct {
-	Functions []Function
-	Tables    []Table
-	params    map[string]string
-	resources map[string]string // logical id -> type
+	Functions  []Function
+	Tables     []Table
+	params     map[string]string
+	resources  map[string]string // logical id -> type
+	conditions map[string]yaml.Node
 }
 
 // Function is an AWS::Serverless::Function.
@@ -78,7 +80,8 @@ type rawTemplate struct {
 	Parameters map[string]struct {
 		Default any `yaml:"Default"`
 	} `yaml:"Parameters"`
-	Globals struct {
+	Conditions map[string]yaml.Node `yaml:"Conditions"`
+	Globals    struct {
 		Function rawFunctionProps `yaml:"Function"`
 	} `yaml:"Globals"`
 	Resources map[string]struct {
@@ -154,7 +157,7 @@ func Parse(text []byte, overrides map[string]string) (*Template, error) {
 	if err := yaml.Unmarshal(text, &raw); err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	t := &Template{params: map[string]string{}, resources: map[string]string{}}
+	t := &Template{params: map[string]string{}, resources: map[string]string{}, conditions: raw.Conditions}
 	for name, p := range raw.Parameters {
 		if p.Default != nil {
 			t.params[name] = fmt.Sprint(p.Default)
@@ -214,6 +217,9 @@ func (t *Template) function(id string, globals rawFunctionProps, propsNode, meta
 	for _, vars := range []map[string]yaml.Node{globals.Environment.Variables, props.Environment.Variables} {
 		for name, node := range vars {
 			v, err := t.resolve(&node)
+			if errors.Is(err, errNoValue) {
+				continue // an !If that leaves the variable out
+			}
 			if err != nil {
 				return Function{}, fmt.Errorf("function %s variable %s: %w", id, name, err)
 			}
@@ -342,13 +348,32 @@ func (t *Template) refName(id string) string { return id }
 
 var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9_:.]+)\}`)
 
+// errNoValue is an !If choosing !Ref AWS::NoValue: the property is left out.
+var errNoValue = errors.New("AWS::NoValue")
+
 // resolve evaluates a scalar or the intrinsic functions an environment
-// variable may use locally: !Ref and !Sub. Anything else is an error, so a
-// template change the local stack cannot honour is noticed at once.
+// variable may use locally: !Ref, !Sub, and !If on the template's
+// conditions. Anything else is an error, so a template change the local
+// stack cannot honour is noticed at once.
 func (t *Template) resolve(n *yaml.Node) (string, error) {
 	switch n.Tag {
 	case "!Ref":
+		if n.Value == "AWS::NoValue" {
+			return "", errNoValue
+		}
 		return t.ref(n.Value)
+	case "!If":
+		if n.Kind != yaml.SequenceNode || len(n.Content) != 3 {
+			return "", errors.New("!If takes [condition, then, else]")
+		}
+		ok, err := t.condition(n.Content[0].Value)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return t.resolve(n.Content[1])
+		}
+		return t.resolve(n.Content[2])
 	case "!Sub":
 		var missing error
 		out := subVar.ReplaceAllStringFunc(n.Value, func(m string) string {
@@ -364,6 +389,54 @@ func (t *Template) resolve(n *yaml.Node) (string, error) {
 		return "", fmt.Errorf("%s is not supported locally (only !Ref and !Sub)", n.Tag)
 	}
 	return n.Value, nil
+}
+
+// condition evaluates one of the template's conditions.
+func (t *Template) condition(name string) (bool, error) {
+	n, ok := t.conditions[name]
+	if !ok {
+		return false, fmt.Errorf("no condition %s", name)
+	}
+	return t.eval(&n)
+}
+
+// eval evaluates a condition's function: !Equals, !Not, !And, !Or and
+// !Condition.
+func (t *Template) eval(n *yaml.Node) (bool, error) {
+	args := n.Content
+	switch n.Tag {
+	case "!Condition":
+		return t.condition(n.Value)
+	case "!Equals":
+		if len(args) != 2 {
+			return false, errors.New("!Equals takes two values")
+		}
+		a, err := t.resolve(args[0])
+		if err != nil {
+			return false, err
+		}
+		b, err := t.resolve(args[1])
+		return a == b, err
+	case "!Not":
+		if len(args) != 1 {
+			return false, errors.New("!Not takes one condition")
+		}
+		v, err := t.eval(args[0])
+		return !v, err
+	case "!And", "!Or":
+		all := n.Tag == "!And"
+		for _, a := range args {
+			v, err := t.eval(a)
+			if err != nil {
+				return false, err
+			}
+			if v != all {
+				return v, nil
+			}
+		}
+		return all, nil
+	}
+	return false, fmt.Errorf("%s is not supported in a condition locally", n.Tag)
 }
 
 func (t *Template) ref(name string) (string, error) {

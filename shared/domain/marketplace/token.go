@@ -55,13 +55,31 @@ func Sign(params Params, key string) string {
 // VerifyToken checks the token of params against key. The comparison runs in
 // constant time and ignores the case of the hex digits.
 func VerifyToken(params Params, key string) error {
+	_, err := VerifyTokenOf(params, key)
+	return err
+}
+
+// VerifyTokenOf checks the token of params against each key (the current
+// ISV key, then the previous one while a rotation lasts; an empty key is
+// skipped) and says which signed it. Every key is compared, in constant
+// time, so the answer's timing does not tell which matched.
+func VerifyTokenOf(params Params, keys ...string) (int, error) {
 	given, ok := params[TokenParam]
 	if !ok || given == "" {
-		return ErrMissingToken
+		return -1, ErrMissingToken
 	}
-	want := Sign(params, key)
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(given)), []byte(want)) != 1 {
-		return ErrTokenMismatch
+	given = strings.ToLower(given)
+	match := -1
+	for i, key := range keys {
+		if key == "" {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(given), []byte(Sign(params, key))) == 1 && match < 0 {
+			match = i
+		}
 	}
-	return nil
+	if match < 0 {
+		return -1, ErrTokenMismatch
+	}
+	return match, nil
 }

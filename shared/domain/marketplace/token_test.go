@@ -2,6 +2,7 @@ package marketplace
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -207,5 +208,29 @@ func BenchmarkReadParams(b *testing.B) {
 		if _, err := ReadParams(req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestVerifyTokenOf(t *testing.T) {
+	p := Params{"action": "renewInstance", "instanceId": "5604018"}
+	signed := p.Signed("old")
+	for _, tc := range []struct {
+		keys  []string
+		which int
+		err   error
+	}{
+		{[]string{"new", "old"}, 1, nil},
+		{[]string{"old", "new"}, 0, nil},
+		{[]string{"new", ""}, -1, ErrTokenMismatch},
+		{[]string{"", "old"}, 1, nil},
+		{nil, -1, ErrTokenMismatch},
+	} {
+		which, err := VerifyTokenOf(signed, tc.keys...)
+		if which != tc.which || !errors.Is(err, tc.err) {
+			t.Errorf("keys %q: %d %v, want %d %v", tc.keys, which, err, tc.which, tc.err)
+		}
+	}
+	if _, err := VerifyTokenOf(p, "old"); !errors.Is(err, ErrMissingToken) {
+		t.Errorf("unsigned: %v", err)
 	}
 }

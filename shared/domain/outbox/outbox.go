@@ -12,8 +12,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/guance/aliyun-marketplace/shared/domain/audit"
@@ -121,50 +123,110 @@ func Backoff(attempts int) time.Duration {
 
 // Sealer seals the secrets items carry with AES-256-GCM, keyed by a key
 // derived from the product's code-hashing secret, and bound to the item's
-// id (so a sealed value cannot be moved to another item).
-type Sealer struct{ aead cipher.AEAD }
+// id (so a sealed value cannot be moved to another item). A sealed value
+// names its key ("<key id>.<sealed>"), so that a mail sealed before the
+// secret was rotated still opens with the previous one while the rotation
+// lasts (a code lives 10 minutes; a mail waits at most Keep).
+type Sealer struct {
+	current sealKey
+	// previous are the keys a rotation replaced, by id: they open, never
+	// seal.
+	previous map[string]sealKey
+}
 
-// NewSealer derives the sealing key from secret.
-func NewSealer(secret string) (Sealer, error) {
+type sealKey struct {
+	id   string
+	aead cipher.AEAD
+}
+
+func newSealKey(secret string) (sealKey, error) {
 	if len(secret) < 16 {
-		return Sealer{}, errors.New("outbox: the sealing secret must have at least 16 bytes")
+		return sealKey{}, errors.New("outbox: the sealing secret must have at least 16 bytes")
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("guance-marketplace outbox seal v1"))
-	block, err := aes.NewCipher(mac.Sum(nil))
+	derive := func(purpose string) []byte {
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write([]byte(purpose))
+		return mac.Sum(nil)
+	}
+	block, err := aes.NewCipher(derive("guance-marketplace outbox seal v1"))
 	if err != nil {
-		return Sealer{}, fmt.Errorf("outbox: %w", err)
+		return sealKey{}, fmt.Errorf("outbox: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return Sealer{}, fmt.Errorf("outbox: %w", err)
+		return sealKey{}, fmt.Errorf("outbox: %w", err)
 	}
-	return Sealer{aead: aead}, nil
+	// The id tells keys apart and reveals nothing of the secret.
+	return sealKey{id: hex.EncodeToString(derive("guance-marketplace outbox seal key id")[:4]), aead: aead}, nil
 }
 
-// Seal seals secret for the item id.
+// NewSealer derives the sealing key from secret, and the keys that still
+// open from previous (the secrets a rotation replaced; empty ones are
+// skipped).
+func NewSealer(secret string, previous ...string) (Sealer, error) {
+	current, err := newSealKey(secret)
+	if err != nil {
+		return Sealer{}, err
+	}
+	s := Sealer{current: current, previous: map[string]sealKey{}}
+	for _, p := range previous {
+		if p == "" || p == secret {
+			continue
+		}
+		k, err := newSealKey(p)
+		if err != nil {
+			return Sealer{}, fmt.Errorf("the previous secret: %w", err)
+		}
+		s.previous[k.id] = k
+	}
+	return s, nil
+}
+
+// Seal seals secret for the item id with the current key.
 func (s Sealer) Seal(id, secret string) string {
-	nonce := make([]byte, s.aead.NonceSize())
+	nonce := make([]byte, s.current.aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawStdEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(secret), []byte(id)))
+	return s.current.id + "." + base64.RawStdEncoding.EncodeToString(s.current.aead.Seal(nonce, nonce, []byte(secret), []byte(id)))
 }
 
 // ErrSealBroken means a sealed value does not open: another key, another
 // item, or tampering.
 var ErrSealBroken = errors.New("outbox: sealed value does not open")
 
-// Open returns the secret sealed for the item id.
+// Open returns the secret sealed for the item id, with the key the value
+// names (a value sealed before key ids existed: the current key, then the
+// previous ones).
 func (s Sealer) Open(id, sealed string) (string, error) {
-	raw, err := base64.RawStdEncoding.DecodeString(sealed)
-	n := s.aead.NonceSize()
-	if err != nil || len(raw) < n {
-		return "", ErrSealBroken
+	keys := []sealKey{s.current}
+	if keyID, rest, named := strings.Cut(sealed, "."); named {
+		sealed = rest
+		k, ok := s.previous[keyID]
+		switch {
+		case keyID == s.current.id:
+		case ok:
+			keys = []sealKey{k}
+		default:
+			return "", ErrSealBroken
+		}
+	} else {
+		for _, k := range s.previous {
+			keys = append(keys, k)
+		}
 	}
-	plain, err := s.aead.Open(nil, raw[:n], raw[n:], []byte(id))
+	raw, err := base64.RawStdEncoding.DecodeString(sealed)
 	if err != nil {
 		return "", ErrSealBroken
 	}
-	return string(plain), nil
+	for _, k := range keys {
+		n := k.aead.NonceSize()
+		if len(raw) < n {
+			return "", ErrSealBroken
+		}
+		if plain, err := k.aead.Open(nil, raw[:n], raw[n:], []byte(id)); err == nil {
+			return string(plain), nil
+		}
+	}
+	return "", ErrSealBroken
 }
 
 // Event is the trail's record of what became of the mail: kind is

@@ -34,13 +34,49 @@ func TestSealer(t *testing.T) {
 	if _, err := other.Open("mail#1", sealed); !errors.Is(err, ErrSealBroken) {
 		t.Fatal("a sealed value must not open with another key")
 	}
-	raw, _ := base64.RawStdEncoding.DecodeString(sealed)
+	keyID, body, _ := strings.Cut(sealed, ".")
+	raw, _ := base64.RawStdEncoding.DecodeString(body)
 	raw[len(raw)-1] ^= 1
-	if _, err := s.Open("mail#1", base64.RawStdEncoding.EncodeToString(raw)); !errors.Is(err, ErrSealBroken) {
+	if _, err := s.Open("mail#1", keyID+"."+base64.RawStdEncoding.EncodeToString(raw)); !errors.Is(err, ErrSealBroken) {
 		t.Fatal("a tampered value must not open")
 	}
 	if _, err := NewSealer("short"); err == nil {
 		t.Fatal("a short secret must be refused")
+	}
+}
+
+// TestSealerRotation: after CODE_HASH_SECRET changes, a mail sealed with
+// the old secret still opens while the old one is kept as previous (its
+// key id says which), never once it is dropped; new mails are sealed
+// with the new secret only; values sealed before key ids open too.
+func TestSealerRotation(t *testing.T) {
+	old, _ := NewSealer("the-secret-before-the-rotation")
+	sealedBefore := old.Seal("mail#1", "111111")
+	rotating, err := NewSealer("the-secret-after-the-rotation", "the-secret-before-the-rotation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := rotating.Open("mail#1", sealedBefore); err != nil || got != "111111" {
+		t.Fatalf("an old mail during the rotation: %q %v", got, err)
+	}
+	sealedAfter := rotating.Seal("mail#2", "222222")
+	if strings.SplitN(sealedAfter, ".", 2)[0] == strings.SplitN(sealedBefore, ".", 2)[0] {
+		t.Fatal("the new mail names the old key")
+	}
+	if _, err := old.Open("mail#2", sealedAfter); !errors.Is(err, ErrSealBroken) {
+		t.Fatal("a new mail opened with the old secret")
+	}
+	done, _ := NewSealer("the-secret-after-the-rotation")
+	if _, err := done.Open("mail#1", sealedBefore); !errors.Is(err, ErrSealBroken) {
+		t.Fatal("an old mail opened after the rotation")
+	}
+	// A value sealed before values named their key.
+	_, legacy, _ := strings.Cut(sealedBefore, ".")
+	if got, err := rotating.Open("mail#1", legacy); err != nil || got != "111111" {
+		t.Fatalf("a value without a key id: %q %v", got, err)
+	}
+	if _, err := NewSealer("the-secret-after-the-rotation", "short"); err == nil {
+		t.Fatal("a short previous secret taken")
 	}
 }
 

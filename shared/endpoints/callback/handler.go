@@ -28,9 +28,11 @@ type Applier interface {
 
 // Handler serves the SPI endpoint.
 type Handler struct {
-	// Key is the ISV key that signs every call.
-	Key     string
-	Applier Applier
+	// Key is the ISV key that signs every call; PreviousKey, while a
+	// rotation lasts, the one it replaced (calls signed with it are taken,
+	// and counted: see DEPLOY.md, rotating the ISV key).
+	Key, PreviousKey string
+	Applier          Applier
 	// PublicBaseURL is the origin of our API as the buyer's browser sees it;
 	// empty: the origin the call came in on.
 	PublicBaseURL string
@@ -58,7 +60,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := params["action"]
-	result, err := Apply(r.Context(), params, h.Key, h.Applier)
+	result, err := Apply(r.Context(), params, h.keys(r.Context()), h.Applier)
 	if err != nil && action == string(marketplace.ActionCreateInstance) {
 		h.deferCreate(w, r, err)
 		return
@@ -83,13 +85,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.createAnswer(r, result.Instance))
 }
 
+// Keys are the ISV keys a call may be signed with: the current one, and
+// the previous one while a rotation lasts (PreviousUsed is told when that
+// one signed it).
+type Keys struct {
+	Current, Previous string
+	PreviousUsed      func()
+}
+
+func (h *Handler) keys(ctx context.Context) Keys {
+	return Keys{Current: h.Key, Previous: h.PreviousKey, PreviousUsed: func() {
+		h.Log.InfoContext(ctx, "spi call signed with the previous ISV key")
+		h.Metrics.Count("IsvPreviousKeyUsed", nil)
+	}}
+}
+
 // Apply checks and applies one call's parameters: what the endpoint does
 // with a request, and what the reconciliation does with a notification
 // the marketplace failed to deliver. The token comes first: an unsigned
 // call learns nothing, not even which of its parameters are wrong.
-func Apply(ctx context.Context, params marketplace.Params, key string, applier Applier) (activation.Result, error) {
-	if err := marketplace.VerifyToken(params, key); err != nil {
+func Apply(ctx context.Context, params marketplace.Params, keys Keys, applier Applier) (activation.Result, error) {
+	which, err := marketplace.VerifyTokenOf(params, keys.Current, keys.Previous)
+	if err != nil {
 		return activation.Result{}, err
+	}
+	if which == 1 && keys.PreviousUsed != nil {
+		keys.PreviousUsed()
 	}
 	msg, err := marketplace.Decode(params)
 	if err != nil {

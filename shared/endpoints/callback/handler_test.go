@@ -24,6 +24,7 @@ import (
 	"github.com/guance/aliyun-marketplace/shared/endpoints/callback"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging"
 	"github.com/guance/aliyun-marketplace/shared/platform/logging/logtest"
+	"github.com/guance/aliyun-marketplace/shared/platform/metrics"
 )
 
 const key = "test-isv-key"
@@ -710,5 +711,33 @@ func TestCreateOfAnotherProduct(t *testing.T) {
 	}
 	if status, body := f.call(t, createParams(), key); status != http.StatusOK || body["instanceId"] != "5604018" {
 		t.Fatalf("our product: %d %v", status, body)
+	}
+}
+
+// TestISVKeyRotation: while a rotation lasts, a call signed with the
+// previous key is taken (the marketplace may still sign with it) and
+// counted; once the previous key is dropped it is refused; a key that is
+// neither is refused throughout.
+func TestISVKeyRotation(t *testing.T) {
+	f := newFixture(t)
+	var metricsOut bytes.Buffer
+	f.handler.Key, f.handler.PreviousKey = "new-key", key
+	f.handler.Metrics = metrics.NewRecorder(&metricsOut, "test")
+	if status, body := f.call(t, createParams(), key); status != http.StatusOK || body["instanceId"] != "5604018" {
+		t.Fatalf("signed with the previous key: %d %v", status, body)
+	}
+	if !strings.Contains(metricsOut.String(), `"IsvPreviousKeyUsed":1`) {
+		t.Fatalf("not counted: %s", metricsOut.String())
+	}
+	renew := marketplace.Params{"action": "renewInstance", "instanceId": "5604018", "orderId": "205060317920891"}
+	if status, _ := f.call(t, renew, "new-key"); status != http.StatusOK {
+		t.Fatalf("signed with the new key: %d", status)
+	}
+	if status, body := f.call(t, with(renew, "orderId", "205060317920892"), "a-third-key"); status != http.StatusForbidden {
+		t.Fatalf("a third key: %d %v", status, body)
+	}
+	f.handler.PreviousKey = ""
+	if status, body := f.call(t, with(renew, "orderId", "205060317920893"), key); status != http.StatusForbidden || body["code"] != "InvalidToken" {
+		t.Fatalf("the previous key after the rotation: %d %v", status, body)
 	}
 }

@@ -58,9 +58,12 @@ type Market interface {
 
 // Handler serves the authUrl and the activation page.
 type Handler struct {
-	Key        string        // ISV key that signs the links
-	Window     time.Duration // how far a link's timeStamp may be from now
-	SessionTTL time.Duration
+	Key string // ISV key that signs the links
+	// PreviousKey, while a rotation lasts, is the one Key replaced: links
+	// signed with it are taken (and counted).
+	PreviousKey string
+	Window      time.Duration // how far a link's timeStamp may be from now
+	SessionTTL  time.Duration
 	// Web is what every page function shares (the session cookie, the
 	// marketplace's and support's links).
 	Web       web.Settings
@@ -173,8 +176,12 @@ func (h *Handler) checkLink(r *http.Request, now time.Time) (session.Link, error
 	if err != nil {
 		return session.Link{}, err
 	}
-	if err := marketplace.VerifyToken(params, h.Key); err != nil {
+	which, err := marketplace.VerifyTokenOf(params, h.Key, h.PreviousKey)
+	if err != nil {
 		return session.Link{}, err
+	}
+	if which == 1 {
+		h.Metrics.Count("IsvPreviousKeyUsed", nil)
 	}
 	v, err := marketplace.DecodeVerify(params)
 	if err != nil {

@@ -668,3 +668,21 @@ func TestReplayOfAnActivatedPurchase(t *testing.T) {
 		t.Fatalf("replay of an activated purchase's link: %d\n%s", rec.Code, body)
 	}
 }
+
+// TestLinkSignedWithThePreviousKey: while a rotation lasts, a link the
+// marketplace signed with the previous key opens a session; after it, the
+// same kind of link is refused.
+func TestLinkSignedWithThePreviousKey(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, nil)
+	old := routes.SSO + "?" + marketplace.VerifyParams("5604018", now.Add(-time.Minute)).Signed("old-key").Encode()
+	f.handler.PreviousKey = "old-key"
+	if rec := f.get(t, old); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != routes.Activate {
+		t.Fatalf("during the rotation: %d %v", rec.Code, rec.Header())
+	}
+	f.handler.PreviousKey = ""
+	again := routes.SSO + "?" + marketplace.VerifyParams("5604018", now.Add(-30*time.Second)).Signed("old-key").Encode()
+	if rec := f.get(t, again); rec.Code == http.StatusSeeOther {
+		t.Fatalf("after the rotation: %d %v", rec.Code, rec.Header())
+	}
+}

@@ -286,3 +286,26 @@ func BenchmarkMetering2000Instances(b *testing.B) {
 		}
 	}
 }
+
+// TestMeteringLag: the gauge is how long ago the oldest window not yet
+// final ended: a window pending because the marketplace is down ages run
+// after run; once it is pushed, nothing is behind.
+func TestMeteringLag(t *testing.T) {
+	f := jobtest.NewMeteringFixture(t)
+	h := f.Now
+	f.Activated(t, simulator.SampleProductCode, h.Add(-time.Minute), "wksp_a")
+	f.Use(t, "wksp_a", "host", h, 5)
+	f.Advance(time.Hour + metering.Grace) // 11:30: the 10:00 window is decided
+	f.Market.FailNextPush("Service.Flow.Control", "Service.Flow.Control", "Service.Flow.Control", "Service.Flow.Control", "Service.Flow.Control", "Service.Flow.Control", "Service.Flow.Control")
+	s := f.Run(t)
+	if s.Pushed != 0 || s.LagMinutes != 30 {
+		t.Fatalf("pending after a throttled run: %+v", s)
+	}
+	if !strings.Contains(f.Metrics.String(), `"MeteringLagMinutes":30`) {
+		t.Fatalf("gauge not sent: %s", f.Metrics.String())
+	}
+	f.Advance(10 * time.Minute)
+	if s := f.Run(t); s.Pushed != 1 || s.LagMinutes != 0 {
+		t.Fatalf("after the push: %+v", s)
+	}
+}

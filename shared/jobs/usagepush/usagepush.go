@@ -87,6 +87,9 @@ type Summary struct {
 	Throttled  int   `json:"throttled"`
 	Finished   bool  `json:"finished"`
 	TookMs     int64 `json:"tookMs"`
+	// LagMinutes is how long ago the oldest window not yet final ended
+	// (see lag), after the run.
+	LagMinutes float64 `json:"lagMinutes"`
 }
 
 const leaseName = "metering"
@@ -130,8 +133,43 @@ func (m *Meter) Run(ctx context.Context) (Summary, error) {
 		return Summary{Skipped: true}, nil
 	}
 	s.TookMs = m.Now().Sub(start).Milliseconds()
+	if lag, lagErr := m.lag(ctx); lagErr != nil {
+		m.Log.WarnContext(ctx, "metering lag not measured", logging.Err(lagErr))
+	} else {
+		s.LagMinutes = lag.Minutes()
+	}
 	m.report(ctx, s)
 	return s, err
+}
+
+// lag is how long ago the oldest window not yet final ended: the oldest
+// of the windows still to be decided (the instance furthest behind) and
+// of those decided and not yet sent. A window is normally final within
+// Grace of its end; MeteringLagMinutes past Grace + Deadline means
+// windows are being lost (the alarm on it).
+func (m *Meter) lag(ctx context.Context) (time.Duration, error) {
+	now := m.Now().UTC()
+	var oldest time.Time
+	behind, _, err := m.Instances.MeteringDue(ctx, now.Add(-metering.Window-metering.Grace), "", 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(behind) > 0 && !behind[0].MeteredUntil.IsZero() {
+		oldest = behind[0].MeteredUntil
+	}
+	pending, err := m.Pushes.Unsent(ctx, metering.PushPending)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range pending {
+		if start := time.Unix(p.Window, 0); oldest.IsZero() || start.Before(oldest) {
+			oldest = start
+		}
+	}
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	return max(0, now.Sub(oldest.Add(metering.Window))), nil
 }
 
 func (m *Meter) late(ctx context.Context) bool { return m.Pacing.Late(ctx) }
@@ -562,6 +600,8 @@ func (m *Meter) settle(ctx context.Context, v verdict, pushes []metering.Push, c
 }
 
 func (m *Meter) report(ctx context.Context, s Summary) {
+	// A gauge, sent every run, so that its alarm sees it rise.
+	m.Metrics.Add("MeteringLagMinutes", s.LagMinutes, nil)
 	if s.Late > 0 {
 		m.Metrics.Add("MeteringWindowsLate", float64(s.Late), nil)
 	}

@@ -88,3 +88,56 @@ func TestEnvList(t *testing.T) {
 		t.Fatal("an empty or unset list is nil")
 	}
 }
+
+// batchStore reads several parameters at once, counting its calls.
+type batchStore struct {
+	values map[string]string
+	calls  [][]string
+}
+
+func (b *batchStore) SecureString(ctx context.Context, name string) (string, error) {
+	v, err := b.SecureStrings(ctx, []string{name})
+	return v[name], err
+}
+
+func (b *batchStore) SecureStrings(_ context.Context, names []string) (map[string]string, error) {
+	b.calls = append(b.calls, names)
+	out := map[string]string{}
+	for _, n := range names {
+		v, ok := b.values[n]
+		if !ok {
+			return nil, errors.New("ParameterNotFound " + n)
+		}
+		out[n] = v
+	}
+	return out, nil
+}
+
+// TestSecretsInOneCall: a function's start reads every secret its
+// environment names by parameter in one call, and none it has directly.
+func TestSecretsInOneCall(t *testing.T) {
+	store := &batchStore{values: map[string]string{"/p/isv": "k", "/p/ak": "a", "/p/sk": "s"}}
+	s := FromMap(map[string]string{
+		"MARKET_ISV_KEY_PARAMETER": "/p/isv", "MARKET_ACCESS_KEY_ID_PARAMETER": "/p/ak", "MARKET_ACCESS_KEY_SECRET_PARAMETER": "/p/sk",
+		"CODE_HASH_SECRET": "direct", "CODE_HASH_SECRET_PARAMETER": "/p/unread", "STAGE": "dev",
+	}).Secrets(store)
+	for name, want := range map[string]string{"MARKET_ISV_KEY": "k", "MARKET_ACCESS_KEY_ID": "a", "MARKET_ACCESS_KEY_SECRET": "s", "CODE_HASH_SECRET": "direct"} {
+		if got, err := s.Get(context.Background(), name); err != nil || got != want {
+			t.Fatalf("%s: %q %v", name, got, err)
+		}
+	}
+	if len(store.calls) != 1 || len(store.calls[0]) != 3 {
+		t.Fatalf("calls %v, want one of the three parameters", store.calls)
+	}
+	// A failed read is not remembered: the next Get asks again.
+	failing := &batchStore{values: map[string]string{}}
+	s = FromMap(map[string]string{"K_PARAMETER": "/p/k"}).Secrets(failing)
+	for range 2 {
+		if _, err := s.Get(context.Background(), "K"); err == nil {
+			t.Fatal("a missing parameter read")
+		}
+	}
+	if len(failing.calls) != 2 {
+		t.Fatalf("calls %v", failing.calls)
+	}
+}

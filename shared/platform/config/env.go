@@ -15,15 +15,35 @@ import (
 // variables in one failed init rather than one per deploy.
 type Env struct {
 	lookup func(string) (string, bool)
+	names  func() []string // every variable's name
 	errs   []error
 }
 
 // FromEnvironment reads the process environment.
-func FromEnvironment() *Env { return &Env{lookup: os.LookupEnv} }
+func FromEnvironment() *Env {
+	return &Env{lookup: os.LookupEnv, names: func() []string {
+		var names []string
+		for _, kv := range os.Environ() {
+			if name, _, ok := strings.Cut(kv, "="); ok {
+				names = append(names, name)
+			}
+		}
+		return names
+	}}
+}
 
-// FromMap reads vars (tests).
+// FromMap reads vars (tests, and tools that work as a function would).
 func FromMap(vars map[string]string) *Env {
-	return &Env{lookup: func(name string) (string, bool) { v, ok := vars[name]; return v, ok }}
+	return &Env{
+		lookup: func(name string) (string, bool) { v, ok := vars[name]; return v, ok },
+		names: func() []string {
+			names := make([]string, 0, len(vars))
+			for name := range vars {
+				names = append(names, name)
+			}
+			return names
+		},
+	}
 }
 
 func (e *Env) value(name string) string {

@@ -3,7 +3,8 @@ package config
 import (
 	"context"
 	"fmt"
-	"os"
+	"strings"
+	"sync"
 )
 
 // ParameterStore reads one SecureString parameter, decrypted.
@@ -11,25 +12,37 @@ type ParameterStore interface {
 	SecureString(ctx context.Context, name string) (string, error)
 }
 
+// BatchStore reads several SecureString parameters in one call.
+type BatchStore interface {
+	SecureStrings(ctx context.Context, names []string) (map[string]string, error)
+}
+
 // Secrets reads secrets by name. The environment variable name itself
 // wins (the local stack sets it); otherwise name+"_PARAMETER" names a
-// SecureString in Parameter Store. A value is never logged.
+// SecureString in Parameter Store. A store that reads several at once
+// (BatchStore) is asked, at the first secret wanted, for every secret the
+// environment names that way: a function's start makes one call for all
+// of them. A value is never logged.
 type Secrets struct {
 	lookup func(string) (string, bool)
+	names  func() []string
 	store  ParameterStore
+
+	mu     sync.Mutex
+	values map[string]string // by parameter name
 }
 
 // NewSecrets reads the process environment, and store when a secret is
 // named by a parameter.
 func NewSecrets(store ParameterStore) *Secrets {
-	return &Secrets{lookup: os.LookupEnv, store: store}
+	return FromEnvironment().Secrets(store)
 }
 
 // Secrets reads the secrets named by e's variables (and store when a
 // secret is named by a parameter): a function's, for a tool that works as
 // the function would.
 func (e *Env) Secrets(store ParameterStore) *Secrets {
-	return &Secrets{lookup: e.lookup, store: store}
+	return &Secrets{lookup: e.lookup, names: e.names, store: store}
 }
 
 // Get returns the secret called name.
@@ -41,7 +54,7 @@ func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 	if param == "" {
 		return "", fmt.Errorf("secret %s: set %s or %s_PARAMETER", name, name, name)
 	}
-	v, err := s.store.SecureString(ctx, param)
+	v, err := s.read(ctx, param)
 	if err != nil {
 		return "", fmt.Errorf("secret %s: read parameter %s: %w", name, param, err)
 	}
@@ -49,4 +62,47 @@ func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 		return "", fmt.Errorf("secret %s: parameter %s is empty", name, param)
 	}
 	return v, nil
+}
+
+// Optional returns the secret called name, or "" when neither name nor
+// name+"_PARAMETER" is set (a secret only some deployments have, such as
+// the key a rotation replaces).
+func (s *Secrets) Optional(ctx context.Context, name string) (string, error) {
+	v, _ := s.lookup(name)
+	param, _ := s.lookup(name + "_PARAMETER")
+	if v == "" && param == "" {
+		return "", nil
+	}
+	return s.Get(ctx, name)
+}
+
+// read returns a parameter's value: from what the first batch read, or
+// read now.
+func (s *Secrets) read(ctx context.Context, param string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.values[param]; ok {
+		return v, nil
+	}
+	batch, ok := s.store.(BatchStore)
+	if !ok || s.names == nil {
+		return s.store.SecureString(ctx, param)
+	}
+	wanted := []string{param}
+	for _, variable := range s.names() {
+		base, ok := strings.CutSuffix(variable, "_PARAMETER")
+		if !ok {
+			continue
+		}
+		other, _ := s.lookup(variable)
+		if direct, _ := s.lookup(base); other != "" && other != param && direct == "" {
+			wanted = append(wanted, other)
+		}
+	}
+	values, err := batch.SecureStrings(ctx, wanted)
+	if err != nil {
+		return "", err
+	}
+	s.values = values
+	return values[param], nil
 }

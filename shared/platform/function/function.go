@@ -51,7 +51,7 @@ func Load(ctx context.Context, log *slog.Logger) (*Env, error) {
 // Make loads the Env and builds the handler, or logs why it cannot and
 // exits. Every setting problem is reported at once.
 func Make[H any](build Build[H]) H {
-	log := logging.New(os.Stdout, slog.LevelInfo)
+	log := logging.New(os.Stdout, logging.Level(os.Getenv("AWS_LAMBDA_LOG_LEVEL")))
 	ctx := context.Background()
 	env, err := Load(ctx, log)
 	if err != nil {

@@ -1,11 +1,15 @@
-// Package logging sets up JSON logs (log/slog) that carry the request id of
-// the invocation they belong to.
+// Package logging sets up JSON logs (log/slog) that carry the request id and
+// the trace id of the invocation they belong to, at the level the function's
+// logging configuration sets.
 package logging
 
 import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 type requestIDKey struct{}
@@ -46,8 +50,15 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
+	id := RequestID(ctx)
+	if lc, ok := lambdacontext.FromContext(ctx); id == "" && ok {
+		id = lc.AwsRequestID // a non-HTTP function's invocation
+	}
+	if id != "" {
 		r.AddAttrs(slog.String("requestId", id))
+	}
+	if trace := TraceID(ctx); trace != "" {
+		r.AddAttrs(slog.String("traceId", trace))
 	}
 	if id := APIRequestID(ctx); id != "" {
 		r.AddAttrs(slog.String("apiRequestId", id))
@@ -61,4 +72,29 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// traceIDKey is the key the Lambda runtime client (aws-lambda-go) puts an
+// invocation's X-Ray trace header under in the handler's context.
+const traceIDKey = "x-amzn-trace-id"
+
+// TraceID returns the invocation's X-Ray trace header carried by ctx, or "".
+func TraceID(ctx context.Context) string {
+	id, _ := ctx.Value(traceIDKey).(string)
+	return id
+}
+
+// Level is the level Lambda asks for in AWS_LAMBDA_LOG_LEVEL (set from the
+// function's ApplicationLogLevel): lines below it would be dropped by
+// Lambda anyway, so they are not even written. Empty or unknown: INFO.
+func Level(name string) slog.Level {
+	switch strings.ToUpper(name) {
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR", "FATAL":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

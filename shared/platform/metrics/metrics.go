@@ -17,6 +17,9 @@ type Recorder struct {
 	now       func() time.Time
 }
 
+// AlwaysKept is the level of a metric's log line: see Add.
+const AlwaysKept = "FATAL"
+
 // NewRecorder returns a Recorder writing to w (in Lambda, standard output).
 func NewRecorder(w io.Writer, namespace string) *Recorder {
 	return &Recorder{Namespace: namespace, w: w, now: time.Now}
@@ -38,6 +41,11 @@ func (r *Recorder) Add(name string, n float64, dimensions map[string]string) {
 		keys = append(keys, k)
 		line[k] = v
 	}
+	// Lambda filters JSON log lines by their "level" (a line without one
+	// counts as INFO) once a function's ApplicationLogLevel is raised; an
+	// EMF line dropped there is a metric lost, and the alarms on it go
+	// blind. FATAL is not a severity here: it is the level no filter drops.
+	line["level"] = AlwaysKept
 	line["_aws"] = map[string]any{
 		"Timestamp": r.now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{

@@ -22,6 +22,7 @@ func TestCountWritesEMF(t *testing.T) {
 				Metrics    []struct{ Name, Unit string }
 			}
 		} `json:"_aws"`
+		Level              string
 		Action             string
 		ActivationsStarted int
 	}
@@ -30,7 +31,7 @@ func TestCountWritesEMF(t *testing.T) {
 	}
 	m := line.AWS.CloudWatchMetrics
 	if line.AWS.Timestamp != 1700000000000 || len(m) != 1 || m[0].Namespace != "Guance" || m[0].Dimensions[0][0] != "Action" ||
-		m[0].Metrics[0].Name != "ActivationsStarted" || line.Action != "createInstance" || line.ActivationsStarted != 1 {
+		m[0].Metrics[0].Name != "ActivationsStarted" || line.Action != "createInstance" || line.Level != AlwaysKept || line.ActivationsStarted != 1 {
 		t.Fatalf("EMF line %s", buf.String())
 	}
 
