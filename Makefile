@@ -12,6 +12,7 @@ GOARCH ?= arm64
 
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 STATICCHECK_VERSION := v0.8.2
+ACTIONLINT_VERSION := v1.7.12
 LOCAL_BIN := $(CURDIR)/.local/bin
 RIE := $(LOCAL_BIN)/aws-lambda-rie
 export AWS_LAMBDA_RIE := $(RIE)
@@ -29,7 +30,11 @@ ReconcileFunction_DIR := reconcile
 MeteringFunction_DIR := metering
 EventsFunction_DIR := events
 
-.PHONY: dev test bench lint templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: help dev test bench lint smoke templ templ-check build invoke tools npm browser clean $(addprefix build-,$(FUNCTIONS))
+
+## help: this list (the default target)
+help:
+	@awk 'BEGIN {FS = ": "} /^## [a-z-]+: / {sub(/^## /, ""); printf "  make %-12s %s\n", $$1, substr($$0, length($$1) + 3)}' $(MAKEFILE_LIST)
 
 # A static, stripped bootstrap; lambda.norpc drops the RPC mode that
 # provided.al2023 never uses.
@@ -52,8 +57,8 @@ tools: $(RIE)
 $(RIE):
 	GOBIN=$(LOCAL_BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 
-## browser: headless Chromium for the page tests (Debian's chromium package),
-## and a CJK font, without which Chinese pages render as empty boxes
+## browser: headless Chromium and a CJK font for the page tests (Debian packages)
+# Without the font, Chinese pages render as empty boxes.
 browser:
 	@pkgs=""; \
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || pkgs="chromium"; \
@@ -80,18 +85,18 @@ EVENT ?= events/create-instance.json
 invoke: tools
 	$(GO) run ./cmd/local invoke $(FN) -e $(EVENT)
 
-## test: every test, including the real binaries under the emulator and the
-## pages in headless Chromium
+## test: every test (the real binaries under the emulator, the pages in headless Chromium)
 test: tools browser npm
 	$(GO) test -race -count=1 ./...
 
-## bench: token check and handler benchmarks with DynamoDB round trips per call,
-## invocations under the emulator, and each function's cold start (init and
-## first answer, median of 15, no emulator) and stripped arm64 size against
-## two baselines built in the same run, one reconciliation over 10,000
-## pending activations, one metering run over 2,000 instances, and journey 1 in
-## a browser (requests, round trips, time), and the bind-billing answer time
-## for a real and an unknown username with a 300 ms SES (medians of 20)
+## bench: benchmarks: handlers, cold starts and sizes, a 10,000-activation reconciliation, journeys
+# Token check and handler benchmarks with DynamoDB round trips per call,
+# invocations under the emulator, and each function's cold start (init and
+# first answer, median of 15, no emulator) and stripped arm64 size against
+# two baselines built in the same run, one reconciliation over 10,000
+# pending activations, one metering run over 2,000 instances, and journey 1 in
+# a browser (requests, round trips, time), and the bind-billing answer time
+# for a real and an unknown username with a 300 ms SES (medians of 20).
 bench: tools
 	$(GO) test -run '^$$' -bench . -skip 'BindBillingTime|Reconcile10000Pending|Metering2000Instances' -benchtime=500x -count=1 ./shared/...
 	$(GO) test -run '^$$' -bench 'BindBillingTime' -benchtime=5x -count=1 ./shared/endpoints/sendcode
@@ -101,7 +106,12 @@ bench: tools
 	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/devstack/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 
-## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint
+## smoke: check a deployed stage without credentials or side effects, e.g. make smoke URL=https://api.example.com
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<the stack's ApiUrl or custom domain>"; exit 2; }
+	$(GO) run ./cmd/smoke $(URL)
+
+## lint: gofmt, go vet, staticcheck, go.mod tidy, generated pages fresh, cfn-lint, actionlint
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -109,7 +119,8 @@ lint:
 	@$(GO) mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
 	@$(MAKE) --no-print-directory templ-check
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint is missing (pip install cfn-lint)"; exit 1; }
-	cfn-lint --include-checks I -- template.yaml
+	cfn-lint --include-checks I -- template.yaml pipeline/roles.yaml
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 ## templ: generate the Go code of the pages and mails (committed)
 templ:

@@ -37,6 +37,8 @@ func main() {
 		err = dev(ctx, os.Args[2:])
 	case "invoke":
 		err = invoke(ctx, os.Args[2:])
+	case "sam-env":
+		err = samEnv(os.Stdout)
 	default:
 		usage()
 	}
@@ -47,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local dev | local invoke <LogicalId> -e <event.json>")
+	fmt.Fprintln(os.Stderr, "usage: local dev | local invoke <LogicalId> -e <event.json> | local sam-env > sam-local-env.json")
 	os.Exit(2)
 }
 
@@ -220,4 +222,18 @@ func (l *invocationLog) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return l.w.Write(b)
+}
+
+// samEnv writes sam local's env-vars file (localstack.SAMEnv) for the
+// template, as sam-local-env.json holds it.
+func samEnv(w io.Writer) error {
+	root, err := localstack.Root()
+	if err != nil {
+		return err
+	}
+	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"), nil)
+	if err != nil {
+		return err
+	}
+	return localstack.WriteSAMEnv(w, tmpl)
 }

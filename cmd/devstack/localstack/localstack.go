@@ -5,6 +5,7 @@ package localstack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -232,40 +233,7 @@ func DevEndpoints() Endpoints {
 // static dummy credentials and the local service endpoints that the AWS SDK
 // reads from standard variables.
 func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
-	vars := map[string]string{}
-	for name, value := range fn.Environment {
-		vars[name] = value
-	}
-	local := map[string]string{
-		"MARKET_ISV_KEY":           ISVKey(),
-		"MARKET_ACCESS_KEY_ID":     LocalMarketAccessKeyID,
-		"MARKET_ACCESS_KEY_SECRET": LocalMarketAccessKeySecret,
-		"MARKET_ENDPOINT":          ep.MarketAPI,
-		"COOKIE_SECURE":            "false",
-		"CODE_HASH_SECRET":         LocalCodeHashSecret,
-		"METERING_ITEMS":           LocalMeteringItems,
-		// Locally a purchase left pending is checked by the next
-		// reconciliation, so that the simulator's moves show at once.
-		"PENDING_FIRST_CHECK": "1s",
-		// And a live instance is compared with the marketplace's record
-		// at every run, so that a lost lifecycle call shows at once.
-		"AUDIT_FIRST": "1s",
-		// The simulator sells one product.
-		"PRODUCT_CODES": simulator.SampleProductCode,
-		"AUDIT_EVERY":   "1s",
-		"AUDIT_GRACE":   "1s",
-	}
-	if ep.Marketplace != "" {
-		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
-	}
-	if ep.Console != "" {
-		local["SITE_LOGIN_URLS"] = console.LoginURLs(ep.Console)
-	}
-	for name, value := range local {
-		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || name == "AUDIT_FIRST" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
-			vars[name] = value
-		}
-	}
+	vars := functionVars(fn, ep, ISVKey())
 	for name := range vars {
 		if v, ok := os.LookupEnv(name); ok {
 			vars[name] = v
@@ -299,6 +267,90 @@ func FunctionEnv(fn samtemplate.Function, ep Endpoints) []string {
 		env = append(env, name+"="+value)
 	}
 	return env
+}
+
+// functionVars are fn's template variables with what differs locally.
+func functionVars(fn samtemplate.Function, ep Endpoints, isvKey string) map[string]string {
+	vars := map[string]string{}
+	for name, value := range fn.Environment {
+		vars[name] = value
+	}
+	local := map[string]string{
+		"MARKET_ISV_KEY":           isvKey,
+		"MARKET_ACCESS_KEY_ID":     LocalMarketAccessKeyID,
+		"MARKET_ACCESS_KEY_SECRET": LocalMarketAccessKeySecret,
+		"MARKET_ENDPOINT":          ep.MarketAPI,
+		"COOKIE_SECURE":            "false",
+		"CODE_HASH_SECRET":         LocalCodeHashSecret,
+		"METERING_ITEMS":           LocalMeteringItems,
+		// Locally a purchase left pending is checked by the next
+		// reconciliation, so that the simulator's moves show at once.
+		"PENDING_FIRST_CHECK": "1s",
+		// And a live instance is compared with the marketplace's record
+		// at every run, so that a lost lifecycle call shows at once.
+		"AUDIT_FIRST": "1s",
+		// The simulator sells one product.
+		"PRODUCT_CODES": simulator.SampleProductCode,
+		"AUDIT_EVERY":   "1s",
+		"AUDIT_GRACE":   "1s",
+	}
+	if ep.Marketplace != "" {
+		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
+	}
+	if ep.Console != "" {
+		local["SITE_LOGIN_URLS"] = console.LoginURLs(ep.Console)
+	}
+	for name, value := range local {
+		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || name == "AUDIT_FIRST" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
+			vars[name] = value
+		}
+	}
+	return vars
+}
+
+// WriteSAMEnv writes SAMEnv as the JSON file sam local reads (sorted,
+// indented: the committed file's form).
+func WriteSAMEnv(w io.Writer, tmpl *samtemplate.Template) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(SAMEnv(tmpl))
+}
+
+// DockerHost is how a container of sam local reaches this machine.
+const DockerHost = "host.docker.internal"
+
+// SAMEnv is the env-vars file of sam local invoke and sam local start-api
+// (samconfig's env_vars; sam-local-env.json): for each function, the
+// variables its template declares with the values make dev gives them,
+// its services reached from a container (DockerHost). SAM overrides only
+// the variables a template declares, which is why the template declares
+// the endpoint and secret variables empty (empty, they change nothing in
+// AWS).
+func SAMEnv(tmpl *samtemplate.Template) map[string]map[string]string {
+	host := func(addr string) string {
+		_, port, _ := net.SplitHostPort(addr)
+		return "http://" + DockerHost + ":" + port
+	}
+	ep := Endpoints{
+		DynamoDB: host(DynamoDBAddr), SES: host(SESAddr), MarketAPI: host(MarketAPIAddr), AWS: host(AWSAddr),
+		// The buyer's browser, not the container, follows these.
+		Marketplace: "http://" + SimulatorAddr, Console: "http://" + ConsoleAddr,
+	}
+	out := map[string]map[string]string{}
+	for _, fn := range tmpl.Functions {
+		vars := functionVars(fn, ep, DefaultISVKey)
+		for name, value := range map[string]string{
+			"AWS_ENDPOINT_URL_DYNAMODB": ep.DynamoDB, "AWS_ENDPOINT_URL_SES": ep.SES, "AWS_ENDPOINT_URL_EVENTBRIDGE": ep.AWS,
+		} {
+			vars[name] = value
+		}
+		declared := map[string]string{}
+		for name := range fn.Environment {
+			declared[name] = vars[name]
+		}
+		out[fn.LogicalID] = declared
+	}
+	return out
 }
 
 // NewPool returns an emulator pool for a built function.
