@@ -124,7 +124,7 @@ func parseRepair(name string, args []string, extra func(*flag.FlagSet)) (*repair
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if r.apply && strings.TrimSpace(r.reason) == "" {
-		return nil, nil, fmt.Errorf("%s -apply needs -reason \"...\": it is recorded on the purchase's trail", name)
+		return nil, nil, fmt.Errorf("%s -apply needs -reason \"...\": it is recorded on the audit trail (a job's run on the trail of no purchase: ops show -)", name)
 	}
 	return r, positional, nil
 }

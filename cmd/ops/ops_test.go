@@ -135,7 +135,7 @@ func TestFindAndShow(t *testing.T) {
 	for _, q := range []string{p.InstanceID, p.OrderID, uid} {
 		contains(t, "find "+q, s.must("find", q), p.InstanceID, "active")
 	}
-	if _, err := s.ops("find", "999999"); err == nil || !strings.Contains(err.Error(), "nothing found") {
+	if _, err := s.ops("find", "999999"); err == nil || !strings.Contains(err.Error(), "no instance, order or Alibaba Cloud UID 999999") {
 		t.Fatalf("find nothing: %v", err)
 	}
 	out := s.must("show", p.InstanceID)
@@ -168,7 +168,7 @@ func TestReask(t *testing.T) {
 		t.Fatalf("after reask: %s", got)
 	}
 	ev := s.operatorActions(p.InstanceID)["reask"]
-	if ev.Actor != "operator:local:ana" || ev.Reason != "expiredInstance never reached us" || ev.Detail["status"] != string(activation.Applied) {
+	if ev.Actor != "operator:local:ana" || ev.Reason != "expiredInstance never reached us" || ev.Detail["status"] != "changed" {
 		t.Fatalf("the operator's event: %+v", ev)
 	}
 	list, _ := s.store.Trail().Events(context.Background(), p.InstanceID, 0)
@@ -180,7 +180,17 @@ func TestReask(t *testing.T) {
 		t.Fatalf("no Purchase Frozen by the operator on the trail: %+v", list)
 	}
 	// Asked again: nothing to do.
-	contains(t, "again", s.must("reask", p.InstanceID), "nothing: we hold what the marketplace says")
+	contains(t, "again", s.must("reask", p.InstanceID), "nothing to do: we hold what the marketplace says")
+	// Applied with nothing to do: nothing is written.
+	count := func() int {
+		list, _ := s.store.Trail().Events(context.Background(), p.InstanceID, 0)
+		return len(list)
+	}
+	before := count()
+	s.must("reask", p.InstanceID, "-apply", "-reason", "again")
+	if count() != before {
+		t.Fatal("a reask with nothing to do wrote an event")
+	}
 	if _, err := s.ops("reask", "5799999"); err == nil {
 		t.Fatal("reask of no instance")
 	}
@@ -329,4 +339,36 @@ func TestRepublishARange(t *testing.T) {
 			t.Errorf("%v taken", bad)
 		}
 	}
+}
+
+// TestDryRunsRefuseWhatApplyWould: a window that is not refused,
+// uncertain or late, one past its deadline for a requeue, a fate that is
+// not one: the dry run says so, as -apply would.
+func TestDryRunsRefuseWhatApplyWould(t *testing.T) {
+	s := newSession(t)
+	ctx := context.Background()
+	p := s.purchase("1234567890123")
+	now := time.Now()
+	pushedAt := now.Truncate(time.Hour).Add(-time.Hour)
+	lateAt := pushedAt.Add(-2 * time.Hour)
+	for _, w := range []struct {
+		at    time.Time
+		state metering.PushState
+	}{{pushedAt, metering.PushPushed}, {lateAt, metering.PushLate}} {
+		if _, err := s.store.Pushes().Create(ctx, metering.Push{InstanceID: p.InstanceID, Window: w.at.Unix(), State: w.state, Record: "{}", UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, line := range [][]string{
+		{"requeue-window", p.InstanceID, pushedAt.UTC().Format(time.RFC3339)},
+		{"mark-window", p.InstanceID, pushedAt.UTC().Format(time.RFC3339), "pushed"},
+		{"requeue-window", p.InstanceID, lateAt.UTC().Format(time.RFC3339)},
+		{"mark-window", p.InstanceID, lateAt.UTC().Format(time.RFC3339), "billed"},
+		{"republish", "5799999"},
+	} {
+		if out, err := s.ops(line...); err == nil {
+			t.Errorf("%v: a dry run that -apply would refuse passed:\n%s", line, out)
+		}
+	}
+	contains(t, "a late window marked", s.must("mark-window", p.InstanceID, lateAt.UTC().Format(time.RFC3339), "written-off"), "would: mark it written-off")
 }

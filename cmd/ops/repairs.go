@@ -59,8 +59,8 @@ func (t *tool) requeueMail(ctx context.Context, args []string) error {
 	case m.Kind == outbox.KindCode:
 		return storage.ErrCodeGone
 	}
-	fmt.Fprintf(t.out, "mail %s (%s to %s) died after %d attempts: %s\nwould: put it back to be sent by the next reconciliation, its attempts from zero\n",
-		m.ID, m.Kind, maskAddress(m.To), m.Attempts, m.LastError)
+	fmt.Fprintf(t.out, "mail %s (%s to %s) died after %s: %s\nwould: put it back to be sent by the next reconciliation, its attempts from zero\n",
+		m.ID, m.Kind, maskAddress(m.To), attempts(m.Attempts), m.LastError)
 	if !r.apply {
 		return t.dryRun()
 	}
@@ -106,13 +106,30 @@ func (t *tool) window(ctx context.Context, cmd string, args []string) error {
 	if !ok {
 		return fmt.Errorf("instance %s has no decided window at %s (ops show %s lists them)", args[0], stamp(at), args[0])
 	}
-	fmt.Fprintf(t.out, "window %s of instance %s is %s: %s\n", stamp(at), p.InstanceID, p.State, p.Reason)
+	state := fmt.Sprintf("window %s of instance %s is %s", stamp(at), p.InstanceID, p.State)
+	if p.Reason != "" {
+		state += " (" + p.Reason + ")"
+	}
+	fmt.Fprintln(t.out, state)
+	// What -apply would refuse, the dry run refuses too.
+	switch p.State {
+	case metering.PushRefused, metering.PushUncertain, metering.PushLate:
+	default:
+		return fmt.Errorf("only a refused, uncertain or late window is repaired; this one is %s", p.State)
+	}
+	deadline := at.Add(metering.Window + metering.Deadline)
 	var to metering.PushState
 	if cmd == "mark-window" {
 		to = metering.PushState(args[2])
-		fmt.Fprintf(t.out, "would: mark it %s (say you checked with the marketplace in the reason)\n", to)
+		if to != metering.PushPushed && to != metering.PushWrittenOff {
+			return fmt.Errorf("mark a window pushed (the buyer's bill shows it) or written-off (it will not be billed), not %q", args[2])
+		}
+		fmt.Fprintf(t.out, "would: mark it %s (say in the reason what you checked with the marketplace)\n", to)
 	} else {
-		fmt.Fprintf(t.out, "would: send it again with the next metering run (deadline %s)\n", stamp(at.Add(metering.Window+metering.Deadline)))
+		if !t.now().Before(deadline) {
+			return fmt.Errorf("the window's deadline (%s) has passed: the marketplace would refuse it; mark it pushed or written-off instead", stamp(deadline))
+		}
+		fmt.Fprintf(t.out, "would: send it again with the next metering run (deadline %s)\n", stamp(deadline))
 	}
 	if !r.apply {
 		return t.dryRun()
@@ -157,7 +174,12 @@ func (t *tool) reask(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(t.out, "we hold:          %s, SKU %s, expires %s\n", inst.Status, inst.SKU, stamp(inst.ExpiredOn))
 	fmt.Fprintf(t.out, "marketplace says: %s, SKU %s, ends %s\n", market.Status, market.SKU, stamp(market.EndOn))
-	fmt.Fprintf(t.out, "would: %s\n", wouldApply(inst, market))
+	would := wouldApply(inst, market)
+	if would == "" {
+		fmt.Fprintln(t.out, "nothing to do: we hold what the marketplace says")
+		return nil
+	}
+	fmt.Fprintf(t.out, "would: %s\n", would)
 	if !r.apply {
 		return t.dryRun()
 	}
@@ -172,7 +194,7 @@ func (t *tool) reask(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := t.op.Record(ctx, id, "reask", map[string]string{"marketStatus": string(market.Status), "status": string(said), "sku": string(held)}, t.now()); err != nil {
+	if err := t.op.Record(ctx, id, "reask", map[string]string{"marketStatus": string(market.Status), "status": changed(said), "sku": changed(held)}, t.now()); err != nil {
 		return err
 	}
 	now, _, err := t.op.Instance(ctx, id)
@@ -181,6 +203,22 @@ func (t *tool) reask(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(t.out, "done: the instance is %s, SKU %s\n", now.Status, now.SKU)
 	return nil
+}
+
+// changed says what an outcome did, for the trail.
+func changed(o activation.Outcome) string {
+	if o == activation.Applied {
+		return "changed"
+	}
+	return "unchanged"
+}
+
+// attempts is a count of attempts in words.
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // wouldApply says what the marketplace's answer changes (MarketSays and
@@ -202,9 +240,6 @@ func wouldApply(inst activation.Instance, market activation.MarketInstance) stri
 			what += ", and "
 		}
 		what += "take the marketplace's SKU and billable items"
-	}
-	if what == "" {
-		return "nothing: we hold what the marketplace says"
 	}
 	return what
 }
@@ -283,6 +318,13 @@ func (t *tool) republish(ctx context.Context, args []string) error {
 		all, err := t.trail.Events(ctx, id, 0)
 		if err != nil {
 			return err
+		}
+		if len(all) == 0 {
+			if _, ok, err := t.op.Instance(ctx, id); err != nil {
+				return err
+			} else if !ok {
+				return fmt.Errorf("no instance %s (find one with: find ...)", id)
+			}
 		}
 		from := t.now().Add(-since)
 		for _, ev := range all {

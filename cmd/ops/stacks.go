@@ -91,7 +91,7 @@ func stackTarget(ctx context.Context, name, region string) (*target, error) {
 	}
 	who, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return nil, fmt.Errorf("who is the operator (sts GetCallerIdentity): %w", err)
+		return nil, fmt.Errorf("who is the operator (sts GetCallerIdentity; no AWS credentials? aws sso login, or set AWS_PROFILE): %w", err)
 	}
 	out, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -146,7 +147,13 @@ func (t *tool) find(ctx context.Context, args []string) error {
 		}
 	}
 	if len(order) == 0 {
-		return fmt.Errorf("nothing found for %q (an order id is found while its events are kept: %d days)", q, int(audit.Retention.Hours()/24))
+		switch {
+		case strings.HasPrefix(q, "wksp_"):
+			return fmt.Errorf("no purchase settles %s (a workspace on billing center settlement has none)", q)
+		case isDigits(q):
+			return fmt.Errorf("no instance, order or Alibaba Cloud UID %s here (an order id is found while its events are kept: %d days)", q, int(audit.Retention.Hours()/24))
+		}
+		return fmt.Errorf("no purchase is bound to a billing center account %q", q)
 	}
 	w := tabwriter.NewWriter(t.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "INSTANCE\tSTATUS\tPROGRESS\tSKU\tFOUND AS")
@@ -162,6 +169,15 @@ func (t *tool) find(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", inst.ID, inst.Status, inst.Progress, inst.SKU, found[id])
 	}
 	return w.Flush()
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func settlement(s guance.Settlement) string {
@@ -182,6 +198,9 @@ func (t *tool) show(ctx context.Context, args []string) error {
 	args, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("show: %w", err)
+	}
+	if *events < 0 || *windows < 0 {
+		return errors.New("show: -events and -windows count from 0 (0: every event)")
 	}
 	id, err := one("show", args, "an instance id (find one with: find ...)")
 	if err != nil {
@@ -316,7 +335,7 @@ func (t *tool) showMails(ctx context.Context, w io.Writer, trail []audit.Event) 
 			fmt.Fprintf(w, "  %s\t(expired: see the trail)\n", id)
 			continue
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\tto %s\t%d attempts\t%s\n", m.ID, m.Kind, m.State, maskAddress(m.To), m.Attempts, m.LastError)
+		fmt.Fprintf(w, "  %s\t%s\t%s\tto %s\t%s\t%s\n", m.ID, m.Kind, m.State, maskAddress(m.To), attempts(m.Attempts), m.LastError)
 	}
 	return nil
 }
@@ -396,7 +415,7 @@ func (t *tool) todo(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	since := fs.Duration("since", 30*24*time.Hour, "how far back")
 	if _, err := parseInterleaved(fs, args); err != nil {
-		return fmt.Errorf("todo: %w", err)
+		return fmt.Errorf("todo: %w (a duration is written 720h, 90m)", err)
 	}
 	events, err := t.trail.Attention(ctx, t.now().Add(-*since))
 	if err != nil {
@@ -430,7 +449,11 @@ func (t *tool) todo(ctx context.Context, args []string) error {
 		fmt.Fprintln(w, "  none")
 	default:
 		for _, n := range list {
-			fmt.Fprintf(w, "  %s\t%s\t%s\tops run reconcile; if it stays: the reconciliation's log names why\n", stamp(n.CreatedAt), n.ID, n.Action)
+			instance := "?"
+			if params, err := marketplace.ParseMessage(n.Message); err == nil && params["orderBizId"] != "" {
+				instance = params["orderBizId"]
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s of instance %s\tops run reconcile; if it stays: the reconciliation's log names why\n", stamp(n.CreatedAt), n.ID, n.Action, instance)
 		}
 		if total > len(list) {
 			fmt.Fprintf(w, "  and %d more\n", total-len(list))

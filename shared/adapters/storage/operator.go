@@ -238,7 +238,7 @@ func (o *Operator) moveWindow(ctx context.Context, seen metering.Push, to meteri
 	ev := audit.New(kind, seen.InstanceID, audit.ActorMetering, now)
 	ev.Window, ev.Status = time.Unix(seen.Window, 0).UTC(), string(to)
 	window := strconv.FormatInt(seen.Window, 10)
-	t.audit(ev, action(ctx, seen.InstanceID, what, map[string]string{"window": window, "from": string(seen.State), "to": string(to)}, now))
+	t.audit(ev, action(ctx, seen.InstanceID, what, map[string]string{"window": time.Unix(seen.Window, 0).UTC().Format(time.RFC3339), "from": string(seen.State), "to": string(to)}, now))
 	return t.run(ctx, fmt.Sprintf("%s %s of instance %s", what, window, seen.InstanceID))
 }
 
