@@ -22,10 +22,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		return nil, err
 	}
 	// The key it replaced, while a rotation lasts (none: empty).
-	previous, err := env.Secrets.Optional(ctx, "MARKET_ISV_KEY_PREVIOUS")
-	if err != nil {
-		return nil, err
-	}
+	previous := env.Previous(ctx, "MARKET_ISV_KEY")
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.AccountsTable, storage.WorkspacesTable, storage.OutboxTable, storage.AuditTable))
 	store := st.Instances()
 	// The OpenAPI is asked only about a contested freeze or resume.

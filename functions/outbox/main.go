@@ -26,10 +26,7 @@ func build(ctx context.Context, env *function.Env) (handler, error) {
 	}
 	// The secret it replaced, while a rotation lasts: mails sealed
 	// before it still open.
-	previous, err := env.Secrets.Optional(ctx, "CODE_HASH_SECRET_PREVIOUS")
-	if err != nil {
-		return nil, err
-	}
+	previous := env.Previous(ctx, "CODE_HASH_SECRET", outbox.CheckSecret)
 	sealer, err := outbox.NewSealer(secret, previous)
 	if err != nil {
 		return nil, err

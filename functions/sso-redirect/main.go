@@ -23,10 +23,7 @@ func build(ctx context.Context, env *function.Env) (http.Handler, error) {
 		return nil, err
 	}
 	// The key it replaced, while a rotation lasts (none: empty).
-	previous, err := env.Secrets.Optional(ctx, "MARKET_ISV_KEY_PREVIOUS")
-	if err != nil {
-		return nil, err
-	}
+	previous := env.Previous(ctx, "MARKET_ISV_KEY")
 	st := storage.New(storage.NewClient(env.AWS), storage.LoadTables(env.Settings, storage.InstancesTable, storage.SessionsTable, storage.AccountsTable, storage.AuditTable))
 	h := &sso.Handler{
 		Key: key, PreviousKey: previous, Window: s.Window, SessionTTL: s.SessionTTL, Web: s.Web,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -268,10 +269,15 @@ func TestLogsAndMetricsSurviveTheLogLevel(t *testing.T) {
 	var line bytes.Buffer
 	metrics.NewRecorder(&line, "test").Count("X", nil)
 	var emf struct {
-		Level string `json:"level"`
+		Level     string `json:"level"`
+		Timestamp string `json:"timestamp"`
 	}
 	if err := json.Unmarshal(line.Bytes(), &emf); err != nil {
 		t.Fatal(err)
+	}
+	// Lambda counts a line without a valid RFC 3339 timestamp as INFO.
+	if _, err := time.Parse(time.RFC3339Nano, emf.Timestamp); err != nil {
+		t.Fatalf("a metric's line has no valid timestamp: %q", emf.Timestamp)
 	}
 	// Every level an operator may set, not only today's.
 	for _, set := range append(levels, order...) {

@@ -105,18 +105,24 @@ func (e *Error) retryable() bool {
 // ErrNotFound: a parameter does not exist (or the function may not see it).
 var ErrNotFound = errors.New("parameter not found")
 
-// SecureString returns the decrypted value of the parameter name.
+// SecureString returns the decrypted value of the parameter name
+// (ErrNotFound, naming it, when SSM has none: a name is no secret).
 func (s *Store) SecureString(ctx context.Context, name string) (string, error) {
 	values, err := s.SecureStrings(ctx, []string{name})
 	if err != nil {
 		return "", err
 	}
-	return values[name], nil
+	v, ok := values[name]
+	if !ok {
+		return "", fmt.Errorf("ssm GetParameters: %w: %s", ErrNotFound, name)
+	}
+	return v, nil
 }
 
 // SecureStrings returns the decrypted values of the parameters named, in
-// one call per MaxNames. A name SSM does not have fails the whole read
-// (ErrNotFound, naming it: a parameter's name is no secret).
+// one call per MaxNames. A name SSM does not have is left out of the
+// answer (the caller decides whether it needed it): one parameter
+// misnamed never keeps the others from being read.
 func (s *Store) SecureStrings(ctx context.Context, names []string) (map[string]string, error) {
 	values := make(map[string]string, len(names))
 	for start := 0; start < len(names); start += MaxNames {
@@ -153,27 +159,18 @@ func (s *Store) getParameters(ctx context.Context, names []string, into map[stri
 	}
 }
 
-func decode(raw []byte, names []string, into map[string]string) error {
+func decode(raw []byte, _ []string, into map[string]string) error {
 	var out struct {
 		Parameters []struct {
 			Name  string `json:"Name"`
 			Value string `json:"Value"`
 		} `json:"Parameters"`
-		InvalidParameters []string `json:"InvalidParameters"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return fmt.Errorf("ssm GetParameters: decode answer: %w", err)
 	}
-	if len(out.InvalidParameters) > 0 {
-		return fmt.Errorf("ssm GetParameters: %w: %s", ErrNotFound, strings.Join(out.InvalidParameters, ", "))
-	}
 	for _, p := range out.Parameters {
 		into[p.Name] = p.Value
-	}
-	for _, name := range names {
-		if _, ok := into[name]; !ok {
-			return fmt.Errorf("ssm GetParameters: %w: %s", ErrNotFound, name)
-		}
 	}
 	return nil
 }

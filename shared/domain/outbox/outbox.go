@@ -161,8 +161,10 @@ func newSealKey(secret string) (sealKey, error) {
 }
 
 // NewSealer derives the sealing key from secret, and the keys that still
-// open from previous (the secrets a rotation replaced; empty ones are
-// skipped).
+// open from previous (the secrets a rotation replaced). A previous secret
+// that cannot be one (empty, too short) is skipped: only the mails sealed
+// with it stay shut, and the function starts (CheckSecret tells why, for
+// its log).
 func NewSealer(secret string, previous ...string) (Sealer, error) {
 	current, err := newSealKey(secret)
 	if err != nil {
@@ -173,13 +175,17 @@ func NewSealer(secret string, previous ...string) (Sealer, error) {
 		if p == "" || p == secret {
 			continue
 		}
-		k, err := newSealKey(p)
-		if err != nil {
-			return Sealer{}, fmt.Errorf("the previous secret: %w", err)
+		if k, err := newSealKey(p); err == nil {
+			s.previous[k.id] = k
 		}
-		s.previous[k.id] = k
 	}
 	return s, nil
+}
+
+// CheckSecret tells whether secret can key the seal.
+func CheckSecret(secret string) error {
+	_, err := newSealKey(secret)
+	return err
 }
 
 // Seal seals secret for the item id with the current key.

@@ -90,6 +90,9 @@ type Summary struct {
 	// LagMinutes is how long ago the oldest window not yet final ended
 	// (see lag), after the run.
 	LagMinutes float64 `json:"lagMinutes"`
+	// lagMeasured: the gauge is sent only when measured (a zero sent for
+	// a lag unknown would clear its alarm).
+	lagMeasured bool
 }
 
 const leaseName = "metering"
@@ -136,7 +139,7 @@ func (m *Meter) Run(ctx context.Context) (Summary, error) {
 	if lag, lagErr := m.lag(ctx); lagErr != nil {
 		m.Log.WarnContext(ctx, "metering lag not measured", logging.Err(lagErr))
 	} else {
-		s.LagMinutes = lag.Minutes()
+		s.LagMinutes, s.lagMeasured = lag.Minutes(), true
 	}
 	m.report(ctx, s)
 	return s, err
@@ -601,7 +604,9 @@ func (m *Meter) settle(ctx context.Context, v verdict, pushes []metering.Push, c
 
 func (m *Meter) report(ctx context.Context, s Summary) {
 	// A gauge, sent every run, so that its alarm sees it rise.
-	m.Metrics.Add("MeteringLagMinutes", s.LagMinutes, nil)
+	if s.lagMeasured {
+		m.Metrics.Add("MeteringLagMinutes", s.LagMinutes, nil)
+	}
 	if s.Late > 0 {
 		m.Metrics.Add("MeteringWindowsLate", float64(s.Late), nil)
 	}

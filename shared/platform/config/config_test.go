@@ -89,55 +89,73 @@ func TestEnvList(t *testing.T) {
 	}
 }
 
-// batchStore reads several parameters at once, counting its calls.
+// batchStore reads several parameters at once, counting its calls: as
+// SSM, it leaves out the names it does not hold; down, every call fails.
 type batchStore struct {
 	values map[string]string
+	down   bool
 	calls  [][]string
 }
 
 func (b *batchStore) SecureString(ctx context.Context, name string) (string, error) {
 	v, err := b.SecureStrings(ctx, []string{name})
-	return v[name], err
+	if err != nil {
+		return "", err
+	}
+	if _, ok := v[name]; !ok {
+		return "", errors.New("ParameterNotFound " + name)
+	}
+	return v[name], nil
 }
 
 func (b *batchStore) SecureStrings(_ context.Context, names []string) (map[string]string, error) {
 	b.calls = append(b.calls, names)
+	if b.down {
+		return nil, errors.New("ThrottlingException")
+	}
 	out := map[string]string{}
 	for _, n := range names {
-		v, ok := b.values[n]
-		if !ok {
-			return nil, errors.New("ParameterNotFound " + n)
+		if v, ok := b.values[n]; ok {
+			out[n] = v
 		}
-		out[n] = v
 	}
 	return out, nil
 }
 
 // TestSecretsInOneCall: a function's start reads every secret its
-// environment names by parameter in one call, and none it has directly.
+// environment names by parameter in one call, and none it has directly;
+// a parameter misnamed fails only the secret that names it (an optional
+// one, without stopping anything); a failed call is not remembered.
 func TestSecretsInOneCall(t *testing.T) {
 	store := &batchStore{values: map[string]string{"/p/isv": "k", "/p/ak": "a", "/p/sk": "s"}}
 	s := FromMap(map[string]string{
 		"MARKET_ISV_KEY_PARAMETER": "/p/isv", "MARKET_ACCESS_KEY_ID_PARAMETER": "/p/ak", "MARKET_ACCESS_KEY_SECRET_PARAMETER": "/p/sk",
-		"CODE_HASH_SECRET": "direct", "CODE_HASH_SECRET_PARAMETER": "/p/unread", "STAGE": "dev",
+		"MARKET_ISV_KEY_PREVIOUS_PARAMETER": "/p/isv-typo",
+		"CODE_HASH_SECRET":                  "direct", "CODE_HASH_SECRET_PARAMETER": "/p/unread", "STAGE": "dev",
 	}).Secrets(store)
 	for name, want := range map[string]string{"MARKET_ISV_KEY": "k", "MARKET_ACCESS_KEY_ID": "a", "MARKET_ACCESS_KEY_SECRET": "s", "CODE_HASH_SECRET": "direct"} {
 		if got, err := s.Get(context.Background(), name); err != nil || got != want {
 			t.Fatalf("%s: %q %v", name, got, err)
 		}
 	}
-	if len(store.calls) != 1 || len(store.calls[0]) != 3 {
-		t.Fatalf("calls %v, want one of the three parameters", store.calls)
+	if v, err := s.Optional(context.Background(), "MARKET_ISV_KEY_PREVIOUS"); v != "" || !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "/p/isv-typo") {
+		t.Fatalf("a misnamed optional secret: %q %v", v, err)
 	}
-	// A failed read is not remembered: the next Get asks again.
-	failing := &batchStore{values: map[string]string{}}
-	s = FromMap(map[string]string{"K_PARAMETER": "/p/k"}).Secrets(failing)
+	if v, err := s.Optional(context.Background(), "NOT_SET_AT_ALL"); v != "" || err != nil {
+		t.Fatalf("an optional secret not set: %q %v", v, err)
+	}
+	if len(store.calls) != 1 || len(store.calls[0]) != 4 {
+		t.Fatalf("calls %v, want one of the four parameters", store.calls)
+	}
+	down := &batchStore{down: true}
+	s = FromMap(map[string]string{"K_PARAMETER": "/p/k"}).Secrets(down)
 	for range 2 {
 		if _, err := s.Get(context.Background(), "K"); err == nil {
-			t.Fatal("a missing parameter read")
+			t.Fatal("read while SSM is down")
 		}
 	}
-	if len(failing.calls) != 2 {
-		t.Fatalf("calls %v", failing.calls)
+	down.down, down.values = false, map[string]string{"/p/k": "v"}
+	if v, err := s.Get(context.Background(), "K"); err != nil || v != "v" {
+		t.Fatalf("after SSM came back: %q %v", v, err)
 	}
 }

@@ -2,7 +2,9 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -28,8 +30,9 @@ type Secrets struct {
 	names  func() []string
 	store  ParameterStore
 
-	mu     sync.Mutex
-	values map[string]string // by parameter name
+	mu      sync.Mutex
+	values  map[string]string // by parameter name, once the batch is read
+	missing map[string]bool   // the batch's names SSM did not return
 }
 
 // NewSecrets reads the process environment, and store when a secret is
@@ -66,7 +69,9 @@ func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 
 // Optional returns the secret called name, or "" when neither name nor
 // name+"_PARAMETER" is set (a secret only some deployments have, such as
-// the key a rotation replaces).
+// the key a rotation replaces). One that is named and cannot be read
+// returns "" and the error, for the caller to log: an optional secret
+// never keeps a function from starting.
 func (s *Secrets) Optional(ctx context.Context, name string) (string, error) {
 	v, _ := s.lookup(name)
 	param, _ := s.lookup(name + "_PARAMETER")
@@ -76,16 +81,26 @@ func (s *Secrets) Optional(ctx context.Context, name string) (string, error) {
 	return s.Get(ctx, name)
 }
 
+// ErrNotFound: the parameter a secret names does not exist (or the
+// function may not read it).
+var ErrNotFound = errors.New("no such parameter")
+
 // read returns a parameter's value: from what the first batch read, or
-// read now.
+// read now. The first read asks, in one call, for every parameter the
+// environment names; a parameter that call did not return fails only
+// the secret that names it. If the call itself fails (one parameter the
+// role may not read refuses all of them), this parameter is read alone.
 func (s *Secrets) read(ctx context.Context, param string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.values[param]; ok {
 		return v, nil
 	}
+	if s.missing[param] {
+		return "", ErrNotFound
+	}
 	batch, ok := s.store.(BatchStore)
-	if !ok || s.names == nil {
+	if !ok || s.names == nil || s.values != nil {
 		return s.store.SecureString(ctx, param)
 	}
 	wanted := []string{param}
@@ -95,14 +110,23 @@ func (s *Secrets) read(ctx context.Context, param string) (string, error) {
 			continue
 		}
 		other, _ := s.lookup(variable)
-		if direct, _ := s.lookup(base); other != "" && other != param && direct == "" {
+		if direct, _ := s.lookup(base); other != "" && other != param && direct == "" && !slices.Contains(wanted, other) {
 			wanted = append(wanted, other)
 		}
 	}
 	values, err := batch.SecureStrings(ctx, wanted)
 	if err != nil {
-		return "", err
+		return s.store.SecureString(ctx, param)
 	}
-	s.values = values
-	return values[param], nil
+	s.values, s.missing = values, map[string]bool{}
+	for _, name := range wanted {
+		if _, ok := values[name]; !ok {
+			s.missing[name] = true
+		}
+	}
+	v, ok := values[param]
+	if !ok {
+		return "", ErrNotFound
+	}
+	return v, nil
 }

@@ -29,6 +29,25 @@ type Env struct {
 	Metrics  *metrics.Recorder
 }
 
+// Previous is the secret a rotation replaces (name+"_PREVIOUS"): "" when
+// there is none. One that is named and cannot be read, or that check
+// (when given) refuses, is logged and left out, never stopping the
+// function: it starts with the current secret.
+func (e *Env) Previous(ctx context.Context, name string, check ...func(string) error) string {
+	v, err := e.Secrets.Optional(ctx, name+"_PREVIOUS")
+	for _, c := range check {
+		if err == nil && v != "" {
+			err = c(v)
+		}
+	}
+	if err != nil {
+		e.Log.ErrorContext(ctx, "the secret a rotation replaces is not readable; only the current one is used (DEPLOY.md, rotating secrets)", "secret", name, logging.Err(err))
+		e.Metrics.Count("PreviousSecretUnreadable", nil)
+		return ""
+	}
+	return v
+}
+
 // Build makes a function's handler from its Env.
 type Build[H any] func(ctx context.Context, env *Env) (H, error)
 

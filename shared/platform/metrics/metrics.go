@@ -46,6 +46,9 @@ func (r *Recorder) Add(name string, n float64, dimensions map[string]string) {
 	// EMF line dropped there is a metric lost, and the alarms on it go
 	// blind. FATAL is not a severity here: it is the level no filter drops.
 	line["level"] = AlwaysKept
+	// And a valid RFC 3339 timestamp: Lambda counts a line without one
+	// as INFO, whatever its level says.
+	line["timestamp"] = r.now().UTC().Format(time.RFC3339Nano)
 	line["_aws"] = map[string]any{
 		"Timestamp": r.now().UnixMilli(),
 		"CloudWatchMetrics": []any{map[string]any{

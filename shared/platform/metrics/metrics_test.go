@@ -23,6 +23,7 @@ func TestCountWritesEMF(t *testing.T) {
 			}
 		} `json:"_aws"`
 		Level              string
+		Timestamp          string
 		Action             string
 		ActivationsStarted int
 	}
@@ -31,7 +32,7 @@ func TestCountWritesEMF(t *testing.T) {
 	}
 	m := line.AWS.CloudWatchMetrics
 	if line.AWS.Timestamp != 1700000000000 || len(m) != 1 || m[0].Namespace != "Guance" || m[0].Dimensions[0][0] != "Action" ||
-		m[0].Metrics[0].Name != "ActivationsStarted" || line.Action != "createInstance" || line.Level != AlwaysKept || line.ActivationsStarted != 1 {
+		m[0].Metrics[0].Name != "ActivationsStarted" || line.Action != "createInstance" || line.Level != AlwaysKept || line.Timestamp != "2023-11-14T22:13:20Z" || line.ActivationsStarted != 1 {
 		t.Fatalf("EMF line %s", buf.String())
 	}
 
