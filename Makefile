@@ -104,6 +104,7 @@ bench: tools
 	$(GO) test -run '^$$' -bench 'Reconcile10000Pending' -benchtime=1x -count=1 ./shared/jobs/reconcile
 	$(GO) test -run '^$$' -bench 'Metering2000Instances' -benchtime=1x -count=1 ./shared/jobs/usagepush
 	$(GO) test -run '^$$' -bench 'Journey1' -benchtime=3x -count=1 ./cmd/devstack/localstack
+	$(GO) test -run '^$$' -bench 'InvariantsUnderFaults' -benchtime=1x -count=1 -v ./cmd/devstack/localstack
 	$(GO) run ./cmd/coldstart -runs 15
 
 ## smoke: check a deployed stage without credentials or side effects, e.g. make smoke URL=https://api.example.com

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/emulator"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/faults"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 )
@@ -56,7 +57,12 @@ func usage() {
 func dev(ctx context.Context, args []string) error {
 	flags := flag.NewFlagSet("dev", flag.ExitOnError)
 	poolMax := flags.Int("max-per-function", 8, "most emulator processes per function")
+	faultFlag := flags.String("faults", os.Getenv("FAULTS"), "fault profile: off, all, or name=rate,... (README, Faults on purpose); default $FAULTS")
 	_ = flags.Parse(args)
+	profile, err := faults.Parse(*faultFlag)
+	if err != nil {
+		return err
+	}
 
 	root, tmpl, rie, err := setup()
 	if err != nil {
@@ -72,13 +78,18 @@ func dev(ctx context.Context, args []string) error {
 		Root: root, Template: tmpl, RIE: rie, BuildDir: localstack.DefaultBuildDir(root),
 		APIAddr: localstack.APIAddr, SimulatorAddr: localstack.SimulatorAddr, MarketAPIAddr: localstack.MarketAPIAddr, ConsoleAddr: localstack.ConsoleAddr,
 		DynamoDBAddr: localstack.DynamoDBAddr, SESAddr: localstack.SESAddr, AWSAddr: localstack.AWSAddr,
-		MaxPerFunction: *poolMax, RunSchedules: true, Output: os.Stderr,
+		MaxPerFunction: *poolMax, RunSchedules: true, Output: os.Stderr, Faults: profile,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})
 	if err != nil {
 		return err
 	}
-	defer stack.Close()
+	defer func() {
+		stack.Close()
+		if stack.Faults != nil {
+			fmt.Fprint(os.Stderr, stack.Faults.Report())
+		}
+	}()
 	demo := localstack.DemoCustomer
 	if err := localstack.PutCustomer(ctx, localstack.DynamoDBClient(stack.DynamoDBURL), demo); err != nil {
 		return err
@@ -98,17 +109,25 @@ Local stack is up (Ctrl-C stops it):
   Business events        %[14]s   (the EventBridge bus: what the rest of Guance hears; JSON at /events.json)
   Operator's tool        go run ./cmd/ops -local find <instance id | order id | UID | username | wksp_...>
   ISV key                %[7]s
+  Faults                 %[15]s
   An existing customer, for "Has billing center account":
     billing center       %[8]s   (its codes go to %[9]s)
     Guance account       %[10]s   (email %[11]s, password %[12]s)
   Everything lives in memory: stopping the stack forgets every purchase,
   account and mail (the next make dev starts from the demo customer again).
 `, stack.SimulatorURL, stack.MarketAPIURL, stack.APIURL, stack.DynamoDBURL, tableNames(tmpl), stack.SESURL, keyHint(),
-		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL, stack.AWSURL)
+		demo.Billing, demo.BillingEmail(), demo.Owner, demo.OwnerEmail(), demo.Password, stack.ConsoleURL, stack.AWSURL, faultHint(profile))
 
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "\nstopping")
 	return nil
+}
+
+func faultHint(p faults.Profile) string {
+	if p.Off() {
+		return "off (FAULTS=all make dev injects AWS's and the marketplace's failures)"
+	}
+	return p.String() + " (counts printed at Ctrl-C)"
 }
 
 func keyHint() string {

@@ -21,6 +21,7 @@ package dynamolocal
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	miniserver "github.com/truora/minidyn/server"
 )
@@ -54,7 +56,20 @@ type Server struct {
 	writes int64
 
 	requests atomic.Int64
+
+	// tokens are the ClientRequestTokens of the transactions that
+	// succeeded, with what they wrote and when (under mu).
+	tokens map[string]tokenUse
 }
+
+// tokenUse is a transaction's token: a hash of its items, and its time.
+type tokenUse struct {
+	items [32]byte
+	at    time.Time
+}
+
+// TokenWindow is how long DynamoDB remembers a transaction's token.
+const TokenWindow = 10 * time.Minute
 
 // Requests counts the requests served but Scans: the product never scans
 // (only local tooling does, such as the stream's emulation), so this is
@@ -133,10 +148,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	token, items := transactionToken(op, body)
+	if token != "" {
+		if used, ok := s.tokens[token]; ok && time.Since(used.at) < TokenWindow {
+			// DynamoDB answers a transaction sent again with its token as
+			// the first time, without applying it again; with other items,
+			// it refuses.
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			if used.items != items {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException","message":"The request uses the same client token as a previous, but non-identical request."}`)
+				return
+			}
+			_, _ = io.WriteString(w, `{}`)
+			return
+		}
+	}
 	// The items a subscribed table's feed records, as they were before.
 	refs := s.touched(op, body)
 	before := s.images(r, refs)
-	if len(updates) == 0 && len(refs) == 0 {
+	if len(updates) == 0 && len(refs) == 0 && token == "" {
 		s.Engine.ServeHTTP(w, r)
 		return
 	}
@@ -147,12 +178,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fix(r, u)
 		}
 		s.publish(refs, before, s.images(r, refs))
+		if token != "" {
+			if s.tokens == nil {
+				s.tokens = map[string]tokenUse{}
+			}
+			s.tokens[token] = tokenUse{items: items, at: time.Now()}
+		}
 	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// transactionToken is a TransactWriteItems' ClientRequestToken and a hash
+// of its items ("" for another operation, or none given).
+func transactionToken(op string, body []byte) (string, [32]byte) {
+	if op != "TransactWriteItems" {
+		return "", [32]byte{}
+	}
+	var tx struct {
+		ClientRequestToken string
+		TransactItems      json.RawMessage
+	}
+	if json.Unmarshal(body, &tx) != nil {
+		return "", [32]byte{}
+	}
+	return tx.ClientRequestToken, sha256.Sum256(tx.TransactItems)
 }
 
 var clause = regexp.MustCompile(`(?i)\b(SET|REMOVE|ADD|DELETE)\b`)

@@ -2,6 +2,7 @@ package dynamolocal_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 
@@ -105,5 +106,37 @@ func TestRemoveAndEmptiedSets(t *testing.T) {
 	}
 	if _, ok := item(t, c, "a")["keep"]; !ok {
 		t.Fatal("a refused update removed an attribute")
+	}
+}
+
+// TestTransactionTokenIsIdempotent: as DynamoDB does for ten minutes, a
+// TransactWriteItems sent again with the same ClientRequestToken (the SDK
+// sets one, and keeps it across its retries) after it succeeded succeeds
+// again without applying twice; the same token with other items is
+// refused. Without this, a retry after a lost answer fails its own
+// conditions here where AWS answers success.
+func TestTransactionTokenIsIdempotent(t *testing.T) {
+	c := start(t)
+	ctx := context.Background()
+	put := func(token, id string) error {
+		_, err := c.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(token), TransactItems: []types.TransactWriteItem{{Put: &types.Put{
+			TableName: aws.String("t"), Item: map[string]types.AttributeValue{"id": s(id), "n": &types.AttributeValueMemberN{Value: "1"}},
+			ConditionExpression: aws.String("attribute_not_exists(id)"),
+		}}}})
+		return err
+	}
+	if err := put("token-1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("token-1", "a"); err != nil {
+		t.Fatalf("the same transaction, the same token: %v", err)
+	}
+	var canceled *types.TransactionCanceledException
+	if err := put("token-2", "a"); !errors.As(err, &canceled) {
+		t.Fatalf("another token: its condition holds: %v", err)
+	}
+	var mismatch *types.IdempotentParameterMismatchException
+	if err := put("token-1", "b"); !errors.As(err, &mismatch) {
+		t.Fatalf("the same token, other items: %v", err)
 	}
 }

@@ -42,6 +42,11 @@ type Pool struct {
 	max int
 	log io.Writer
 
+	// Kill, when set, is asked at each invocation whether to kill its
+	// process and after how long: a function timing out or running out of
+	// memory mid-invocation (fault injection).
+	Kill func() (after time.Duration, kill bool)
+
 	mu      sync.Mutex
 	idle    []*process
 	started int
@@ -100,7 +105,17 @@ func (p *Pool) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	var killed *time.Timer
+	if p.Kill != nil {
+		if after, kill := p.Kill(); kill {
+			killed = time.AfterFunc(after, proc.stop)
+		}
+	}
 	res, err := proc.invoke(ctx, payload, p.fn.Timeout)
+	if killed != nil && !killed.Stop() && err == nil {
+		// Killed as it answered: the environment is gone all the same.
+		err = errors.New("invoke: the function's process was killed")
+	}
 	// A function error may have killed the runtime: start the next request
 	// on a fresh environment, as Lambda does.
 	p.release(proc, err == nil && !res.FunctionError)

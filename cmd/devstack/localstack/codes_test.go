@@ -224,8 +224,13 @@ func TestCodeMailThroughLocalSES(t *testing.T) {
 	if err := verifier.Verify(context.Background(), verification.Register, sid, "buyer@example.com", typed); err != nil {
 		t.Fatalf("verify with the mailed code: %v", err)
 	}
-	if err := verifier.Verify(context.Background(), verification.Register, sid, "buyer@example.com", typed); !errors.Is(err, verification.ErrNoCode) {
-		t.Fatalf("the code works once: %v", err)
+	// Used, it proves the same address again only to the same session (a
+	// step retried after its answer was lost), never to another.
+	if err := verifier.Verify(context.Background(), verification.Register, sid, "buyer@example.com", typed); err != nil {
+		t.Fatalf("the same step sent again: %v", err)
+	}
+	if err := verifier.Verify(context.Background(), verification.Register, sid+"-other", "buyer@example.com", typed); !errors.Is(err, verification.ErrNoCode) {
+		t.Fatalf("the used code in another session: %v", err)
 	}
 }
 

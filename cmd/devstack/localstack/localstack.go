@@ -293,6 +293,9 @@ func functionVars(fn samtemplate.Function, ep Endpoints, isvKey string) map[stri
 		"PRODUCT_CODES": simulator.SampleProductCode,
 		"AUDIT_EVERY":   "1s",
 		"AUDIT_GRACE":   "1s",
+		// A move's effects left unfinished (its call failed half way) are
+		// finished by the next reconciliation, not a minute later.
+		"EFFECTS_GRACE": "1s",
 	}
 	if ep.Marketplace != "" {
 		local["MARKETPLACE_URL"] = ep.Marketplace + "/"
@@ -301,7 +304,7 @@ func functionVars(fn samtemplate.Function, ep Endpoints, isvKey string) map[stri
 		local["SITE_LOGIN_URLS"] = console.LoginURLs(ep.Console)
 	}
 	for name, value := range local {
-		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || name == "AUDIT_FIRST" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
+		if _, used := vars[name]; used || name == "MARKET_ISV_KEY" || name == "CODE_HASH_SECRET" || name == "PENDING_FIRST_CHECK" || name == "AUDIT_FIRST" || name == "EFFECTS_GRACE" || strings.HasPrefix(name, "MARKET_ACCESS_KEY") {
 			vars[name] = value
 		}
 	}

@@ -8,11 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/guance/aliyun-marketplace/cmd/devstack/faults"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/console"
@@ -47,6 +51,11 @@ type Options struct {
 	// StreamRetry is how long a failed stream batch waits before it is
 	// handed over again (default a second).
 	StreamRetry time.Duration
+	// Faults is the fault profile (off: none): the functions' DynamoDB,
+	// SES and Market OpenAPI, their stream deliveries and their processes
+	// fail as it says, at the wire; tests and tools reach the same
+	// services without faults (DynamoDBURL, SESURL).
+	Faults faults.Profile
 	// Output receives build output and the functions' logs.
 	Output io.Writer
 	Log    *slog.Logger
@@ -66,9 +75,15 @@ type Stack struct {
 	Market *simulator.Market
 	// Bus is the business event bus's stand-in.
 	Bus *eventbus.Bus
+	// Faults injects the profile's faults (nil: none) and counts them.
+	Faults *faults.Injector
+	// FunctionDynamoDBURL and FunctionSESURL are where the functions reach
+	// DynamoDB and SES: through the faults, when there are any.
+	FunctionDynamoDBURL, FunctionSESURL string
 
 	servers    []*http.Server
 	dynamo     *http.Server
+	ddb        *dynamolocal.Server
 	pools      map[string]*emulator.Pool
 	schedulers map[string]*Scheduler
 	stop       context.CancelFunc
@@ -81,7 +96,7 @@ type Stack struct {
 // DynamoDB with the template's tables, the local SES, the functions built
 // and pooled under the emulator behind the gateway, and the simulator.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
-	s := &Stack{Market: simulator.NewMarket(), Bus: &eventbus.Bus{}, pools: map[string]*emulator.Pool{}, schedulers: map[string]*Scheduler{}}
+	s := &Stack{Market: simulator.NewMarket(), Bus: &eventbus.Bus{}, pools: map[string]*emulator.Pool{}, schedulers: map[string]*Scheduler{}, Faults: faults.New(o.Faults)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -127,8 +142,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, errors.Join(err, closeListeners())
 	}
-	s.DynamoDBURL, s.dynamo = dynamoURL, dynamo
+	s.DynamoDBURL, s.dynamo, s.ddb = dynamoURL, dynamo, dynamo.Handler.(*dynamolocal.Server)
 	s.servers = append(s.servers, dynamo)
+	s.FunctionDynamoDBURL = dynamoURL
+	if s.Faults != nil {
+		// The functions' way in, through the faults.
+		if s.FunctionDynamoDBURL, err = s.serve(s.Faults.DynamoDB(s.ddb)); err != nil {
+			return nil, errors.Join(err, closeListeners())
+		}
+	}
 
 	if o.SESAddr != "" {
 		sesCtx, stop := context.WithCancel(context.Background())
@@ -138,8 +160,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		s.SESURL = "http://" + o.SESAddr
 	}
+	s.FunctionSESURL = s.SESURL
+	if s.Faults != nil && s.SESURL != "" {
+		target, _ := url.Parse(s.SESURL)
+		if s.FunctionSESURL, err = s.serve(s.Faults.SES(httputil.NewSingleHostReverseProxy(target))); err != nil {
+			return nil, errors.Join(err, closeListeners())
+		}
+	}
 
-	endpoints := Endpoints{DynamoDB: dynamoURL, SES: s.SESURL, MarketAPI: marketURL, Marketplace: simURL, Console: s.ConsoleURL, AWS: s.AWSURL}
+	endpoints := Endpoints{DynamoDB: s.FunctionDynamoDBURL, SES: s.FunctionSESURL, MarketAPI: marketURL, Marketplace: simURL, Console: s.ConsoleURL, AWS: s.AWSURL}
 	if endpoints.SES == "" {
 		endpoints.SES = "http://127.0.0.1:1" // nothing there: a mail fails fast
 	}
@@ -153,6 +182,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, errors.Join(err, closeListeners())
 		}
 		pool := NewPool(fn, bootstrap, o.RIE, FunctionEnv(fn, endpoints), o.MaxPerFunction, o.Output)
+		if s.Faults != nil {
+			pool.Kill = s.Faults.Kill
+		}
 		s.pools[fn.LogicalID] = pool
 		for _, rt := range fn.Routes {
 			routes = append(routes, gateway.Route{Method: rt.Method, Path: rt.Path, Function: fn.LogicalID, Invoker: PoolInvoker{Pool: pool}})
@@ -166,8 +198,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			if retry <= 0 {
 				retry = time.Second
 			}
-			feed := &StreamFeed{Feed: dynamo.Handler.(*dynamolocal.Server).Subscribe(aws.ToString(table.Definition.TableName)),
+			feed := &StreamFeed{Feed: s.ddb.Subscribe(aws.ToString(table.Definition.TableName)),
 				Table: table, Stream: st, Function: fn.LogicalID, Pool: pool, Log: o.Log, Retry: retry}
+			if s.Faults != nil {
+				feed.Again = s.Faults.StreamDup
+			}
 			s.background.Go(func() { feed.Run(bg) })
 		}
 		for _, sc := range fn.Schedules {
@@ -184,6 +219,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Market:  s.Market,
 		AuthURL: apiURL + "/aliyun/sso",
 		Now:     time.Now,
+		Faults:  s.Faults.Profile().String(),
 	}
 	if _, ok := s.schedulers[ReconcileSchedule]; ok {
 		page.Reconcile = func(ctx context.Context) ([]byte, error) {
@@ -203,7 +239,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	for _, run := range []struct {
 		l net.Listener
 		h http.Handler
-	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, openapi}, {consoleL, consoleHandler}, {awsL, &AWSAPIs{Bus: s.Bus, Pools: s.pools}}} {
+	}{{apiL, gateway.New(routes, o.Log)}, {simL, page}, {marketL, s.Faults.Market(openapi)}, {consoleL, consoleHandler}, {awsL, &AWSAPIs{Bus: s.Bus, Pools: s.pools}}} {
 		srv := &http.Server{Handler: run.h, ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, srv)
 		go func() { _ = srv.Serve(run.l) }()
@@ -238,10 +274,22 @@ func (s *Stack) Schedules() []string {
 
 // DynamoDBRequests counts the requests the local DynamoDB has served.
 func (s *Stack) DynamoDBRequests() int64 {
-	if ddb, ok := s.dynamo.Handler.(*dynamolocal.Server); ok {
-		return ddb.Requests()
+	if s.ddb != nil {
+		return s.ddb.Requests()
 	}
 	return 0
+}
+
+// serve serves h on a free local port until the stack stops.
+func (s *Stack) serve(h http.Handler) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
 }
 
 // Pool is the emulator pool of a function (tests invoke it directly).

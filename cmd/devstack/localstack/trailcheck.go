@@ -36,7 +36,7 @@ var trailTables = []string{"InstancesTable", "WorkspacesTable", "OutboxTable", "
 // WatchTrail starts a check of every write the stack's DynamoDB takes
 // from now on.
 func (s *Stack) WatchTrail() *TrailCheck {
-	ddb := s.dynamo.Handler.(*dynamolocal.Server)
+	ddb := s.ddb
 	c := &TrailCheck{feeds: map[string]*dynamolocal.Feed{}}
 	for _, table := range trailTables {
 		c.feeds[table] = ddb.Subscribe(table)
@@ -92,7 +92,10 @@ func businessChange(ch dynamolocal.Change) string {
 			return "created"
 		}
 		changed := changedAttributes(ch.Old, ch.New)
-		bookkeeping := []string{"updatedAt", "checkAt", "auditAt", "audit", "effects", "effectsAt", "metering", "meteredUntil", "meteredFrom"}
+		// The metering's members move alone only with the local rewind
+		// (marketsim usage -rewind); the settling write that adds one
+		// changes the workspaces too.
+		bookkeeping := []string{"updatedAt", "checkAt", "auditAt", "audit", "effects", "effectsAt", "metering", "meteredUntil", "meteredFrom", "meteredWorkspaces"}
 		if str(ch.New["status"]) == "released" {
 			// A released instance's list forgets a workspace not settled
 			// through it (the workspace itself is not touched).

@@ -37,6 +37,10 @@ type StreamFeed struct {
 	Log      *slog.Logger
 	// Retry is the wait before a failed batch is handed over again.
 	Retry time.Duration
+	// Again, when set, is asked after each batch the function took
+	// whether to deliver it once more (a duplicate delivery, which Lambda
+	// may make: fault injection).
+	Again func() bool
 }
 
 // Run delivers until ctx ends.
@@ -55,7 +59,11 @@ func (f *StreamFeed) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			continue
 		}
-		if failed := f.deliver(ctx, batch); len(failed) > 0 {
+		failed := f.deliver(ctx, batch)
+		if len(failed) == 0 && f.Again != nil && f.Again() {
+			_ = f.deliver(ctx, batch)
+		}
+		if len(failed) > 0 {
 			select {
 			case <-ctx.Done():
 				return

@@ -46,10 +46,21 @@ type Page struct {
 	// retried (default a minute): the marketplace calls again, up to 120
 	// times, and the purchase then shows as opened, recovered or not.
 	LostCreateRetry time.Duration
+	// Faults is the local stack's fault profile ("off" or empty: none),
+	// shown on Purchased Services.
+	Faults string
 
 	mu      sync.Mutex
 	history []Exchange
 	summary string // the last reconciliation's
+}
+
+// activeFaults is the profile to show, "" when none.
+func activeFaults(profile string) string {
+	if profile == "off" {
+		return ""
+	}
+	return profile
 }
 
 func (p *Page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +111,8 @@ type purchasedData struct {
 	Summary string
 	// GraceMinutes is how long after its end a window is decided.
 	GraceMinutes int
+	// Faults is the active fault profile ("" when off).
+	Faults string
 }
 
 func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
@@ -121,6 +134,7 @@ func (p *Page) purchased(w http.ResponseWriter, r *http.Request) {
 		Billed:    bills,
 		Purchases: p.Market.Purchases(), UID: SampleUID, Error: r.URL.Query().Get("error"), Notice: r.URL.Query().Get("notice"),
 		Failed: failed, Actions: marketplace.LifecycleActions, Summary: summary, GraceMinutes: int(metering.Grace / time.Minute),
+		Faults: activeFaults(p.Faults),
 	})
 }
 
@@ -496,6 +510,7 @@ var purchasedTemplate = template.Must(template.New("purchased").Parse(`<!doctype
 <html lang="en"><head><meta charset="utf-8"><title>Purchased Services · Marketplace simulator</title>` + style + `</head><body>
 ` + nav + `
 <h1>Alibaba Cloud Marketplace · Purchased Services</h1>
+{{if .Faults}}<p class="err" id="faults" role="status">Faults on: {{.Faults}}. AWS and the marketplace fail on purpose; the counts are printed when the stack stops.</p>{{end}}
 <p><a class="button" id="activate-now" href="/activate">Activate Now: buy the Guance Commercial Plan</a></p>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 {{if .Notice}}<p class="ok" role="status" id="notice">{{.Notice}}</p>{{end}}

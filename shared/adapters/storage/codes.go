@@ -256,6 +256,9 @@ func (s *Codes) Charge(ctx context.Context, purpose verification.Purpose, sessio
 	}
 	old := res.Old
 	switch {
+	case len(old) > 0 && old["consumedAt"] != nil && stringOf(old["target"]) == target && numberOf(old["validUntil"]) > now.Unix():
+		// Used by this session already: see verification.Charged.
+		return verification.Charged{Hash: stringOf(old["hash"]), Consumed: true}, nil
 	case len(old) == 0 || old["consumedAt"] != nil || stringOf(old["target"]) != target:
 		return verification.Charged{}, verification.ErrNoCode
 	case numberOf(old["validUntil"]) <= now.Unix():

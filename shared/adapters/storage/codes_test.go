@@ -68,8 +68,14 @@ func TestIssueChargeConsume(t *testing.T) {
 	if n := db.RoundTrips(); n != 2 {
 		t.Errorf("a right code took %d round trips, want 2 (charge, consume)", n)
 	}
-	if _, err := charge(store, buyer, "a@example.com", t0.Add(time.Minute)); !errors.Is(err, verification.ErrNoCode) {
-		t.Fatalf("a used code: %v", err)
+	// Used: its hash is handed back, marked consumed, uncharged (a step
+	// retried after a lost answer proves its address again); once it
+	// expired, nothing.
+	if again, err := charge(store, buyer, "a@example.com", t0.Add(time.Minute)); err != nil || !again.Consumed || again.Hash != in.Record.Hash || again.Attempts != 0 {
+		t.Fatalf("a used code: %+v %v", again, err)
+	}
+	if _, err := charge(store, buyer, "a@example.com", t0.Add(time.Hour)); !errors.Is(err, verification.ErrNoCode) {
+		t.Fatalf("a used code, expired: %v", err)
 	}
 	if _, err := store.Charge(ctx, verification.BindBilling, verification.SessionKey(buyer), "a@example.com", t0); !errors.Is(err, verification.ErrNoCode) {
 		t.Fatalf("another purpose: %v", err)

@@ -26,6 +26,11 @@ type Issue struct {
 type Charged struct {
 	Hash     string
 	Attempts int
+	// Consumed: the code was used already, by this session for this
+	// target, and is still valid. The same code sent again (a step whose
+	// answer was lost, its proof not saved) proves the target again; it
+	// proves nothing else, so no attempt is charged for it.
+	Consumed bool
 }
 
 // Pending is the code a session is waiting for, as a page shows it.
@@ -243,7 +248,16 @@ func (v *Verifier) Verify(ctx context.Context, purpose Purpose, scope, target, c
 		return err
 	}
 	hash := v.Hasher.Hash(purpose, key, code)
-	if !hmac.Equal([]byte(hash), []byte(charged.Hash)) {
+	match := hmac.Equal([]byte(hash), []byte(charged.Hash))
+	switch {
+	case charged.Consumed && match:
+		// The step that used it failed after the code was consumed
+		// (its answer lost, its draft not saved): sent again, the same
+		// code proves the same target again, for the same session.
+		return nil
+	case charged.Consumed:
+		return ErrNoCode
+	case !match:
 		return &WrongCodeError{Remaining: max(MaxAttempts-charged.Attempts, 0)}
 	}
 	return v.Store.Consume(ctx, purpose, session, key, hash, now)

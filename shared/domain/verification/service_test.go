@@ -123,8 +123,28 @@ func TestSendThenVerify(t *testing.T) {
 	if n := e.db.RoundTrips(); n != 2 {
 		t.Errorf("a right code took %d round trips, want 2 (charge, consume)", n)
 	}
-	if err := e.verifier.Verify(ctx, verification.Register, session, "buyer@example.com", m.Code); !errors.Is(err, verification.ErrNoCode) {
-		t.Fatalf("a used code: %v", err)
+	// The step that used it failed after (its answer lost, its draft not
+	// saved): the same code sent again by the same session proves the
+	// same address again; any other code, or another session, does not.
+	e.db.ResetRoundTrips()
+	if err := e.verifier.Verify(ctx, verification.Register, session, "buyer@example.com", m.Code); err != nil {
+		t.Fatalf("a step retried with its used code: %v", err)
+	}
+	if n := e.db.RoundTrips(); n != 1 {
+		t.Errorf("a retried step took %d round trips, want 1 (nothing is consumed again)", n)
+	}
+	wrong := "000000"
+	if m.Code == wrong {
+		wrong = "111111"
+	}
+	if err := e.verifier.Verify(ctx, verification.Register, session, "buyer@example.com", wrong); !errors.Is(err, verification.ErrNoCode) {
+		t.Fatalf("another code after the right one was used: %v", err)
+	}
+	if err := e.verifier.Verify(ctx, verification.Register, other, "buyer@example.com", m.Code); !errors.Is(err, verification.ErrNoCode) {
+		t.Fatalf("another session with the used code: %v", err)
+	}
+	if err := e.verifier.Verify(ctx, verification.Register, session, "else@example.com", m.Code); !errors.Is(err, verification.ErrNoCode) {
+		t.Fatalf("the used code for another address: %v", err)
 	}
 }
 

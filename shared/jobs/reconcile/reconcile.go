@@ -269,7 +269,7 @@ func (x *run) tally(step string, f func(*Tally)) {
 // effects finishes the moves whose effects are due, settling disputes
 // with the marketplace first.
 func (x *run) effects(ctx context.Context) error {
-	before := x.Now().Add(-DefaultEffectsGrace)
+	before := x.Now().Add(-x.EffectsGrace)
 	after := ""
 	for {
 		if x.late(ctx) {

@@ -27,6 +27,9 @@ type Settings struct {
 	// AuditGrace leaves an instance that moved this recently out of the
 	// comparison (AUDIT_GRACE; see activation.DefaultAuditGrace).
 	AuditGrace time.Duration
+	// EffectsGrace leaves a move's effects this long to the call that
+	// made the move (EFFECTS_GRACE; DefaultEffectsGrace).
+	EffectsGrace time.Duration
 	// Products are the product codes this stack sells (PRODUCT_CODES,
 	// comma-separated): see activation.Service.Products.
 	Products []string
@@ -48,6 +51,7 @@ func (s Settings) withDefaults() Settings {
 	set(&s.AbandonAfter, DefaultAbandonAfter)
 	set(&s.AuditEvery, activation.DefaultAuditEvery)
 	set(&s.AuditGrace, activation.DefaultAuditGrace)
+	set(&s.EffectsGrace, DefaultEffectsGrace)
 	if s.AuditPerRun <= 0 {
 		s.AuditPerRun = DefaultAuditPerRun
 	}
@@ -69,6 +73,7 @@ func LoadSettings(env *config.Env) Settings {
 		AuditEvery:   env.Duration("AUDIT_EVERY", activation.DefaultAuditEvery),
 		AuditPerRun:  env.Int("AUDIT_PER_RUN", DefaultAuditPerRun),
 		AuditGrace:   env.Duration("AUDIT_GRACE", activation.DefaultAuditGrace),
+		EffectsGrace: env.Duration("EFFECTS_GRACE", DefaultEffectsGrace),
 		Products:     env.List("PRODUCT_CODES"),
 	}
 }
