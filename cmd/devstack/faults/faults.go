@@ -32,6 +32,10 @@ type Profile struct {
 	Market float64
 	// Latency is the most added to a call (uniform from zero).
 	Latency time.Duration
+	// Timeout: an SES or Market OpenAPI call held past its caller's
+	// deadline (Hold), then served all the same: the caller gives up on
+	// a call that was made.
+	Timeout float64
 	// StreamDup: a stream batch delivered a second time.
 	StreamDup float64
 	// Kill: a function process killed during an invocation.
@@ -44,12 +48,12 @@ func (p Profile) Off() bool { return p == Profile{Seed: p.Seed} }
 // All is every fault on, at rates the product must live with.
 func All(seed uint64) Profile {
 	return Profile{Seed: seed, DynamoDB: 0.05, DynamoDBLost: 0.02, SES: 0.1, SESLost: 0.03, Market: 0.15,
-		Latency: 20 * time.Millisecond, StreamDup: 0.2, Kill: 0.02}
+		Latency: 20 * time.Millisecond, Timeout: 0.02, StreamDup: 0.2, Kill: 0.02}
 }
 
 // Parse reads a profile: "" or "off"; "all" (All); or name=value pairs
 // separated by commas (ddb, ddb-lost, ses, ses-lost, market, latency,
-// stream-dup, kill, seed), which may follow "all" to change it.
+// timeout, stream-dup, kill, seed), which may follow "all" to change it.
 func Parse(s string) (Profile, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "off" {
@@ -87,9 +91,9 @@ func Parse(s string) (Profile, error) {
 			return Profile{}, fmt.Errorf("fault %s=%q: want a rate from 0 to 1", name, value)
 		}
 		field := map[string]*float64{"ddb": &p.DynamoDB, "ddb-lost": &p.DynamoDBLost, "ses": &p.SES, "ses-lost": &p.SESLost,
-			"market": &p.Market, "stream-dup": &p.StreamDup, "kill": &p.Kill}[name]
+			"market": &p.Market, "timeout": &p.Timeout, "stream-dup": &p.StreamDup, "kill": &p.Kill}[name]
 		if field == nil {
-			return Profile{}, fmt.Errorf("no fault %q (ddb, ddb-lost, ses, ses-lost, market, latency, stream-dup, kill, seed)", name)
+			return Profile{}, fmt.Errorf("no fault %q (ddb, ddb-lost, ses, ses-lost, market, latency, timeout, stream-dup, kill, seed)", name)
 		}
 		*field = rate
 	}
@@ -101,8 +105,8 @@ func (p Profile) String() string {
 	if p.Off() {
 		return "off"
 	}
-	return fmt.Sprintf("ddb=%g,ddb-lost=%g,ses=%g,ses-lost=%g,market=%g,latency=%s,stream-dup=%g,kill=%g,seed=%d",
-		p.DynamoDB, p.DynamoDBLost, p.SES, p.SESLost, p.Market, p.Latency, p.StreamDup, p.Kill, p.Seed)
+	return fmt.Sprintf("ddb=%g,ddb-lost=%g,ses=%g,ses-lost=%g,market=%g,latency=%s,timeout=%g,stream-dup=%g,kill=%g,seed=%d",
+		p.DynamoDB, p.DynamoDBLost, p.SES, p.SESLost, p.Market, p.Latency, p.Timeout, p.StreamDup, p.Kill, p.Seed)
 }
 
 // Injector rolls the dice of a profile and counts what it injected. It
@@ -225,6 +229,8 @@ const (
 	SESLostAnswer      = "ses answer lost after the send"
 	MarketThrottled    = "market Throttling.User"
 	MarketUnavailable  = "market 503 ServiceUnavailable"
+	SESTimeout         = "ses held past the caller's deadline"
+	MarketTimeout      = "market held past the caller's deadline"
 	StreamDuplicate    = "stream batch delivered twice"
 	FunctionKilled     = "function process killed mid-invocation"
 )

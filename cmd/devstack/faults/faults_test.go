@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func TestParse(t *testing.T) {
 		"all":                 faults.All(0),
 		"all,seed=7,kill=0":   func() faults.Profile { p := faults.All(7); p.Kill = 0; return p }(),
 		"ddb=0.5,latency=1ms": {DynamoDB: 0.5, Latency: time.Millisecond},
+		"timeout=0.25":        {Timeout: 0.25},
 	} {
 		got, err := faults.Parse(in)
 		if err != nil || got != want {
@@ -176,5 +178,23 @@ func TestSESAndMarketFaults(t *testing.T) {
 	}
 	if c := market.Counts(); c[faults.MarketThrottled] == 0 || c[faults.MarketUnavailable] == 0 {
 		t.Fatalf("counts %v", c)
+	}
+	// Held past the caller's deadline, then served: the caller gave up
+	// on a call that was made.
+	faults.Hold = 50 * time.Millisecond
+	defer func() { faults.Hold = 5 * time.Second }()
+	held := faults.New(faults.Profile{Seed: 5, Timeout: 1})
+	var served atomic.Int32
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	srv := httptest.NewServer(held.Market(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) })))
+	defer srv.Close()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("a held call answered in time")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if served.Load() != 1 || held.Count(faults.MarketTimeout) != 1 {
+		t.Fatalf("served %d, counts %v", served.Load(), held.Counts())
 	}
 }

@@ -28,6 +28,21 @@ func (i *Injector) hit(rate float64) bool {
 	return !i.off && i.rng.Float64() < rate
 }
 
+// Hold is how long a call that times out is held: past the functions'
+// 4-second deadlines for SES and the Market OpenAPI.
+var Hold = 5 * time.Second
+
+// timedOut holds a call past its caller's deadline, then lets it be
+// served all the same (the caller is gone; what it asked is done).
+func (i *Injector) timedOut(kind string) bool {
+	if !i.hit(i.profile.Timeout) {
+		return false
+	}
+	i.count(kind)
+	time.Sleep(Hold)
+	return true
+}
+
 func (i *Injector) sleep() {
 	if d := i.delay(); d > 0 {
 		time.Sleep(d)
@@ -134,6 +149,10 @@ func (i *Injector) SES(next http.Handler) http.Handler {
 		}
 		i.sleep()
 		xml := http.Header{"Content-Type": {"text/xml"}}
+		if i.timedOut(SESTimeout) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		switch {
 		case i.hit(i.profile.SES):
 			kind, status, answer := SESThrottled, http.StatusBadRequest, sesThrottling
@@ -163,6 +182,10 @@ func (i *Injector) Market(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i.sleep()
+		if i.timedOut(MarketTimeout) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if !i.hit(i.profile.Market) {
 			next.ServeHTTP(w, r)
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -163,7 +164,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.FunctionSESURL = s.SESURL
 	if s.Faults != nil && s.SESURL != "" {
 		target, _ := url.Parse(s.SESURL)
-		if s.FunctionSESURL, err = s.serve(s.Faults.SES(httputil.NewSingleHostReverseProxy(target))); err != nil {
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		// A call held past its deadline is cancelled by its caller: that
+		// is the fault, not news.
+		proxy.ErrorLog = log.New(io.Discard, "", 0)
+		if s.FunctionSESURL, err = s.serve(s.Faults.SES(proxy)); err != nil {
 			return nil, errors.Join(err, closeListeners())
 		}
 	}
