@@ -39,7 +39,7 @@ func main() {
 	case "invoke":
 		err = invoke(ctx, os.Args[2:])
 	case "sam-env":
-		err = samEnv(os.Stdout)
+		err = samEnv(os.Stdout, os.Args[2:])
 	default:
 		usage()
 	}
@@ -50,7 +50,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local dev | local invoke <LogicalId> -e <event.json> | local sam-env > sam-local-env.json")
+	fmt.Fprintln(os.Stderr, "usage: local dev | local invoke <LogicalId> -e <event.json> | local sam-env [-host H] > sam-local-env.json")
 	os.Exit(2)
 }
 
@@ -245,7 +245,10 @@ func (l *invocationLog) Write(b []byte) (int, error) {
 
 // samEnv writes sam local's env-vars file (localstack.SAMEnv) for the
 // template, as sam-local-env.json holds it.
-func samEnv(w io.Writer) error {
+func samEnv(w io.Writer, args []string) error {
+	flags := flag.NewFlagSet("sam-env", flag.ExitOnError)
+	host := flags.String("host", localstack.DockerHost, "how the containers reach this machine (127.0.0.1 with --docker-network host on Linux)")
+	_ = flags.Parse(args)
 	root, err := localstack.Root()
 	if err != nil {
 		return err
@@ -254,5 +257,5 @@ func samEnv(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return localstack.WriteSAMEnv(w, tmpl)
+	return localstack.WriteSAMEnv(w, tmpl, *host)
 }

@@ -313,10 +313,10 @@ func functionVars(fn samtemplate.Function, ep Endpoints, isvKey string) map[stri
 
 // WriteSAMEnv writes SAMEnv as the JSON file sam local reads (sorted,
 // indented: the committed file's form).
-func WriteSAMEnv(w io.Writer, tmpl *samtemplate.Template) error {
+func WriteSAMEnv(w io.Writer, tmpl *samtemplate.Template, host string) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(SAMEnv(tmpl))
+	return enc.Encode(SAMEnv(tmpl, host))
 }
 
 // DockerHost is how a container of sam local reaches this machine.
@@ -329,13 +329,17 @@ const DockerHost = "host.docker.internal"
 // the variables a template declares, which is why the template declares
 // the endpoint and secret variables empty (empty, they change nothing in
 // AWS).
-func SAMEnv(tmpl *samtemplate.Template) map[string]map[string]string {
-	host := func(addr string) string {
+//
+// host is how the containers reach this machine: DockerHost with Docker
+// Desktop; 127.0.0.1 with sam local's --docker-network host on Linux,
+// where make dev's services listen on the loopback only.
+func SAMEnv(tmpl *samtemplate.Template, host string) map[string]map[string]string {
+	at := func(addr string) string {
 		_, port, _ := net.SplitHostPort(addr)
-		return "http://" + DockerHost + ":" + port
+		return "http://" + host + ":" + port
 	}
 	ep := Endpoints{
-		DynamoDB: host(DynamoDBAddr), SES: host(SESAddr), MarketAPI: host(MarketAPIAddr), AWS: host(AWSAddr),
+		DynamoDB: at(DynamoDBAddr), SES: at(SESAddr), MarketAPI: at(MarketAPIAddr), AWS: at(AWSAddr),
 		// The buyer's browser, not the container, follows these.
 		Marketplace: "http://" + SimulatorAddr, Console: "http://" + ConsoleAddr,
 	}

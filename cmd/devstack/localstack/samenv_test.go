@@ -28,7 +28,7 @@ func TestSAMEnvIsInStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	var want bytes.Buffer
-	if err := localstack.WriteSAMEnv(&want, tmpl); err != nil {
+	if err := localstack.WriteSAMEnv(&want, tmpl, localstack.DockerHost); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(root, "sam-local-env.json"))

@@ -87,3 +87,34 @@ func TestDeliveryPipeline(t *testing.T) {
 		t.Error("dev is smoke-tested")
 	}
 }
+
+// TestDeployRoleCanDeploy: what sam deploy does with the deploy role (a
+// change set, its execution, the stack's outputs, the packages, handing
+// over the execution role) is granted; and the workflow's deploys do not
+// ask SAM for a bucket of its own beside the stage's (--resolve-s3 with
+// --s3-bucket is refused), and make the downloaded bootstraps runnable.
+func TestDeployRoleCanDeploy(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join("..", "..", "..", "pipeline", "roles.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		t.Fatal(err)
+	}
+	role := node{doc.Content[0]}.get("Resources").get("DeployRole").get("Properties").get("Policies")
+	for _, want := range []string{"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DescribeChangeSet",
+		"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "iam:PassRole", "s3:PutObject"} {
+		if !role.mentions(want) {
+			t.Errorf("the deploy role lacks %s", want)
+		}
+	}
+	config, err := os.ReadFile(filepath.Join("..", "..", "..", "pipeline", "samconfig.toml"))
+	if err != nil || strings.Contains(string(config), "resolve_s3") {
+		t.Fatalf("pipeline/samconfig.toml: %v, or it asks for resolve_s3", err)
+	}
+	workflow, _ := os.ReadFile(filepath.Join("..", "..", "..", ".github", "workflows", "deploy.yml"))
+	if strings.Count(string(workflow), "--config-file pipeline/samconfig.toml") != 2 || strings.Count(string(workflow), "chmod +x .aws-sam/build/*/bootstrap") != 2 {
+		t.Error("each deploy uses pipeline/samconfig.toml and makes the bootstraps runnable")
+	}
+}

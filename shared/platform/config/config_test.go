@@ -159,3 +159,15 @@ func TestSecretsInOneCall(t *testing.T) {
 		t.Fatalf("after SSM came back: %q %v", v, err)
 	}
 }
+
+// TestSecretsWithoutTheirNewline: a value put from a file (with its final
+// newline) is the key without it.
+func TestSecretsWithoutTheirNewline(t *testing.T) {
+	store := &batchStore{values: map[string]string{"/p/isv": "k-123\n"}}
+	s := FromMap(map[string]string{"MARKET_ISV_KEY_PARAMETER": "/p/isv", "CODE_HASH_SECRET": "  direct\r\n"}).Secrets(store)
+	for name, want := range map[string]string{"MARKET_ISV_KEY": "k-123", "CODE_HASH_SECRET": "direct"} {
+		if got, err := s.Get(context.Background(), name); err != nil || got != want {
+			t.Errorf("%s: %q %v", name, got, err)
+		}
+	}
+}

@@ -48,9 +48,11 @@ func (e *Env) Secrets(store ParameterStore) *Secrets {
 	return &Secrets{lookup: e.lookup, names: e.names, store: store}
 }
 
-// Get returns the secret called name.
+// Get returns the secret called name, without the white space around it
+// (a value put from a file usually ends with a newline, and a key with
+// one signs nothing right).
 func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
-	if v, _ := s.lookup(name); v != "" {
+	if v := strings.TrimSpace(s.value(name)); v != "" {
 		return v, nil
 	}
 	param, _ := s.lookup(name + "_PARAMETER")
@@ -61,10 +63,16 @@ func (s *Secrets) Get(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("secret %s: read parameter %s: %w", name, param, err)
 	}
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return "", fmt.Errorf("secret %s: parameter %s is empty", name, param)
 	}
 	return v, nil
+}
+
+func (s *Secrets) value(name string) string {
+	v, _ := s.lookup(name)
+	return v
 }
 
 // Optional returns the secret called name, or "" when neither name nor
