@@ -97,13 +97,14 @@ func runUnderFaults(t testing.TB, run faultRun) {
 	profile := faults.All(run.seed)
 	logs := &lockedOutput{}
 	// A scheduled run killed mid-run keeps its lease until its deadline
-	// (the function's timeout): 15 s here instead of 5 minutes, so that
-	// the jobs can finish within the test.
+	// (the function's timeout): 30 s here instead of 5 minutes, so that
+	// the jobs can finish within the test (not less: a run keeps 15 s
+	// for the outbox's last send, and 10 s to stop cleanly).
 	tmpl := *stack.tmpl
 	tmpl.Functions = slices.Clone(stack.tmpl.Functions)
 	for k, fn := range tmpl.Functions {
 		if len(fn.Schedules) > 0 {
-			tmpl.Functions[k].Timeout = 15
+			tmpl.Functions[k].Timeout = 30
 		}
 	}
 	s, err := localstack.Start(context.Background(), localstack.Options{
@@ -603,6 +604,13 @@ func settle(t testing.TB, s *localstack.Stack) time.Duration {
 			return time.Since(start)
 		}
 		if time.Now().After(deadline) {
+			for _, id := range mails {
+				m, ok, _ := store.Operator().Mail(ctx, id)
+				t.Logf("mail waiting: %v %s %s state=%s attempts=%d dueAt=%s claimedUntil=%s lastError=%q expires=%s", ok, m.ID, m.Kind, m.State, m.Attempts,
+					m.DueAt.Format(time.RFC3339), m.ClaimedUntil.Format(time.RFC3339), m.LastError, m.ExpiresAt.Format(time.RFC3339))
+			}
+			out, _ := s.FireSchedule(ctx, "ReconcileFunction", "Schedule")
+			t.Logf("a reconciliation now: %s", out)
 			t.Fatalf("the jobs never settled: %d effects due, %d mails waiting, %d notifications listed, %d windows pending", len(due), len(mails), len(failed), len(pending))
 		}
 		time.Sleep(300 * time.Millisecond)
