@@ -104,33 +104,27 @@ func (s *Trail) Events(ctx context.Context, instance string, limit int) ([]audit
 	if err != nil {
 		return nil, err
 	}
-	var list []audit.Event
-	err = s.st.query(ctx, &dynamodb.QueryInput{
+	list, err := queryAll[audit.Event](ctx, s.st, &dynamodb.QueryInput{
 		TableName: aws.String(s.st.t.Audit), KeyConditionExpression: expr.KeyCondition(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ConsistentRead: aws.Bool(true),
-	}, func(item map[string]types.AttributeValue) (bool, error) {
-		var ev audit.Event
-		if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
-			return true, fmt.Errorf("unmarshal event: %w", err)
-		}
-		list = append(list, ev)
-		return false, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the trail of instance %s: %w", instance, err)
 	}
-	// The ids are time-ordered but for a superseded call's, which is
-	// named by the call: order by time, then id.
-	slices.SortStableFunc(list, func(a, b audit.Event) int {
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortStableFunc(list, byTime)
 	if limit > 0 && len(list) > limit {
 		list = list[len(list)-limit:]
 	}
 	return list, nil
+}
+
+// byTime orders events by time, then key: the ids are time-ordered but
+// for a superseded call's, which is named by the call.
+func byTime(a, b audit.Event) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Key(), b.Key())
 }
 
 // Between lists every purchase's events from from to to, in time order.
@@ -158,19 +152,14 @@ func (s *Trail) Between(ctx context.Context, from, to time.Time) ([]audit.Event,
 			return nil, fmt.Errorf("read the trail from %s to %s: %w", from, to, err)
 		}
 		for _, item := range page.Items {
-			var ev audit.Event
-			if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
-				return nil, fmt.Errorf("unmarshal event: %w", err)
+			ev, err := itemAs[audit.Event](item)
+			if err != nil {
+				return nil, err
 			}
 			list = append(list, ev)
 		}
 	}
-	slices.SortStableFunc(list, func(a, b audit.Event) int {
-		if c := a.At.Compare(b.At); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Key(), b.Key())
-	})
+	slices.SortStableFunc(list, byTime)
 	return list, nil
 }
 
@@ -203,17 +192,9 @@ func (s *Trail) Attention(ctx context.Context, since time.Time) ([]audit.Event, 
 	if err != nil {
 		return nil, err
 	}
-	var list []audit.Event
-	err = s.st.query(ctx, &dynamodb.QueryInput{
+	list, err := queryAll[audit.Event](ctx, s.st, &dynamodb.QueryInput{
 		TableName: aws.String(s.st.t.Audit), IndexName: aws.String(AttentionIndex), ScanIndexForward: aws.Bool(false),
 		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	}, func(item map[string]types.AttributeValue) (bool, error) {
-		var ev audit.Event
-		if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
-			return true, fmt.Errorf("unmarshal event: %w", err)
-		}
-		list = append(list, ev)
-		return false, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list the events that need a person: %w", err)

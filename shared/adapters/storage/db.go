@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -114,6 +115,26 @@ func (s *Store) query(ctx context.Context, in *dynamodb.QueryInput, each func(it
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
+}
+
+// queryAll runs a query to its end and reads every item as a T.
+func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput) ([]T, error) {
+	var list []T
+	err := s.query(ctx, in, func(item map[string]types.AttributeValue) (bool, error) {
+		v, err := itemAs[T](item)
+		list = append(list, v)
+		return err != nil, err
+	})
+	return list, err
+}
+
+// itemAs reads an item as a T.
+func itemAs[T any](item map[string]types.AttributeValue) (T, error) {
+	var v T
+	if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+		return v, fmt.Errorf("unmarshal %T: %w", v, err)
+	}
+	return v, nil
 }
 
 // canceledAt is the index of the first item whose condition refused a

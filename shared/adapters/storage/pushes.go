@@ -88,17 +88,8 @@ func (s *Pushes) Unsent(ctx context.Context, state metering.PushState) ([]meteri
 	if err != nil {
 		return nil, err
 	}
-	var list []metering.Push
-	err = s.st.query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.st.t.Metering), IndexName: aws.String(UnsentIndex),
-		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()},
-		func(item map[string]types.AttributeValue) (bool, error) {
-			var p metering.Push
-			if err := attributevalue.UnmarshalMap(item, &p); err != nil {
-				return true, fmt.Errorf("unmarshal push record: %w", err)
-			}
-			list = append(list, p)
-			return false, nil
-		})
+	list, err := queryAll[metering.Push](ctx, s.st, &dynamodb.QueryInput{TableName: aws.String(s.st.t.Metering), IndexName: aws.String(UnsentIndex),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values()})
 	if err != nil {
 		return nil, fmt.Errorf("query unsent pushes: %w", err)
 	}
