@@ -2,6 +2,7 @@ package samtemplate_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -110,29 +111,51 @@ func (r *recordingDB) TransactWriteItems(_ context.Context, in *dynamodb.Transac
 	return &dynamodb.TransactWriteItemsOutput{}, nil
 }
 
-// TestReconcilePolicyCoversFailedOrderPay: the reconciliation applies
-// failed notifications "through the SPI's own path" (callback.Apply ->
-// Service.Handle). For orderPay that path is Instances.RecordPayment, a
-// TransactWriteItems whose second item is a Put on the instances table
-// (the request id's idempotency key): ReconcileFunction's role must grant
-// it, or every failed orderPay is refused in AWS and retried for ever.
+// TestReconcilePolicyCoversFailedOrderPay: an orderPay is recorded by
+// Instances.RecordPayment, a TransactWriteItems whose items include a Put
+// on the instances table (the order's idempotency key) and the event on
+// the audit trail. The reconciliation applies a failed one
+// (Service.ApplyNotification, the documented message: no token, no
+// requestId) and the SPI a delivered one (callback.Apply): each
+// function's role must grant what its path issues, or every orderPay is
+// refused in AWS and retried for ever.
 func TestReconcilePolicyCoversFailedOrderPay(t *testing.T) {
 	const key = "an-isv-key"
 	params := marketplace.Params{
-		"action": "orderPay", "requestId": "0123456789abcdef0123456789abcdef", "orderBizId": "5700001",
+		"action": "orderPay", "orderBizId": "5700001",
 		"aliUid": "1234567890123456", "orderId": "200000000000001", "productCode": "cmgj00053362", "skuId": "cmgj00053362-postpay",
 	}
-	params["token"] = marketplace.Sign(params, key)
-	db := &recordingDB{}
-	service := activation.NewService(storage.New(db, storage.Tables{Instances: "InstancesTable", Audit: "AuditTable"}).Instances(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := callback.Apply(context.Background(), params, callback.Keys{Current: key}, service); err != nil {
+	message, err := json.Marshal(params)
+	if err != nil {
 		t.Fatal(err)
 	}
-	granted := grants(t, "ReconcileFunction")
-	spi := grants(t, "MarketplaceCallbackFunction")
-	for _, need := range db.needs {
-		if !granted[need] {
-			t.Errorf("a failed orderPay applied by the reconciliation issues %q, which ReconcileFunction's policy does not grant (MarketplaceCallbackFunction: %v)", need, spi[need])
+	newService := func() (*activation.Service, *recordingDB) {
+		db := &recordingDB{}
+		return activation.NewService(storage.New(db, storage.Tables{Instances: "InstancesTable", Audit: "AuditTable"}).Instances(), nil, slog.New(slog.NewTextHandler(io.Discard, nil))), db
+	}
+	check := func(function string, db *recordingDB) {
+		t.Helper()
+		if len(db.needs) == 0 {
+			t.Fatalf("%s: no call recorded", function)
+		}
+		granted := grants(t, function)
+		for _, need := range db.needs {
+			if !granted[need] {
+				t.Errorf("an orderPay applied by %s issues %q, which its policy does not grant", function, need)
+			}
 		}
 	}
+	service, db := newService()
+	if _, err := service.ApplyNotification(context.Background(), marketplace.FailedNotification{ID: "n-1", Action: "orderPay", Message: string(message)}); err != nil {
+		t.Fatal(err)
+	}
+	check("ReconcileFunction", db)
+
+	params["requestId"] = "0123456789abcdef0123456789abcdef"
+	params["token"] = marketplace.Sign(params, key)
+	service, db = newService()
+	if _, _, err := callback.Apply(context.Background(), params, service, key); err != nil {
+		t.Fatal(err)
+	}
+	check("MarketplaceCallbackFunction", db)
 }

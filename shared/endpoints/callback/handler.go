@@ -60,7 +60,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	action := params["action"]
-	result, err := Apply(r.Context(), params, h.keys(r.Context()), h.Applier)
+	result, previous, err := Apply(r.Context(), params, h.Applier, h.Key, h.PreviousKey)
+	if previous {
+		h.Log.InfoContext(r.Context(), "spi call signed with the previous ISV key")
+		h.Metrics.Count("IsvPreviousKeyUsed", nil)
+	}
 	if err != nil && action == string(marketplace.ActionCreateInstance) {
 		h.deferCreate(w, r, err)
 		return
@@ -85,38 +89,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.createAnswer(r, result.Instance))
 }
 
-// Keys are the ISV keys a call may be signed with: the current one, and
-// the previous one while a rotation lasts (PreviousUsed is told when that
-// one signed it).
-type Keys struct {
-	Current, Previous string
-	PreviousUsed      func()
-}
-
-func (h *Handler) keys(ctx context.Context) Keys {
-	return Keys{Current: h.Key, Previous: h.PreviousKey, PreviousUsed: func() {
-		h.Log.InfoContext(ctx, "spi call signed with the previous ISV key")
-		h.Metrics.Count("IsvPreviousKeyUsed", nil)
-	}}
-}
-
-// Apply checks and applies one call's parameters: what the endpoint does
-// with a request, and what the reconciliation does with a notification
-// the marketplace failed to deliver. The token comes first: an unsigned
-// call learns nothing, not even which of its parameters are wrong.
-func Apply(ctx context.Context, params marketplace.Params, keys Keys, applier Applier) (activation.Result, error) {
-	which, err := marketplace.VerifyTokenOf(params, keys.Current, keys.Previous)
+// Apply checks and applies one call's parameters. The token comes first:
+// an unsigned call learns nothing, not even which of its parameters are
+// wrong. keys are the ISV keys a call may be signed with, the current one
+// first (then the one a rotation replaces); previous says a later key
+// signed it.
+func Apply(ctx context.Context, params marketplace.Params, applier Applier, keys ...string) (_ activation.Result, previous bool, _ error) {
+	which, err := marketplace.VerifyTokenOf(params, keys...)
 	if err != nil {
-		return activation.Result{}, err
-	}
-	if which == 1 && keys.PreviousUsed != nil {
-		keys.PreviousUsed()
+		return activation.Result{}, false, err
 	}
 	msg, err := marketplace.Decode(params)
 	if err != nil {
-		return activation.Result{}, err
+		return activation.Result{}, which > 0, err
 	}
-	return applier.Handle(ctx, msg)
+	res, err := applier.Handle(ctx, msg)
+	return res, which > 0, err
 }
 
 // notReady is the instance id createInstance answers when it made no
