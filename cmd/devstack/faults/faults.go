@@ -147,15 +147,10 @@ func (i *Injector) Pause(paused bool) {
 
 // roll says whether a fault of rate happens now, and counts it as kind.
 func (i *Injector) roll(rate float64, kind string) bool {
-	if i == nil || rate <= 0 {
+	if !i.hit(rate) {
 		return false
 	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.off || i.rng.Float64() >= rate {
-		return false
-	}
-	i.counts[kind]++
+	i.count(kind)
 	return true
 }
 

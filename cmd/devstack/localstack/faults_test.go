@@ -178,7 +178,7 @@ func runUnderFaults(t testing.TB, run faultRun) {
 		t.Errorf("only %d of %d buyers got through: the faults are too many for a person, or the driver is broken", succeeded, run.buyers)
 	}
 	c := &checker{t: t, s: s, db: localstack.DynamoDBClient(s.DynamoDBURL)}
-	c.purchases(outcomes, calls)
+	c.purchases(calls)
 	c.registrations(outcomes)
 	c.workspacesSettledOnce()
 	c.mails()
@@ -664,7 +664,7 @@ func (c *checker) instances() map[string]activation.Instance {
 
 // purchases: every purchase the marketplace created exists once, in the
 // state of the last call it took.
-func (c *checker) purchases(outcomes []*buyerOutcome, calls []*purchaseCalls) {
+func (c *checker) purchases(calls []*purchaseCalls) {
 	c.checked = append(c.checked, "every purchase exists once, in the state of its last call")
 	ours := c.instances()
 	for _, p := range c.s.Market.Purchases() {

@@ -146,7 +146,7 @@ func (s *Store) getParameters(ctx context.Context, names []string, into map[stri
 			if err != nil {
 				return err
 			}
-			return decode(raw, names, into)
+			return decode(raw, into)
 		}
 		pause := s.Sleep
 		if pause == nil {
@@ -159,7 +159,7 @@ func (s *Store) getParameters(ctx context.Context, names []string, into map[stri
 	}
 }
 
-func decode(raw []byte, _ []string, into map[string]string) error {
+func decode(raw []byte, into map[string]string) error {
 	var out struct {
 		Parameters []struct {
 			Name  string `json:"Name"`
