@@ -182,7 +182,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if s.tokens == nil {
 				s.tokens = map[string]tokenUse{}
 			}
-			s.tokens[token] = tokenUse{items: items, at: time.Now()}
+			now := time.Now()
+			if len(s.tokens)%1024 == 1023 {
+				// Forget the tokens past their window, as DynamoDB does:
+				// a long make dev session must not keep them all.
+				for t, used := range s.tokens {
+					if now.Sub(used.at) >= TokenWindow {
+						delete(s.tokens, t)
+					}
+				}
+			}
+			s.tokens[token] = tokenUse{items: items, at: now}
 		}
 	}
 	for k, v := range rec.Header() {
