@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -19,11 +18,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
-	"gopkg.in/yaml.v3"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/eventbus"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/localstack"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/guance"
@@ -38,49 +37,18 @@ type grant struct {
 }
 
 func operatorGrants(t *testing.T) []grant {
-	text, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	statements, err := samtemplate.Statements(filepath.Join("..", "..", "template.yaml"), "OperatorPolicy")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]struct {
-			Properties struct {
-				PolicyDocument struct {
-					Statement []struct {
-						Effect    string                          `yaml:"Effect"`
-						Action    yaml.Node                       `yaml:"Action"`
-						Resource  yaml.Node                       `yaml:"Resource"`
-						Condition map[string]map[string]yaml.Node `yaml:"Condition"`
-					} `yaml:"Statement"`
-				} `yaml:"PolicyDocument"`
-			} `yaml:"Properties"`
-		} `yaml:"Resources"`
-	}
-	if err := yaml.Unmarshal(text, &doc); err != nil {
-		t.Fatal(err)
-	}
-	values := func(n yaml.Node) []string {
-		if n.Kind == yaml.SequenceNode {
-			var out []string
-			for _, c := range n.Content {
-				out = append(out, c.Value)
-			}
-			return out
-		}
-		return []string{n.Value}
-	}
 	var out []grant
-	for _, st := range doc.Resources["OperatorPolicy"].Properties.PolicyDocument.Statement {
-		g := grant{actions: map[string]bool{}, resources: map[string]bool{}}
-		for _, a := range values(st.Action) {
+	for _, st := range statements {
+		g := grant{actions: map[string]bool{}, resources: map[string]bool{}, leading: st.LeadingKeys}
+		for _, a := range st.Actions {
 			g.actions[a] = true
 		}
-		for _, r := range values(st.Resource) {
-			r = strings.NewReplacer("${", "", "}", "", ".Arn", "").Replace(r)
+		for _, r := range st.Resources {
 			g.resources[r] = true
-		}
-		if c, ok := st.Condition["ForAllValues:StringLike"]; ok {
-			g.leading = values(c["dynamodb:LeadingKeys"])
 		}
 		out = append(out, g)
 	}

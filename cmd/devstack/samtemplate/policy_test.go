@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"gopkg.in/yaml.v3"
 
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
 	"github.com/guance/aliyun-marketplace/shared/domain/activation"
 	"github.com/guance/aliyun-marketplace/shared/domain/marketplace"
@@ -21,61 +19,15 @@ import (
 )
 
 // grants reads a function's inline policy statements from template.yaml as
-// "dynamodb:Action Resource" strings, Resource being the logical id of a
-// table (InstancesTable) or of one of its indexes (InstancesTable/index/x).
+// "action Resource" strings, Resource being the logical id of a table
+// (InstancesTable) or of one of its indexes (InstancesTable/index/x).
 func grants(t *testing.T, function string) map[string]bool {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join("..", "..", "..", "template.yaml"))
+	statements, err := samtemplate.Statements(filepath.Join("..", "..", "..", "template.yaml"), function)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(text, &doc); err != nil {
-		t.Fatal(err)
-	}
-	get := func(n *yaml.Node, key string) *yaml.Node {
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
-		}
-		return nil
-	}
-	list := func(n *yaml.Node) []*yaml.Node {
-		if n == nil {
-			return nil
-		}
-		if n.Kind == yaml.SequenceNode {
-			return n.Content
-		}
-		return []*yaml.Node{n}
-	}
-	resource := func(n *yaml.Node) string {
-		v := n.Value
-		v = strings.NewReplacer("${", "", "}", "", ".Arn", "").Replace(v)
-		return v
-	}
-	fn := get(get(get(doc.Content[0], "Resources"), function), "Properties")
-	if fn == nil {
-		t.Fatalf("no function %s", function)
-	}
-	out := map[string]bool{}
-	for _, policy := range list(get(fn, "Policies")) {
-		for _, st := range list(get(policy, "Statement")) {
-			if get(st, "Effect").Value != "Allow" {
-				continue
-			}
-			for _, a := range list(get(st, "Action")) {
-				for _, r := range list(get(st, "Resource")) {
-					out[a.Value+" "+resource(r)] = true
-				}
-			}
-		}
-	}
-	return out
+	return samtemplate.Grants(statements)
 }
 
 // recordingDB answers every call with success and notes the IAM action

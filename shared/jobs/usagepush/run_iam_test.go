@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,10 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
-	"gopkg.in/yaml.v3"
 
 	"github.com/guance/aliyun-marketplace/cmd/devstack/dynamotest"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/jobtest"
+	"github.com/guance/aliyun-marketplace/cmd/devstack/samtemplate"
 	"github.com/guance/aliyun-marketplace/cmd/devstack/simulator"
 	"github.com/guance/aliyun-marketplace/shared/adapters/marketapi"
 	"github.com/guance/aliyun-marketplace/shared/adapters/storage"
@@ -165,47 +164,14 @@ func TestMeteringPolicyCoversItsCalls(t *testing.T) {
 	f.Advance(3 * time.Hour)
 	meter()
 
-	text, err := os.ReadFile(dynamotest.TemplatePath())
+	statements, err := samtemplate.Statements(dynamotest.TemplatePath(), "MeteringFunction")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]struct {
-			Properties struct {
-				Policies []struct {
-					Statement []struct {
-						Effect   string    `yaml:"Effect"`
-						Action   yaml.Node `yaml:"Action"`
-						Resource yaml.Node `yaml:"Resource"`
-					} `yaml:"Statement"`
-				} `yaml:"Policies"`
-			} `yaml:"Properties"`
-		} `yaml:"Resources"`
-	}
-	if err := yaml.Unmarshal(text, &doc); err != nil {
-		t.Fatal(err)
-	}
-	values := func(n yaml.Node) []string {
-		if n.Kind == yaml.SequenceNode {
-			var out []string
-			for _, c := range n.Content {
-				out = append(out, c.Value)
-			}
-			return out
-		}
-		return []string{n.Value}
-	}
 	granted := map[string]bool{}
-	for _, p := range doc.Resources["MeteringFunction"].Properties.Policies {
-		for _, st := range p.Statement {
-			for _, a := range values(st.Action) {
-				if !strings.HasPrefix(a, "dynamodb:") {
-					continue
-				}
-				for _, r := range values(st.Resource) {
-					granted[a+" "+strings.NewReplacer("${", "", "}", "", ".Arn", "").Replace(r)] = true
-				}
-			}
+	for g := range samtemplate.Grants(statements) {
+		if strings.HasPrefix(g, "dynamodb:") {
+			granted[g] = true
 		}
 	}
 	var missing, unused []string
