@@ -25,6 +25,9 @@ type Profile struct {
 	// transaction cancelled by a conflict), and a call applied whose answer
 	// is lost (a 500 after the write).
 	DynamoDB, DynamoDBLost float64
+	// DynamoDBOps, when set, is the refusal rate of one operation
+	// (TransactWriteItems, Query, ...) instead of DynamoDB's.
+	DynamoDBOps map[string]float64
 	// SES: a send refused (throttled, a 500), and one sent whose answer is
 	// lost.
 	SES, SESLost float64
@@ -43,7 +46,23 @@ type Profile struct {
 }
 
 // Off is no fault at all.
-func (p Profile) Off() bool { return p == Profile{Seed: p.Seed} }
+func (p Profile) Off() bool {
+	for _, rate := range p.DynamoDBOps {
+		if rate > 0 {
+			return false
+		}
+	}
+	return p.DynamoDB == 0 && p.DynamoDBLost == 0 && p.SES == 0 && p.SESLost == 0 && p.Market == 0 &&
+		p.Latency == 0 && p.Timeout == 0 && p.StreamDup == 0 && p.Kill == 0
+}
+
+// dynamoRate is the refusal rate of a DynamoDB operation.
+func (p Profile) dynamoRate(op string) float64 {
+	if rate, ok := p.DynamoDBOps[op]; ok {
+		return rate
+	}
+	return p.DynamoDB
+}
 
 // All is every fault on, at rates the product must live with.
 func All(seed uint64) Profile {
@@ -52,8 +71,9 @@ func All(seed uint64) Profile {
 }
 
 // Parse reads a profile: "" or "off"; "all" (All); or name=value pairs
-// separated by commas (ddb, ddb-lost, ses, ses-lost, market, latency,
-// timeout, stream-dup, kill, seed), which may follow "all" to change it.
+// separated by commas (ddb, ddb.<Operation> for one DynamoDB operation,
+// ddb-lost, ses, ses-lost, market, latency, timeout, stream-dup, kill,
+// seed), which may follow "all" to change it.
 func Parse(s string) (Profile, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "off" {
@@ -90,10 +110,17 @@ func Parse(s string) (Profile, error) {
 		if err != nil || rate < 0 || rate > 1 {
 			return Profile{}, fmt.Errorf("fault %s=%q: want a rate from 0 to 1", name, value)
 		}
+		if op, ok := strings.CutPrefix(name, "ddb."); ok && op != "" {
+			if p.DynamoDBOps == nil {
+				p.DynamoDBOps = map[string]float64{}
+			}
+			p.DynamoDBOps[op] = rate
+			continue
+		}
 		field := map[string]*float64{"ddb": &p.DynamoDB, "ddb-lost": &p.DynamoDBLost, "ses": &p.SES, "ses-lost": &p.SESLost,
 			"market": &p.Market, "timeout": &p.Timeout, "stream-dup": &p.StreamDup, "kill": &p.Kill}[name]
 		if field == nil {
-			return Profile{}, fmt.Errorf("no fault %q (ddb, ddb-lost, ses, ses-lost, market, latency, timeout, stream-dup, kill, seed)", name)
+			return Profile{}, fmt.Errorf("no fault %q (ddb, ddb.<Operation>, ddb-lost, ses, ses-lost, market, latency, timeout, stream-dup, kill, seed)", name)
 		}
 		*field = rate
 	}
@@ -105,8 +132,13 @@ func (p Profile) String() string {
 	if p.Off() {
 		return "off"
 	}
-	return fmt.Sprintf("ddb=%g,ddb-lost=%g,ses=%g,ses-lost=%g,market=%g,latency=%s,timeout=%g,stream-dup=%g,kill=%g,seed=%d",
-		p.DynamoDB, p.DynamoDBLost, p.SES, p.SESLost, p.Market, p.Latency, p.Timeout, p.StreamDup, p.Kill, p.Seed)
+	ops := make([]string, 0, len(p.DynamoDBOps))
+	for op, rate := range p.DynamoDBOps {
+		ops = append(ops, fmt.Sprintf(",ddb.%s=%g", op, rate))
+	}
+	sort.Strings(ops)
+	return fmt.Sprintf("ddb=%g%s,ddb-lost=%g,ses=%g,ses-lost=%g,market=%g,latency=%s,timeout=%g,stream-dup=%g,kill=%g,seed=%d",
+		p.DynamoDB, strings.Join(ops, ""), p.DynamoDBLost, p.SES, p.SESLost, p.Market, p.Latency, p.Timeout, p.StreamDup, p.Kill, p.Seed)
 }
 
 // Injector rolls the dice of a profile and counts what it injected. It

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,28 +23,32 @@ import (
 
 func TestParse(t *testing.T) {
 	for in, want := range map[string]faults.Profile{
-		"":                    {},
-		"off":                 {},
-		"all":                 faults.All(0),
-		"all,seed=7,kill=0":   func() faults.Profile { p := faults.All(7); p.Kill = 0; return p }(),
-		"ddb=0.5,latency=1ms": {DynamoDB: 0.5, Latency: time.Millisecond},
-		"timeout=0.25":        {Timeout: 0.25},
+		"":                                    {},
+		"off":                                 {},
+		"all":                                 faults.All(0),
+		"all,seed=7,kill=0":                   func() faults.Profile { p := faults.All(7); p.Kill = 0; return p }(),
+		"ddb=0.5,latency=1ms":                 {DynamoDB: 0.5, Latency: time.Millisecond},
+		"timeout=0.25":                        {Timeout: 0.25},
+		"ddb=0.01,ddb.TransactWriteItems=0.3": {DynamoDB: 0.01, DynamoDBOps: map[string]float64{"TransactWriteItems": 0.3}},
 	} {
 		got, err := faults.Parse(in)
-		if err != nil || got != want {
+		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
-		if again, err := faults.Parse(got.String()); err != nil || again != got {
+		if again, err := faults.Parse(got.String()); err != nil || !reflect.DeepEqual(again, got) {
 			t.Errorf("%q does not read back: %+v %v", got.String(), again, err)
 		}
 	}
-	for _, bad := range []string{"ddb", "ddb=2", "ddb=x", "disk=0.1", "latency=soon", "seed=-1"} {
+	for _, bad := range []string{"ddb", "ddb=2", "ddb=x", "ddb.=0.1", "ddb.Query=2", "disk=0.1", "latency=soon", "seed=-1"} {
 		if _, err := faults.Parse(bad); err == nil {
 			t.Errorf("Parse(%q) took it", bad)
 		}
 	}
-	if faults.New(faults.Profile{}) != nil {
+	if faults.New(faults.Profile{}) != nil || faults.New(faults.Profile{Seed: 3, DynamoDBOps: map[string]float64{"Query": 0}}) != nil {
 		t.Error("an injector for no fault")
+	}
+	if (faults.Profile{DynamoDBOps: map[string]float64{"Query": 0.1}}).Off() {
+		t.Error("one operation's rate is a fault")
 	}
 	var none *faults.Injector
 	if none.StreamDup() || none.Report() != "no fault injected" {
@@ -142,6 +147,19 @@ func TestDynamoDBFaultsAsTheSDKReadsThem(t *testing.T) {
 	}
 	if !strings.Contains(lost.Report(), faults.DynamoDBLostAnswer) {
 		t.Fatal(lost.Report())
+	}
+
+	// One operation's own rate: puts refused, reads untouched.
+	byOp := faults.New(faults.Profile{Seed: 1, DynamoDBOps: map[string]float64{"PutItem": 1}})
+	srv3 := httptest.NewServer(byOp.DynamoDB(ddb))
+	defer srv3.Close()
+	for range 5 {
+		if _, err := client(srv3.URL).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("T"), Item: item("e")}); err == nil {
+			t.Fatal("a put went through at rate 1")
+		}
+		if _, err := client(srv3.URL).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("T"), Key: item("d")}); err != nil {
+			t.Fatalf("a read refused at rate 0: %v", err)
+		}
 	}
 }
 

@@ -85,7 +85,7 @@ func (i *Injector) DynamoDB(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i.sleep()
 		op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
-		if i.hit(i.profile.DynamoDB) {
+		if i.hit(i.profile.dynamoRate(op)) {
 			switch {
 			case op == "TransactWriteItems" && i.pick(2) == 0:
 				body, _ := io.ReadAll(r.Body)
