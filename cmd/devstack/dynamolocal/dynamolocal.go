@@ -217,12 +217,7 @@ func transactionToken(op string, body []byte) (string, [32]byte) {
 	}
 	// The same items in any order of their keys (a client marshals maps
 	// in no fixed order): compared in the canonical form, keys sorted.
-	var items any
-	if json.Unmarshal(tx.TransactItems, &items) != nil {
-		return "", [32]byte{}
-	}
-	canonical, _ := json.Marshal(items)
-	return tx.ClientRequestToken, sha256.Sum256(canonical)
+	return tx.ClientRequestToken, sha256.Sum256(Canonical(tx.TransactItems))
 }
 
 var clause = regexp.MustCompile(`(?i)\b(SET|REMOVE|ADD|DELETE)\b`)

@@ -227,16 +227,16 @@ func sameItem(a, b map[string]json.RawMessage) bool {
 	}
 	for k, v := range a {
 		w, ok := b[k]
-		if !ok || !bytes.Equal(canonical(v), canonical(w)) {
+		if !ok || !bytes.Equal(Canonical(v), Canonical(w)) {
 			return false
 		}
 	}
 	return true
 }
 
-// canonical is v re-encoded, so that two encodings of one value compare
+// Canonical is v re-encoded, so that two encodings of one value compare
 // equal (a set's order aside).
-func canonical(v json.RawMessage) []byte {
+func Canonical(v json.RawMessage) []byte {
 	var x any
 	if json.Unmarshal(v, &x) != nil {
 		return v

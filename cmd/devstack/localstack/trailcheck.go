@@ -145,7 +145,7 @@ func businessChange(ch dynamolocal.Change) string {
 func changedAttributes(old, cur map[string]json.RawMessage) []string {
 	var out []string
 	for name, v := range cur {
-		if w, ok := old[name]; !ok || string(canonicalJSON(v)) != string(canonicalJSON(w)) {
+		if w, ok := old[name]; !ok || string(dynamolocal.Canonical(v)) != string(dynamolocal.Canonical(w)) {
 			out = append(out, name)
 		}
 	}
@@ -156,15 +156,6 @@ func changedAttributes(old, cur map[string]json.RawMessage) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func canonicalJSON(v json.RawMessage) []byte {
-	var x any
-	if json.Unmarshal(v, &x) != nil {
-		return v
-	}
-	b, _ := json.Marshal(x)
-	return b
 }
 
 // str is a string attribute's value in the wire form ({"S": "..."}).
